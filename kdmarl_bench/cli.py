@@ -1,0 +1,44 @@
+"""The ``kdmarl-bench`` command line: parse → call the library → render.
+
+Heavy imports (torch, jax, mpe2) happen inside commands, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kdmarl_bench import __version__
+
+COMMAND_MODULES = (
+    "kdmarl_bench.commands.envs",
+    "kdmarl_bench.commands.evaluate",
+    "kdmarl_bench.commands.plan",
+    "kdmarl_bench.commands.bench",
+    "kdmarl_bench.commands.results",
+    "kdmarl_bench.commands.train",
+    "kdmarl_bench.commands.profile",
+    "kdmarl_bench.commands.run",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kdmarl-bench")
+def main() -> None:
+    """Benchmark knowledge distillation of MARL teachers into small per-agent students."""
+
+
+def _install_commands() -> None:
+    import importlib
+
+    for mod_name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod_name:
+                continue  # command module not written yet
+            raise
+        for cmd in getattr(mod, "COMMANDS", ()):
+            main.add_command(cmd)
+
+
+_install_commands()

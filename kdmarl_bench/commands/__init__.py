@@ -1,0 +1,1 @@
+"""Click commands, one module per command group; cli.py assembles them."""

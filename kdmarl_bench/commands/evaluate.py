@@ -1,0 +1,62 @@
+"""``kdmarl-bench evaluate``: score a policy (random, a checkpoint, or a zoo teacher)."""
+
+from __future__ import annotations
+
+import click
+
+from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stdout_console
+
+
+@click.command("evaluate")
+@click.argument("checkpoint", required=False)
+@click.option("--task", "task_id", default=None, help="Task id, e.g. smax/3m (default: the checkpoint's task).")
+@click.option("--policy", type=click.Choice(["random"]), default=None, help="Evaluate a built-in policy instead.")
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default 32 SMAX/SMAC, 100 MPE).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Eval seed.")
+@click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel env copies.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output with per-episode scores.")
+@handle_errors
+def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, as_json):
+    """Greedy evaluation of CHECKPOINT (a .safetensors path or zoo:TASK), or --policy random.
+
+    Prints the mean score with a 95% bootstrap CI over episodes, and the win rate
+    where the task has one.
+    """
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.evaluate import evaluate
+    from kdmarl_bench.results.stats import mean_ci
+
+    if (checkpoint is None) == (policy is None):
+        raise CliError("give either a CHECKPOINT (path or zoo:TASK) or --policy random")
+    pol = None
+    source = "random"
+    if checkpoint is not None:
+        from kdmarl_bench.teachers.zoo import load_policy_ref
+
+        pol, card = load_policy_ref(checkpoint)
+        source = checkpoint
+        if task_id is None:
+            task_id = card["task"]
+        elif task_id != card["task"]:
+            from kdmarl_bench.checkpoint import check_dims
+
+            check_dims(card, get_task(task_id, "--task").spec, checkpoint)
+    if task_id is None:
+        raise CliError("--task is required with --policy random")
+    spec = get_task(task_id, "--task").spec
+    get_task(task_id).make  # noqa: B018 - existence checked above
+    episodes = episodes or (100 if spec.metric == "return" else 32)
+    result = evaluate(pol, task_id, episodes, seed, num_envs=num_envs)
+    mean, lo, hi = mean_ci(result.episode_scores, random_state=seed)
+    out = {"policy": source, **result.to_dict(), "score_ci95": [lo, hi]}
+    if as_json:
+        echo_json(out)
+        return
+    label = "win rate" if spec.metric == "win_rate" else "mean team return"
+    msg = f"{task_id} · {source} · {episodes} episodes (seed {seed}, greedy): {label} {mean:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
+    if spec.metric == "win_rate":
+        msg += f" · mean return {out['mean_return']:.3f}"
+    stdout_console().print(msg)
+
+
+COMMANDS = [evaluate_cmd]

@@ -1,0 +1,77 @@
+"""``kdmarl-bench train-teacher``: stage 1, a MAPPO teacher for one task."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_console, stdout_console
+
+
+@click.command("train-teacher")
+@click.argument("task")
+@click.option("--steps", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="Env-steps to train for.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", type=click.Path(), default=None, help="Checkpoint path stem (default: teachers/<task>/seed<S>).")
+@click.option("--hidden", default="512,512,512", show_default=True, help="Actor and critic hidden widths.")
+@click.option("--lr", type=float, default=None, help="Learning rate (default: per env family).")
+@click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel envs (default: per family).")
+@click.option("--rollout-len", type=click.IntRange(min=1), default=None)
+@click.option("--epochs", type=click.IntRange(min=1), default=None)
+@click.option("--ent-coef", type=float, default=None)
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON on stdout.")
+@handle_errors
+def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len, epochs, ent_coef, eval_episodes,
+                      threads, as_json):
+    """Train a centralized MAPPO teacher for TASK and save checkpoint + card."""
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from kdmarl_bench.commands.common import CliError
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.teachers.train import train_teacher
+
+    spec = get_task(task).spec
+    try:
+        widths = tuple(int(h) for h in hidden.split(","))
+        assert widths and all(w > 0 for w in widths)
+    except (ValueError, AssertionError) as exc:
+        raise CliError(f"--hidden: expected comma-separated positive integers, got {hidden!r}") from exc
+    if threads:
+        torch.set_num_threads(threads)
+    out = out or f"teachers/{task.replace('/', '_')}/seed{seed}"
+    command = "kdmarl-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TextColumn("{task.fields[rate]:,.0f} steps/s"), TextColumn("{task.fields[stat]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(),
+    ) as bar:
+        job = bar.add_task(task, total=steps, rate=0.0, stat="")
+
+        def on_log(log):
+            stat = f"return {log.episode_return:.3f}"
+            if log.win_rate is not None:
+                stat += f" win {log.win_rate:.2f}"
+            bar.update(job, completed=min(log.env_steps, steps), rate=log.env_steps / max(log.wall_s, 1e-9), stat=stat)
+
+        path, card = train_teacher(
+            task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
+            lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
+        )
+    if as_json:
+        echo_json({"checkpoint": str(path), "card": card})
+        return
+    ev = card["eval"]
+    score = f"win rate {ev['win_rate']:.3f}" if spec.has_win else f"mean return {ev['mean_return']:.2f}"
+    stdout_console().print(
+        f"[green]saved[/] {path}  ({score} over {ev['episodes']} greedy episodes; "
+        f"{card['env_steps']:,} steps in {card['train']['wall_s']:.0f}s)"
+    )
+
+
+COMMANDS = [train_teacher_cmd]

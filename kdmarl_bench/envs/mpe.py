@@ -1,0 +1,143 @@
+"""MPE tasks on mpe2 (PettingZoo's successor), discrete actions, max_cycles 25.
+
+The B copies are plain PettingZoo parallel envs stepped in a loop; all actions are
+always available; the global state is the env's ``state()`` (concatenated obs). Team
+reward per step = mean over agents of their rewards (REFERENCE.md protocol).
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from functools import cache
+
+import numpy as np
+import torch
+
+from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
+from kdmarl_bench.envs.registry import Task, register_task
+
+MAX_CYCLES = 25
+
+# name → (agent names, obs dims, action counts). Measured on mpe2 1.1.1.
+MPE_TASKS: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {
+    "simple_spread_v3": (("agent_0", "agent_1", "agent_2"), (18, 18, 18), (5, 5, 5)),
+    "simple_reference_v3": (("agent_0", "agent_1"), (21, 21), (50, 50)),
+    "simple_speaker_listener_v4": (("speaker_0", "listener_0"), (3, 11), (3, 5)),
+    "simple_formation_v1": (("agent_0", "agent_1", "agent_2", "agent_3"), (6, 6, 6, 6), (5, 5, 5, 5)),
+    "simple_line_v1": (("agent_0", "agent_1", "agent_2", "agent_3"), (8, 8, 8, 8), (5, 5, 5, 5)),
+}
+
+
+def mpe_spec(name: str) -> EnvSpec:
+    agents, obs, acts = MPE_TASKS[name]
+    return EnvSpec(
+        id=f"mpe/{name}",
+        family="mpe",
+        n_agents=len(agents),
+        obs_dims=obs,
+        state_dim=sum(obs),
+        n_actions=acts,
+        episode_limit=MAX_CYCLES,
+        metric="return",
+        backend="mpe2",
+        agent_names=agents,
+    )
+
+
+def _availability() -> str | None:
+    if importlib.util.find_spec("mpe2") is None:
+        return "MPE needs mpe2 and pettingzoo: pip install mpe2 pettingzoo"
+    return None
+
+
+@cache
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("mpe2", "pettingzoo"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def _make_raw(name: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mod = importlib.import_module(f"mpe2.{name}")
+        return mod.parallel_env(max_cycles=MAX_CYCLES, continuous_actions=False)
+
+
+class MpeVecEnv(VecEnv):
+    """B copies of one mpe2 parallel env; copy i is seeded seed·B + i on reset."""
+
+    def __init__(self, name: str, num_envs: int):
+        super().__init__(mpe_spec(name), num_envs)
+        self._envs = [_make_raw(name) for _ in range(num_envs)]
+        self._agents = self.spec.agent_names
+        self._avail = [torch.ones(num_envs, a, dtype=torch.bool) for a in self.spec.n_actions]
+        self._obs = [np.zeros((num_envs, d), np.float32) for d in self.spec.obs_dims]
+        self._next_seed = 0
+
+    def _reset_copy(self, i: int) -> None:
+        obs, _ = self._envs[i].reset(seed=self._next_seed)
+        self._next_seed += 1
+        for k, a in enumerate(self._agents):
+            self._obs[k][i] = obs[a]
+
+    def _observation(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        obs = [torch.from_numpy(o.copy()) for o in self._obs]
+        # state() = concatenated per-agent obs in mpe2; building it from obs is identical and cheaper.
+        return obs, torch.cat(obs, dim=1)
+
+    def _reset(self, seed: int) -> Step:
+        # Each copy gets its own deterministic stream of episode seeds.
+        self._next_seed = seed * 1_000_003
+        for i in range(self.num_envs):
+            self._reset_copy(i)
+        obs, state = self._observation()
+        b = self.num_envs
+        z = torch.zeros(b, dtype=torch.bool)
+        return Step(obs, state, [m.clone() for m in self._avail], torch.zeros(b), z, z.clone())
+
+    def _step(self, actions: list[torch.Tensor]) -> Step:
+        b = self.num_envs
+        act = np.stack([a.numpy() for a in actions], axis=1)  # (B, N)
+        reward = np.zeros(b, np.float32)
+        done = np.zeros(b, bool)
+        for i, env in enumerate(self._envs):
+            obs, rew, term, trunc, _ = env.step({a: int(act[i, k]) for k, a in enumerate(self._agents)})
+            reward[i] = sum(rew[a] for a in self._agents) / len(self._agents)
+            if not env.agents or any(term.values()) or any(trunc.values()):
+                done[i] = True
+                self._reset_copy(i)
+            else:
+                for k, a in enumerate(self._agents):
+                    self._obs[k][i] = obs[a]
+        obs_t, state = self._observation()
+        return Step(
+            obs_t,
+            state,
+            [m.clone() for m in self._avail],
+            torch.from_numpy(reward),
+            torch.from_numpy(done),
+            torch.zeros(b, dtype=torch.bool),
+        )
+
+    def close(self) -> None:
+        for env in self._envs:
+            env.close()
+
+
+def _factory(name: str):
+    def make(num_envs: int, **_: object) -> VecEnv:
+        return MpeVecEnv(name, num_envs)
+
+    return make
+
+
+for _name in MPE_TASKS:
+    register_task(Task(mpe_spec(_name), _factory(_name), _availability, _versions))

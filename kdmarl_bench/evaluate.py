@@ -1,0 +1,87 @@
+"""Greedy evaluation on fixed eval seeds → per-episode scores (REFERENCE.md protocol)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from kdmarl_bench.envs import get_task, random_actions
+from kdmarl_bench.models.policy import TeamPolicy
+
+
+@dataclass
+class EvalResult:
+    task: str
+    metric: str
+    episodes: int
+    seed: int
+    returns: list[float]
+    """Team return per episode (mean over agents of their summed reward)."""
+    wins: list[bool] | None
+    """Win flag per episode on win-rate tasks, else None."""
+
+    @property
+    def episode_scores(self) -> list[float]:
+        """The metric per episode: 1/0 wins on win-rate tasks, returns otherwise."""
+        if self.metric == "win_rate":
+            return [float(w) for w in self.wins or []]
+        return list(self.returns)
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.episode_scores))
+
+    @property
+    def win_rate(self) -> float | None:
+        return float(np.mean(self.wins)) if self.wins is not None else None
+
+    def to_dict(self) -> dict:
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "episodes": self.episodes,
+            "seed": self.seed,
+            "score": self.score,
+            "win_rate": self.win_rate,
+            "mean_return": float(np.mean(self.returns)),
+            "episode_scores": self.episode_scores,
+            "episode_returns": self.returns,
+        }
+
+
+def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, greedy: bool = True,
+             num_envs: int | None = None) -> EvalResult:
+    """Run ``episodes`` full episodes; ``policy=None`` = uniform random over available actions.
+
+    Copy i of B runs a fixed quota of episodes, so which episodes count never depends on
+    how fast a policy finishes them (keeps evaluation paired across methods).
+    """
+    spec = get_task(task_id).spec
+    b = num_envs or min(episodes, 32)
+    quota = torch.tensor([episodes // b + (1 if i < episodes % b else 0) for i in range(b)])
+    returns: list[list[float]] = [[] for _ in range(b)]
+    wins: list[list[bool]] = [[] for _ in range(b)]
+    gen = torch.Generator().manual_seed(seed)
+    env = get_task(task_id).make(b)
+    try:
+        step = env.reset(seed)
+        if policy is not None:
+            policy.eval()
+        while any(len(returns[i]) < quota[i] for i in range(b)):
+            with torch.inference_mode():
+                if policy is None:
+                    actions = random_actions(step.avail, gen)
+                else:
+                    actions = policy.act(step.obs, step.avail, greedy=greedy, generator=gen)
+            step = env.step(actions)
+            for i in torch.nonzero(step.done).flatten().tolist():
+                if len(returns[i]) < quota[i]:
+                    returns[i].append(float(step.ep_return[i]))
+                    wins[i].append(bool(step.won[i]))
+    finally:
+        env.close()
+    flat_r = [r for rs in returns for r in rs]
+    flat_w = [w for ws in wins for w in ws]
+    return EvalResult(task_id, spec.metric, episodes, seed, flat_r, flat_w if spec.has_win else None)

@@ -1,0 +1,129 @@
+"""The DistillMethod interface and the method registry.
+
+A method is one module: a config dataclass (defaults + a docstring per field) and a
+class registered once under its kebab-case id. Every method gets the same frozen
+teacher, the same fresh student architecture and the same env-step budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from kdmarl_bench.envs.base import EnvSpec, VecEnv
+from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
+from kdmarl_bench.registry import Registry, suggest
+
+
+@dataclass
+class MethodConfig:
+    """Fields every method has."""
+
+    lr: float = 1e-3
+    """Adam learning rate of the student."""
+    max_grad_norm: float = 1.0
+    """Global gradient-norm clip."""
+
+
+@dataclass
+class DistillContext:
+    """Everything a method may use to train a student."""
+
+    spec: EnvSpec
+    make_env: Callable[[int], VecEnv]
+    """``make_env(num_envs)`` → a fresh VecEnv of the task."""
+    teacher: TeacherPolicy
+    """Frozen teacher (eval mode, no grad)."""
+    student: StudentPolicy
+    """Freshly initialised student to train in place."""
+    env_steps: int
+    """Budget: total env-steps (transitions of one copy) the method may take."""
+    num_envs: int
+    seed: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: Callable[[int, dict[str, float]], None] | None = None
+    """Called as ``progress(env_steps_done, metrics)`` now and then."""
+
+
+@dataclass
+class TrainStats:
+    env_steps: int
+    """Env-steps actually used (≤ the budget)."""
+    wall_s: float
+    updates: int
+    final_losses: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {
+            "env_steps": self.env_steps,
+            "wall_s": self.wall_s,
+            "env_steps_per_s": self.env_steps / self.wall_s if self.wall_s > 0 else None,
+            "updates": self.updates,
+            "final_losses": self.final_losses,
+        }
+
+
+class NonFiniteLoss(RuntimeError):
+    """Raised by a method when a loss becomes NaN/inf; the runner records it for the cell."""
+
+
+def check_finite(losses: dict[str, torch.Tensor]) -> None:
+    for name, val in losses.items():
+        if not torch.isfinite(val).all():
+            raise NonFiniteLoss(f"loss '{name}' became {float(val)} (non-finite)")
+
+
+class DistillMethod:
+    """Base class. Subclasses set ``config_cls`` and implement ``train``."""
+
+    id: ClassVar[str] = ""
+    config_cls: ClassVar[type] = MethodConfig
+    trains_student: ClassVar[bool] = True
+    """False only for ``teacher`` (the expert is evaluated, not distilled)."""
+    uses_teacher: ClassVar[bool] = True
+
+    def __init__(self, config: Any | None = None):
+        self.config = config if config is not None else self.config_cls()
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any]) -> DistillMethod:
+        return cls(dataclasses.replace(cls.config_cls(), **overrides))
+
+    @classmethod
+    def validate_overrides(cls, overrides: dict[str, Any], err: Callable[[str, str], Exception]) -> None:
+        fields = {f.name: f for f in dataclasses.fields(cls.config_cls)}
+        defaults = cls.config_cls()
+        for key, val in overrides.items():
+            if key not in fields:
+                names = sorted(fields)
+                raise err(key, f"unknown config field{suggest(key, names)}; valid fields: {', '.join(names)}")
+            want = type(getattr(defaults, key))
+            ok = isinstance(val, want) or (want is float and isinstance(val, int) and not isinstance(val, bool))
+            if not ok or (want is not bool and isinstance(val, bool)):
+                raise err(key, f"expected {want.__name__}, got {type(val).__name__} ({val!r})")
+
+    def train(self, ctx: DistillContext) -> TrainStats:
+        raise NotImplementedError
+
+    @staticmethod
+    def clock() -> float:
+        return time.perf_counter()
+
+
+METHODS: Registry[type[DistillMethod]] = Registry("method")
+
+
+def register_method(method_id: str):
+    """Class decorator: register a DistillMethod under its kebab-case id."""
+
+    def deco(cls: type[DistillMethod]) -> type[DistillMethod]:
+        cls.id = method_id
+        METHODS.add(method_id, cls)
+        return cls
+
+    return deco

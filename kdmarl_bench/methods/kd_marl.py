@@ -1,0 +1,270 @@
+"""``kd-marl``: the method under test (Pavel et al., arXiv 2604.06691, IJCNN 2026), as reconstructed
+in REFERENCE.md ("The method under test: KD-MARL").
+
+Students act on-policy (sampling their masked softmax). The frozen teacher labels the same
+observations (logits, last hidden features) and its centralized critic V_T(s) evaluates the global
+state. Students have no critic of their own:
+
+- advantage: GAE(γ, λ) from env rewards and V_T (teacher-guided), normalised per batch;
+- L_pg:   PPO clipped surrogate on the student's own ratio (switch ``teacher_advantage``);
+- L_kl:   τ²·KL(softmax(z_T/τ) ‖ softmax(z_S/τ)) over available actions;
+- L_ce:   cross-entropy against the teacher's greedy action;
+- L_rel:  per timestep, agent×agent distance matrices of the teacher's hidden features vs the
+          student's projected embeddings, each normalised by its mean, Huber loss (Park et al.,
+          CVPR 2019, distance form). With 2 agents a per-timestep normalised matrix holds one
+          distance divided by itself, so L_rel is 0; ``rel_per_timestep=False`` normalises by the
+          minibatch mean instead (Park et al.'s choice);
+- L_role: per timestep, InfoNCE across agents: each student agent's projected embedding must pick
+          out its own teacher counterpart (cosine / κ);
+- total:  pg_coef·L_pg + λ_kl·L_kl + λ_ce·L_ce + λ_rel·L_rel + λ_role·L_role − ent_coef·entropy.
+
+The projection heads live here, not in the student, so they are dropped at deployment and never
+counted in FLOPs: one ``Linear(H_S_i, proj_dim)`` per student agent (heterogeneous widths map to a
+common width; used by both L_rel and L_role) and one ``Linear(H_T, proj_dim)`` shared by all teacher
+agents for L_role. The teacher head is trained jointly with the student (a frozen random map would
+fix an arbitrary target geometry); it only shapes the role term, never the teacher. L_rel uses the
+teacher's hidden features directly: normalised distances do not depend on their width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.methods.base import (
+    DistillContext,
+    DistillMethod,
+    MethodConfig,
+    TrainStats,
+    check_finite,
+    register_method,
+)
+from kdmarl_bench.methods.losses import (
+    ce_to_teacher,
+    kl_distill,
+    masked_entropy,
+    normalize_advantages,
+    ppo_clip_loss,
+    relation_loss,
+    role_alignment_loss,
+)
+from kdmarl_bench.methods.rollout import OnPolicyCollector, log_prob_of, plan_num_envs
+from kdmarl_bench.models.policy import TeamPolicy
+from kdmarl_bench.teachers.mappo import gae
+
+
+@dataclass
+class KdMarlConfig(MethodConfig):
+    """KD-MARL: teacher-guided advantage + KL, CE, structural-relation and role-alignment supervision."""
+
+    rollout_len: int = 32
+    """Steps per env copy per rollout; batch = num_envs·rollout_len (default 32)."""
+    epochs: int = 4
+    """Passes over each rollout batch (default 4)."""
+    minibatches: int = 4
+    """Minibatches per epoch (default 4)."""
+    gamma: float = 0.99
+    """Discount of the teacher-guided GAE (default 0.99)."""
+    gae_lambda: float = 0.95
+    """λ of the teacher-guided GAE (default 0.95)."""
+    normalize_adv: bool = True
+    """Normalise advantages to zero mean, unit std per batch (default True)."""
+    teacher_advantage: bool = True
+    """PPO term with the teacher-guided advantage on; False = the 'without advantage' ablation (default True)."""
+    pg_coef: float = 1.0
+    """Weight of the PPO term L_pg (default 1.0)."""
+    clip: float = 0.2
+    """PPO ratio clip ε (default 0.2)."""
+    use_kl: bool = True
+    """KL term on (default True)."""
+    lambda_kl: float = 1.0
+    """Weight λ_kl of L_kl (default 1.0)."""
+    tau: float = 1.0
+    """Softmax temperature τ of L_kl (default 1.0)."""
+    use_ce: bool = True
+    """Cross-entropy term on (default True)."""
+    lambda_ce: float = 0.1
+    """Weight λ_ce of L_ce; small, since KL already carries the greedy action (default 0.1)."""
+    use_rel: bool = True
+    """Structural-relation term on (default True)."""
+    lambda_rel: float = 0.1
+    """Weight λ_rel of L_rel (default 0.1)."""
+    rel_per_timestep: bool = True
+    """Normalise L_rel distances per timestep; False = by the minibatch mean (nonzero with 2 agents) (default True)."""
+    use_role: bool = True
+    """Role-alignment term on (default True)."""
+    lambda_role: float = 0.05
+    """Weight λ_role of L_role (default 0.05)."""
+    kappa: float = 0.1
+    """Temperature κ of the role-alignment InfoNCE (default 0.1)."""
+    proj_dim: int = 32
+    """Common width of the training-only projection heads (default 32)."""
+    ent_coef: float = 0.01
+    """Entropy bonus weight β (default 0.01)."""
+
+
+def teacher_guided_advantage(rewards: torch.Tensor, teacher_values: torch.Tensor, next_teacher_value: torch.Tensor,
+                             dones: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """GAE over a ``(T, B)`` student rollout with the frozen teacher's V_T(s) as the baseline.
+
+    ``teacher_values[t]`` = V_T(s_t) in return units, ``next_teacher_value`` = V_T(s_T); a done at t
+    stops bootstrapping and the trace (the same ``gae`` MAPPO uses). Un-normalised.
+    """
+    adv, _ = gae(rewards, teacher_values, next_teacher_value, dones, gamma, lam)
+    return adv
+
+
+def hidden_widths(policy: TeamPolicy, obs_dims) -> list[int]:
+    """Width of each agent's last hidden features (one dummy forward)."""
+    p = next(policy.parameters())
+    with torch.no_grad():
+        _, hidden = policy.features([torch.zeros(1, d, device=p.device) for d in obs_dims])
+    return [h.shape[-1] for h in hidden]
+
+
+class ProjectionHeads(nn.Module):
+    """Training-only heads for L_rel/L_role (not part of the deployed student)."""
+
+    def __init__(self, student_widths: list[int], teacher_width: int, proj_dim: int):
+        super().__init__()
+        self.student = nn.ModuleList(nn.Linear(w, proj_dim) for w in student_widths)
+        self.teacher = nn.Linear(teacher_width, proj_dim)
+
+    def project_student(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """Per-agent student features → ``(B, N, proj_dim)``."""
+        return torch.stack([head(h) for head, h in zip(self.student, hidden, strict=True)], 1)
+
+    def project_teacher(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Teacher features ``(B, N, H_T)`` → ``(B, N, proj_dim)``."""
+        return self.teacher(hidden)
+
+
+@register_method("kd-marl")
+class KdMarl(DistillMethod):
+    """On-policy students, teacher-guided GAE + composite distillation loss."""
+
+    config_cls = KdMarlConfig
+
+    def train(self, ctx: DistillContext) -> TrainStats:
+        cfg = self.config
+        use_pg = cfg.teacher_advantage and cfg.pg_coef != 0
+        use_kl = cfg.use_kl and cfg.lambda_kl != 0
+        use_ce = cfg.use_ce and cfg.lambda_ce != 0
+        use_rel = cfg.use_rel and cfg.lambda_rel != 0
+        use_role = cfg.use_role and cfg.lambda_role != 0
+        if not (use_pg or use_kl or use_ce or use_rel or use_role):
+            raise UsageError("kd-marl: every loss term is switched off (teacher_advantage, use_kl, use_ce, "
+                             "use_rel, use_role or their weights); nothing would be trained")
+        t_start = self.clock()
+        torch.manual_seed(ctx.seed)
+        gen = torch.Generator().manual_seed(ctx.seed)
+        device = torch.device(ctx.device)
+        student = ctx.student.to(device)
+        teacher = ctx.teacher.eval()
+        spec = ctx.spec
+        n_agents = spec.n_agents
+        num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
+
+        # ---- training-only projection heads --------------------------------------------------
+        t_widths = hidden_widths(teacher, spec.obs_dims)
+        if (use_rel or use_role) and len(set(t_widths)) != 1:
+            raise ValueError(f"kd-marl: teacher agents' hidden widths differ ({t_widths}); L_rel/L_role need one width")
+        heads = ProjectionHeads(hidden_widths(student, spec.obs_dims), t_widths[0], cfg.proj_dim).to(device)
+        params = list(student.parameters()) + list(heads.parameters())
+        optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+
+        env = ctx.make_env(num_envs)
+        env_steps, updates = 0, 0
+        final: dict[str, float] = {}
+        try:
+            collector = OnPolicyCollector(env, student, teacher, ctx.seed, gen, device)
+            while True:
+                rollout_len = min(cfg.rollout_len, (ctx.env_steps - env_steps) // num_envs)
+                if rollout_len < 1:
+                    break
+
+                # ---- rollout: student acts, teacher labels ---------------------------------------
+                ro = collector.collect(rollout_len, with_hidden=use_rel or use_role, with_values=use_pg)
+                env_steps += ro.env_steps
+
+                # ---- teacher-guided advantage ----------------------------------------------------
+                b_adv = None
+                if use_pg:
+                    adv = teacher_guided_advantage(ro.rewards, ro.teacher_values, ro.next_teacher_value, ro.dones,
+                                                   cfg.gamma, cfg.gae_lambda)
+                    b_adv = adv.flatten()
+                    if cfg.normalize_adv:
+                        b_adv = normalize_advantages(b_adv)
+
+                # ---- flatten the (T, B) batch -----------------------------------------------------
+                b_obs = [ro.flat(o) for o in ro.obs]
+                b_avail = [ro.flat(m) for m in ro.avail]
+                b_act = ro.flat(ro.actions)  # (M, N)
+                b_logp = ro.flat(ro.logp)  # (M, N)
+                b_tlogits = [ro.flat(z) for z in ro.teacher_logits]
+                b_thidden = torch.stack([ro.flat(h) for h in ro.teacher_hidden], 1) if ro.teacher_hidden else None
+                batch = b_act.shape[0]
+
+                # ---- update -------------------------------------------------------------------------
+                student.train()
+                sums: dict[str, float] = {}
+                n_mb = 0
+                for _ in range(cfg.epochs):
+                    perm = torch.randperm(batch, generator=gen).to(device)
+                    for mb_idx in perm.tensor_split(min(cfg.minibatches, batch)):
+                        mb_obs = [o[mb_idx] for o in b_obs]
+                        mb_avail = [m[mb_idx] for m in b_avail]
+                        mb_tlogits = [z[mb_idx] for z in b_tlogits]
+                        logits, hidden = student.features(mb_obs)
+                        losses: dict[str, torch.Tensor] = {}
+                        loss = torch.zeros((), device=device)
+                        if use_pg:
+                            mb_act = [b_act[mb_idx, i] for i in range(n_agents)]
+                            new_logp = torch.stack(log_prob_of(logits, mb_avail, mb_act), -1)
+                            pg_loss = ppo_clip_loss(new_logp, b_logp[mb_idx], b_adv[mb_idx], cfg.clip)
+                            losses["pg"] = pg_loss
+                            loss = loss + cfg.pg_coef * pg_loss
+                        if use_kl:
+                            kl_loss = kl_distill(logits, mb_tlogits, mb_avail, cfg.tau)
+                            losses["kl"] = kl_loss
+                            loss = loss + cfg.lambda_kl * kl_loss
+                        if use_ce:
+                            ce_loss = ce_to_teacher(logits, mb_tlogits, mb_avail)
+                            losses["ce"] = ce_loss
+                            loss = loss + cfg.lambda_ce * ce_loss
+                        if use_rel or use_role:
+                            s_proj = heads.project_student(hidden)  # (mb, N, D)
+                            mb_thidden = b_thidden[mb_idx]  # (mb, N, H_T)
+                            if use_rel:
+                                rel_loss = relation_loss(s_proj, mb_thidden, cfg.rel_per_timestep)
+                                losses["rel"] = rel_loss
+                                loss = loss + cfg.lambda_rel * rel_loss
+                            if use_role:
+                                role_loss = role_alignment_loss(s_proj, heads.project_teacher(mb_thidden), cfg.kappa)
+                                losses["role"] = role_loss
+                                loss = loss + cfg.lambda_role * role_loss
+                        entropy = masked_entropy(logits, mb_avail)
+                        losses["entropy"] = entropy
+                        loss = loss - cfg.ent_coef * entropy
+                        losses["total"] = loss
+                        check_finite(losses)
+
+                        optim.zero_grad(set_to_none=True)
+                        loss.backward()
+                        nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                        optim.step()
+                        updates += 1
+                        n_mb += 1
+                        for k, v in losses.items():
+                            sums[k] = sums.get(k, 0.0) + v.item()
+                final = {k: v / n_mb for k, v in sums.items()}
+                if ctx.progress is not None:
+                    ctx.progress(env_steps, dict(final))
+        finally:
+            env.close()
+        student.eval()
+        return TrainStats(env_steps=env_steps, wall_s=self.clock() - t_start, updates=updates, final_losses=final)
+

@@ -1,0 +1,316 @@
+"""Shared rollout collection for the distillation methods.
+
+Two ways of visiting states:
+
+- ``collect_teacher_dataset``: the frozen teacher acts (offline methods: bc, pd-kl, logit-mse);
+  every visited state is stored with the teacher's logits in a ``LabelledBuffer``.
+- ``OnPolicyCollector``: the student acts (kd-marl; dagger with a β-mixture with the teacher);
+  the teacher labels the same observations (logits, last hidden features) and, on request, its
+  centralized critic evaluates the global state.
+
+Budget accounting: one ``VecEnv.step`` on B copies costs B env-steps.
+Env tensors live on the CPU; observations are moved to ``device`` for the networks, actions
+come back to the CPU. Sampling uses an explicit CPU ``torch.Generator`` (seeded by the method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from kdmarl_bench.envs.base import VecEnv
+from kdmarl_bench.models.mlp import masked_logits
+from kdmarl_bench.models.policy import TeacherPolicy, TeamPolicy
+
+# ---- budget ----------------------------------------------------------------------
+
+
+def plan_num_envs(budget: int, num_envs: int) -> int:
+    """Env copies to use: ``num_envs``, or fewer when the whole budget is smaller than one step."""
+    if budget < 1:
+        raise ValueError(f"env-step budget must be >= 1, got {budget}")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    return min(num_envs, budget)
+
+
+# ---- action selection ---------------------------------------------------------------
+
+
+def sample_actions(logits: list[torch.Tensor], avail: list[torch.Tensor],
+                   generator: torch.Generator) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Sample each agent's action from its masked softmax; returns (actions on CPU, log-probs)."""
+    actions, logps = [], []
+    for z, m in zip(logits, avail, strict=True):
+        logp_all = torch.log_softmax(masked_logits(z, m), -1)
+        a = torch.multinomial(logp_all.exp().cpu(), 1, generator=generator).squeeze(-1)
+        actions.append(a)
+        logps.append(logp_all.gather(-1, a.to(z.device)[:, None]).squeeze(-1))
+    return actions, logps
+
+
+def greedy_actions(logits: list[torch.Tensor], avail: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Argmax over available actions, per agent (on the CPU)."""
+    return [masked_logits(z, m).argmax(-1).cpu() for z, m in zip(logits, avail, strict=True)]
+
+
+def log_prob_of(logits: list[torch.Tensor], avail: list[torch.Tensor], actions: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Log-probability of given actions under each agent's masked softmax."""
+    out = []
+    for z, m, a in zip(logits, avail, actions, strict=True):
+        logp_all = torch.log_softmax(masked_logits(z, m), -1)
+        out.append(logp_all.gather(-1, a.to(z.device)[:, None]).squeeze(-1))
+    return out
+
+
+def _module_device(module: torch.nn.Module, default: torch.device) -> torch.device:
+    p = next(module.parameters(), None)
+    return p.device if p is not None else default
+
+
+@torch.no_grad()
+def teacher_outputs(teacher: TeamPolicy, obs: list[torch.Tensor],
+                    device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The frozen teacher's (logits, last hidden features) per agent, on ``device``, without grad."""
+    t_dev = _module_device(teacher, device)
+    logits, hidden = teacher.features([o.to(t_dev) for o in obs])
+    return [z.to(device) for z in logits], [h.to(device) for h in hidden]
+
+
+@torch.no_grad()
+def teacher_value(teacher: TeacherPolicy, state: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """V_T(s) in return units, ``(B,)`` on ``device``."""
+    t_dev = _module_device(teacher, device)
+    return teacher.value(state.to(t_dev)).to(device)
+
+
+# ---- labelled dataset ---------------------------------------------------------------
+
+
+class LabelledBuffer:
+    """Preallocated store of visited states with the teacher's logits, one row per env-step.
+
+    A row holds every agent's obs, avail mask and teacher logits. ``mode``:
+
+    - ``"fifo"``: when full, the oldest rows are overwritten (DAgger's capped aggregate);
+    - ``"reservoir"``: when full, keeps a uniform random sample of every row ever added
+      (Vitter's algorithm R), so an offline dataset bounded in memory still covers the whole
+      budget.
+    """
+
+    def __init__(self, obs_dims, n_actions, capacity: int, mode: str = "fifo",
+                 device: torch.device | str = "cpu", generator: torch.Generator | None = None):
+        if capacity < 1:
+            raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        if mode not in ("fifo", "reservoir"):
+            raise ValueError(f"buffer mode must be 'fifo' or 'reservoir', got {mode!r}")
+        self.capacity = capacity
+        self.mode = mode
+        self.device = torch.device(device)
+        self.generator = generator
+        self.obs = [torch.zeros(capacity, d, device=self.device) for d in obs_dims]
+        self.avail = [torch.zeros(capacity, a, dtype=torch.bool, device=self.device) for a in n_actions]
+        self.teacher_logits = [torch.zeros(capacity, a, device=self.device) for a in n_actions]
+        self.size = 0
+        """Rows currently stored."""
+        self.seen = 0
+        """Rows ever added."""
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _write(self, slots: torch.Tensor, rows: torch.Tensor, obs, avail, t_logits) -> None:
+        slots = slots.to(self.device)
+        rows = rows.to(obs[0].device)
+        for i in range(len(self.obs)):
+            self.obs[i][slots] = obs[i][rows].to(self.device)
+            self.avail[i][slots] = avail[i][rows].to(self.device)
+            self.teacher_logits[i][slots] = t_logits[i][rows].to(self.device)
+
+    def add(self, obs: list[torch.Tensor], avail: list[torch.Tensor], teacher_logits: list[torch.Tensor]) -> None:
+        k = obs[0].shape[0]
+        cap = self.capacity
+        if self.mode == "fifo":
+            rows = torch.arange(max(0, k - cap), k)  # more rows than capacity: keep the newest
+            slots = (self._pos + torch.arange(rows.numel())) % cap
+            self._write(slots, rows, obs, avail, teacher_logits)
+            self._pos = int((self._pos + rows.numel()) % cap)
+            self.size = min(cap, self.size + rows.numel())
+        else:
+            g = self.seen + torch.arange(k)  # global index of each incoming row
+            fill = g < cap
+            if fill.any():
+                self._write(g[fill], torch.nonzero(fill).squeeze(-1), obs, avail, teacher_logits)
+            rest = torch.nonzero(~fill).squeeze(-1)
+            if rest.numel():
+                # row with global index g replaces a uniform slot with probability cap / (g + 1)
+                u = torch.rand(rest.numel(), generator=self.generator)
+                j = (u * (g[rest] + 1).double()).long()
+                keep = j < cap
+                self._write(j[keep], rest[keep], obs, avail, teacher_logits)
+            self.size = min(cap, self.seen + k)
+        self.seen += k
+
+    def get(self, idx: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """(obs, avail, teacher logits) per agent for the rows ``idx``."""
+        idx = idx.to(self.device)
+        return ([o[idx] for o in self.obs], [m[idx] for m in self.avail], [z[idx] for z in self.teacher_logits])
+
+    def epoch(self, minibatch_size: int) -> Iterator[torch.Tensor]:
+        """Row indices of one shuffled pass over the buffer, in minibatches."""
+        perm = torch.randperm(self.size, generator=self.generator)
+        for start in range(0, self.size, minibatch_size):
+            yield perm[start:start + minibatch_size]
+
+    def sample(self, minibatch_size: int) -> torch.Tensor:
+        """Row indices of one uniform minibatch (without replacement when it fits)."""
+        if minibatch_size >= self.size:
+            return torch.randperm(self.size, generator=self.generator)
+        return torch.randperm(self.size, generator=self.generator)[:minibatch_size]
+
+
+@torch.no_grad()
+def collect_teacher_dataset(env: VecEnv, teacher: TeamPolicy, budget: int, seed: int, generator: torch.Generator,
+                            capacity: int, sample: bool = True, device: torch.device | str = "cpu",
+                            on_steps: Callable[[int], None] | None = None) -> tuple[LabelledBuffer, int]:
+    """Roll out the frozen teacher for up to ``budget`` env-steps and keep every state it visits.
+
+    ``sample=True``: the teacher samples from its masked softmax (wider state coverage than its
+    greedy policy); ``False``: it acts greedily. Returns (buffer, env-steps used).
+    """
+    device = torch.device(device)
+    b = env.num_envs
+    n_steps = budget // b
+    spec = env.spec
+    buffer = LabelledBuffer(spec.obs_dims, spec.n_actions, max(1, min(capacity, n_steps * b)), "reservoir",
+                            device, generator)
+    step = env.reset(seed)
+    used = 0
+    for t in range(n_steps):
+        obs = [o.to(device) for o in step.obs]
+        avail = [m.to(device) for m in step.avail]
+        t_logits, _ = teacher_outputs(teacher, obs, device)
+        buffer.add(obs, avail, t_logits)
+        actions = sample_actions(t_logits, avail, generator)[0] if sample else greedy_actions(t_logits, avail)
+        step = env.step(actions)
+        used += b
+        if on_steps is not None and (t % 32 == 31 or t == n_steps - 1):
+            on_steps(used)
+    return buffer, used
+
+
+# ---- on-policy (student) rollouts ---------------------------------------------------
+
+
+@dataclass
+class Rollout:
+    """A ``(T, B)`` student rollout with the teacher's labels. Per-agent lists where sizes differ."""
+
+    obs: list[torch.Tensor]
+    """Per agent ``(T, B, obs_i)``."""
+    avail: list[torch.Tensor]
+    """Per agent ``(T, B, A_i)`` bool."""
+    actions: torch.Tensor
+    """``(T, B, N)`` executed actions (int64, on ``device``)."""
+    logp: torch.Tensor
+    """``(T, B, N)`` the student's log-prob of the executed action at collection time."""
+    teacher_logits: list[torch.Tensor]
+    """Per agent ``(T, B, A_i)``, unmasked."""
+    rewards: torch.Tensor
+    """``(T, B)`` team rewards."""
+    dones: torch.Tensor
+    """``(T, B)`` bool: transition t ended its episode."""
+    teacher_hidden: list[torch.Tensor] | None = None
+    """Per agent ``(T, B, H_T)`` teacher last hidden features (when requested)."""
+    teacher_values: torch.Tensor | None = None
+    """``(T, B)`` V_T(s_t) in return units (when requested)."""
+    next_teacher_value: torch.Tensor | None = None
+    """``(B,)`` V_T of the state after the last step (bootstrap)."""
+    env_steps: int = 0
+    episode_returns: list[float] = field(default_factory=list)
+    teacher_acted: torch.Tensor | None = None
+    """``(T, B)`` bool: the teacher's action was executed (β-mixture)."""
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """Merge the leading (T, B) dims of a rollout tensor."""
+        return x.reshape(-1, *x.shape[2:])
+
+
+class OnPolicyCollector:
+    """Runs the student in the env (optionally mixed with the teacher) and labels every state.
+
+    The env is reset once (with ``seed``); consecutive ``collect`` calls continue its episodes.
+    """
+
+    def __init__(self, env: VecEnv, student: TeamPolicy, teacher: TeacherPolicy, seed: int,
+                 generator: torch.Generator, device: torch.device | str = "cpu"):
+        self.env = env
+        self.student = student
+        self.teacher = teacher
+        self.generator = generator
+        self.device = torch.device(device)
+        self.step = env.reset(seed)
+
+    @torch.no_grad()
+    def collect(self, rollout_len: int, beta: float = 0.0, with_hidden: bool = False,
+                with_values: bool = False) -> Rollout:
+        """``rollout_len`` steps of all copies. Per step and per env copy, with probability ``beta``
+        the whole team executes the teacher's greedy actions, else the student's sampled ones."""
+        dev = self.device
+        n = self.env.spec.n_agents
+        b = self.env.num_envs
+        b_obs = [[] for _ in range(n)]
+        b_avail = [[] for _ in range(n)]
+        b_tlogits = [[] for _ in range(n)]
+        b_thidden = [[] for _ in range(n)]
+        b_act, b_logp, b_rew, b_done, b_tval, b_mix = [], [], [], [], [], []
+        ep_returns: list[float] = []
+        was_training = self.student.training
+        self.student.eval()
+        for _ in range(rollout_len):
+            obs = [o.to(dev) for o in self.step.obs]
+            avail = [m.to(dev) for m in self.step.avail]
+            t_logits, t_hidden = teacher_outputs(self.teacher, obs, dev)
+            s_logits = self.student.logits(obs)
+            actions, _ = sample_actions(s_logits, avail, self.generator)
+            use_teacher = torch.zeros(b, dtype=torch.bool)
+            if beta > 0.0:
+                use_teacher = torch.rand(b, generator=self.generator) < beta
+                t_act = greedy_actions(t_logits, avail)
+                actions = [torch.where(use_teacher, ta, sa) for ta, sa in zip(t_act, actions, strict=True)]
+            logps = log_prob_of(s_logits, avail, actions)
+            for i in range(n):
+                b_obs[i].append(obs[i])
+                b_avail[i].append(avail[i])
+                b_tlogits[i].append(t_logits[i])
+                if with_hidden:
+                    b_thidden[i].append(t_hidden[i])
+            if with_values:
+                b_tval.append(teacher_value(self.teacher, self.step.state, dev))
+            b_act.append(torch.stack(actions, -1).to(dev))
+            b_logp.append(torch.stack(logps, -1))
+            b_mix.append(use_teacher)
+            self.step = self.env.step(actions)
+            b_rew.append(self.step.reward.to(dev))
+            b_done.append(self.step.done.to(dev))
+            if self.step.done.any():
+                ep_returns += self.step.ep_return[self.step.done].tolist()
+        self.student.train(was_training)
+        return Rollout(
+            obs=[torch.stack(o) for o in b_obs],
+            avail=[torch.stack(m) for m in b_avail],
+            actions=torch.stack(b_act),
+            logp=torch.stack(b_logp),
+            teacher_logits=[torch.stack(z) for z in b_tlogits],
+            rewards=torch.stack(b_rew),
+            dones=torch.stack(b_done),
+            teacher_hidden=[torch.stack(h) for h in b_thidden] if with_hidden else None,
+            teacher_values=torch.stack(b_tval) if with_values else None,
+            next_teacher_value=teacher_value(self.teacher, self.step.state, dev) if with_values else None,
+            env_steps=rollout_len * b,
+            episode_returns=ep_returns,
+            teacher_acted=torch.stack(b_mix),
+        )

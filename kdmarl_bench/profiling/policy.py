@@ -1,0 +1,36 @@
+"""Cost of one deployed team policy: FLOPs/params plus the latency grid a suite asks for."""
+
+from __future__ import annotations
+
+import os
+
+from kdmarl_bench.models.policy import TeamPolicy
+from kdmarl_bench.profiling.flops import count_policy_cost
+from kdmarl_bench.profiling.latency import cuda_available, time_batched, time_decentralized
+
+
+def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, threads: tuple[int, ...] = (1, 0),
+                   batch_sizes: tuple[int, ...] = (), cuda: str = "auto", repeats: int = 3) -> tuple[dict, list[dict]]:
+    """Return (cost, latency entries) for the policy's deployed actors only.
+
+    Training-only parts (critics, projection heads) are not in ``deploy_actors`` and so are
+    never counted. ``threads`` 0 means all cores.
+    """
+    actors = policy.deploy_actors()
+    obs_dims = list(policy.obs_dims)
+    cost = count_policy_cost(actors, obs_dims)
+    latency: list[dict] = []
+    all_cores = os.cpu_count() or 1
+    for t in dict.fromkeys(t if t > 0 else all_cores for t in threads):
+        latency.append(time_decentralized(actors, obs_dims, device="cpu", threads=t, warmup=warmup, iters=iters,
+                                          repeats=repeats))
+        for b in batch_sizes:
+            latency.append(time_batched(actors, obs_dims, device="cpu", threads=t, batch=b, warmup=warmup,
+                                        iters=max(iters // 4, 10), repeats=repeats))
+    if cuda == "auto" and cuda_available():
+        latency.append(time_decentralized(actors, obs_dims, device="cuda", threads=None, warmup=warmup, iters=iters,
+                                          repeats=repeats))
+        for b in batch_sizes:
+            latency.append(time_batched(actors, obs_dims, device="cuda", threads=None, batch=b, warmup=warmup,
+                                        iters=max(iters // 4, 10), repeats=repeats))
+    return cost, latency

@@ -1,0 +1,140 @@
+"""Put leaderboards side by side, per (task, method, size), with deltas against the first.
+
+SMAX (JaxMARL) and real StarCraft II (SMAC) are different environments: a comparison refuses
+to put numbers from different backends, or different major versions of a backend package,
+into the same row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.leaderboard import method_sort_key, summary_index
+
+VALUE_FIELDS = ("score_mean", "score_ci95", "retention_mean", "retention_ci95", "flops", "latency_cpu_p50_ms")
+
+
+def _ok(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _major(version: Any) -> str | None:
+    """'4.10.0' → '4'; '0.2.0' → '0'; None → None."""
+    if version is None:
+        return None
+    head = str(version).strip().lstrip("vV").split(".")[0]
+    digits = "".join(itertools.takewhile(str.isdigit, head))
+    return digits or head
+
+
+def _fmt_versions(versions: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "no versions recorded"
+
+
+def task_backends(label: str, data: dict) -> dict[str, tuple[str, dict]]:
+    """``{task: (backend, backend_versions)}`` of one leaderboard; UsageError if a task mixes backends."""
+    out: dict[str, tuple[str, dict]] = {}
+    for r in data.get("records", []):
+        task, backend = r["task"], r.get("backend")
+        versions = r.get("backend_versions") or {}
+        if task not in out:
+            out[task] = (backend, dict(versions))
+            continue
+        seen_backend, seen_versions = out[task]
+        if backend != seen_backend:
+            raise UsageError(
+                f"{label}: task {task!r} mixes backends {seen_backend!r} and {backend!r} within one leaderboard"
+            )
+        for pkg, v in versions.items():
+            seen_versions.setdefault(pkg, v)
+    for row in data.get("summary", []):  # a leaderboard without records still names its backend
+        if row["task"] not in out and row.get("backend"):
+            out[row["task"]] = (row["backend"], {})
+    return out
+
+
+def check_compatible(a_label: str, a: dict, b_label: str, b: dict) -> None:
+    """UsageError when the same task id comes from different backends (or backend major versions)."""
+    a_tasks, b_tasks = task_backends(a_label, a), task_backends(b_label, b)
+    for task in sorted(set(a_tasks) & set(b_tasks)):
+        (ba, va), (bb, vb) = a_tasks[task], b_tasks[task]
+        why = None
+        if ba != bb:
+            why = "different backends"
+        else:
+            for pkg in sorted(set(va) & set(vb)):
+                if _major(va[pkg]) != _major(vb[pkg]):
+                    why = f"different major versions of {pkg}"
+                    break
+        if why:
+            raise UsageError(
+                f"cannot compare task {task!r}: {a_label} records backend {ba!r} ({_fmt_versions(va)}) but "
+                f"{b_label} records backend {bb!r} ({_fmt_versions(vb)}) — {why}; SMAX and real SMAC "
+                "(StarCraft II) numbers are different environments and never share a column"
+            )
+
+
+def compare(leaderboards: list[tuple[str, dict]]) -> list[dict]:
+    """Rows per (task, method, size) with each leaderboard's values and deltas vs the first.
+
+    Each row: ``task, method, size, metric, entries``; each entry: ``label, present``, the
+    values ``score_mean, score_ci95, retention_mean, retention_ci95, flops,
+    latency_cpu_p50_ms`` and ``delta_score, delta_retention, delta_flops, flops_ratio,
+    delta_latency_cpu_p50_ms`` (None for the first leaderboard or when a value is missing).
+    """
+    if not leaderboards:
+        raise UsageError("compare needs at least one leaderboard")
+    for (la, a), (lb, b) in itertools.combinations(leaderboards, 2):
+        check_compatible(la, a, lb, b)
+    indexes = [summary_index(data) for _, data in leaderboards]
+    keys: dict[tuple[str, str, str], dict] = {}
+    for idx in indexes:
+        for key, row in idx.items():
+            keys.setdefault(key, row)
+    ordered = sorted(
+        keys,
+        key=lambda k: (k[0], method_sort_key(k[1]), -(keys[k].get("flops") or 0.0), k[2]),
+    )
+    rows = []
+    for key in ordered:
+        base = indexes[0].get(key)
+        entries = []
+        for i, ((label, _), idx) in enumerate(zip(leaderboards, indexes, strict=True)):
+            row = idx.get(key)
+            entry: dict[str, Any] = {"label": label, "present": row is not None}
+            for f in VALUE_FIELDS:
+                entry[f] = row.get(f) if row else None
+            entry.update(_deltas(row, base) if i else _deltas(None, None))
+            entries.append(entry)
+        metric = next(
+            (idx[key].get("metric") for idx in indexes if key in idx and idx[key].get("metric")), None
+        )
+        rows.append({"task": key[0], "method": key[1], "size": key[2], "metric": metric, "entries": entries})
+    return rows
+
+
+def _deltas(row: dict | None, base: dict | None) -> dict[str, float | None]:
+    def diff(field: str) -> float | None:
+        if row is None or base is None or not _ok(row.get(field)) or not _ok(base.get(field)):
+            return None
+        return float(row[field]) - float(base[field])
+
+    ratio = None
+    if (
+        row is not None
+        and base is not None
+        and _ok(row.get("flops"))
+        and _ok(base.get("flops"))
+        and base["flops"]
+    ):
+        ratio = float(row["flops"]) / float(base["flops"])
+    return {
+        "delta_score": diff("score_mean"),
+        "delta_retention": diff("retention_mean"),
+        "delta_flops": diff("flops"),
+        "flops_ratio": ratio,
+        "delta_latency_cpu_p50_ms": diff("latency_cpu_p50_ms"),
+    }

@@ -1,0 +1,397 @@
+"""Suite files: TOML → frozen dataclasses → a plan of cells.
+
+Every validation message names the file and the field (and the TOML line when the
+parser gives one) and, for names, the valid choices with "did you mean".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.registry import suggest
+
+SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task"}
+
+
+@dataclass(frozen=True)
+class StudentSize:
+    """One student size: ``auto`` (capacity rule) or explicit hidden widths."""
+
+    label: str
+    hidden: tuple[int, ...] | None = None
+    """Hidden widths shared by every agent; None = the capacity rule per agent."""
+    scale: float = 1.0
+    """Multiplier on the capacity rule's width (``auto`` sizes only)."""
+
+
+@dataclass(frozen=True)
+class TeacherSource:
+    source: str = "zoo"
+    """``zoo`` (bundled), ``train`` (train with the suite), or a checkpoint path."""
+    steps: int = 200_000
+    """Env steps when ``source = "train"``."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    env_steps: int = 50_000
+    """Environment steps each student may use (same for every method on a task)."""
+    num_envs: int = 16
+    """Parallel env copies used for rollouts."""
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    episodes: dict[str, int] = field(default_factory=lambda: {"smax": 32, "smacv2": 32, "mpe": 100})
+    """Eval episodes per seed, by env family (SMAC convention 32; MPE 100)."""
+    seed_base: int = 10_000
+    """Eval seeds are seed_base + seed: the same for every method on a task (paired)."""
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    iters: int = 1000
+    warmup: int = 100
+    threads: tuple[int, ...] = (1, 0)
+    """CPU thread counts to time; 0 = all cores."""
+    batch_sizes: tuple[int, ...] = (1,)
+    """Batched team latency at these env batch sizes (besides decentralized batch 1)."""
+    cuda: str = "auto"
+    """``auto`` (time on CUDA when present), ``off``."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: str
+    name: str
+    version: str
+    description: str
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    teacher: TeacherSource
+    sizes: tuple[StudentSize, ...]
+    budget: Budget
+    eval: EvalSettings
+    profile: ProfileSettings
+    method_config: dict[str, dict[str, Any]]
+    """Per-method overrides of config dataclass fields (``[method.kd-marl]``)."""
+    task_overrides: dict[str, dict[str, Any]]
+    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_episodes, teacher."""
+    sha256: str
+
+    def info(self) -> dict:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "path": self.path}
+
+    def eval_episodes(self, task_id: str) -> int:
+        ov = self.task_overrides.get(task_id, {})
+        if "eval_episodes" in ov:
+            return int(ov["eval_episodes"])
+        return self.eval.episodes[task_id.split("/", 1)[0]]
+
+    def env_steps(self, task_id: str) -> int:
+        return int(self.task_overrides.get(task_id, {}).get("env_steps", self.budget.env_steps))
+
+    def teacher_for(self, task_id: str) -> TeacherSource:
+        ov = self.task_overrides.get(task_id, {})
+        if "teacher" in ov or "teacher_steps" in ov:
+            return TeacherSource(ov.get("teacher", self.teacher.source), int(ov.get("teacher_steps", self.teacher.steps)))
+        return self.teacher
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a (task, method, size, seed) to distill (or evaluate) and measure."""
+
+    task: str
+    method: str
+    size: StudentSize | None
+    """None for the teacher itself."""
+    seed: int
+    env_steps: int
+    num_envs: int
+    eval_episodes: int
+    eval_seed: int
+    teacher: TeacherSource
+    method_config: dict[str, Any]
+
+    @property
+    def size_label(self) -> str:
+        return self.size.label if self.size else "teacher"
+
+    def config(self) -> dict:
+        """Everything that determines the result; its hash keys the result file."""
+        d = asdict(self)
+        d["size"] = asdict(self.size) if self.size else None
+        return d
+
+    def label(self) -> str:
+        return f"{self.task} · {self.method} · {self.size_label} · seed {self.seed}"
+
+
+# ---------------------------------------------------------------------------------
+# validation helpers
+class _Ctx:
+    def __init__(self, path: str):
+        self.path = path
+
+    def err(self, field_name: str, msg: str) -> UsageError:
+        return UsageError(f"{self.path}: field '{field_name}': {msg}")
+
+    def typed(self, data: dict, key: str, typ: type | tuple, where: str, default: Any = ...) -> Any:
+        if key not in data:
+            if default is ...:
+                raise self.err(f"{where}{key}", "required field is missing")
+            return default
+        val = data[key]
+        ok = isinstance(val, typ) and not (typ in (int, float, (int, float)) and isinstance(val, bool))
+        if not ok:
+            tname = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+            raise self.err(f"{where}{key}", f"expected {tname}, got {type(val).__name__} ({val!r})")
+        return val
+
+    def unknown_keys(self, data: dict, allowed: set[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.err(
+                    f"{where}{key}", f"unknown field{suggest(key, sorted(allowed))}; valid fields: {', '.join(sorted(allowed))}"
+                )
+
+
+def _positive(ctx: _Ctx, val: int, name: str) -> int:
+    if val <= 0:
+        raise ctx.err(name, f"must be > 0, got {val}")
+    return val
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite file (or a bundled suite name like ``quickstart``)."""
+    p = resolve_suite_path(path)
+    try:
+        raw_bytes = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read suite file: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{p}: not valid TOML: {exc}") from exc
+    return parse_suite(data, str(p), hashlib.sha256(raw_bytes).hexdigest())
+
+
+def resolve_suite_path(path: str | Path) -> Path:
+    p = Path(path)
+    if p.exists() or p.suffix:
+        return p
+    # A bare name refers to a suite bundled with the package or in ./suites.
+    for cand in (Path("suites") / f"{p}.toml", Path(__file__).parent / "suites" / f"{p}.toml"):
+        if cand.exists():
+            return cand
+    return p
+
+
+def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
+    from kdmarl_bench.envs import TASKS
+    from kdmarl_bench.methods import METHODS
+
+    ctx = _Ctx(path)
+    ctx.unknown_keys(data, SUITE_KEYS, "")
+    meta = dict(ctx.typed(data, "suite", dict, ""))
+    # tasks/methods/seeds may sit at the top level or inside [suite] (TOML puts keys
+    # written after a [suite] header into that table, an easy slip).
+    data = dict(data)
+    for key in ("tasks", "methods", "seeds"):
+        if key in meta:
+            if key in data:
+                raise ctx.err(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
+            data[key] = meta.pop(key)
+    ctx.unknown_keys(meta, {"name", "version", "description"}, "suite.")
+    name = ctx.typed(meta, "name", str, "suite.")
+    version = str(ctx.typed(meta, "version", (str, int), "suite.", "1"))
+    description = ctx.typed(meta, "description", str, "suite.", "")
+
+    tasks = ctx.typed(data, "tasks", list, "")
+    if not tasks:
+        raise ctx.err("tasks", "must name at least one task")
+    for i, t in enumerate(tasks):
+        if not isinstance(t, str):
+            raise ctx.err(f"tasks[{i}]", f"expected a task id string, got {t!r}")
+        if t not in TASKS:
+            family = t.split("/", 1)[0]
+            families = sorted({n.split("/", 1)[0] for n in TASKS.names()})
+            if "/" not in t or family not in families:
+                raise ctx.err(
+                    f"tasks[{i}]",
+                    f"unknown env family {family!r} in {t!r}{suggest(family, families)}; "
+                    f"valid families: {', '.join(families)}; task ids look like 'smax/3m'",
+                )
+            raise ctx.err(f"tasks[{i}]", TASKS.unknown_message(t))
+    if len(set(tasks)) != len(tasks):
+        raise ctx.err("tasks", "lists a task twice")
+
+    methods = ctx.typed(data, "methods", list, "")
+    if not methods:
+        raise ctx.err("methods", "must name at least one method")
+    for i, m in enumerate(methods):
+        if not isinstance(m, str):
+            raise ctx.err(f"methods[{i}]", f"expected a method id string, got {m!r}")
+        if m not in METHODS:
+            raise ctx.err(f"methods[{i}]", METHODS.unknown_message(m))
+
+    seeds = ctx.typed(data, "seeds", list, "", [0])
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ctx.err("seeds", f"expected a non-empty list of integers >= 0, got {seeds!r}")
+
+    t = ctx.typed(data, "teacher", dict, "", {})
+    ctx.unknown_keys(t, {"source", "steps"}, "teacher.")
+    teacher = TeacherSource(
+        source=ctx.typed(t, "source", str, "teacher.", "zoo"),
+        steps=_positive(ctx, ctx.typed(t, "steps", int, "teacher.", 200_000), "teacher.steps"),
+    )
+
+    st = ctx.typed(data, "students", dict, "", {})
+    ctx.unknown_keys(st, {"sizes"}, "students.")
+    sizes = tuple(_parse_sizes(ctx, ctx.typed(st, "sizes", list, "students.", ["auto"])))
+
+    b = ctx.typed(data, "budget", dict, "", {})
+    ctx.unknown_keys(b, {"env_steps", "num_envs"}, "budget.")
+    budget = Budget(
+        env_steps=_positive(ctx, ctx.typed(b, "env_steps", int, "budget.", Budget.env_steps), "budget.env_steps"),
+        num_envs=_positive(ctx, ctx.typed(b, "num_envs", int, "budget.", Budget.num_envs), "budget.num_envs"),
+    )
+
+    e = ctx.typed(data, "eval", dict, "", {})
+    ctx.unknown_keys(e, {"episodes", "seed_base"}, "eval.")
+    episodes = dict(EvalSettings().episodes)
+    ep = e.get("episodes", None)
+    if isinstance(ep, int) and not isinstance(ep, bool):
+        episodes = {k: _positive(ctx, ep, "eval.episodes") for k in episodes}
+    elif isinstance(ep, dict):
+        ctx.unknown_keys(ep, set(episodes), "eval.episodes.")
+        for k, v in ep.items():
+            episodes[k] = _positive(ctx, ctx.typed(ep, k, int, "eval.episodes."), f"eval.episodes.{k}")
+    elif ep is not None:
+        raise ctx.err("eval.episodes", f"expected int or table of family → int, got {ep!r}")
+    ev = EvalSettings(episodes=episodes, seed_base=ctx.typed(e, "seed_base", int, "eval.", 10_000))
+
+    pr = ctx.typed(data, "profile", dict, "", {})
+    ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda"}, "profile.")
+    cuda = ctx.typed(pr, "cuda", str, "profile.", "auto")
+    if cuda not in ("auto", "off"):
+        raise ctx.err("profile.cuda", f"unknown value {cuda!r}; valid choices: auto, off")
+    threads = ctx.typed(pr, "threads", list, "profile.", [1, 0])
+    batch_sizes = ctx.typed(pr, "batch_sizes", list, "profile.", [1])
+    for fname, vals in (("threads", threads), ("batch_sizes", batch_sizes)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals):
+            raise ctx.err(f"profile.{fname}", f"expected a list of integers >= 0, got {vals!r}")
+    profile = ProfileSettings(
+        iters=_positive(ctx, ctx.typed(pr, "iters", int, "profile.", 1000), "profile.iters"),
+        warmup=ctx.typed(pr, "warmup", int, "profile.", 100),
+        threads=tuple(threads),
+        batch_sizes=tuple(b for b in batch_sizes if b > 0),
+        cuda=cuda,
+    )
+
+    mc = ctx.typed(data, "method", dict, "", {})
+    method_config: dict[str, dict] = {}
+    for mname, overrides in mc.items():
+        if mname not in METHODS:
+            raise ctx.err(f"method.{mname}", METHODS.unknown_message(mname))
+        if not isinstance(overrides, dict):
+            raise ctx.err(f"method.{mname}", "expected a table of config fields")
+        METHODS.get(mname).validate_overrides(overrides, lambda f, msg, m=mname: ctx.err(f"method.{m}.{f}", msg))
+        method_config[mname] = dict(overrides)
+
+    to = ctx.typed(data, "task", dict, "", {})
+    task_overrides: dict[str, dict] = {}
+    for tname, ov in to.items():
+        if tname not in tasks:
+            raise ctx.err(f"task.{tname}", f"overrides a task the suite does not list{suggest(tname, tasks)}")
+        if not isinstance(ov, dict):
+            raise ctx.err(f"task.{tname}", "expected a table")
+        ctx.unknown_keys(ov, {"env_steps", "eval_episodes", "teacher", "teacher_steps"}, f"task.{tname}.")
+        for k in ("env_steps", "eval_episodes", "teacher_steps"):
+            if k in ov:
+                _positive(ctx, ctx.typed(ov, k, int, f"task.{tname}."), f"task.{tname}.{k}")
+        if "teacher" in ov:
+            ctx.typed(ov, "teacher", str, f"task.{tname}.")
+        task_overrides[tname] = dict(ov)
+
+    return Suite(
+        path=path,
+        name=name,
+        version=version,
+        description=description,
+        tasks=tuple(tasks),
+        methods=tuple(methods),
+        seeds=tuple(seeds),
+        teacher=teacher,
+        sizes=sizes,
+        budget=budget,
+        eval=ev,
+        profile=profile,
+        method_config=method_config,
+        task_overrides=task_overrides,
+        sha256=sha256,
+    )
+
+
+def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:
+    """``"auto"``, ``{label="auto-x0.5", scale=0.5}`` or ``{label="w64", hidden=[64, 64]}``."""
+    out = []
+    if not sizes:
+        raise ctx.err("students.sizes", "must list at least one size")
+    for i, s in enumerate(sizes):
+        where = f"students.sizes[{i}]"
+        if s == "auto":
+            out.append(StudentSize("auto"))
+            continue
+        if not isinstance(s, dict):
+            raise ctx.err(where, f'expected "auto" or a table {{label=..., hidden=[..]}} / {{label=..., scale=..}}, got {s!r}')
+        ctx.unknown_keys(s, {"label", "hidden", "scale"}, where + ".")
+        label = ctx.typed(s, "label", str, where + ".")
+        hidden = s.get("hidden")
+        if hidden is not None:
+            if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+                raise ctx.err(where + ".hidden", f"expected a non-empty list of positive integers, got {hidden!r}")
+            hidden = tuple(hidden)
+        scale = float(ctx.typed(s, "scale", (int, float), where + ".", 1.0))
+        if scale <= 0:
+            raise ctx.err(where + ".scale", f"must be > 0, got {scale}")
+        if hidden is not None and "scale" in s:
+            raise ctx.err(where, "give either hidden or scale, not both")
+        out.append(StudentSize(label, hidden, scale))
+    labels = [s.label for s in out]
+    if len(set(labels)) != len(labels):
+        raise ctx.err("students.sizes", f"labels must be unique, got {labels}")
+    return out
+
+
+def plan(suite: Suite) -> list[Cell]:
+    """Expand a suite into cells: the teacher once per (task, seed), every student
+    method once per (task, size, seed)."""
+    cells = []
+    for task in suite.tasks:
+        for method in suite.methods:
+            sizes: tuple[StudentSize | None, ...] = (None,) if method == "teacher" else suite.sizes
+            for size in sizes:
+                for seed in suite.seeds:
+                    cells.append(
+                        Cell(
+                            task=task,
+                            method=method,
+                            size=size,
+                            seed=seed,
+                            env_steps=0 if method == "teacher" else suite.env_steps(task),
+                            num_envs=suite.budget.num_envs,
+                            eval_episodes=suite.eval_episodes(task),
+                            eval_seed=suite.eval.seed_base + seed,
+                            teacher=suite.teacher_for(task),
+                            method_config=dict(suite.method_config.get(method, {})),
+                        )
+                    )
+    return cells

@@ -1,0 +1,1 @@
+"""Stage 1: centralized MAPPO teachers and the bundled zoo."""

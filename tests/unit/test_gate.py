@@ -1,0 +1,160 @@
+"""gate(): retention (noise-aware), FLOPs and teacher-relative latency against a baseline."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.gate import gate, gate_markdown
+from kdmarl_bench.results.leaderboard import summary_index
+
+try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` puts tests/ (conftest)
+    from tests.factories import make_leaderboard, make_record, standard_records
+except ModuleNotFoundError:  # pragma: no cover
+    from factories import make_leaderboard, make_record, standard_records
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return make_leaderboard()
+
+
+def _find(result, task, method, name):
+    return next(c for c in result.checks if (c.task, c.method, c.name) == (task, method, name))
+
+
+def test_gate_on_itself_passes(base):
+    result = gate(base, base)
+    assert result.passed and not result.failures
+    # per task: teacher flops; kd-marl and bc retention + flops + latency
+    assert len(result.checks) == 2 * (1 + 2 * 3)
+    assert {c.name for c in result.checks} == {"retention", "flops", "latency"}
+
+
+def test_retention_drop_fails_with_both_values(base):
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m":
+            r["score"] -= 0.3
+    current = make_leaderboard(recs)
+    result = gate(current, base)
+    assert not result.passed
+    [fail] = result.failures
+    assert (fail.task, fail.method, fail.name) == ("smax/3m", "kd-marl", "retention")
+    assert fail.current == pytest.approx(0.65) and fail.baseline == pytest.approx(0.95)
+    assert fail.limit == pytest.approx(0.90)
+    assert "CI upper bound" in fail.detail
+    line = fail.describe()
+    assert "0.650" in line and "0.950" in line and "FAIL" in line
+
+
+def test_retention_drop_within_noise_passes(base):
+    # kd-marl smax retention 0.70/0.95/1.0: mean 0.883 < limit 0.90, but the CI reaches 1.0.
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m" and r["seed"] == 0:
+            r["score"] = 0.70
+    current = make_leaderboard(recs)
+    check = _find(gate(current, base), "smax/3m", "kd-marl", "retention")
+    assert check.current < check.limit
+    assert check.passed and "within noise" in check.detail
+
+
+def test_flops_increase_fails_and_tolerance_allows_it(base):
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "bc" and r["task"] == "mpe/simple_spread":
+            r["cost"]["flops"] = 550.0
+    current = make_leaderboard(recs)
+    result = gate(current, base)
+    [fail] = result.failures
+    assert (fail.method, fail.name, fail.current, fail.baseline) == ("bc", "flops", 550.0, 500.0)
+    assert gate(current, base, max_flops_increase=0.1).passed
+    # fewer FLOPs is always fine
+    assert gate(base, current).passed
+
+
+def test_latency_is_relative_to_the_teacher(base):
+    # a machine twice as slow: every p50 doubles → ratios unchanged → pass
+    recs = standard_records()
+    for r in recs:
+        for e in r["latency"]:
+            e["p50_ms"] *= 2
+    assert gate(make_leaderboard(recs), base).passed
+    # only the student gets 50% slower → ratio 0.25 → 0.375 > 0.25 × 1.25
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m":
+            for e in r["latency"]:
+                e["p50_ms"] *= 1.5
+    result = gate(make_leaderboard(recs), base)
+    [fail] = result.failures
+    assert (
+        fail.name == "latency"
+        and fail.current == pytest.approx(0.375)
+        and fail.baseline == pytest.approx(0.25)
+    )
+    assert gate(make_leaderboard(recs), base, max_latency_increase=0.6).passed
+
+
+def test_missing_latency_in_current_is_skipped_not_failed(base):
+    recs = standard_records()
+    for r in recs:
+        r["latency"] = []
+    result = gate(make_leaderboard(recs), base)
+    assert result.passed
+    assert any(c.name == "latency" and c.detail.startswith("skipped") for c in result.checks)
+
+
+def test_missing_method_fails(base):
+    current = make_leaderboard([r for r in standard_records() if r["method"] != "bc"])
+    result = gate(current, base)
+    assert not result.passed
+    missing = [c for c in result.failures if c.name == "present"]
+    assert {(c.task, c.method) for c in missing} == {("smax/3m", "bc"), ("mpe/simple_spread", "bc")}
+
+
+def test_all_seeds_failed_fails(base):
+    recs = [r for r in standard_records() if not (r["method"] == "kd-marl" and r["task"] == "smax/3m")]
+    recs += [make_record("smax/3m", "kd-marl", s, None, 1.0, error="NaN loss") for s in range(3)]
+    check = _find(gate(make_leaderboard(recs), base), "smax/3m", "kd-marl", "retention")
+    assert not check.passed and "3 failed" in check.detail
+
+
+def test_extra_rows_in_current_are_ignored(base):
+    recs = standard_records() + [make_record("smax/3m", "dagger", s, 0.2, 1.0) for s in range(3)]
+    assert gate(make_leaderboard(recs), base).passed
+
+
+def test_suite_mismatch_and_bad_tolerance(base):
+    other = make_leaderboard(suite_name="paper")
+    with pytest.raises(UsageError, match="suite 'paper'.*suite 'ci'"):
+        gate(other, base)
+    with pytest.raises(UsageError, match="max_retention_drop"):
+        gate(base, base, max_retention_drop=-0.1)
+
+
+def test_backend_mismatch_refused(base):
+    recs = standard_records()
+    for r in recs:
+        if r["task"] == "smax/3m":
+            r["backend"] = "smacv2"
+    with pytest.raises(UsageError, match="different backends"):
+        gate(make_leaderboard(recs), base, current_name="cur.json", baseline_name="base.json")
+
+
+def test_gate_markdown_lists_every_check(base):
+    current = copy.deepcopy(base)
+    row = summary_index(current)[("smax/3m", "kd-marl", "small")]
+    row["retention_mean"], row["retention_ci95"] = 0.5, [0.4, 0.6]
+    result = gate(current, base)
+    md = gate_markdown(result)
+    assert md.startswith("## kdmarl-bench gate: ❌ failed (1 of")
+    body = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| status")]
+    assert len(body) == len(result.checks)
+    assert any("**FAIL**" in line and "0.500" in line and "0.950" in line for line in body)
+    assert "✅ passed" in gate_markdown(gate(base, base))
+    as_dict = result.to_dict()
+    assert as_dict["passed"] is False and as_dict["n_failed"] == 1

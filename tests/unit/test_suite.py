@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import pytest
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.suite import load_suite, plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+[suite]
+name = "t"
+version = "2"
+tasks = ["mpe/simple_spread_v3", "smax/3m"]
+methods = ["teacher", "kd-marl", "bc"]
+seeds = [0, 1]
+[students]
+sizes = ["auto", { label = "w16", hidden = [16, 16] }]
+[budget]
+env_steps = 1000
+num_envs = 4
+[task."smax/3m"]
+env_steps = 500
+[method.kd-marl]
+lambda_kl = 2.0
+"""
+
+
+def write(tmp_path, text, name="s.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_good_suite_plans_cells(tmp_path):
+    suite = load_suite(write(tmp_path, GOOD))
+    cells = plan(suite)
+    # teacher: 2 tasks × 2 seeds; students: 2 tasks × 2 methods × 2 sizes × 2 seeds
+    assert len(cells) == 2 * 2 + 2 * 2 * 2 * 2
+    steps = {(c.task, c.method): c.env_steps for c in cells}
+    assert steps[("smax/3m", "bc")] == 500
+    assert steps[("mpe/simple_spread_v3", "bc")] == 1000
+    assert steps[("smax/3m", "teacher")] == 0
+    kd = [c for c in cells if c.method == "kd-marl"]
+    assert all(c.method_config == {"lambda_kl": 2.0} for c in kd)
+    eval_eps = {c.task: c.eval_episodes for c in cells}
+    assert eval_eps == {"mpe/simple_spread_v3": 100, "smax/3m": 32}
+    # Paired design: every method of a task and seed uses the same eval seed.
+    assert len({(c.task, c.seed, c.eval_seed) for c in cells}) == 4
+    assert len(suite.sha256) == 64
+
+
+def test_bundled_suites_validate():
+    for p in sorted((ROOT / "suites").glob("*.toml")):
+        assert plan(load_suite(p)), p
+
+
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        ('[suite]\nname = "x"\ntasks = [', ["not valid TOML", "line"]),
+        ('tasks = ["smax/3m"]\nmethods = ["bc"]', ["field 'suite'", "required field is missing"]),
+        ('[suite]\nname = 3\n', ["field 'suite.name'", "expected str"]),
+        ('seeds=[0]\ntasks = ["smax/3mm"]\nmethods=["bc"]\n[suite]\nname="x"', ["tasks[0]", "did you mean", "smax/3m"]),
+        ('tasks = ["smac/3m"]\nmethods=["bc"]\n[suite]\nname="x"', ["unknown env family 'smac'", "smax", "smacv2"]),
+        ('tasks = ["smax/3m"]\nmethods=["kd-marll"]\n[suite]\nname="x"', ["methods[0]", "did you mean: kd-marl", "pd-kl"]),
+        ('tasks = ["smax/3m"]\nmethods=["bc"]\n[suite]\nname="x"\n[budget]\nenv_step=3', ["budget.env_step", "env_steps"]),
+        ('tasks = ["smax/3m"]\nmethods=["bc"]\n[suite]\nname="x"\n[budget]\nenv_steps=-3', ["budget.env_steps", "> 0"]),
+        ('tasks = ["smax/3m"]\nmethods=["kd-marl"]\n[suite]\nname="x"\n[method.kd-marl]\nlambda_kll=1.0',
+         ["method.kd-marl.lambda_kll", "did you mean"]),
+    ],
+)
+def test_bad_suites_name_file_and_field(tmp_path, text, needles):
+    p = write(tmp_path, text)
+    with pytest.raises(UsageError) as exc:
+        load_suite(p)
+    msg = str(exc.value)
+    assert str(p) in msg
+    for n in needles:
+        assert n in msg, (n, msg)
+
+
+def test_missing_suite_file(tmp_path):
+    with pytest.raises(UsageError, match="cannot read suite file"):
+        load_suite(tmp_path / "nope.toml")

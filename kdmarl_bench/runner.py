@@ -7,6 +7,7 @@ config; a re-run skips finished cells, so an interrupted run resumes losing noth
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -259,13 +260,27 @@ def build_suite_leaderboard(suite: Suite, records: list[dict]) -> dict:
                              collect_provenance(threads=torch.get_num_threads()))
 
 
+def rebase_checkpoints(records: list[dict], out_dir: Path, leaderboard_path: Path) -> list[dict]:
+    """Checkpoint paths in cells are relative to the run dir; a leaderboard's are relative to it."""
+    base = leaderboard_path.resolve().parent
+    out = []
+    for r in records:
+        ck = r.get("checkpoint")
+        if ck and not ck.startswith("zoo:") and not Path(ck).is_absolute():
+            r = {**r, "checkpoint": os.path.relpath((out_dir / ck).resolve(), base)}
+        out.append(r)
+    return out
+
+
 def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
-              retry_failed: bool = False) -> tuple[dict, Path]:
-    """Run (or resume) every cell, then write ``out_dir/leaderboard.json``."""
+              retry_failed: bool = False, leaderboard_path: str | Path | None = None) -> tuple[dict, Path]:
+    """Run (or resume) every cell, then write the leaderboard (default ``out_dir/leaderboard.json``)."""
     from kdmarl_bench.results.leaderboard import write_leaderboard
 
+    out_dir = Path(out_dir)
     runner = Runner(suite, out_dir, device, events, retry_failed)
     records = runner.run()
-    board = build_suite_leaderboard(suite, records)
-    path = write_leaderboard(Path(out_dir) / "leaderboard.json", board)
+    target = Path(leaderboard_path) if leaderboard_path else out_dir / "leaderboard.json"
+    board = build_suite_leaderboard(suite, rebase_checkpoints(records, out_dir, target))
+    path = write_leaderboard(target, board)
     return board, path

@@ -13,11 +13,14 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
               help="Results directory (default: runs/<suite name>). Re-running resumes it.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Training device.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads for training.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch CPU threads for training (JAX keeps its own pool; more threads oversubscribe small CPUs).")
+@click.option("--leaderboard", "leaderboard_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the leaderboard (default: OUT/leaderboard.json).")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells that finished with an error (e.g. NaN loss).")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard JSON on stdout instead of the table.")
 @handle_errors
-def run_cmd(suite_path, out_dir, device, threads, retry_failed, as_json):
+def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, retry_failed, as_json):
     """Run SUITE: obtain teachers, distill students, evaluate, profile, write a leaderboard.
 
     Every finished cell is saved at once; re-running the same command skips them, so an
@@ -32,8 +35,7 @@ def run_cmd(suite_path, out_dir, device, threads, retry_failed, as_json):
 
     suite = load_suite(suite_path)
     out_dir = out_dir or f"runs/{suite.name}"
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     err = stderr_console()
     err.print(f"[bold]suite[/] {suite.name} v{suite.version} → {out_dir}")
 
@@ -63,7 +65,7 @@ def run_cmd(suite_path, out_dir, device, threads, retry_failed, as_json):
         events = RunEvents(on_plan=on_plan, on_cell_start=on_cell_start, on_cell_done=on_cell_done,
                            on_train_progress=on_train, on_message=err.print)
         try:
-            board, path = run_suite(suite, out_dir, device, events, retry_failed)
+            board, path = run_suite(suite, out_dir, device, events, retry_failed, leaderboard_path)
         except KeyboardInterrupt:
             raise CliError(f"interrupted: finished cells are saved in {out_dir}; run the same command to resume",
                            exit_code=130) from None

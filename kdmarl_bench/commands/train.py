@@ -46,18 +46,25 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
     out = out or f"teachers/{task.replace('/', '_')}/seed{seed}"
     command = "kdmarl-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
+    err = stderr_console()
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps"),
         TextColumn("{task.fields[rate]:,.0f} steps/s"), TextColumn("{task.fields[stat]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
     ) as bar:
         job = bar.add_task(task, total=steps, rate=0.0, stat="")
+        next_line = [0]
 
         def on_log(log):
             stat = f"return {log.episode_return:.3f}"
             if log.win_rate is not None:
                 stat += f" win {log.win_rate:.2f}"
-            bar.update(job, completed=min(log.env_steps, steps), rate=log.env_steps / max(log.wall_s, 1e-9), stat=stat)
+            rate = log.env_steps / max(log.wall_s, 1e-9)
+            bar.update(job, completed=min(log.env_steps, steps), rate=rate, stat=stat)
+            # A log file gets no live bar: write a plain line every 5% instead.
+            if not err.is_terminal and log.env_steps >= next_line[0]:
+                err.print(f"{log.env_steps:,}/{steps:,} steps · {rate:,.0f} steps/s · {stat} · {log.wall_s:.0f}s")
+                next_line[0] = log.env_steps + steps // 20
 
         path, card = train_teacher(
             task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,

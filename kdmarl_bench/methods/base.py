@@ -8,6 +8,7 @@ teacher, the same fresh student architecture and the same env-step budget.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,8 +75,10 @@ class NonFiniteLoss(RuntimeError):
 
 def check_finite(losses: dict[str, torch.Tensor]) -> None:
     for name, val in losses.items():
+        val = val.detach()
         if not torch.isfinite(val).all():
-            raise NonFiniteLoss(f"loss '{name}' became {float(val)} (non-finite)")
+            shown = float(val) if val.numel() == 1 else val[~torch.isfinite(val)].flatten()[0].item()
+            raise NonFiniteLoss(f"loss '{name}' became {shown} (non-finite)")
 
 
 class DistillMethod:
@@ -106,6 +109,8 @@ class DistillMethod:
             ok = isinstance(val, want) or (want is float and isinstance(val, int) and not isinstance(val, bool))
             if not ok or (want is not bool and isinstance(val, bool)):
                 raise err(key, f"expected {want.__name__}, got {type(val).__name__} ({val!r})")
+            if isinstance(val, float) and not math.isfinite(val):
+                raise err(key, f"must be a finite number, got {val!r}")
 
     def train(self, ctx: DistillContext) -> TrainStats:
         raise NotImplementedError

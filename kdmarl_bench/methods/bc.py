@@ -36,8 +36,8 @@ class OfflineConfig(MethodConfig):
     """Rows (env-steps, all agents) per gradient step (default 256)."""
     teacher_sampling: bool = True
     """Teacher samples its masked softmax while collecting, for wider state coverage; False = greedy (default True)."""
-    max_dataset: int = 500_000
-    """Most rows kept in memory; beyond it a uniform reservoir sample of the whole budget (default 500000)."""
+    max_dataset: int = 200_000
+    """Most rows kept in memory; beyond it a uniform reservoir sample of the whole budget (default 200000)."""
 
 
 class OfflineDistillMethod(DistillMethod):
@@ -84,7 +84,7 @@ class OfflineDistillMethod(DistillMethod):
                 mb_obs, mb_avail, mb_tlogits = data.get(mb_idx)
                 logits = student.logits(mb_obs)
                 loss = self.loss(logits, mb_tlogits, mb_avail)
-                check_finite({self.loss_name: loss})
+                check_finite({self.loss_name: loss.detach()})
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)

@@ -109,7 +109,7 @@ class Dagger(DistillMethod):
                     mb_idx = data.sample(cfg.minibatch_size)
                     mb_obs, mb_avail, mb_tlogits = data.get(mb_idx)
                     kl_loss = kl_distill(student.logits(mb_obs), mb_tlogits, mb_avail, cfg.tau)
-                    check_finite({"kl": kl_loss})
+                    check_finite({"kl": kl_loss.detach()})
                     optim.zero_grad(set_to_none=True)
                     kl_loss.backward()
                     nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)

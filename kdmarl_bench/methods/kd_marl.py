@@ -250,7 +250,7 @@ class KdMarl(DistillMethod):
                         losses["entropy"] = entropy
                         loss = loss - cfg.ent_coef * entropy
                         losses["total"] = loss
-                        check_finite(losses)
+                        check_finite({k: v.detach() for k, v in losses.items()})
 
                         optim.zero_grad(set_to_none=True)
                         loss.backward()

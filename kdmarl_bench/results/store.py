@@ -73,6 +73,10 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; results are ordinary files, so follow the umask like open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=indent, default=_json_default)

@@ -7,7 +7,6 @@ rollout, GAE, PPO update.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +94,8 @@ def train_mappo(
     params = list(policy.parameters()) + [p for p in critic.parameters() if all(p is not q for q in policy.parameters())]
     optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
     batch_steps = cfg.num_envs * cfg.rollout_len
-    n_updates = max(1, math.ceil(cfg.total_steps / batch_steps))
+    # Whole batches only, never more steps than asked for (one batch at the least).
+    n_updates = max(1, cfg.total_steps // batch_steps)
     mb_size = max(1, batch_steps // cfg.minibatches)
 
     step = env.reset(cfg.seed)

@@ -58,7 +58,8 @@ def test_bundled_suites_validate():
 @pytest.mark.parametrize(
     "text, needles",
     [
-        ('[suite]\nname = "x"\ntasks = [', ["not valid TOML", "line"]),
+        ('[suite]\nname = "x"\ntasks = [', ["not valid TOML", "at end of document"]),
+        ('[suite]\nname = "x"\nname = "y"\n', ["not valid TOML", "line 3"]),
         ('tasks = ["smax/3m"]\nmethods = ["bc"]', ["field 'suite'", "required field is missing"]),
         ('[suite]\nname = 3\n', ["field 'suite.name'", "expected str"]),
         ('seeds=[0]\ntasks = ["smax/3mm"]\nmethods=["bc"]\n[suite]\nname="x"', ["tasks[0]", "did you mean", "smax/3m"]),

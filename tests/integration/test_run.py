@@ -1,0 +1,180 @@
+"""`run` end to end on a real env with tiny budgets: leaderboard, resume, failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from kdmarl_bench.checkpoint import save_checkpoint
+from kdmarl_bench.cli import main
+from kdmarl_bench.envs import get_task
+from kdmarl_bench.models.policy import TeacherPolicy
+from kdmarl_bench.results.leaderboard import load_leaderboard, validate
+from kdmarl_bench.runner import RunEvents, run_suite
+from kdmarl_bench.suite import load_suite
+
+TASK = "mpe/simple_speaker_listener_v4"
+
+
+def make_teacher(path: Path, task: str = TASK) -> Path:
+    spec = get_task(task).spec
+    torch.manual_seed(0)
+    pol = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (32, 32), (32, 32))
+    return save_checkpoint(pol, path, {"kind": "teacher", "task": task, "note": "random init, for tests"})
+
+
+def write_suite(tmp_path: Path, teacher: Path, methods=("teacher", "kd-marl", "bc"), extra: str = "",
+                task: str = TASK) -> Path:
+    text = f"""
+[suite]
+name = "t"
+tasks = ["{task}"]
+methods = {json.dumps(list(methods))}
+seeds = [0]
+[teacher]
+source = "{teacher}"
+[budget]
+env_steps = 400
+num_envs = 4
+[eval]
+episodes = 6
+[profile]
+iters = 20
+warmup = 2
+threads = [1]
+batch_sizes = [8]
+cuda = "off"
+{extra}
+"""
+    p = tmp_path / "suite.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture
+def teacher(tmp_path):
+    return make_teacher(tmp_path / "teacher")
+
+
+def test_run_writes_valid_leaderboard(tmp_path, teacher):
+    suite = load_suite(write_suite(tmp_path, teacher))
+    board, path = run_suite(suite, tmp_path / "out")
+    validate(load_leaderboard(path))
+    recs = {r["method"]: r for r in board["records"]}
+    assert set(recs) == {"teacher", "kd-marl", "bc"}
+    for method, r in recs.items():
+        assert r["error"] is None
+        assert r["cost"]["params"] > 0 and r["cost"]["macs"] > 0 and r["cost"]["flops"] > 0
+        lat = [e for e in r["latency"] if e["device"] == "cpu" and e["threads"] == 1 and e["mode"] == "decentralized"]
+        assert lat and lat[0]["p50_ms"] <= lat[0]["p90_ms"] <= lat[0]["p99_ms"]
+        assert len(r["episode_scores"]) == 6
+        if method != "teacher":
+            assert r["retention"] is not None and abs(r["retention"]) < float("inf")
+            assert r["student"]["widths"] == [[32, 32], [32, 32]]  # capacity rule: 3 → 32, 11 → 32
+            assert r["budget"]["env_steps"] == 400 and r["train"]["env_steps"] <= 400
+            assert (tmp_path / "out" / r["checkpoint"]).exists()
+    # the distilled students are cheaper than the teacher
+    assert recs["kd-marl"]["cost"]["flops"] < recs["teacher"]["cost"]["flops"]
+    # paired design: same eval seed for every method
+    assert len({r["eval_seed"] for r in recs.values()}) == 1
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path, teacher):
+    suite = load_suite(write_suite(tmp_path, teacher))
+    out = tmp_path / "out"
+    done = []
+
+    def stop_after_two(cell, rec, cached):
+        done.append(cell.method)
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, out, events=RunEvents(on_cell_done=stop_after_two))
+    files = sorted((out / "cells").glob("*.json"))
+    mtimes = {f: f.stat().st_mtime_ns for f in files}
+    assert len([f for f in files if "score" in json.loads(f.read_text())]) >= 2
+
+    started, cached = [], []
+    board, _ = run_suite(suite, out, events=RunEvents(on_cell_start=lambda c: started.append(c.method),
+                                                      on_cell_done=lambda c, r, was: was and cached.append(c.method)))
+    assert cached == done and started == ["bc"]
+    for f, m in mtimes.items():
+        assert f.stat().st_mtime_ns == m, f"{f} was rewritten"
+    assert len(board["records"]) == 3
+
+
+def test_killed_process_resumes(tmp_path, teacher):
+    """A real SIGKILL midway: finished cells survive and are not recomputed."""
+    suite_path = write_suite(tmp_path, teacher, methods=("teacher", "kd-marl", "bc", "pd-kl"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "kdmarl_bench", "run", str(suite_path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    student_cells = []
+    while time.time() < deadline:
+        cells = list((out / "cells").glob("*.json")) if (out / "cells").exists() else []
+        student_cells = [c for c in cells if json.loads(c.read_text()).get("method") == "kd-marl"]
+        if student_cells:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert student_cells, "no cell finished before the deadline"
+    assert not (out / "leaderboard.json").exists()
+    before = {c: c.stat().st_mtime_ns for c in (out / "cells").glob("*.json")}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "resuming" in res.stderr
+    for c, m in before.items():
+        assert c.stat().st_mtime_ns == m
+    assert len(json.loads((out / "leaderboard.json").read_text())["records"]) == 4
+
+
+def test_nan_loss_fails_one_cell_others_go_on(tmp_path, teacher, monkeypatch):
+    import kdmarl_bench.methods.bc as bc
+
+    real = bc.ce_to_teacher
+    monkeypatch.setattr(bc, "ce_to_teacher", lambda *a, **k: real(*a, **k) * float("nan"))
+    suite = load_suite(write_suite(tmp_path, teacher))
+    board, _ = run_suite(suite, tmp_path / "out")
+    recs = {r["method"]: r for r in board["records"]}
+    assert recs["bc"]["error"] and "non-finite" in recs["bc"]["error"]
+    assert recs["bc"]["score"] is None
+    assert recs["kd-marl"]["error"] is None and recs["kd-marl"]["score"] is not None
+
+
+def test_teacher_for_other_task_is_refused(tmp_path):
+    wrong = make_teacher(tmp_path / "spread_teacher", task="mpe/simple_spread_v3")
+    suite_path = write_suite(tmp_path, wrong)
+    res = CliRunner().invoke(main, ["run", str(suite_path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert "spread_teacher" in res.output and "does not fit task" in res.output
+
+
+def test_missing_and_corrupt_checkpoint_exit_2(tmp_path, teacher):
+    r = CliRunner()
+    res = r.invoke(main, ["evaluate", str(tmp_path / "nope.safetensors")])
+    assert res.exit_code == 2 and "nope.json" in res.output
+    bad = tmp_path / "bad"
+    bad.with_suffix(".json").write_text(json.loads(json.dumps("x")) and teacher.with_suffix(".json").read_text())
+    bad.with_suffix(".safetensors").write_bytes(b"garbage")
+    res = r.invoke(main, ["evaluate", str(bad.with_suffix(".safetensors"))])
+    assert res.exit_code == 2 and "corrupt checkpoint weights" in res.output
+    bad.with_suffix(".json").write_text("{not json")
+    res = r.invoke(main, ["profile", str(bad.with_suffix(".safetensors"))])
+    assert res.exit_code == 2 and "not valid JSON" in res.output
+
+
+def test_cli_run_json_validates(tmp_path, teacher):
+    suite_path = write_suite(tmp_path, teacher, methods=("teacher", "bc"))
+    res = CliRunner().invoke(main, ["run", str(suite_path), "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    validate(json.loads(res.stdout))

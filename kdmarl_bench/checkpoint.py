@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeamPolicy, build_policy
 

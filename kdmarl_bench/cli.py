@@ -13,7 +13,6 @@ COMMAND_MODULES = (
     "kdmarl_bench.commands.envs",
     "kdmarl_bench.commands.evaluate",
     "kdmarl_bench.commands.plan",
-    "kdmarl_bench.commands.bench",
     "kdmarl_bench.commands.results",
     "kdmarl_bench.commands.train",
     "kdmarl_bench.commands.profile",
@@ -31,12 +30,7 @@ def _install_commands() -> None:
     import importlib
 
     for mod_name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod_name:
-                continue  # command module not written yet
-            raise
+        mod = importlib.import_module(mod_name)
         for cmd in getattr(mod, "COMMANDS", ()):
             main.add_command(cmd)
 

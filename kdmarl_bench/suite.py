@@ -188,7 +188,8 @@ def resolve_suite_path(path: str | Path) -> Path:
     if p.exists() or p.suffix:
         return p
     # A bare name refers to a suite bundled with the package or in ./suites.
-    for cand in (Path("suites") / f"{p}.toml", Path(__file__).parent / "suites" / f"{p}.toml"):
+    repo_suites = Path(__file__).resolve().parent.parent / "suites"  # a clone / editable install
+    for cand in (Path("suites") / f"{p}.toml", repo_suites / f"{p}.toml"):
         if cand.exists():
             return cand
     return p
@@ -272,7 +273,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         episodes = {k: _positive(ctx, ep, "eval.episodes") for k in episodes}
     elif isinstance(ep, dict):
         ctx.unknown_keys(ep, set(episodes), "eval.episodes.")
-        for k, v in ep.items():
+        for k in ep:
             episodes[k] = _positive(ctx, ctx.typed(ep, k, int, "eval.episodes."), f"eval.episodes.{k}")
     elif ep is not None:
         raise ctx.err("eval.episodes", f"expected int or table of family → int, got {ep!r}")

@@ -23,10 +23,13 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_consol
 @click.option("--ent-coef", type=float, default=None)
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Write a training snapshot (OUT.train.pt) every N updates; 0 = never.")
+@click.option("--resume", is_flag=True, help="Continue from OUT.train.pt (same options as the interrupted run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON on stdout.")
 @handle_errors
 def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len, epochs, ent_coef, eval_episodes,
-                      threads, as_json):
+                      threads, checkpoint_every, resume, as_json):
     """Train a centralized MAPPO teacher for TASK and save checkpoint + card."""
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -69,6 +72,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
         path, card = train_teacher(
             task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
             lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
+            checkpoint_every=checkpoint_every, resume=resume,
         )
     if as_json:
         echo_json({"checkpoint": str(path), "card": card})

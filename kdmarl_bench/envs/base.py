@@ -115,6 +115,23 @@ class VecEnv(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release backend resources (processes, game clients)."""
 
+    def _backend_state(self) -> object:
+        raise NotImplementedError(f"{type(self).__name__} cannot save its state (training resume needs it)")
+
+    def _load_backend_state(self, state: object) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot restore its state")
+
+    # -- snapshots (exact training resume) -----------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue stepping exactly as if never stopped."""
+        return {"ret": self._ret.clone(), "len": self._len.clone(), "backend": self._backend_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a snapshot; call ``reset`` once first so the backend is built."""
+        self._ret = state["ret"].clone()
+        self._len = state["len"].clone()
+        self._load_backend_state(state["backend"])
+
     # -- public API ----------------------------------------------------------------
     def reset(self, seed: int = 0) -> Step:
         """Reset every copy; copy i is seeded from ``seed`` deterministically."""

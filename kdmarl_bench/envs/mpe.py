@@ -7,6 +7,7 @@ reward per step = mean over agents of their rewards (REFERENCE.md protocol).
 
 from __future__ import annotations
 
+import copy
 import importlib
 import warnings
 from functools import cache
@@ -71,6 +72,24 @@ def _make_raw(name: str):
         return mod.parallel_env(max_cycles=MAX_CYCLES, continuous_actions=False)
 
 
+_LINKS = ("env", "aec_env")
+# Rendering handles (fonts, screens) are not state and cannot be copied.
+_SKIP = _LINKS + ("game_font", "screen", "viewer")
+
+
+def _layers(env) -> list:
+    """The wrapper chain of a PettingZoo parallel env, outermost first, raw env last."""
+    out, layer = [], env
+    while layer is not None:
+        out.append(layer)
+        layer = layer.__dict__.get("aec_env") or layer.__dict__.get("env")
+    return out
+
+
+def _layer_dicts(env) -> list[dict]:
+    return [{k: v for k, v in layer.__dict__.items() if k not in _SKIP} for layer in _layers(env)]
+
+
 class MpeVecEnv(VecEnv):
     """B copies of one mpe2 parallel env; copy i is seeded seed·B + i on reset."""
 
@@ -126,6 +145,20 @@ class MpeVecEnv(VecEnv):
             torch.from_numpy(done),
             torch.zeros(b, dtype=torch.bool),
         )
+
+    def _backend_state(self) -> object:
+        # mpe2 envs pickle by re-running their constructor (EzPickle), which drops the episode
+        # state; snapshot every wrapper layer's attributes instead (world, RNG, counters).
+        return {"layers": copy.deepcopy([_layer_dicts(e) for e in self._envs]),
+                "obs": [o.copy() for o in self._obs], "next_seed": self._next_seed}
+
+    def _load_backend_state(self, state: object) -> None:
+        layers = copy.deepcopy(state["layers"])  # type: ignore[index]
+        for env, saved in zip(self._envs, layers, strict=True):
+            for layer, attrs in zip(_layers(env), saved, strict=True):
+                layer.__dict__.update(attrs)
+        self._obs = [o.copy() for o in state["obs"]]  # type: ignore[index]
+        self._next_seed = state["next_seed"]  # type: ignore[index]
 
     def close(self) -> None:
         for env in self._envs:

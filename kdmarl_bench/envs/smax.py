@@ -212,6 +212,18 @@ class SmaxVecEnv(VecEnv):
         self._state, o, ws, m = self._reset_b(jax.random.split(k, self.num_envs))
         return self._to_step(o, ws, m)
 
+    def _backend_state(self) -> object:
+        jax = self._jax
+        return {"state": jax.tree.map(np.asarray, self._state), "key": np.asarray(jax.random.key_data(self._key))
+                if jax.dtypes.issubdtype(self._key.dtype, jax.dtypes.prng_key) else np.asarray(self._key)}
+
+    def _load_backend_state(self, state: object) -> None:
+        jax = self._jax
+        import jax.numpy as jnp
+
+        self._state = jax.tree.map(jnp.asarray, state["state"])  # type: ignore[index]
+        self._key = jnp.asarray(state["key"])  # type: ignore[index]
+
     def _step(self, actions: list[torch.Tensor]) -> Step:
         jax = self._jax
         if self._state is None:

@@ -3,9 +3,11 @@
 Layout (schema ``kdmarl-bench/leaderboard``, version 1; see
 ``kdmarl_bench/schemas/leaderboard.schema.json``): ``suite``, ``provenance``, ``protocol``,
 ``records`` (one per task × method × seed, teacher included), ``summary`` (one per task ×
-method × student size, with bootstrap CIs) and ``aggregate`` (per method × size across tasks:
-IQM and mean retention with stratified bootstrap CIs, and KD-MARL's probability of
-improvement over every other method).
+method × student size, with bootstrap CIs and a ``latency_summary`` of the 1-thread CPU and
+CUDA decentralized latency) and ``aggregate`` (per method × size across tasks: IQM and mean
+retention with stratified bootstrap CIs, the retention ``performance_profile`` with CI bands,
+and KD-MARL's probability of improvement over every other method). Every CI uses
+``protocol.bootstrap`` (n_resamples, random_state, confidence).
 
 Records with a non-null ``error`` (a failed cell, e.g. a NaN loss) are kept in ``records``
 but left out of every statistic.
@@ -132,6 +134,61 @@ def cpu_p50_ms(record: dict) -> float | None:
     return None
 
 
+def latency_entry(record: dict, device: str, threads: int | None = 1) -> dict | None:
+    """A record's decentralized latency entry on ``device`` ('cpu' or 'cuda'), batch 1 preferred.
+
+    On the CPU only entries timed with ``threads`` threads count; CUDA entries ignore threads.
+    """
+    candidates = [
+        e
+        for e in record.get("latency") or []
+        if str(e.get("device", "")).split(":")[0] == device
+        and e.get("mode") == "decentralized"
+        and (device != "cpu" or e.get("threads") == threads)
+        and _finite(e.get("p50_ms"))
+    ]
+    candidates.sort(key=lambda e: (e.get("batch") != 1, e.get("batch") or 0))
+    return candidates[0] if candidates else None
+
+
+def _latency_group(entries: list[dict]) -> dict | None:
+    """Means over seeds of one latency profile (p50/p90/p99, Timer median), any mismatch, max CV."""
+    if not entries:
+        return None
+    first = entries[0]
+    mismatches = [bool(e["timer_mismatch"]) for e in entries if isinstance(e.get("timer_mismatch"), bool)]
+    cvs = [float(e["cv"]) for e in entries if _finite(e.get("cv"))]
+    return {
+        "device": str(first.get("device")),
+        "device_name": first.get("device_name"),
+        "threads": first.get("threads"),
+        "batch": first.get("batch"),
+        "mode": first.get("mode"),
+        "n_seeds": len(entries),
+        "p50_ms": _mean_of(e.get("p50_ms") for e in entries),
+        "p90_ms": _mean_of(e.get("p90_ms") for e in entries),
+        "p99_ms": _mean_of(e.get("p99_ms") for e in entries),
+        "timer_median_ms": _mean_of(e.get("timer_median_ms") for e in entries),
+        "timer_mismatch": any(mismatches) if mismatches else None,
+        "cv_max": max(cvs) if cvs else None,
+        "throughput_decisions_per_s": _mean_of(e.get("throughput_decisions_per_s") for e in entries),
+    }
+
+
+def latency_summary(records: list[dict]) -> dict:
+    """``{"cpu": ..., "cuda": ...}``: the 1-thread CPU and the CUDA decentralized latency over seeds.
+
+    Each is null when no record has such an entry; p50/p90/p99 and ``timer_median_ms`` are
+    means over seeds, ``timer_mismatch`` is true when any seed's Timer cross-check disagreed
+    and ``cv_max`` is the largest coefficient of variation of any seed.
+    """
+    out = {}
+    for device, threads in (("cpu", 1), ("cuda", None)):
+        entries = [e for e in (latency_entry(r, device, threads) for r in records) if e is not None]
+        out[device] = _latency_group(entries)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # building
 
@@ -208,6 +265,7 @@ def _summaries(records: list[dict], boot: dict) -> list[dict]:
                 "flops_reduction": None,
                 "latency_cpu_p50_ms": _mean_of(cpu_p50_ms(r) for r in ok),
                 "latency_speedup_cpu": None,
+                "latency_summary": latency_summary(ok),
             }
         )
     teachers = {row["task"]: row for row in rows if row["method"] == TEACHER}
@@ -255,6 +313,7 @@ def _aggregates(records: list[dict], boot: dict) -> list[dict]:
             "iqm_retention_ci95": _ci(iqm_lo, iqm_hi),
             "mean_retention": _num(mean),
             "mean_retention_ci95": _ci(mean_lo, mean_hi),
+            "performance_profile": _performance_profile(cols, boot),
         }
         if method == KD_MARL:
             pois = []
@@ -281,6 +340,19 @@ def _aggregates(records: list[dict], boot: dict) -> list[dict]:
             entry["probability_of_improvement"] = pois
         out.append(entry)
     return out
+
+
+def _performance_profile(cols: list[np.ndarray], boot: dict) -> dict:
+    """Fraction of runs with retention > tau on ``stats.PROFILE_TAUS``, with a stratified CI band."""
+    taus = np.asarray(stats.PROFILE_TAUS)
+    frac, lo, hi = stats.performance_profile_ci(
+        cols,
+        taus,
+        n_resamples=boot["n_resamples"],
+        random_state=boot["random_state"],
+        confidence=boot["confidence"],
+    )
+    return {"taus": taus.tolist(), "fraction": frac.tolist(), "ci95_lo": lo.tolist(), "ci95_hi": hi.tolist()}
 
 
 def build_leaderboard(records: list[dict], suite_info: dict, protocol: dict, provenance: dict) -> dict:

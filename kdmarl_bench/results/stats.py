@@ -222,3 +222,59 @@ def retention(student: Any, teacher: Any, metric: str, random_score: Any = None)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(den == 0, np.nan, num / np.where(den == 0, 1.0, den))
     return float(out) if out.ndim == 0 else out
+
+
+# Retention thresholds of the leaderboard's performance profiles: 0.00, 0.05, ..., 1.20.
+PROFILE_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(25))
+
+
+def performance_profile_ci(
+    matrix: Any,
+    taus: Sequence[float] | np.ndarray = PROFILE_TAUS,
+    n_resamples: int = 2000,
+    random_state: int = 0,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Performance profile (``performance_profile``) with stratified-bootstrap CI bands.
+
+    For every tau, the fraction of all runs whose score is strictly above tau; the band is the
+    percentile CI of that fraction when runs are resampled with replacement within each task
+    column (Agarwal et al. 2021, as in ``stratified_bootstrap_ci``). Non-finite values are
+    dropped. Returns ``(profile, lo, hi)``, three arrays shaped like ``taus`` (NaN without data;
+    ``lo == hi == profile`` when no column holds more than one run).
+    """
+    taus_arr = _as_1d(taus)
+    cols = [c[np.isfinite(c)] for c in _columns(matrix)]
+    cols = [c for c in cols if c.size]
+    point = performance_profile(cols, taus_arr) if cols else np.full(taus_arr.shape, math.nan)
+    if not cols or all(c.size <= 1 for c in cols):
+        return point, point.copy(), point.copy()
+    rng = np.random.default_rng(random_state)
+    above = np.zeros((n_resamples, taus_arr.size))
+    for c in cols:
+        sample = c[rng.integers(0, c.size, size=(n_resamples, c.size))]  # (R, n_task)
+        above += (sample[:, :, None] > taus_arr[None, None, :]).sum(axis=1)
+    fractions = above / sum(c.size for c in cols)  # (R, T)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.percentile(fractions, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    return point, lo, hi
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indexes of the points on the cost/quality Pareto front, by increasing cost.
+
+    ``points`` are ``(cost, value)``; lower cost and higher value are better. A point is on
+    the front when no other point has a cost ≤ its cost and a strictly higher value (equal
+    points: the first one is kept). Points with a non-finite coordinate are ignored.
+    """
+    order = sorted(
+        (i for i, (c, v) in enumerate(points) if math.isfinite(c) and math.isfinite(v)),
+        key=lambda i: (points[i][0], -points[i][1], i),
+    )
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front

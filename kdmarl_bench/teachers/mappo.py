@@ -7,9 +7,11 @@ rollout, GAE, PPO update.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,6 +79,12 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_value: torch.Tensor, d
     return adv, adv + values
 
 
+def _save_training_state(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a kill mid-write leaves the previous snapshot intact
+
+
 def train_mappo(
     policy: TeamPolicy,
     critic: nn.Module,
@@ -85,8 +93,17 @@ def train_mappo(
     cfg: MappoConfig,
     progress: Callable[[TrainLog], None] | None = None,
     log_every: int = 1,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
 ) -> TrainLog:
-    """Train ``policy`` (actors) and ``critic`` (state → normalised V) in place."""
+    """Train ``policy`` (actors) and ``critic`` (state → normalised V) in place.
+
+    With ``checkpoint_path`` and ``checkpoint_every`` > 0 a training snapshot (weights,
+    optimizer, RNGs, env state, schedule position, episode stats) is written every that
+    many updates; ``resume=True`` continues from it and ends bit-identical to an
+    uninterrupted run.
+    """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     spec = env.spec
@@ -99,12 +116,32 @@ def train_mappo(
     mb_size = max(1, batch_steps // cfg.minibatches)
 
     step = env.reset(cfg.seed)
-    t_start = time.perf_counter()
     ep_returns: list[float] = []
     ep_wins: list[float] = []
     log = TrainLog(0, 0.0, 0, float("nan"), None, {})
+    start_update, wall_before = 0, 0.0
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    if resume and ckpt is not None and ckpt.exists():
+        snap = torch.load(ckpt, weights_only=False)
+        if snap["config"] != dataclasses.asdict(cfg):
+            from kdmarl_bench.errors import UsageError
 
-    for update in range(n_updates):
+            raise UsageError(f"{ckpt}: training snapshot was made with a different config; "
+                             f"use the same options as the interrupted run (or delete the snapshot)")
+        policy.load_state_dict(snap["policy"])
+        critic.load_state_dict(snap["critic"])
+        value_norm.load_state_dict(snap["value_norm"])
+        optim.load_state_dict(snap["optim"])
+        gen.set_state(snap["gen"])
+        torch.set_rng_state(snap["torch_rng"])
+        env.load_state_dict(snap["env"])
+        step = snap["step"]
+        ep_returns, ep_wins = snap["ep_returns"], snap["ep_wins"]
+        start_update, wall_before = snap["update"], snap["wall_s"]
+        log = snap["log"]
+    t_start = time.perf_counter() - wall_before
+
+    for update in range(start_update, n_updates):
         if cfg.anneal_lr:
             for g in optim.param_groups:
                 g["lr"] = cfg.lr * (1.0 - update / n_updates)
@@ -201,6 +238,13 @@ def train_mappo(
             losses={"pg": pg_loss.item(), "value": v_loss.item(), "entropy": entropy.item(),
                     "approx_kl": (approx_kl / n_agents).item()},
         )
+        if ckpt is not None and checkpoint_every > 0 and ((update + 1) % checkpoint_every == 0) and update + 1 < n_updates:
+            _save_training_state(ckpt, {
+                "config": dataclasses.asdict(cfg), "update": update + 1, "wall_s": log.wall_s, "log": log,
+                "policy": policy.state_dict(), "critic": critic.state_dict(), "value_norm": value_norm.state_dict(),
+                "optim": optim.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "env": env.state_dict(), "step": step, "ep_returns": ep_returns, "ep_wins": ep_wins,
+            })
         if progress is not None and (update % log_every == 0 or update == n_updates - 1):
             progress(log)
     policy.eval()

@@ -35,15 +35,25 @@ def teacher_config(task_id: str, steps: int, seed: int, **overrides) -> MappoCon
 
 def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: tuple[int, ...] = (512, 512, 512),
                   eval_episodes: int | None = None, progress: Callable[[TrainLog], None] | None = None,
-                  command: str | None = None, **overrides) -> tuple[Path, dict]:
+                  command: str | None = None, checkpoint_every: int = 20, resume: bool = False,
+                  **overrides) -> tuple[Path, dict]:
+    """Train, evaluate under the protocol, save ``out``.safetensors + card.
+
+    Every ``checkpoint_every`` updates a training snapshot ``out``.train.pt is written;
+    ``resume=True`` continues from it (bit-identical to an uninterrupted run). The
+    snapshot is removed once the final checkpoint is saved.
+    """
     task = get_task(task_id)
     spec = task.spec
     cfg = teacher_config(task_id, steps, seed, **overrides)
     torch.manual_seed(seed)
     policy = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, hidden, hidden)
+    snapshot = Path(str(Path(out).with_suffix("")) + ".train.pt")
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
     env = task.make(cfg.num_envs)
     try:
-        log = train_mappo(policy, policy.critic, policy.value_norm, env, cfg, progress)
+        log = train_mappo(policy, policy.critic, policy.value_norm, env, cfg, progress,
+                          checkpoint_path=snapshot, checkpoint_every=checkpoint_every, resume=resume)
     finally:
         env.close()
     episodes = eval_episodes or (100 if spec.metric == "return" else 100)
@@ -66,4 +76,5 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "command": command or " ".join(["kdmarl-bench", *sys.argv[1:]]),
     }
     path = save_checkpoint(policy, out, card)
+    snapshot.unlink(missing_ok=True)
     return path, card

@@ -235,15 +235,17 @@ def _call_args(actor: nn.Module, obs: torch.Tensor, extra: dict | None) -> tuple
         return (obs, *extra.values()), {}
 
 
-def _to_cpu(v: Any) -> Any:
+def to_device(v: Any, dev: torch.device | str) -> Any:
+    """Detached copy of a tensor (or tuple/list of them) on ``dev``; other values as they are."""
     if isinstance(v, torch.Tensor):
-        return v.detach().to("cpu")
+        return v.detach().to(dev)
     if isinstance(v, (tuple, list)):
-        return type(v)(_to_cpu(x) for x in v)
+        return type(v)(to_device(x, dev) for x in v)
     return v
 
 
-def _input_dtype(m: nn.Module) -> torch.dtype:
+def input_dtype(m: nn.Module) -> torch.dtype:
+    """The floating dtype a module's inputs should have (its first float parameter's)."""
     for p in m.parameters():
         if p.is_floating_point():
             return p.dtype
@@ -254,8 +256,8 @@ def _cost_one(agent: int, actor: nn.Module, obs_dim: int, extra: dict | None) ->
     params = _unique_params([actor])
     m = copy.deepcopy(actor).to("cpu").eval()  # thop / hooks only ever touch this copy
     gen = torch.Generator().manual_seed(0)
-    obs = torch.randn(1, int(obs_dim), generator=gen).to(_input_dtype(m))
-    args, kwargs = _call_args(m, obs, {k: _to_cpu(v) for k, v in (extra or {}).items()})
+    obs = torch.randn(1, int(obs_dim), generator=gen).to(input_dtype(m))
+    args, kwargs = _call_args(m, obs, {k: to_device(v, "cpu") for k, v in (extra or {}).items()})
     custom_ops = _thop_custom_ops()
 
     macs = _thop_macs(m, args, kwargs, custom_ops)

@@ -31,11 +31,12 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from kdmarl_bench.profiling.flops import input_dtype, to_device
 
 __all__ = ["cpu_name", "cuda_available", "time_batched", "time_decentralized"]
 
@@ -80,19 +81,6 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _input_dtype(m: nn.Module) -> torch.dtype:
-    for p in m.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return torch.float32
-
-
-def _to(v: Any, dev: torch.device) -> Any:
-    if isinstance(v, torch.Tensor):
-        return v.detach().to(dev)
-    if isinstance(v, (tuple, list)):
-        return type(v)(_to(x, dev) for x in v)
-    return v
 
 
 def _build_decision(
@@ -105,8 +93,8 @@ def _build_decision(
     calls = []
     extras = extra_inputs if extra_inputs is not None else [None] * len(models)
     for m, dim, extra in zip(models, obs_dims, extras, strict=True):
-        obs = torch.randn(batch, int(dim), generator=gen).to(device=dev, dtype=_input_dtype(m))
-        kwargs = {k: _to(v, dev) for k, v in (extra or {}).items()}
+        obs = torch.randn(batch, int(dim), generator=gen).to(device=dev, dtype=input_dtype(m))
+        kwargs = {k: to_device(v, dev) for k, v in (extra or {}).items()}
         calls.append((m, obs, kwargs))
 
     def decision() -> None:

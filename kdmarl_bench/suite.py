@@ -122,7 +122,7 @@ class Cell:
 
     @property
     def size_label(self) -> str:
-        return self.size.label if self.size else "teacher"
+        return self.size.label if self.size else "full"
 
     def config(self) -> dict:
         """Everything that determines the result; its hash keys the result file."""

@@ -1,4 +1,4 @@
-"""``kdmarl-bench compare`` and ``kdmarl-bench gate``: read leaderboards, never run anything."""
+"""``kdmarl-bench compare``, ``gate``, ``report`` and ``export``: read leaderboards, never run anything."""
 
 from __future__ import annotations
 
@@ -66,11 +66,24 @@ def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
     help="Allowed relative increase of CPU p50 latency measured against the same leaderboard's teacher.",
 )
 @click.option(
+    "--absolute-latency",
+    is_flag=True,
+    help="Compare absolute CPU p50 ms against the baseline instead of ratios to each leaderboard's "
+    "teacher (only meaningful when both ran on the same machine).",
+)
+@click.option(
     "--markdown",
     "markdown_file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="Also write a markdown report of every check to this file.",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write a JUnit XML report (one testcase per check) to this file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -82,12 +95,14 @@ def gate(
     max_retention_drop: float,
     max_flops_increase: float,
     max_latency_increase: float,
+    absolute_latency: bool,
     markdown_file: Path | None,
+    junit_file: Path | None,
     as_json: bool,
 ) -> None:
     """Pass/fail CURRENT leaderboard against a baseline (exit 0 pass, 1 regression, 2 bad input)."""
     from kdmarl_bench.results.gate import gate as run_gate
-    from kdmarl_bench.results.gate import gate_markdown
+    from kdmarl_bench.results.gate import gate_junit, gate_markdown
     from kdmarl_bench.results.leaderboard import load_leaderboard
 
     cur_data = load_leaderboard(current)
@@ -98,17 +113,16 @@ def gate(
         max_retention_drop=max_retention_drop,
         max_flops_increase=max_flops_increase,
         max_latency_increase=max_latency_increase,
+        absolute_latency=absolute_latency,
         current_name=str(current),
         baseline_name=str(baseline),
     )
-    if markdown_file is not None:
-        try:
-            markdown_file.parent.mkdir(parents=True, exist_ok=True)
-            markdown_file.write_text(gate_markdown(result), encoding="utf-8")
-        except OSError as exc:
-            raise CliError(
-                f"{markdown_file}: cannot write markdown report: {exc.strerror or exc}", 2
-            ) from exc
+    for path, what, render in (
+        (markdown_file, "markdown report", gate_markdown),
+        (junit_file, "JUnit XML report", gate_junit),
+    ):
+        if path is not None:
+            _write_text(path, render(result), what)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -124,4 +138,102 @@ def gate(
         ctx.exit(1)
 
 
-COMMANDS = [compare, gate]
+def _write_text(path: Path, text: str, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write {what}: {exc.strerror or exc}", 2) from exc
+
+
+@click.command()
+@click.argument("leaderboard", type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory for the PNG plots and report.md [default: <leaderboard dir>/report].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the written paths as JSON.")
+@handle_errors
+def report(leaderboard: Path, out_dir: Path | None, as_json: bool) -> None:
+    """Write PNG plots and a Markdown report of a LEADERBOARD.
+
+    Per task: retention (95% CI) vs FLOPs per team decision with the Pareto front; across
+    tasks: IQM/mean retention, KD-MARL's probability of improvement and performance profiles;
+    plus latency (p50/p90/p99, Timer cross-check), failed cells and provenance in report.md.
+    """
+    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.results.report import default_out_dir, write_report
+
+    data = load_leaderboard(leaderboard)
+    out = out_dir if out_dir is not None else default_out_dir(leaderboard)
+    result = write_report(data, out, source=str(leaderboard))
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {result.markdown}")
+    for plot in result.plots:
+        click.echo(f"wrote {plot}")
+
+
+_EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "gh-benchmark-smaller")
+
+
+def _gh_pair(out: Path) -> tuple[Path, Path]:
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    suffix = out.suffix or ".json"
+    return out.with_name(f"{stem}-bigger{suffix}"), out.with_name(f"{stem}-smaller{suffix}")
+
+
+@click.command()
+@click.argument("leaderboard", type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_EXPORT_FORMATS),
+    required=True,
+    help="csv: one row per record; marl-eval: InstaDeep marl-eval raw-data JSON; gh-benchmark-bigger / "
+    "gh-benchmark-smaller: github-action-benchmark customBiggerIsBetter (retention, score) / "
+    "customSmallerIsBetter (FLOPs, CPU p50 ms); gh-benchmark: both, into OUT-bigger.json and "
+    "OUT-smaller.json (needs --out).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file instead of stdout.",
+)
+@handle_errors
+def export(leaderboard: Path, fmt: str, out: Path | None) -> None:
+    """Export a LEADERBOARD as CSV, marl-eval JSON or github-action-benchmark JSON."""
+    from kdmarl_bench.results.export import export as export_leaderboard
+    from kdmarl_bench.results.leaderboard import load_leaderboard
+
+    data = load_leaderboard(leaderboard)
+    if fmt == "gh-benchmark":
+        if out is None:
+            raise CliError(
+                "--format gh-benchmark writes two files (bigger- and smaller-is-better); give --out FILE "
+                "or use --format gh-benchmark-bigger / gh-benchmark-smaller to print one",
+                2,
+            )
+        for path, sub in zip(_gh_pair(out), ("gh-benchmark-bigger", "gh-benchmark-smaller"), strict=True):
+            text, _ = export_leaderboard(data, sub)
+            _write_text(path, text, f"{sub} export")
+            click.echo(f"wrote {path}", err=True)
+        return
+    text, warnings = export_leaderboard(data, fmt)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        _write_text(out, text, f"{fmt} export")
+        click.echo(f"wrote {out}", err=True)
+
+
+COMMANDS = [compare, gate, report, export]

@@ -8,7 +8,14 @@ Per (task, method, size) in the baseline:
 - ``flops``     FLOPs ≤ baseline × (1 + ``max_flops_increase``);
 - ``latency``   the 1-thread CPU p50 *relative to the teacher of the same leaderboard*
   ≤ baseline ratio × (1 + ``max_latency_increase``) — a ratio, so a faster or slower CI
-  machine does not trip it.
+  machine does not trip it;
+- ``latency_ms`` (instead of ``latency`` with ``absolute_latency=True``, teacher included): the
+  absolute 1-thread CPU p50 in ms ≤ baseline × (1 + ``max_latency_increase``), for baselines
+  measured on the same machine.
+
+``gate_markdown`` and ``gate_junit`` list every check with both values (JUnit XML: one
+testcase per check, a ``failure`` per regression, ``skipped`` where the current leaderboard
+lacks the measurement).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ class Check:
     task: str
     method: str
     size: str
-    name: str  # present | retention | flops | latency
+    name: str  # present | retention | flops | latency | latency_ms
     current: Any
     baseline: Any
     limit: Any
@@ -83,6 +90,8 @@ def fmt_value(name: str, v: Any) -> str:
         return v
     if name == "flops":
         return f"{v:,.0f}"
+    if name == "latency_ms":
+        return f"{v:.4f} ms"
     return f"{v:.3f}"
 
 
@@ -152,6 +161,19 @@ def _check_latency(
     return Check(*key, "latency", c, b, limit, passed, detail)
 
 
+def _check_latency_absolute(key: tuple, cur: dict, base: dict, inc: float) -> Check | None:
+    b = base.get("latency_cpu_p50_ms")
+    if not _ok(b):
+        return None
+    limit = b * (1.0 + inc)
+    c = cur.get("latency_cpu_p50_ms")
+    if not _ok(c):
+        return Check(*key, "latency_ms", None, b, limit, True, "skipped: current has no 1-thread CPU latency")
+    passed = c <= limit * (1.0 + _REL_EPS)
+    detail = f"absolute 1-thread CPU p50: {c / b:.3f}× the baseline (allowed {1 + inc:.3f}×)"
+    return Check(*key, "latency_ms", c, b, limit, passed, detail)
+
+
 def gate(
     current: dict,
     baseline: dict,
@@ -159,10 +181,15 @@ def gate(
     max_flops_increase: float = 0.0,
     max_latency_increase: float = 0.25,
     *,
+    absolute_latency: bool = False,
     current_name: str = "current",
     baseline_name: str = "baseline",
 ) -> GateResult:
-    """Check ``current`` against ``baseline``; UsageError when they are not comparable."""
+    """Check ``current`` against ``baseline``; UsageError when they are not comparable.
+
+    Latency is compared as a ratio to each leaderboard's own teacher unless
+    ``absolute_latency`` (then absolute ms, the teacher included).
+    """
     for opt, value in (
         ("max_retention_drop", max_retention_drop),
         ("max_flops_increase", max_flops_increase),
@@ -193,12 +220,16 @@ def gate(
         new = [_check_flops(key, cur, base, max_flops_increase)]
         if key[1] != TEACHER:
             new.insert(0, _check_retention(key, cur, base, max_retention_drop))
+        if absolute_latency:
+            new.append(_check_latency_absolute(key, cur, base, max_latency_increase))
+        elif key[1] != TEACHER:
             new.append(_check_latency(key, current, cur, baseline, base, max_latency_increase))
         checks.extend(c for c in new if c is not None)
     settings = {
         "max_retention_drop": max_retention_drop,
         "max_flops_increase": max_flops_increase,
         "max_latency_increase": max_latency_increase,
+        "latency": "absolute" if absolute_latency else "relative to the teacher",
         "current": current_name,
         "baseline": baseline_name,
     }
@@ -212,10 +243,13 @@ def gate_markdown(result: GateResult) -> str:
     lines = [f"## kdmarl-bench gate: {verdict}", ""]
     s = result.settings
     if s:
+        latency_how = (
+            "absolute CPU p50 ms" if s.get("latency") == "absolute" else "p50 relative to the teacher"
+        )
         lines += [
             f"Current `{s.get('current')}` vs baseline `{s.get('baseline')}`; max retention drop "
             f"{s.get('max_retention_drop')}, max FLOPs increase {s.get('max_flops_increase')}, "
-            f"max latency increase {s.get('max_latency_increase')} (relative to the teacher).",
+            f"max latency increase {s.get('max_latency_increase')} ({latency_how}).",
             "",
         ]
     header = ["status", "task", "method", "size", "check", "current", "baseline", "limit", "detail"]
@@ -238,3 +272,40 @@ def gate_markdown(result: GateResult) -> str:
     else:
         lines.append("No checks: the baseline has no summary rows.\n")
     return "\n".join(lines)
+
+
+def _is_skipped(check: Check) -> bool:
+    return check.passed and check.detail.startswith("skipped")
+
+
+def gate_junit(result: GateResult, suite_name: str = "kdmarl-bench gate") -> str:
+    """JUnit XML: one testcase per check (classname = task, name = method [size] check); a
+    ``failure`` whose message holds the current and baseline values for every regression,
+    ``skipped`` where the current leaderboard lacks the measurement."""
+    import xml.etree.ElementTree as ET
+
+    n = len(result.checks)
+    n_fail = len(result.failures)
+    n_skip = sum(_is_skipped(c) for c in result.checks)
+    counts = {"tests": str(n), "failures": str(n_fail), "errors": "0", "skipped": str(n_skip), "time": "0"}
+    root = ET.Element("testsuites", {"name": suite_name, **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
+    props = ET.SubElement(suite, "properties")
+    for key, value in result.settings.items():
+        ET.SubElement(props, "property", {"name": str(key), "value": str(value)})
+    for c in result.checks:
+        case = ET.SubElement(
+            suite, "testcase", {"classname": c.task, "name": f"{c.method} [{c.size}] {c.name}", "time": "0"}
+        )
+        message = f"current {fmt_value(c.name, c.current)} vs baseline {fmt_value(c.name, c.baseline)}"
+        if c.limit is not None:
+            message += f" (limit {fmt_limit(c.name, c.limit)})"
+        if not c.passed:
+            failure = ET.SubElement(case, "failure", {"message": message, "type": "regression"})
+            failure.text = c.describe()
+        elif _is_skipped(c):
+            ET.SubElement(case, "skipped", {"message": c.detail})
+        out = ET.SubElement(case, "system-out")
+        out.text = c.describe()
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -379,6 +379,28 @@ def build_leaderboard(records: list[dict], suite_info: dict, protocol: dict, pro
     return sanitize(data)
 
 
+def with_derived_fields(data: dict) -> dict:
+    """A copy where summary rows and aggregates written before ``latency_summary`` and
+    ``performance_profile`` existed get them, recomputed from the records (same bootstrap)."""
+    data = copy.deepcopy(data)
+    boot = {**DEFAULT_BOOTSTRAP, **((data.get("protocol") or {}).get("bootstrap") or {})}
+    records = data.get("records", [])
+    if any("latency_summary" not in row for row in data.get("summary", [])):
+        groups: dict[Key, list[dict]] = defaultdict(list)
+        for r in records:
+            if is_ok(r):
+                groups[(r["task"], r["method"], size_label(r))].append(r)
+        for row in data.get("summary", []):
+            row.setdefault("latency_summary", latency_summary(groups.get(summary_key(row), [])))
+    if any("performance_profile" not in a for a in data.get("aggregate", [])):
+        columns = _retention_columns(records)
+        for a in data.get("aggregate", []):
+            cols = list(columns.get((a["method"], a["size"]), {}).values())
+            if cols:
+                a.setdefault("performance_profile", _performance_profile(cols, boot))
+    return sanitize(data)
+
+
 # ---------------------------------------------------------------------------------------------
 # validation and I/O
 

@@ -158,3 +158,124 @@ def test_gate_markdown_lists_every_check(base):
     assert "✅ passed" in gate_markdown(gate(base, base))
     as_dict = result.to_dict()
     assert as_dict["passed"] is False and as_dict["n_failed"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# re-runs, JUnit XML and absolute latency
+
+
+def _rerun_records(seed: int = 7) -> list[dict]:
+    """The same suite run again: every score and latency moves a little (within noise)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "teacher":
+            continue
+        if r["metric"] == "win_rate":
+            r["score"] = float(min(1.0, max(0.0, r["score"] + rng.uniform(-0.03, 0.03))))
+        else:
+            r["score"] = float(r["score"] + rng.uniform(-1.0, 1.0))
+    for r in recs:
+        for e in r["latency"]:
+            e["p50_ms"] *= float(rng.uniform(0.95, 1.05))
+    return recs
+
+
+def test_rerun_within_noise_passes(base):
+    result = gate(make_leaderboard(_rerun_records()), base)
+    assert result.passed, [c.describe() for c in result.failures]
+    assert any(c.current != c.baseline for c in result.checks if c.name == "retention")
+
+
+def test_student_four_times_larger_fails(base):
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m":
+            r["cost"]["flops"] *= 4
+    result = gate(make_leaderboard(recs), base)
+    [fail] = result.failures
+    assert (fail.task, fail.method, fail.name) == ("smax/3m", "kd-marl", "flops")
+    assert (fail.current, fail.baseline) == (4000.0, 1000.0)
+    assert "4.000× the baseline FLOPs" in fail.detail
+    assert "4,000" in fail.describe() and "1,000" in fail.describe()
+
+
+def test_lowered_retention_fails(base):
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "bc" and r["task"] == "mpe/simple_spread":
+            r["score"] -= 20.0  # retention 0.5/0.625/0.75 → 0.25/0.375/0.5
+    result = gate(make_leaderboard(recs), base)
+    [fail] = result.failures
+    assert (fail.task, fail.method, fail.name) == ("mpe/simple_spread", "bc", "retention")
+    assert fail.current == pytest.approx(0.375) and fail.baseline == pytest.approx(0.625)
+
+
+def _junit(result):
+    import xml.etree.ElementTree as ET
+
+    from kdmarl_bench.results.gate import gate_junit
+
+    return ET.fromstring(gate_junit(result))
+
+
+def test_junit_xml_counts_and_failure_values(base):
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m":
+            r["score"] -= 0.3
+            r["cost"]["flops"] *= 4
+    result = gate(make_leaderboard(recs), base)
+    root = _junit(result)
+    assert root.tag == "testsuites"
+    [suite] = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == len(result.checks) == int(suite.get("tests")) == int(root.get("tests"))
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert len(failed) == 2 == int(suite.get("failures"))
+    assert suite.get("errors") == "0" and suite.get("skipped") == "0"
+    by_name = {(c.get("classname"), c.get("name")): c for c in cases}
+    ret = by_name[("smax/3m", "kd-marl [small] retention")].find("failure")
+    assert "current 0.650" in ret.get("message") and "baseline 0.950" in ret.get("message")
+    flops = by_name[("smax/3m", "kd-marl [small] flops")].find("failure")
+    assert "current 4,000 vs baseline 1,000" in flops.get("message")
+    # passing cases carry both values too
+    ok = by_name[("smax/3m", "bc [small] retention")]
+    assert ok.find("failure") is None and "baseline 0.600" in ok.find("system-out").text
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["max_retention_drop"] == "0.05"
+
+
+def test_junit_marks_missing_latency_skipped(base):
+    recs = standard_records()
+    for r in recs:
+        r["latency"] = []
+    root = _junit(gate(make_leaderboard(recs), base))
+    [suite] = root.findall("testsuite")
+    assert int(suite.get("skipped")) == 4 == len(suite.findall("testcase/skipped"))
+    assert suite.get("failures") == "0"
+
+
+def test_absolute_latency_compares_ms_and_includes_the_teacher(base):
+    recs = standard_records()
+    for r in recs:
+        for e in r["latency"]:
+            e["p50_ms"] *= 2  # a machine twice as slow
+    slower = make_leaderboard(recs)
+    assert gate(slower, base).passed  # ratios to the teacher are unchanged
+    result = gate(slower, base, absolute_latency=True)
+    assert not result.passed
+    lat = [c for c in result.checks if c.name == "latency_ms"]
+    assert len(lat) == 6 and not any(c.passed for c in lat)  # teacher, kd-marl, bc on 2 tasks
+    teacher = _find(result, "smax/3m", "teacher", "latency_ms")
+    assert teacher.current == pytest.approx(0.16) and teacher.baseline == pytest.approx(0.08)
+    assert "0.1600 ms" in teacher.describe() and "0.0800 ms" in teacher.describe()
+    assert gate(slower, base, absolute_latency=True, max_latency_increase=1.0).passed
+    assert result.settings["latency"] == "absolute"
+    md = gate_markdown(result)
+    assert "absolute CPU p50 ms" in md
+    body = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| status")]
+    assert len(body) == len(result.checks)
+    assert any("latency_ms" in line and "0.1600 ms" in line and "0.0800 ms" in line for line in body)

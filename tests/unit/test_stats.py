@@ -111,3 +111,51 @@ def test_retention_examples():
         stats.retention(1.0, 2.0, "return")
     with pytest.raises(ValueError, match="unknown metric"):
         stats.retention(1.0, 2.0, "wins")
+
+
+def test_profile_taus_grid():
+    assert stats.PROFILE_TAUS[0] == 0.0 and stats.PROFILE_TAUS[-1] == 1.2
+    assert len(stats.PROFILE_TAUS) == 25
+    assert np.allclose(np.diff(stats.PROFILE_TAUS), 0.05)
+
+
+def test_performance_profile_ci_on_a_2x2_matrix_by_hand():
+    # runs × tasks: task 0 = [0.5, 0.9], task 1 = [1.0, 1.1]
+    m = np.array([[0.5, 1.0], [0.9, 1.1]])
+    taus = [0.0, 0.5, 0.95, 1.0, 1.1]
+    point, lo, hi = stats.performance_profile_ci(m, taus, n_resamples=2000, random_state=0)
+    # > 0: all 4; > 0.5: 0.9, 1.0, 1.1; > 0.95: 1.0, 1.1; > 1.0: 1.1; > 1.1: none
+    assert point.tolist() == [1.0, 0.75, 0.5, 0.25, 0.0]
+    # tau 0, 0.95 and 1.1: every within-task resample gives the same count → no width
+    assert (lo[0], hi[0]) == (1.0, 1.0)
+    assert (lo[2], hi[2]) == (0.5, 0.5)
+    assert (lo[4], hi[4]) == (0.0, 0.0)
+    # tau 0.5: task 0 contributes 0, 1 or 2 of its runs (p = 1/4, 1/2, 1/4), task 1 always 2
+    #   → fraction 0.5, 0.75 or 1.0; the 2.5th / 97.5th percentiles are the extremes
+    assert (lo[1], hi[1]) == (0.5, 1.0)
+    # tau 1.0: task 1 contributes 0, 1 or 2 (only 1.1 counts) → 0, 0.25, 0.5
+    assert (lo[3], hi[3]) == (0.0, 0.5)
+    # deterministic for a fixed random_state
+    again = stats.performance_profile_ci(m, taus, n_resamples=2000, random_state=0)
+    assert all(np.array_equal(a, b) for a, b in zip((point, lo, hi), again, strict=True))
+
+
+def test_performance_profile_ci_degenerate_and_ragged():
+    point, lo, hi = stats.performance_profile_ci([np.array([0.8]), np.array([1.2])], [0.9])
+    assert point.tolist() == lo.tolist() == hi.tolist() == [0.5]  # one run per task: no resampling
+    point, lo, hi = stats.performance_profile_ci([np.array([])], [0.5])
+    assert math.isnan(point[0]) and math.isnan(lo[0]) and math.isnan(hi[0])
+    # ragged columns: 3 runs and 1 run; NaN dropped
+    cols = [np.array([0.2, 0.6, float("nan"), 1.0]), np.array([0.7])]
+    point, lo, hi = stats.performance_profile_ci(cols, [0.5])
+    assert point.tolist() == [0.75]  # 0.6, 1.0, 0.7 of 4 runs
+    assert lo[0] <= 0.75 <= hi[0] and 0.25 <= lo[0] and hi[0] <= 1.0
+
+
+def test_pareto_front_by_hand():
+    # (cost, value): the cheapest best-so-far points, by increasing cost
+    pts = [(8000, 1.0), (1000, 0.95), (1000, 0.6), (250, 0.35), (2000, 0.9), (4000, 0.95)]
+    assert stats.pareto_front(pts) == [3, 1, 0]
+    assert stats.pareto_front([(1.0, 0.5), (1.0, 0.5)]) == [0]  # equal points: first kept
+    assert stats.pareto_front([(1.0, float("nan")), (2.0, 0.1)]) == [1]
+    assert stats.pareto_front([]) == []

@@ -1,0 +1,766 @@
+"""``kdmarl-bench report``: PNG plots and a Markdown report of one leaderboard.
+
+Plots (matplotlib, drawn on ``matplotlib.figure.Figure`` objects with the Agg renderer: no
+display, no pyplot global state):
+
+- ``pareto_<task>.png`` per task: mean retention (95% bootstrap CI over seeds) against team
+  FLOPs per decision (log scale) for every method × student size, the teacher at 1.0 and the
+  Pareto front (best retention at ≤ FLOPs) as a step line;
+- ``aggregate_retention.png``: IQM and mean retention across tasks per method × size, with
+  stratified-bootstrap CIs;
+- ``probability_of_improvement.png``: P(KD-MARL > other) with CIs and the 0.5 line;
+- ``performance_profiles.png``: fraction of runs with retention > tau, with CI bands.
+
+``report.md`` embeds them by relative path next to the leaderboard table, the aggregates, a
+latency table (p50/p90/p99, the ``torch.utils.benchmark.Timer`` cross-check, CV, threads,
+device), the failed cells and the provenance. A plot that has nothing to show (no KD-MARL, no
+student with a retention) is skipped and the report says why.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results import stats
+from kdmarl_bench.results.leaderboard import (
+    KD_MARL,
+    TEACHER,
+    method_sort_key,
+    size_label,
+    with_derived_fields,
+)
+from kdmarl_bench.results.render import (
+    DASH,
+    fmt_retention,
+    human_count,
+    leaderboard_markdown,
+    markdown_table,
+    ordered_summary,
+)
+
+FLOPS_LABEL = "cost: FLOPs per team decision (all agents summed, log scale)"
+RETENTION_LABEL = "retention (fraction of the teacher's score)"
+_RC = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9,
+    "figure.dpi": 100,
+    "savefig.dpi": 130,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+_LINESTYLES = ("-", "-.", ":", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+_PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
+_TEXT_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
+_CLAIM = 0.9  # "students retain >90% of expert performance" (REFERENCE.md: KD-MARL claims)
+
+
+def _ok(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _ci_ok(ci: Any) -> bool:
+    return isinstance(ci, (list, tuple)) and len(ci) == 2 and _ok(ci[0]) and _ok(ci[1])
+
+
+@dataclass
+class Report:
+    """What ``write_report`` produced: the markdown file, the plots and what was skipped."""
+
+    out_dir: Path
+    markdown: Path
+    plots: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "out_dir": self.out_dir.as_posix(),
+            "markdown": self.markdown.as_posix(),
+            "plots": [p.as_posix() for p in self.plots],
+            "notes": list(self.notes),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# styling helpers
+
+
+class _Style:
+    """A colour per method (teacher black) and a marker per student size, stable across plots."""
+
+    def __init__(self, data: dict):
+        methods = sorted({r["method"] for r in data.get("summary", [])}, key=method_sort_key)
+        others = [m for m in methods if m not in (TEACHER, KD_MARL)]
+        # KD-MARL keeps the first colour even when absent, so colours mean the same across reports
+        self.colors = {m: _PALETTE[1 + i % (len(_PALETTE) - 1)] for i, m in enumerate(others)}
+        self.colors[KD_MARL] = _PALETTE[0]
+        self.colors[TEACHER] = "#000000"
+        sizes = sorted({r["size"] for r in data.get("summary", []) if r["method"] != TEACHER})
+        self.markers = {s: _MARKERS[i % len(_MARKERS)] for i, s in enumerate(sizes)}
+        self.dashes = {s: _LINESTYLES[i % len(_LINESTYLES)] for i, s in enumerate(sizes)}
+
+    def color(self, method: str) -> str:
+        return self.colors.get(method, "#7f7f7f")
+
+    def marker(self, method: str, size: str) -> str:
+        return "*" if method == TEACHER else self.markers.get(size, "o")
+
+    def linestyle(self, method: str, size: str) -> Any:
+        return "--" if method == TEACHER else self.dashes.get(size, "-")
+
+
+def label(method: str, size: str) -> str:
+    return method if method == TEACHER else f"{method} ({size})"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, format="png", facecolor="white", bbox_inches="tight", pad_inches=0.15)
+    return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "task"
+
+
+def _boot_text(data: dict) -> str:
+    boot = (data.get("protocol") or {}).get("bootstrap") or {}
+    n, rs = boot.get("n_resamples"), boot.get("random_state")
+    return f"{n} resamples, random_state {rs}" if n is not None else "bootstrap"
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) retention vs FLOPs per task
+
+
+def _spread(xs: list[float], group: list[int]) -> list[float]:
+    """Multiplicative sideways offsets (log axis) for points that share the same FLOPs."""
+    out = list(xs)
+    by_x: dict[float, list[int]] = {}
+    for i in group:
+        by_x.setdefault(xs[i], []).append(i)
+    for same in by_x.values():
+        n = len(same)
+        for k, i in enumerate(same):
+            out[i] = xs[i] * 10 ** (0.025 * (k - (n - 1) / 2))
+    return out
+
+
+def _task_rows(data: dict, task: str) -> list[dict]:
+    return [r for r in ordered_summary(data) if r["task"] == task]
+
+
+def _why_missing(row: dict) -> str:
+    if not _ok(row.get("flops")):
+        return "FLOPs not counted"
+    if row.get("n_seeds", 0) == 0 and row.get("n_failed"):
+        return f"all {row['n_failed']} seed(s) failed"
+    return "no retention (teacher or random-policy score missing)"
+
+
+def _human_log_ticks(ax) -> None:
+    """Label a log x axis at 1-2-5 steps with short counts (2k, 10k, 1.5M)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human_count(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_task_pareto(data: dict, task: str, path: Path, style: _Style | None = None) -> Path:
+    """Retention (95% CI error bars) vs team FLOPs (log x) for one task, with the Pareto front."""
+    style = style or _Style(data)
+    rows = _task_rows(data, task)
+    metric = next((r.get("metric") for r in rows if r.get("metric")), None)
+    points: list[dict] = []
+    missing: list[str] = []
+    for r in rows:
+        y = 1.0 if r["method"] == TEACHER else r.get("retention_mean")
+        if not _ok(r.get("flops")) or r["flops"] <= 0 or not _ok(y):
+            missing.append(f"{label(r['method'], r['size'])}: {_why_missing(r)}")
+            continue
+        ci = r.get("retention_ci95") if r["method"] != TEACHER else None
+        lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (y, y)
+        points.append({"row": r, "x": float(r["flops"]), "y": float(y), "lo": min(lo, y), "hi": max(hi, y)})
+
+    fig = _figure(9.0, 5.6)
+    ax = fig.add_subplot(1, 1, 1)
+    xs_plot = _spread([p["x"] for p in points], list(range(len(points))))
+    for p, xp in zip(points, xs_plot, strict=True):
+        r = p["row"]
+        is_teacher = r["method"] == TEACHER
+        lbl = "teacher (retention 1.0 by definition)" if is_teacher else label(r["method"], r["size"])
+        n = r.get("n_seeds") or 0
+        if not is_teacher:
+            lbl += f", n={n}" + (" (no CI)" if n == 1 else "")
+            lbl += f", {r['n_failed']} failed" if r.get("n_failed") else ""
+        ax.errorbar(
+            [xp],
+            [p["y"]],
+            yerr=[[p["y"] - p["lo"]], [p["hi"] - p["y"]]],
+            fmt=style.marker(r["method"], r["size"]),
+            color=style.color(r["method"]),
+            markersize=15 if is_teacher else 8,
+            capsize=4,
+            elinewidth=1.4,
+            label=lbl,
+            zorder=3,
+        )
+    if points:
+        # the front is computed on the true FLOPs; it is drawn through the plotted (spread) points
+        front = stats.pareto_front([(p["x"], p["y"]) for p in points])
+        fx = [xs_plot[i] for i in front]
+        fy = [points[i]["y"] for i in front]
+        x_end = max(xs_plot)
+        if fx[-1] < x_end:
+            fx, fy = [*fx, x_end], [*fy, fy[-1]]
+        ax.step(
+            fx,
+            fy,
+            where="post",
+            color="#555555",
+            linestyle="--",
+            linewidth=1.5,
+            zorder=2,
+            label="Pareto front: best retention at ≤ FLOPs\n(front points circled)",
+        )
+        ax.scatter(
+            [xs_plot[i] for i in front],
+            [points[i]["y"] for i in front],
+            s=260,
+            facecolors="none",
+            edgecolors="#555555",
+            linewidths=1.2,
+            zorder=4,
+        )
+        ax.set_xscale("log")
+        lo_x, hi_x = min(xs_plot), max(xs_plot)
+        ax.set_xlim(lo_x / 1.8, hi_x * 1.8)
+        _human_log_ticks(ax)
+        ys = [p["lo"] for p in points] + [p["hi"] for p in points] + [1.0, _CLAIM]
+        span = max(ys) - min(ys)
+        pad = max(0.05, 0.08 * span)
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    else:
+        ax.set_xscale("log")
+        ax.text(
+            0.5,
+            0.5,
+            "no method has both FLOPs and a retention",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=12,
+        )
+    ax.axhline(1.0, color="#000000", linewidth=0.8, alpha=0.5)
+    ax.axhline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label="90% retention")
+    ax.set_xlabel(FLOPS_LABEL)
+    ax.set_ylabel(RETENTION_LABEL)
+    if metric == "return":
+        how = "return normalised: (S − R_rand) / (T − R_rand)"
+    elif metric == "win_rate":
+        how = "win rate / teacher win rate"
+    else:
+        how = "retention"
+    ax.set_title(f"{task}: retention vs cost\nretention = {how}; error bars: 95% bootstrap CI over seeds")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    notes = []
+    if any(x != p["x"] for x, p in zip(xs_plot, points, strict=True)):
+        notes.append("points with equal FLOPs are spread slightly sideways for readability")
+    if missing:
+        notes.append("not plotted: " + "; ".join(missing))
+    if notes:
+        fig.text(0.01, -0.01, "\n".join(notes), ha="left", va="top", fontsize=9, color="#444444", wrap=True)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) aggregate IQM / mean retention
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _value_text(v: float, ci: Any) -> str:
+    return f"{v:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if _ci_ok(ci) and ci[0] != ci[1] else f"{v:.2f}"
+
+
+def _students(data: dict) -> list[dict]:
+    return [a for a in data.get("aggregate", []) if a["method"] != TEACHER]
+
+
+def plot_aggregate(data: dict, path: Path, style: _Style | None = None) -> Path:
+    """IQM and mean retention across tasks per method × size, with stratified-bootstrap CIs."""
+    style = style or _Style(data)
+    entries = list(reversed(_students(data)))  # first entry at the top
+    height = 1.6 + 0.45 * max(len(entries), 1)
+    fig = _figure(11.0, height)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (key, name) in zip(axes, (("iqm_retention", "IQM"), ("mean_retention", "mean")), strict=True):
+        for i, a in enumerate(entries):
+            v, ci = a.get(key), a.get(f"{key}_ci95")
+            if not _ok(v):
+                continue
+            lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (v, v)
+            ax.errorbar(
+                [v],
+                [i],
+                xerr=[[v - min(lo, v)], [max(hi, v) - v]],
+                fmt=style.marker(a["method"], a["size"]),
+                color=style.color(a["method"]),
+                markersize=8,
+                capsize=5,
+                elinewidth=2,
+            )
+            ax.annotate(
+                _value_text(v, ci),
+                (v, i),
+                xytext=(0, 9),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                color="#333333",
+                bbox=_TEXT_BOX,
+            )
+        ax.axvline(1.0, color="#000000", linewidth=1.0, linestyle="--", label="teacher = 1.0")
+        ax.axvline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label="90% retention")
+        ax.set_xlabel(f"{name} retention (fraction of the teacher's score)")
+        ax.set_title(f"{name} across tasks")
+        ax.set_yticks(range(len(entries)))
+        ax.set_yticklabels(
+            [
+                f"{label(a['method'], a['size'])}\n{_plural(a['n_tasks'], 'task')}, "
+                f"{_plural(a['n_runs'], 'run')}"
+                for a in entries
+            ]
+        )
+        ax.set_ylim(-0.6, len(entries) - 0.2)
+        ax.margins(x=0.08)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False)
+    fig.suptitle(f"Aggregate retention (95% stratified-bootstrap CI, {_boot_text(data)})")
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) probability of improvement
+
+
+def _poi_rows(data: dict) -> list[tuple[dict, dict]]:
+    return [
+        (a, p)
+        for a in data.get("aggregate", [])
+        if a["method"] == KD_MARL
+        for p in a.get("probability_of_improvement") or []
+    ]
+
+
+def plot_probability_of_improvement(data: dict, path: Path, style: _Style | None = None) -> Path:
+    """P(KD-MARL > other) per compared (method, size), with CIs and the 0.5 reference line."""
+    style = style or _Style(data)
+    rows = list(reversed(_poi_rows(data)))
+    fig = _figure(9.5, 1.6 + 0.5 * max(len(rows), 1))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (_a, p) in enumerate(rows):
+        v, ci = p.get("value"), p.get("ci95")
+        if not _ok(v):
+            continue
+        lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (v, v)
+        ax.errorbar(
+            [v],
+            [i],
+            xerr=[[v - min(lo, v)], [max(hi, v) - v]],
+            fmt="o",
+            color=style.color(p["method"]),
+            markersize=8,
+            capsize=5,
+            elinewidth=2,
+            clip_on=False,
+        )
+        ax.annotate(
+            _value_text(v, ci),
+            (v, i),
+            xytext=(0, 9),
+            textcoords="offset points",
+            ha="right" if v > 0.85 else ("left" if v < 0.15 else "center"),
+            va="bottom",
+            fontsize=9,
+            color="#333333",
+            bbox=_TEXT_BOX,
+        )
+    ax.axvline(0.5, color="#000000", linewidth=1.2, linestyle="--", label="0.5 = no difference")
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(
+        [
+            f"P({label(a['method'], a['size'])} > {label(p['method'], p['size'])})\n"
+            f"{_plural(p['n_tasks'], 'task')}"
+            for a, p in rows
+        ]
+    )
+    ax.set_ylim(-0.6, len(rows) - 0.2)
+    ax.set_xlabel("probability of improvement (P(X > Y) per task, averaged over tasks)")
+    ax.set_title(
+        f"Probability that KD-MARL beats each method (95% stratified-bootstrap CI, {_boot_text(data)})"
+    )
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) performance profiles
+
+
+def plot_performance_profiles(data: dict, path: Path, style: _Style | None = None) -> Path:
+    """Fraction of runs with retention > tau per method × size, with CI bands."""
+    style = style or _Style(data)
+    fig = _figure(10.0, 5.6)
+    ax = fig.add_subplot(1, 1, 1)
+    entries = [a for a in data.get("aggregate", []) if a.get("performance_profile")]
+    n_students = sum(a["method"] != TEACHER for a in entries)
+    k = 0
+    for a in entries:
+        prof = a["performance_profile"]
+        taus = prof["taus"]
+        frac = [math.nan if v is None else v for v in prof["fraction"]]
+        lo = [math.nan if v is None else v for v in prof["ci95_lo"]]
+        hi = [math.nan if v is None else v for v in prof["ci95_hi"]]
+        is_teacher = a["method"] == TEACHER
+        color = style.color(a["method"])
+        # coinciding curves stay visible: earlier students are drawn wider, the teacher on top
+        width = 1.8 if is_teacher else 2.0 + 2.0 * (n_students - 1 - k) / max(n_students - 1, 1)
+        k += 0 if is_teacher else 1
+        ax.plot(
+            taus,
+            frac,
+            color=color,
+            linestyle=style.linestyle(a["method"], a["size"]),
+            alpha=1.0 if is_teacher else 0.85,
+            marker=None if is_teacher else style.marker(a["method"], a["size"]),
+            markersize=4,
+            linewidth=width,
+            zorder=5 if is_teacher else 3,
+            label=f"{label(a['method'], a['size'])} ({_plural(a['n_runs'], 'run')})",
+        )
+        if not is_teacher:
+            ax.fill_between(taus, lo, hi, color=color, alpha=0.15, linewidth=0)
+    ax.axvline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("retention threshold τ (fraction of the teacher's score)")
+    ax.set_ylabel("fraction of runs with retention > τ")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(
+        f"Performance profiles of retention (bands: 95% stratified-bootstrap CI, {_boot_text(data)})"
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# markdown
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if _ok(x) else DASH
+
+
+def _fmt_ci(ci: Any, digits: int = 3) -> str:
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if _ci_ok(ci) else DASH
+
+
+def aggregate_markdown(data: dict) -> str:
+    header = [
+        "method",
+        "size",
+        "tasks",
+        "runs",
+        "IQM retention",
+        "IQM 95% CI",
+        "mean retention",
+        "mean 95% CI",
+        "runs > 0.9",
+        "runs > 1.0",
+    ]
+    rows = []
+    for a in data.get("aggregate", []):
+        prof = a.get("performance_profile") or {}
+        at = dict(zip(prof.get("taus", []), prof.get("fraction", []), strict=False))
+        rows.append(
+            [
+                a["method"],
+                a["size"],
+                str(a["n_tasks"]),
+                str(a["n_runs"]),
+                _fmt(a.get("iqm_retention")),
+                _fmt_ci(a.get("iqm_retention_ci95")),
+                _fmt(a.get("mean_retention")),
+                _fmt_ci(a.get("mean_retention_ci95")),
+                fmt_retention(at.get(0.9), None),
+                fmt_retention(at.get(1.0), None),
+            ]
+        )
+    return markdown_table(header, rows, right=range(2, len(header)))
+
+
+def poi_markdown(data: dict) -> str:
+    header = ["KD-MARL size", "vs method", "vs size", "tasks", "P(KD-MARL > other)", "95% CI", "verdict"]
+    rows = []
+    for a, p in _poi_rows(data):
+        ci = p.get("ci95")
+        if _ci_ok(ci) and ci[0] > 0.5:
+            verdict = "KD-MARL better (CI above 0.5)"
+        elif _ci_ok(ci) and ci[1] < 0.5:
+            verdict = "KD-MARL worse (CI below 0.5)"
+        else:
+            verdict = "no clear difference"
+        rows.append(
+            [a["size"], p["method"], p["size"], str(p["n_tasks"]), _fmt(p.get("value")), _fmt_ci(ci), verdict]
+        )
+    return markdown_table(header, rows, right=(3, 4, 5))
+
+
+def latency_rows(data: dict) -> list[list[str]]:
+    rows = []
+    for r in ordered_summary(data):
+        summ = r.get("latency_summary") or {}
+        for dev in ("cpu", "cuda"):
+            g = summ.get(dev)
+            if not g:
+                continue
+            mismatch = g.get("timer_mismatch")
+            rows.append(
+                [
+                    r["task"],
+                    r["method"],
+                    r["size"],
+                    dev,
+                    g.get("device_name") or DASH,
+                    str(g.get("threads")) if g.get("threads") is not None else DASH,
+                    str(g.get("batch")) if g.get("batch") is not None else DASH,
+                    str(g.get("n_seeds")),
+                    _fmt(g.get("p50_ms"), 4),
+                    _fmt(g.get("p90_ms"), 4),
+                    _fmt(g.get("p99_ms"), 4),
+                    _fmt(g.get("timer_median_ms"), 4),
+                    DASH if mismatch is None else ("⚠ mismatch" if mismatch else "ok"),
+                    _fmt(g.get("cv_max"), 3),
+                ]
+            )
+    return rows
+
+
+def latency_markdown(data: dict) -> str:
+    header = [
+        "task",
+        "method",
+        "size",
+        "device",
+        "device name",
+        "threads",
+        "batch",
+        "seeds",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "Timer median ms",
+        "Timer check",
+        "CV max",
+    ]
+    rows = latency_rows(data)
+    if not rows:
+        return "No latency was measured in this leaderboard.\n"
+    return markdown_table(header, rows, right=range(5, len(header)))
+
+
+def failed_markdown(data: dict) -> str:
+    failed = [r for r in data.get("records", []) if r.get("error") is not None]
+    if not failed:
+        return "No failed cells.\n"
+    rows = [[r["task"], r["method"], size_label(r), str(r.get("seed")), str(r["error"])] for r in failed]
+    return markdown_table(["task", "method", "size", "seed", "error"], rows)
+
+
+def provenance_markdown(data: dict) -> str:
+    suite = data.get("suite") or {}
+    prov = data.get("provenance") or {}
+    proto = data.get("protocol") or {}
+    boot = proto.get("bootstrap") or {}
+    episodes = proto.get("eval_episodes")
+    if isinstance(episodes, dict):
+        episodes = ", ".join(f"{k}: {v}" for k, v in sorted(episodes.items()))
+    rows = [
+        [
+            "suite",
+            f"{suite.get('name')} v{suite.get('version')} (sha256 {str(suite.get('sha256', ''))[:12]}…)",
+        ],
+        ["kdmarl-bench", f"{prov.get('kdmarl_bench')} (git {str(prov.get('git_commit'))[:12]})"],
+        [
+            "python / torch / jax / mpe2",
+            " / ".join(str(prov.get(k) or DASH) for k in ("python", "torch", "jax", "mpe2")),
+        ],
+        ["platform", str(prov.get("platform"))],
+        ["CPU / GPU", f"{prov.get('cpu') or DASH} / {prov.get('gpu') or 'none'}"],
+        ["threads", str(prov.get("threads"))],
+        ["created", str(prov.get("created_at"))],
+        ["eval episodes", str(episodes)],
+        ["seeds", ", ".join(str(s) for s in proto.get("seeds", []))],
+        ["eval seed base", str(proto.get("eval_seed_base"))],
+        ["policy", "greedy (argmax over available actions)" if proto.get("greedy") else "stochastic"],
+        [
+            "bootstrap",
+            f"{boot.get('n_resamples')} resamples, random_state {boot.get('random_state')}, "
+            f"confidence {boot.get('confidence')} (percentile CIs; stratified by task across tasks)",
+        ],
+    ]
+    backends = {}
+    for r in data.get("records", []):
+        backends.setdefault(r["task"], (r.get("backend"), r.get("backend_versions") or {}))
+    for task, (backend, versions) in sorted(backends.items()):
+        vers = ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "no versions recorded"
+        rows.append([f"backend of {task}", f"{backend} ({vers})"])
+    return markdown_table(["field", "value"], rows)
+
+
+def _tasks(data: dict) -> list[str]:
+    return sorted({r["task"] for r in data.get("summary", [])})
+
+
+def build_markdown(data: dict, plots: dict[str, Any], notes: Iterable[str], source: str | None = None) -> str:
+    """The report text; ``plots`` maps plot keys to file names relative to the report."""
+    suite = data.get("suite") or {}
+    lines = [f"# kdmarl-bench report · {suite.get('name', '?')} v{suite.get('version', '?')}", ""]
+    if source:
+        lines += [f"Leaderboard: `{source}`", ""]
+    lines += [
+        "Retention = student score / teacher score on win-rate tasks and (S − R_rand) / (T − R_rand) on "
+        "return tasks (R_rand: the random policy under the same protocol). Means over seeds carry 95% "
+        "percentile-bootstrap CIs; aggregates across tasks use a stratified bootstrap. FLOPs are per team "
+        "decision (all agents' deployed actors, summed). Latency is the decentralized 1-thread CPU profile "
+        "unless stated.",
+        "",
+    ]
+    notes = list(notes)
+    if notes:
+        lines += ["> **Notes:** " + " ".join(notes), ""]
+    lines += ["## Leaderboard", "", leaderboard_markdown(data)]
+    lines += ["## Retention vs cost per task", ""]
+    for task in _tasks(data):
+        name = plots.get("pareto", {}).get(task)
+        if name:
+            lines += [f"### {task}", "", f"![{task}: retention vs FLOPs per team decision]({name})", ""]
+    lines += ["## Aggregate retention across tasks", "", aggregate_markdown(data)]
+    if plots.get("aggregate"):
+        lines += [f"![aggregate IQM and mean retention]({plots['aggregate']})", ""]
+    lines += ["## Probability of improvement (KD-MARL vs each method)", ""]
+    if _poi_rows(data):
+        lines += [poi_markdown(data)]
+        if plots.get("poi"):
+            lines += [f"![probability of improvement]({plots['poi']})", ""]
+    else:
+        lines += ["Not available: the leaderboard has no KD-MARL results with a retention.", ""]
+    lines += ["## Performance profiles", ""]
+    if plots.get("profiles"):
+        lines += [f"![performance profiles of retention]({plots['profiles']})", ""]
+    else:
+        lines += ["Not available: no run has a retention.", ""]
+    lines += [
+        "## Latency",
+        "",
+        "Means over seeds of p50/p90/p99 per team decision (every agent's policy at batch 1). "
+        "`Timer median` is `torch.utils.benchmark.Timer.blocked_autorange` for the same call; "
+        "“mismatch” flags a seed where it differs from p50 by more than 20%. CV max is the largest "
+        "coefficient of variation of per-repeat medians over seeds.",
+        "",
+        latency_markdown(data),
+        "## Failed cells",
+        "",
+        failed_markdown(data),
+        "## Provenance and protocol",
+        "",
+        provenance_markdown(data),
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+
+def default_out_dir(leaderboard_path: str | os.PathLike) -> Path:
+    """``<leaderboard dir>/report``."""
+    return Path(leaderboard_path).resolve().parent / "report"
+
+
+def write_report(data: dict, out_dir: str | os.PathLike, source: str | None = None) -> Report:
+    """Write every plot and ``report.md`` into ``out_dir`` (created); UsageError when it cannot."""
+    import matplotlib
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create the report directory: {exc.strerror or exc}") from exc
+    data = with_derived_fields(data)  # a leaderboard written before these fields existed
+    report = Report(out_dir=out, markdown=out / "report.md")
+    style = _Style(data)
+    plots: dict[str, Any] = {"pareto": {}}
+    used: set[str] = set()
+    try:
+        with matplotlib.rc_context(_RC):
+            for task in _tasks(data):
+                name = f"pareto_{_slug(task)}.png"
+                k = 2
+                while name in used:
+                    name, k = f"pareto_{_slug(task)}_{k}.png", k + 1
+                used.add(name)
+                report.plots.append(plot_task_pareto(data, task, out / name, style))
+                plots["pareto"][task] = name
+            if any(_ok(a.get("iqm_retention")) for a in _students(data)):
+                report.plots.append(plot_aggregate(data, out / "aggregate_retention.png", style))
+                plots["aggregate"] = "aggregate_retention.png"
+            else:
+                report.notes.append("No student has a retention: the aggregate plot is skipped.")
+            if _poi_rows(data):
+                report.plots.append(
+                    plot_probability_of_improvement(data, out / "probability_of_improvement.png", style)
+                )
+                plots["poi"] = "probability_of_improvement.png"
+            else:
+                report.notes.append("No KD-MARL results: the probability-of-improvement plot is skipped.")
+            if any(a.get("performance_profile") for a in data.get("aggregate", [])):
+                report.plots.append(plot_performance_profiles(data, out / "performance_profiles.png", style))
+                plots["profiles"] = "performance_profiles.png"
+            else:
+                report.notes.append("No run has a retention: the performance-profile plot is skipped.")
+        text = build_markdown(data, plots, report.notes, source)
+        report.markdown.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the report: {exc.strerror or exc}") from exc
+    return report

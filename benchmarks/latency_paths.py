@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import torch
 from rich.console import Console
@@ -27,6 +26,7 @@ from rich.table import Table
 from torch import nn
 
 from kdmarl_bench.profiling import count_policy_cost, time_decentralized
+from kdmarl_bench.profiling.deploy import torchscript
 
 N_AGENTS, OBS, ACTIONS = 3, 75, 8
 
@@ -38,13 +38,6 @@ def mlp(sizes: list[int]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def torchscript(m: nn.Module) -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit deprecation notices
-        scripted = torch.jit.script(m.eval())
-        return torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
 
 
 def main() -> None:

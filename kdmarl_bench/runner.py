@@ -226,7 +226,7 @@ class Runner:
 
         prof = self.suite.profile
         cost, latency = profile_policy(policy, iters=prof.iters, warmup=prof.warmup, threads=prof.threads,
-                                       batch_sizes=prof.batch_sizes, cuda=prof.cuda)
+                                       batch_sizes=prof.batch_sizes, cuda=prof.cuda, paths=prof.paths)
         record.update(cost=cost, latency=latency)
         return record
 

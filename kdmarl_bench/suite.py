@@ -63,6 +63,8 @@ class ProfileSettings:
     """Batched team latency at these env batch sizes (besides decentralized batch 1)."""
     cuda: str = "auto"
     """``auto`` (time on CUDA when present), ``off``."""
+    paths: tuple[str, ...] = ("eager",)
+    """Deployment paths to time (``eager``, ``torchscript``); the full grid runs eager."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,14 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     ev = EvalSettings(episodes=episodes, seed_base=ctx.typed(e, "seed_base", int, "eval.", 10_000))
 
     pr = ctx.typed(data, "profile", dict, "", {})
-    ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda"}, "profile.")
+    ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda", "paths"}, "profile.")
+    from kdmarl_bench.profiling.deploy import DEPLOY_PATHS
+
+    paths = ctx.typed(pr, "paths", list, "profile.", ["eager"])
+    for i, pth in enumerate(paths):
+        if pth not in DEPLOY_PATHS:
+            raise ctx.err(f"profile.paths[{i}]", f"unknown deployment path {pth!r}{suggest(str(pth), list(DEPLOY_PATHS))}; "
+                          f"valid choices: {', '.join(DEPLOY_PATHS)}")
     cuda = ctx.typed(pr, "cuda", str, "profile.", "auto")
     if cuda not in ("auto", "off"):
         raise ctx.err("profile.cuda", f"unknown value {cuda!r}; valid choices: auto, off")
@@ -295,6 +304,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         threads=tuple(threads),
         batch_sizes=tuple(b for b in batch_sizes if b > 0),
         cuda=cuda,
+        paths=tuple(dict.fromkeys(["eager", *paths])),
     )
 
     mc = ctx.typed(data, "method", dict, "", {})

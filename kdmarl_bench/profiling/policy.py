@@ -5,21 +5,30 @@ from __future__ import annotations
 import os
 
 from kdmarl_bench.models.policy import TeamPolicy
+from kdmarl_bench.profiling.deploy import deploy
 from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cuda_available, time_batched, time_decentralized
 
 
 def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, threads: tuple[int, ...] = (1, 0),
-                   batch_sizes: tuple[int, ...] = (), cuda: str = "auto", repeats: int = 3) -> tuple[dict, list[dict]]:
+                   batch_sizes: tuple[int, ...] = (), cuda: str = "auto", repeats: int = 3,
+                   paths: tuple[str, ...] = ("eager",)) -> tuple[dict, list[dict]]:
     """Return (cost, latency entries) for the policy's deployed actors only.
 
     Training-only parts (critics, projection heads) are not in ``deploy_actors`` and so are
-    never counted. ``threads`` 0 means all cores.
+    never counted. ``threads`` 0 means all cores. The full grid is timed on the eager path;
+    other deployment ``paths`` (e.g. ``torchscript``) add a 1-thread decentralized CPU entry
+    each, tagged with ``path``.
     """
     actors = policy.deploy_actors()
     obs_dims = list(policy.obs_dims)
     cost = count_policy_cost(actors, obs_dims)
     latency: list[dict] = []
+    for path in paths:
+        if path != "eager":
+            entry = time_decentralized(deploy(actors, path), obs_dims, device="cpu", threads=1, warmup=warmup,
+                                       iters=iters, repeats=repeats)
+            latency.append({**entry, "path": path})
     all_cores = os.cpu_count() or 1
     for t in dict.fromkeys(t if t > 0 else all_cores for t in threads):
         latency.append(time_decentralized(actors, obs_dims, device="cpu", threads=t, warmup=warmup, iters=iters,
@@ -33,4 +42,6 @@ def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, 
         for b in batch_sizes:
             latency.append(time_batched(actors, obs_dims, device="cuda", threads=None, batch=b, warmup=warmup,
                                         iters=max(iters // 4, 10), repeats=repeats))
+    for e in latency:
+        e.setdefault("path", "eager")
     return cost, latency

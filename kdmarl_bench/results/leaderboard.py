@@ -119,31 +119,24 @@ def _num(x: float) -> float | None:
 
 
 def cpu_p50_ms(record: dict) -> float | None:
-    """The 1-thread, decentralized (batch 1 preferred) CPU p50 of a record, in ms."""
-    candidates = [
-        e
-        for e in record.get("latency") or []
-        if str(e.get("device", "")).startswith("cpu")
-        and e.get("threads") == 1
-        and e.get("mode") == "decentralized"
-    ]
-    candidates.sort(key=lambda e: (e.get("batch") != 1, e.get("batch") or 0))
-    for e in candidates:
-        if _finite(e.get("p50_ms")):
-            return float(e["p50_ms"])
-    return None
+    """The 1-thread, decentralized (batch 1 preferred) eager CPU p50 of a record, in ms."""
+    entry = latency_entry(record, "cpu", threads=1)
+    return float(entry["p50_ms"]) if entry else None
 
 
-def latency_entry(record: dict, device: str, threads: int | None = 1) -> dict | None:
+def latency_entry(record: dict, device: str, threads: int | None = 1, path: str = "eager") -> dict | None:
     """A record's decentralized latency entry on ``device`` ('cpu' or 'cuda'), batch 1 preferred.
 
     On the CPU only entries timed with ``threads`` threads count; CUDA entries ignore threads.
+    ``path`` is the deployment path (``eager`` PyTorch, or ``torchscript``); entries without
+    one are eager.
     """
     candidates = [
         e
         for e in record.get("latency") or []
         if str(e.get("device", "")).split(":")[0] == device
         and e.get("mode") == "decentralized"
+        and e.get("path", "eager") == path
         and (device != "cpu" or e.get("threads") == threads)
         and _finite(e.get("p50_ms"))
     ]

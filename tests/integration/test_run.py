@@ -178,3 +178,24 @@ def test_cli_run_json_validates(tmp_path, teacher):
     res = CliRunner().invoke(main, ["run", str(suite_path), "--out", str(tmp_path / "o"), "--json"])
     assert res.exit_code == 0, res.output
     validate(json.loads(res.stdout))
+
+
+def test_gate_passes_a_rerun_and_fails_a_bigger_student(tmp_path, teacher):
+    """Noise vs regression on real runs: a re-run of the same suite passes the gate; the same
+    suite with students 4× wider (≈ 4-16× the FLOPs) fails it."""
+    base_suite = load_suite(write_suite(tmp_path, teacher, methods=("teacher", "kd-marl")))
+    _, base = run_suite(base_suite, tmp_path / "base")
+    _, rerun = run_suite(base_suite, tmp_path / "rerun")
+    r = CliRunner()
+    res = r.invoke(main, ["gate", str(rerun), "--baseline", str(base)])
+    assert res.exit_code == 0, res.output
+
+    big = tmp_path / "big"
+    big.mkdir()
+    big_suite = write_suite(big, teacher, methods=("teacher", "kd-marl"),
+                            extra='[students]\nsizes = [{ label = "auto", hidden = [128, 128] }]\n')
+    _, bigger = run_suite(load_suite(big_suite), tmp_path / "bigrun")
+    res = r.invoke(main, ["gate", str(bigger), "--baseline", str(base), "--markdown", str(tmp_path / "g.md")])
+    assert res.exit_code == 1, res.output
+    assert "flops" in res.output.lower()
+    assert "kd-marl" in (tmp_path / "g.md").read_text()

@@ -141,13 +141,14 @@ class Runner:
         task = get_task(cell.task)
         spec = task.spec
         teacher, tcard, tref = self.teacher(cell.task)
-        method_cls = METHODS.get(cell.method)
+        method_cls = METHODS.get(cell.base_method or cell.method)
         record = {
             "task": cell.task,
             "backend": spec.backend,
             "backend_versions": task.versions(),
             "metric": spec.metric,
             "method": cell.method,
+            "base_method": cell.base_method or cell.method,
             "student": None,
             "seed": cell.seed,
             "eval_seed": cell.eval_seed,

@@ -15,7 +15,8 @@ from typing import Any
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import suggest
 
-SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task"}
+SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task",
+              "variant"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ class Suite:
     eval: EvalSettings
     profile: ProfileSettings
     method_config: dict[str, dict[str, Any]]
-    """Per-method overrides of config dataclass fields (``[method.kd-marl]``)."""
+    """Per-method overrides of config dataclass fields (``[method.kd-marl]``, and each variant's)."""
+    method_base: dict[str, str]
+    """Method name → registered method id (itself, or a variant's base, ``[variant.NAME] method = ...``)."""
     task_overrides: dict[str, dict[str, Any]]
     """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_episodes, teacher."""
     sha256: str
@@ -121,6 +124,8 @@ class Cell:
     eval_seed: int
     teacher: TeacherSource
     method_config: dict[str, Any]
+    base_method: str = ""
+    """Registered method id that runs this cell (differs from ``method`` for suite variants)."""
 
     @property
     def size_label(self) -> str:
@@ -236,14 +241,35 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     if len(set(tasks)) != len(tasks):
         raise ctx.err("tasks", "lists a task twice")
 
+    # [variant.NAME] method = "kd-marl", <config fields>: a named configuration of a
+    # registered method (ablations, sweep points) that runs like any other method.
+    method_base = {m: m for m in METHODS.names()}
+    variant_config: dict[str, dict] = {}
+    for vname, vdef in ctx.typed(data, "variant", dict, "", {}).items():
+        where = f"variant.{vname}"
+        if vname in METHODS:
+            raise ctx.err(where, f"a variant may not reuse the registered method id {vname!r}")
+        if not isinstance(vdef, dict):
+            raise ctx.err(where, "expected a table with 'method' and config fields")
+        base = ctx.typed(vdef, "method", str, where + ".")
+        if base not in METHODS:
+            raise ctx.err(where + ".method", METHODS.unknown_message(base))
+        overrides = {k: v for k, v in vdef.items() if k != "method"}
+        METHODS.get(base).validate_overrides(overrides, lambda f, msg, w=where: ctx.err(f"{w}.{f}", msg))
+        method_base[vname] = base
+        variant_config[vname] = overrides
+
     methods = ctx.typed(data, "methods", list, "")
     if not methods:
         raise ctx.err("methods", "must name at least one method")
     for i, m in enumerate(methods):
         if not isinstance(m, str):
             raise ctx.err(f"methods[{i}]", f"expected a method id string, got {m!r}")
-        if m not in METHODS:
-            raise ctx.err(f"methods[{i}]", METHODS.unknown_message(m))
+        if m not in method_base:
+            names = sorted(method_base)
+            raise ctx.err(f"methods[{i}]", f"unknown method {m!r}{suggest(m, names)}; valid choices: {', '.join(names)}")
+    if len(set(methods)) != len(methods):
+        raise ctx.err("methods", "lists a method twice")
 
     seeds = ctx.typed(data, "seeds", list, "", [0])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
@@ -316,6 +342,9 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             raise ctx.err(f"method.{mname}", "expected a table of config fields")
         METHODS.get(mname).validate_overrides(overrides, lambda f, msg, m=mname: ctx.err(f"method.{m}.{f}", msg))
         method_config[mname] = dict(overrides)
+    # A variant starts from its base method's [method.X] overrides, then applies its own.
+    for vname, overrides in variant_config.items():
+        method_config[vname] = {**method_config.get(method_base[vname], {}), **overrides}
 
     to = ctx.typed(data, "task", dict, "", {})
     task_overrides: dict[str, dict] = {}
@@ -346,6 +375,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         eval=ev,
         profile=profile,
         method_config=method_config,
+        method_base={m: method_base[m] for m in methods},
         task_overrides=task_overrides,
         sha256=sha256,
     )
@@ -388,7 +418,8 @@ def plan(suite: Suite) -> list[Cell]:
     cells = []
     for task in suite.tasks:
         for method in suite.methods:
-            sizes: tuple[StudentSize | None, ...] = (None,) if method == "teacher" else suite.sizes
+            base = suite.method_base.get(method, method)
+            sizes: tuple[StudentSize | None, ...] = (None,) if base == "teacher" else suite.sizes
             for size in sizes:
                 for seed in suite.seeds:
                     cells.append(
@@ -397,12 +428,13 @@ def plan(suite: Suite) -> list[Cell]:
                             method=method,
                             size=size,
                             seed=seed,
-                            env_steps=0 if method == "teacher" else suite.env_steps(task),
+                            env_steps=0 if base == "teacher" else suite.env_steps(task),
                             num_envs=suite.budget.num_envs,
                             eval_episodes=suite.eval_episodes(task),
                             eval_seed=suite.eval.seed_base + seed,
                             teacher=suite.teacher_for(task),
                             method_config=dict(suite.method_config.get(method, {})),
+                            base_method=base,
                         )
                     )
     return cells

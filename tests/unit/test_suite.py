@@ -84,3 +84,53 @@ def test_bad_suites_name_file_and_field(tmp_path, text, needles):
 def test_missing_suite_file(tmp_path):
     with pytest.raises(UsageError, match="cannot read suite file"):
         load_suite(tmp_path / "nope.toml")
+
+
+VARIANTS = """
+[suite]
+name = "v"
+tasks = ["smax/3m"]
+methods = ["teacher", "kd-marl", "kd-marl-no-rel", "pd-kl-t2"]
+[method.kd-marl]
+lambda_kl = 2.0
+[variant.kd-marl-no-rel]
+method = "kd-marl"
+use_rel = false
+[variant.pd-kl-t2]
+method = "pd-kl"
+tau = 2.0
+"""
+
+
+def test_variants_run_as_methods(tmp_path):
+    suite = load_suite(write(tmp_path, VARIANTS))
+    cells = {c.method: c for c in plan(suite)}
+    assert cells["kd-marl-no-rel"].base_method == "kd-marl"
+    # a variant inherits its base's [method.X] overrides, then applies its own
+    assert cells["kd-marl-no-rel"].method_config == {"lambda_kl": 2.0, "use_rel": False}
+    assert cells["pd-kl-t2"].method_config == {"tau": 2.0}
+    assert cells["teacher"].base_method == "teacher" and cells["teacher"].env_steps == 0
+
+
+@pytest.mark.parametrize(
+    "variant, needles",
+    [
+        ('[variant.bc]\nmethod = "bc"', ["variant.bc", "may not reuse"]),
+        ('[variant.x]\nmethod = "kd-marll"', ["variant.x.method", "did you mean: kd-marl"]),
+        ('[variant.x]\nmethod = "kd-marl"\nuse_rell = false', ["variant.x.use_rell", "did you mean"]),
+        ('[variant.x]\nmethod = "kd-marl"\nuse_rel = 3', ["variant.x.use_rel", "expected bool"]),
+        ('[variant.x]\nuse_rel = false', ["variant.x.method", "required"]),
+    ],
+)
+def test_bad_variants(tmp_path, variant, needles):
+    text = '[suite]\nname = "v"\ntasks = ["smax/3m"]\nmethods = ["x"]\n' + variant
+    with pytest.raises(UsageError) as exc:
+        load_suite(write(tmp_path, text))
+    for n in needles:
+        assert n in str(exc.value), (n, str(exc.value))
+
+
+def test_method_unknown_lists_variants(tmp_path):
+    text = VARIANTS.replace('"pd-kl-t2"]', '"pd-kl-t3"]')
+    with pytest.raises(UsageError, match="did you mean: pd-kl-t2"):
+        load_suite(write(tmp_path, text))

@@ -183,6 +183,38 @@ def report(leaderboard: Path, out_dir: Path | None, as_json: bool) -> None:
 _EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "gh-benchmark-smaller")
 
 
+@click.command()
+@click.argument("leaderboard", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--sample", type=click.IntRange(min=1), default=4, show_default=True, help="Records to re-evaluate.")
+@click.option("--fresh-seed", type=click.IntRange(min=0), default=777_000, show_default=True,
+              help="Base of the new eval seeds (+ the record's seed).")
+@click.option("--teacher", "include_teacher", is_flag=True, help="Also sample teacher records.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, as_json: bool) -> None:
+    """Re-evaluate a sample of LEADERBOARD's students on fresh eval seeds (exit 1 if a score falls
+    outside the 95% CI of its recorded episodes)."""
+    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.verify import verify_leaderboard
+
+    rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
+                              include_teacher=include_teacher)
+    if as_json:
+        echo_json([r.to_dict() for r in rows])
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"fresh-seed re-evaluation of {leaderboard}")
+        for col in ("task", "method", "size", "seed", "recorded", "95% CI", "fresh", "inside"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r.task, r.method, r.size, str(r.seed), f"{r.recorded:.3f}", f"[{r.ci95[0]:.3f}, {r.ci95[1]:.3f}]",
+                      f"{r.fresh:.3f}", "[green]yes[/]" if r.inside else "[red]no[/]")
+        stdout_console().print(t)
+    if not all(r.inside for r in rows):
+        sys.exit(1)
+
+
 def _gh_pair(out: Path) -> tuple[Path, Path]:
     stem = out.name[: -len(out.suffix)] if out.suffix else out.name
     suffix = out.suffix or ".json"
@@ -236,4 +268,4 @@ def export(leaderboard: Path, fmt: str, out: Path | None) -> None:
         click.echo(f"wrote {out}", err=True)
 
 
-COMMANDS = [compare, gate, report, export]
+COMMANDS = [compare, gate, report, export, verify]

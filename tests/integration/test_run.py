@@ -199,3 +199,23 @@ def test_gate_passes_a_rerun_and_fails_a_bigger_student(tmp_path, teacher):
     assert res.exit_code == 1, res.output
     assert "flops" in res.output.lower()
     assert "kd-marl" in (tmp_path / "g.md").read_text()
+
+
+def test_verify_flags_scores_that_do_not_hold_on_fresh_seeds(tmp_path, teacher):
+    suite = load_suite(write_suite(tmp_path, teacher, methods=("teacher", "bc")))
+    _, path = run_suite(suite, tmp_path / "out")
+    r = CliRunner()
+    res = r.invoke(main, ["verify", str(path), "--sample", "1", "--json"])
+    rows = json.loads(res.stdout)
+    assert len(rows) == 1 and rows[0]["method"] == "bc" and rows[0]["fresh_seed"] != rows[0]["seed"]
+    assert res.exit_code == (0 if rows[0]["inside"] else 1)
+    # A record whose episodes claim far more than the policy does is caught.
+    data = json.loads(path.read_text())
+    for rec in data["records"]:
+        if rec["method"] == "bc":
+            rec["episode_scores"] = [s + 100.0 for s in rec["episode_scores"]]
+            rec["score"] += 100.0
+    path.write_text(json.dumps(data))
+    res = r.invoke(main, ["verify", str(path), "--sample", "1"])
+    assert res.exit_code == 1, res.output
+    assert "no" in res.output

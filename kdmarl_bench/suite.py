@@ -182,7 +182,11 @@ def load_suite(path: str | Path) -> Suite:
     try:
         raw_bytes = p.read_bytes()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read suite file: {exc.strerror or exc}") from exc
+        hint = ""
+        if not Path(path).suffix:
+            names = bundled_suites()
+            hint = f"; not a bundled suite either{suggest(str(path), names)} (bundled: {', '.join(names)})"
+        raise UsageError(f"{path}: cannot read suite file: {exc.strerror or exc}{hint}") from exc
     try:
         data = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -190,13 +194,21 @@ def load_suite(path: str | Path) -> Suite:
     return parse_suite(data, str(p), hashlib.sha256(raw_bytes).hexdigest())
 
 
+def _suite_dirs() -> list[Path]:
+    # ./suites, then the suites of the clone / editable install the package lives in.
+    return [Path("suites"), Path(__file__).resolve().parent.parent / "suites"]
+
+
+def bundled_suites() -> list[str]:
+    return sorted({p.stem for d in _suite_dirs() if d.is_dir() for p in d.glob("*.toml")})
+
+
 def resolve_suite_path(path: str | Path) -> Path:
     p = Path(path)
     if p.exists() or p.suffix:
         return p
     # A bare name refers to a suite bundled with the package or in ./suites.
-    repo_suites = Path(__file__).resolve().parent.parent / "suites"  # a clone / editable install
-    for cand in (Path("suites") / f"{p}.toml", repo_suites / f"{p}.toml"):
+    for cand in (d / f"{p}.toml" for d in _suite_dirs()):
         if cand.exists():
             return cand
     return p

@@ -44,16 +44,16 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, as_json)
     if task_id is None:
         raise CliError("--task is required with --policy random")
     spec = get_task(task_id, "--task").spec
-    get_task(task_id).make  # noqa: B018 - existence checked above
     episodes = episodes or (100 if spec.metric == "return" else 32)
     result = evaluate(pol, task_id, episodes, seed, num_envs=num_envs)
     mean, lo, hi = mean_ci(result.episode_scores, random_state=seed)
-    out = {"policy": source, **result.to_dict(), "score_ci95": [lo, hi]}
+    out = {"policy": source, "greedy": pol is not None, **result.to_dict(), "score_ci95": [lo, hi]}
     if as_json:
         echo_json(out)
         return
     label = "win rate" if spec.metric == "win_rate" else "mean team return"
-    msg = f"{task_id} · {source} · {episodes} episodes (seed {seed}, greedy): {label} {mean:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
+    mode = "uniform over available actions" if pol is None else "greedy"
+    msg = f"{task_id} · {source} · {episodes} episodes (seed {seed}, {mode}): {label} {mean:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
     if spec.metric == "win_rate":
         msg += f" · mean return {out['mean_return']:.3f}"
     stdout_console().print(msg)

@@ -129,3 +129,18 @@ def test_plan_missing_file_exit_2(runner, tmp_path):
     res = runner.invoke(main, ["plan", str(tmp_path / "missing.toml")])
     assert res.exit_code == 2
     assert "missing.toml" in res.output
+
+
+def test_run_smacv2_suite_without_game_exit_3(runner, tmp_path):
+    res = runner.invoke(main, ["plan", "suites/smacv2.toml"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["run", "suites/smacv2.toml", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 3, res.output
+    assert "SC2PATH" in res.output
+    assert not (tmp_path / "o" / "leaderboard.json").exists()
+
+
+def test_run_unknown_suite_name_exit_2(runner):
+    res = runner.invoke(main, ["run", "quikstart"])
+    assert res.exit_code == 2
+    assert "quikstart" in res.output and "did you mean: quickstart" in res.output

@@ -77,9 +77,13 @@ class Runner:
                               command=f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')")
             ref = str(path.relative_to(self.out))
             policy, card = load_teacher(str(path), spec)
-        else:
+        elif src.source.startswith("zoo"):
             ref = f"zoo:{task_id}" if src.source == "zoo" else src.source
             policy, card = load_teacher(ref, spec)
+        else:
+            # Checkpoint paths in cells are relative to the run dir, like the students'.
+            policy, card = load_teacher(src.source, spec)
+            ref = os.path.relpath(Path(src.source).resolve(), self.out.resolve())
         self._teachers[task_id] = (policy, card, ref)
         return self._teachers[task_id]
 

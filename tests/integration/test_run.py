@@ -219,3 +219,11 @@ def test_verify_flags_scores_that_do_not_hold_on_fresh_seeds(tmp_path, teacher):
     res = r.invoke(main, ["verify", str(path), "--sample", "1"])
     assert res.exit_code == 1, res.output
     assert "no" in res.output
+
+
+def test_teacher_checkpoint_path_in_leaderboard_resolves(tmp_path, teacher):
+    suite = load_suite(write_suite(tmp_path, teacher, methods=("teacher",)))
+    lb = tmp_path / "elsewhere" / "lb.json"
+    board, path = run_suite(suite, tmp_path / "out", leaderboard_path=lb)
+    ck = board["records"][0]["checkpoint"]
+    assert (path.parent / ck).resolve() == teacher.resolve()

@@ -7,6 +7,7 @@ config; a re-run skips finished cells, so an interrupted run resumes losing noth
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 import traceback
@@ -56,13 +57,14 @@ class Runner:
         self.retry_failed = retry_failed
         self.store = ResultStore(self.out)
         self._teachers: dict[str, tuple] = {}
+        self._digests: dict[str, str] = {}
 
     # ---- teachers ------------------------------------------------------------------
     def teacher(self, task_id: str):
-        """(policy, card, ref) for a task, loaded or trained once per run."""
+        """(policy, card, ref, weights path) for a task, loaded or trained once per run."""
         if task_id in self._teachers:
             return self._teachers[task_id]
-        from kdmarl_bench.teachers.zoo import load_teacher
+        from kdmarl_bench.teachers.zoo import load_teacher, resolve_ref
 
         spec = get_task(task_id).spec
         src = self.suite.teacher_for(task_id)
@@ -80,11 +82,13 @@ class Runner:
         elif src.source.startswith("zoo"):
             ref = f"zoo:{task_id}" if src.source == "zoo" else src.source
             policy, card = load_teacher(ref, spec)
+            path = resolve_ref(ref)
         else:
             # Checkpoint paths in cells are relative to the run dir, like the students'.
             policy, card = load_teacher(src.source, spec)
-            ref = os.path.relpath(Path(src.source).resolve(), self.out.resolve())
-        self._teachers[task_id] = (policy, card, ref)
+            path = Path(src.source).with_suffix(".safetensors")
+            ref = os.path.relpath(path.resolve(), self.out.resolve())
+        self._teachers[task_id] = (policy, card, ref, path)
         return self._teachers[task_id]
 
     def random_score(self, task_id: str, episodes: int, eval_seed: int) -> float | None:
@@ -102,14 +106,19 @@ class Runner:
 
     # ---- cells -----------------------------------------------------------------------
     def key(self, cell: Cell) -> str:
-        return cell_key({"record_version": RECORD_VERSION, **cell.config()})
+        # The teacher's weights are part of a cell's identity: a retrained zoo teacher must
+        # not be mistaken for the one a finished cell was distilled from.
+        return cell_key({"record_version": RECORD_VERSION, **cell.config(),
+                         "teacher_sha256": self.teacher_digest(cell.task)})
+
+    def teacher_digest(self, task_id: str) -> str:
+        if task_id not in self._digests:
+            path = self.teacher(task_id)[3]
+            self._digests[task_id] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self._digests[task_id]
 
     def run(self) -> list[dict]:
         cells = plan(self.suite)
-        keys = [self.key(c) for c in cells]
-        done = sum(1 for k in keys if self._finished(k))
-        if self.events.on_plan:
-            self.events.on_plan(len(cells), done)
         # Check every backend and teacher up front: fail before hours of work, not midway.
         for task_id in self.suite.tasks:
             task = get_task(task_id)
@@ -117,6 +126,10 @@ class Runner:
             if why is not None:
                 raise BackendUnavailable(f"task {task_id!r} cannot run here: {why}")
             self.teacher(task_id)
+        keys = [self.key(c) for c in cells]
+        done = sum(1 for k in keys if self._finished(k))
+        if self.events.on_plan:
+            self.events.on_plan(len(cells), done)
         records = []
         for cell, key in zip(cells, keys, strict=True):
             if self._finished(key):
@@ -144,7 +157,7 @@ class Runner:
 
         task = get_task(cell.task)
         spec = task.spec
-        teacher, tcard, tref = self.teacher(cell.task)
+        teacher, _, tref, _ = self.teacher(cell.task)
         method_cls = METHODS.get(cell.base_method or cell.method)
         record = {
             "task": cell.task,
@@ -158,6 +171,7 @@ class Runner:
             "eval_seed": cell.eval_seed,
             "eval_episodes": cell.eval_episodes,
             "teacher": tref,
+            "teacher_sha256": self.teacher_digest(cell.task),
             "method_config": {},
             "budget": {"env_steps": cell.env_steps},
             "train": None,

@@ -227,3 +227,16 @@ def test_teacher_checkpoint_path_in_leaderboard_resolves(tmp_path, teacher):
     board, path = run_suite(suite, tmp_path / "out", leaderboard_path=lb)
     ck = board["records"][0]["checkpoint"]
     assert (path.parent / ck).resolve() == teacher.resolve()
+
+
+def test_a_retrained_teacher_invalidates_finished_cells(tmp_path, teacher):
+    suite = load_suite(write_suite(tmp_path, teacher, methods=("teacher", "bc")))
+    run_suite(suite, tmp_path / "out")
+    make_teacher(tmp_path / "teacher")  # same path, new weights (different init seed below)
+    spec = get_task(TASK).spec
+    torch.manual_seed(1)
+    save_checkpoint(TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (32, 32), (32, 32)),
+                    tmp_path / "teacher", {"kind": "teacher", "task": TASK})
+    started = []
+    run_suite(suite, tmp_path / "out", events=RunEvents(on_cell_start=lambda c: started.append(c.method)))
+    assert started == ["teacher", "bc"]

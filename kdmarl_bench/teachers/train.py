@@ -51,8 +51,20 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     snapshot = Path(str(Path(out).with_suffix("")) + ".train.pt")
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     env = task.make(cfg.num_envs)
+    # Learning curve for the card: ~50 points of (env steps, training return, win rate).
+    # After --resume it starts at the resume point (the snapshot does not carry it).
+    curve: list[list] = []
+    every = max(cfg.total_steps // 50, 1)
+
+    def on_log(log: TrainLog) -> None:
+        if not curve or log.env_steps - curve[-1][0] >= every:
+            curve.append([log.env_steps, round(log.episode_return, 4),
+                          None if log.win_rate is None else round(log.win_rate, 4)])
+        if progress is not None:
+            progress(log)
+
     try:
-        log = train_mappo(policy, policy.critic, policy.value_norm, env, cfg, progress,
+        log = train_mappo(policy, policy.critic, policy.value_norm, env, cfg, on_log,
                           checkpoint_path=snapshot, checkpoint_every=checkpoint_every, resume=resume)
     finally:
         env.close()
@@ -69,7 +81,8 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "env_steps": log.env_steps,
         "seed": seed,
         "train": {"wall_s": round(log.wall_s, 1), "env_steps_per_s": round(log.env_steps / max(log.wall_s, 1e-9), 1),
-                  "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate},
+                  "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
+                  "curve_columns": ["env_steps", "train_return", "train_win_rate"], "curve": curve},
         "eval": {"episodes": episodes, "seed": 10_000 + seed, "greedy": True, "score": result.score,
                  "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},

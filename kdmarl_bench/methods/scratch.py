@@ -66,13 +66,11 @@ class Scratch(DistillMethod):
         t_start = self.clock()
         torch.manual_seed(ctx.seed)
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
-        # train_mappo runs whole rollouts of num_envs·rollout_len steps and rounds the number of
-        # updates up; pick both so that it stays within the budget.
+        # train_mappo runs whole rollouts of num_envs·rollout_len steps, as many as fit the budget.
         rollout_len = max(1, min(cfg.rollout_len, ctx.env_steps // num_envs))
         batch = num_envs * rollout_len
-        total = (ctx.env_steps // batch) * batch
         mcfg = MappoConfig(
-            total_steps=total, num_envs=num_envs, rollout_len=rollout_len, epochs=cfg.epochs,
+            total_steps=ctx.env_steps, num_envs=num_envs, rollout_len=rollout_len, epochs=cfg.epochs,
             minibatches=cfg.minibatches, lr=cfg.lr, anneal_lr=cfg.anneal_lr, gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda, clip=cfg.clip, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
             max_grad_norm=cfg.max_grad_norm, seed=ctx.seed,

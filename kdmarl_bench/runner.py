@@ -108,8 +108,13 @@ class Runner:
     def key(self, cell: Cell) -> str:
         # The teacher's weights are part of a cell's identity: a retrained zoo teacher must
         # not be mistaken for the one a finished cell was distilled from.
+        # So is the method's resolved config: changing a default must not reuse old cells.
+        from kdmarl_bench.methods import METHODS
+
+        method = METHODS.get(cell.base_method or cell.method).from_overrides(cell.method_config)
         return cell_key({"record_version": RECORD_VERSION, **cell.config(),
-                         "teacher_sha256": self.teacher_digest(cell.task)})
+                         "teacher_sha256": self.teacher_digest(cell.task),
+                         "resolved_config": dataclasses.asdict(method.config)})
 
     def teacher_digest(self, task_id: str) -> str:
         if task_id not in self._digests:

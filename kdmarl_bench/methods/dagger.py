@@ -42,7 +42,7 @@ class DaggerConfig(MethodConfig):
     beta_start: float = 1.0
     """Initial probability of executing the teacher's action (default 1.0)."""
     beta_schedule: str = "linear"
-    """How β decays: 'linear' (to 0 at the end of the budget) or 'geometric' (default 'linear')."""
+    """How β decays: 'linear' (to 0 at the end of the budget) or 'geometric' (default 'linear'; sweep: tied)."""
     beta_decay: float = 0.9
     """Per-iteration factor of the geometric schedule (default 0.9)."""
     updates_per_iter: int = 16

@@ -240,3 +240,21 @@ def test_a_retrained_teacher_invalidates_finished_cells(tmp_path, teacher):
     started = []
     run_suite(suite, tmp_path / "out", events=RunEvents(on_cell_start=lambda c: started.append(c.method)))
     assert started == ["teacher", "bc"]
+
+
+def test_a_changed_method_default_invalidates_its_cells(tmp_path, teacher, monkeypatch):
+    suite = load_suite(write_suite(tmp_path, teacher, methods=("teacher", "bc", "kd-marl")))
+    run_suite(suite, tmp_path / "out")
+    from dataclasses import dataclass
+
+    from kdmarl_bench.methods.bc import BCConfig, BehaviourCloning
+
+    @dataclass
+    class NewDefaults(BCConfig):
+        lr: float = 5e-4
+
+    monkeypatch.setattr(BehaviourCloning, "config_cls", NewDefaults)  # a new default for bc
+    started = []
+    board, _ = run_suite(suite, tmp_path / "out", events=RunEvents(on_cell_start=lambda c: started.append(c.method)))
+    assert started == ["bc"]
+    assert {r["method"]: r["method_config"].get("lr") for r in board["records"]}["bc"] == 5e-4

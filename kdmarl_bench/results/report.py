@@ -312,6 +312,15 @@ def _plural(n: int, word: str) -> str:
 def _value_text(v: float, ci: Any) -> str:
     return f"{v:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if _ci_ok(ci) and ci[0] != ci[1] else f"{v:.2f}"
 
+def _labelled_interval(ax, v: float, ci, y: float, fmt: str, color: str, ha: str, **kw) -> None:
+    """A point with its horizontal 95% CI bar at height ``y``, and the value written above it."""
+    lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (v, v)
+    ax.errorbar([v], [y], xerr=[[v - min(lo, v)], [max(hi, v) - v]], fmt=fmt, color=color, markersize=8,
+                capsize=5, elinewidth=2, **kw)
+    ax.annotate(_value_text(v, ci), (v, y), xytext=(0, 9), textcoords="offset points", ha=ha, va="bottom",
+                fontsize=9, color="#333333", bbox=_TEXT_BOX)
+
+
 
 def _students(data: dict) -> list[dict]:
     return [a for a in data.get("aggregate", []) if a["method"] != TEACHER]
@@ -329,28 +338,7 @@ def plot_aggregate(data: dict, path: Path, style: _Style | None = None) -> Path:
             v, ci = a.get(key), a.get(f"{key}_ci95")
             if not _ok(v):
                 continue
-            lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (v, v)
-            ax.errorbar(
-                [v],
-                [i],
-                xerr=[[v - min(lo, v)], [max(hi, v) - v]],
-                fmt=style.marker(a["method"], a["size"]),
-                color=style.color(a["method"]),
-                markersize=8,
-                capsize=5,
-                elinewidth=2,
-            )
-            ax.annotate(
-                _value_text(v, ci),
-                (v, i),
-                xytext=(0, 9),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=9,
-                color="#333333",
-                bbox=_TEXT_BOX,
-            )
+            _labelled_interval(ax, v, ci, i, style.marker(a["method"], a["size"]), style.color(a["method"]), "center")
         ax.axvline(1.0, color="#000000", linewidth=1.0, linestyle="--", label="teacher = 1.0")
         ax.axvline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label="90% retention")
         ax.set_xlabel(f"{name} retention (fraction of the teacher's score)")
@@ -393,29 +381,9 @@ def plot_probability_of_improvement(data: dict, path: Path, style: _Style | None
         v, ci = p.get("value"), p.get("ci95")
         if not _ok(v):
             continue
-        lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (v, v)
-        ax.errorbar(
-            [v],
-            [i],
-            xerr=[[v - min(lo, v)], [max(hi, v) - v]],
-            fmt="o",
-            color=style.color(p["method"]),
-            markersize=8,
-            capsize=5,
-            elinewidth=2,
-            clip_on=False,
-        )
-        ax.annotate(
-            _value_text(v, ci),
-            (v, i),
-            xytext=(0, 9),
-            textcoords="offset points",
-            ha="right" if v > 0.85 else ("left" if v < 0.15 else "center"),
-            va="bottom",
-            fontsize=9,
-            color="#333333",
-            bbox=_TEXT_BOX,
-        )
+        # Labels near the axis ends lean inwards so they stay inside the plot.
+        ha = "right" if v > 0.85 else ("left" if v < 0.15 else "center")
+        _labelled_interval(ax, v, ci, i, "o", style.color(p["method"]), ha, clip_on=False)
     ax.axvline(0.5, color="#000000", linewidth=1.2, linestyle="--", label="0.5 = no difference")
     ax.set_xlim(-0.03, 1.03)
     ax.set_yticks(range(len(rows)))

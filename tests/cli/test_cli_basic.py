@@ -3,15 +3,9 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from kdmarl_bench import __version__
 from kdmarl_bench.cli import main
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 def test_version(runner):

@@ -9,20 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.results.leaderboard import write_leaderboard
-
-try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` puts tests/ (conftest)
-    from tests.factories import make_leaderboard, standard_records
-except ModuleNotFoundError:  # pragma: no cover
-    from factories import make_leaderboard, standard_records
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
+from tests.factories import make_leaderboard, standard_records
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,7 @@ import json
 import pytest
 
 from kdmarl_bench.results.export import CSV_COLUMNS, FORMATS, export, to_gh_benchmark, to_marl_eval
-
-try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` puts tests/ (conftest)
-    from tests.factories import make_leaderboard, make_record, standard_records
-except ModuleNotFoundError:  # pragma: no cover
-    from factories import make_leaderboard, make_record, standard_records
+from tests.factories import make_leaderboard, make_record, standard_records
 
 
 @pytest.fixture(scope="module")

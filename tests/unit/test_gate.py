@@ -9,11 +9,7 @@ import pytest
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.gate import gate, gate_markdown
 from kdmarl_bench.results.leaderboard import summary_index
-
-try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` puts tests/ (conftest)
-    from tests.factories import make_leaderboard, make_record, standard_records
-except ModuleNotFoundError:  # pragma: no cover
-    from factories import make_leaderboard, make_record, standard_records
+from tests.factories import make_leaderboard, make_record, standard_records
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,7 @@ from kdmarl_bench.results.leaderboard import (
     write_leaderboard,
 )
 from kdmarl_bench.results.render import human_count, leaderboard_markdown, leaderboard_rows, leaderboard_table
-
-try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` puts tests/ (conftest)
-    from tests.factories import PROVENANCE, make_leaderboard, make_record, standard_records
-except ModuleNotFoundError:  # pragma: no cover
-    from factories import PROVENANCE, make_leaderboard, make_record, standard_records
+from tests.factories import PROVENANCE, make_leaderboard, make_record, standard_records
 
 
 @pytest.fixture(scope="module")

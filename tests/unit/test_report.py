@@ -10,11 +10,7 @@ import pytest
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.leaderboard import latency_summary, summary_index, validate, with_derived_fields
 from kdmarl_bench.results.report import default_out_dir, write_report
-
-try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` puts tests/ (conftest)
-    from tests.factories import make_leaderboard, make_record, standard_records
-except ModuleNotFoundError:  # pragma: no cover
-    from factories import make_leaderboard, make_record, standard_records
+from tests.factories import make_leaderboard, make_record, standard_records
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

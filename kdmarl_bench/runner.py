@@ -180,7 +180,7 @@ class Runner:
             "method_config": {},
             "budget": {"env_steps": cell.env_steps},
             "train": None,
-            "checkpoint": tref if cell.method == "teacher" else None,
+            "checkpoint": None if method_cls.trains_student else tref,
             "error": None,
         }
         policy = teacher
@@ -261,7 +261,8 @@ class Runner:
 
 def fill_teacher_scores(records: list[dict]) -> list[dict]:
     """Give every record the teacher's score on the same (task, seed) — the retention base."""
-    teacher = {(r["task"], r["seed"]): r.get("score") for r in records if r["method"] == "teacher" and not r.get("error")}
+    teacher = {(r["task"], r["seed"]): r.get("score") for r in records
+               if r.get("base_method", r["method"]) == "teacher" and not r.get("error")}
     out = []
     for r in records:
         r = dict(r)

@@ -89,6 +89,12 @@ class Suite:
     task_overrides: dict[str, dict[str, Any]]
     """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_episodes, teacher."""
     sha256: str
+    method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Variant name → the ``students.sizes`` labels it runs at (``[variant.X] sizes = [...]``); others run all."""
+
+    def sizes_for(self, method: str) -> tuple[StudentSize, ...]:
+        labels = self.method_sizes.get(method)
+        return self.sizes if labels is None else tuple(s for s in self.sizes if s.label in labels)
 
     def info(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "path": self.path}
@@ -257,6 +263,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     # registered method (ablations, sweep points) that runs like any other method.
     method_base = {m: m for m in METHODS.names()}
     variant_config: dict[str, dict] = {}
+    variant_sizes: dict[str, tuple[str, ...]] = {}
     for vname, vdef in ctx.typed(data, "variant", dict, "", {}).items():
         where = f"variant.{vname}"
         if vname in METHODS:
@@ -266,7 +273,13 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         base = ctx.typed(vdef, "method", str, where + ".")
         if base not in METHODS:
             raise ctx.err(where + ".method", METHODS.unknown_message(base))
-        overrides = {k: v for k, v in vdef.items() if k != "method"}
+        if "sizes" in vdef:
+            # Ablations and sweep points are often only needed at the default size.
+            labels = vdef["sizes"]
+            if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+                raise ctx.err(where + ".sizes", f"expected a non-empty list of students.sizes labels, got {labels!r}")
+            variant_sizes[vname] = tuple(labels)
+        overrides = {k: v for k, v in vdef.items() if k not in ("method", "sizes")}
         METHODS.get(base).validate_overrides(overrides, lambda f, msg, w=where: ctx.err(f"{w}.{f}", msg))
         method_base[vname] = base
         variant_config[vname] = overrides
@@ -297,6 +310,12 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     st = ctx.typed(data, "students", dict, "", {})
     ctx.unknown_keys(st, {"sizes"}, "students.")
     sizes = tuple(_parse_sizes(ctx, ctx.typed(st, "sizes", list, "students.", ["auto"])))
+    size_labels = [sz.label for sz in sizes]
+    for vname, labels in variant_sizes.items():
+        for j, lab in enumerate(labels):
+            if lab not in size_labels:
+                raise ctx.err(f"variant.{vname}.sizes[{j}]",
+                              f"unknown size label {lab!r}{suggest(lab, size_labels)}; valid choices: {', '.join(size_labels)}")
 
     b = ctx.typed(data, "budget", dict, "", {})
     ctx.unknown_keys(b, {"env_steps", "num_envs"}, "budget.")
@@ -390,6 +409,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         method_base={m: method_base[m] for m in methods},
         task_overrides=task_overrides,
         sha256=sha256,
+        method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
     )
 
 
@@ -431,7 +451,7 @@ def plan(suite: Suite) -> list[Cell]:
     for task in suite.tasks:
         for method in suite.methods:
             base = suite.method_base.get(method, method)
-            sizes: tuple[StudentSize | None, ...] = (None,) if base == "teacher" else suite.sizes
+            sizes: tuple[StudentSize | None, ...] = (None,) if base == "teacher" else suite.sizes_for(method)
             for size in sizes:
                 for seed in suite.seeds:
                     cells.append(

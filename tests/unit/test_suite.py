@@ -134,3 +134,45 @@ def test_method_unknown_lists_variants(tmp_path):
     text = VARIANTS.replace('"pd-kl-t2"]', '"pd-kl-t3"]')
     with pytest.raises(UsageError, match="did you mean: pd-kl-t2"):
         load_suite(write(tmp_path, text))
+
+
+SIZED = """
+[suite]
+name = "v"
+tasks = ["smax/3m"]
+methods = ["kd-marl", "kd-marl-no-rel"]
+seeds = [0, 1]
+[students]
+sizes = ["auto", { label = "w16", hidden = [16, 16] }]
+[variant.kd-marl-no-rel]
+method = "kd-marl"
+use_rel = false
+sizes = ["auto"]
+"""
+
+
+def test_variant_sizes_subset(tmp_path):
+    cells = plan(load_suite(write(tmp_path, SIZED)))
+    by_method = {}
+    for c in cells:
+        by_method.setdefault(c.method, set()).add((c.size_label, c.seed))
+    assert by_method["kd-marl"] == {("auto", 0), ("auto", 1), ("w16", 0), ("w16", 1)}
+    assert by_method["kd-marl-no-rel"] == {("auto", 0), ("auto", 1)}
+    # sizes is a suite knob, not a method config field
+    assert all("sizes" not in c.method_config for c in cells)
+
+
+@pytest.mark.parametrize(
+    "sizes, needles",
+    [
+        ('["w61"]', ["variant.kd-marl-no-rel.sizes[0]", "did you mean: w16", "valid choices: auto, w16"]),
+        ("[]", ["variant.kd-marl-no-rel.sizes", "non-empty list"]),
+        ("3", ["variant.kd-marl-no-rel.sizes", "non-empty list"]),
+    ],
+)
+def test_bad_variant_sizes(tmp_path, sizes, needles):
+    text = SIZED.replace('sizes = ["auto"]\n', f"sizes = {sizes}\n")
+    with pytest.raises(UsageError) as exc:
+        load_suite(write(tmp_path, text))
+    for n in needles:
+        assert n in str(exc.value), (n, str(exc.value))

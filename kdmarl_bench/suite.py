@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,15 @@ class Suite:
     sha256: str
     method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Variant name → the ``students.sizes`` labels it runs at (``[variant.X] sizes = [...]``); others run all."""
+
+    def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
+        """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
+        machines; every cell keeps its key, so a later full run finds the finished ones)."""
+        for t in task_ids:
+            if t not in self.tasks:
+                raise UsageError(f"{self.path}: --task {t!r} is not a task of suite {self.name!r}"
+                                 f"{suggest(t, list(self.tasks))}; valid choices: {', '.join(self.tasks)}")
+        return replace(self, tasks=tuple(t for t in self.tasks if t in task_ids))
 
     def sizes_for(self, method: str) -> tuple[StudentSize, ...]:
         labels = self.method_sizes.get(method)

@@ -17,10 +17,13 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
               help="torch CPU threads for training (JAX keeps its own pool; more threads oversubscribe small CPUs).")
 @click.option("--leaderboard", "leaderboard_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the leaderboard (default: OUT/leaderboard.json).")
+@click.option("--task", "only_tasks", multiple=True, metavar="TASK",
+              help="Run only this task of the suite (repeatable): split a suite across processes; "
+                   "a later run without --task reuses their finished cells.")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells that finished with an error (e.g. NaN loss).")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard JSON on stdout instead of the table.")
 @handle_errors
-def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, retry_failed, as_json):
+def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, retry_failed, as_json):
     """Run SUITE: obtain teachers, distill students, evaluate, profile, write a leaderboard.
 
     Every finished cell is saved at once; re-running the same command skips them, so an
@@ -34,6 +37,8 @@ def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, retry_failed
     from kdmarl_bench.suite import load_suite
 
     suite = load_suite(suite_path)
+    if only_tasks:
+        suite = suite.only_tasks(only_tasks)
     out_dir = out_dir or f"runs/{suite.name}"
     torch.set_num_threads(threads)
     err = stderr_console()

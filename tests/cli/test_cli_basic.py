@@ -138,3 +138,12 @@ def test_run_unknown_suite_name_exit_2(runner):
     res = runner.invoke(main, ["run", "quikstart"])
     assert res.exit_code == 2
     assert "quikstart" in res.output and "did you mean: quickstart" in res.output
+
+
+def test_run_unknown_task_filter_exit_2(runner, tmp_path):
+    res = runner.invoke(main, ["run", "quickstart", "--task", "smax/3n", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert "--task 'smax/3n' is not a task of suite 'quickstart'" in res.output
+    assert "did you mean: smax/3m" in res.output
+    assert "valid choices: mpe/simple_spread_v3, smax/3m" in res.output
+    assert not (tmp_path / "o").exists()

@@ -176,3 +176,14 @@ def test_bad_variant_sizes(tmp_path, sizes, needles):
         load_suite(write(tmp_path, text))
     for n in needles:
         assert n in str(exc.value), (n, str(exc.value))
+
+
+def test_only_tasks_keeps_cells(tmp_path):
+    text = SIZED.replace('tasks = ["smax/3m"]', 'tasks = ["smax/3m", "mpe/simple_spread_v3"]')
+    suite = load_suite(write(tmp_path, text))
+    sub = suite.only_tasks(["mpe/simple_spread_v3"])
+    assert sub.tasks == ("mpe/simple_spread_v3",)
+    # a task-filtered run plans exactly the full suite's cells for that task, so keys match
+    assert plan(sub) == [c for c in plan(suite) if c.task == "mpe/simple_spread_v3"]
+    with pytest.raises(UsageError, match="did you mean: smax/3m"):
+        suite.only_tasks(["smax/3n"])

@@ -155,9 +155,11 @@ def _write_text(path: Path, text: str, what: str) -> None:
     default=None,
     help="Directory for the PNG plots and report.md [default: <leaderboard dir>/report].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the written paths as JSON.")
+@click.option("--headline", "headline_only", is_flag=True,
+              help="Only print the headline (KD-MARL vs the best baseline per task at the auto size); write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the written paths (or the headline rows) as JSON.")
 @handle_errors
-def report(leaderboard: Path, out_dir: Path | None, as_json: bool) -> None:
+def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json: bool) -> None:
     """Write PNG plots and a Markdown report of a LEADERBOARD.
 
     Per task: retention (95% CI) vs FLOPs per team decision with the Pareto front; across
@@ -168,6 +170,15 @@ def report(leaderboard: Path, out_dir: Path | None, as_json: bool) -> None:
     from kdmarl_bench.results.report import default_out_dir, write_report
 
     data = load_leaderboard(leaderboard)
+    if headline_only:
+        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
+
+        rows = headline(data)
+        if as_json:
+            echo_json(headline_dicts(rows))
+        else:
+            click.echo(headline_markdown(rows), nl=False)
+        return
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
     result = write_report(data, out, source=str(leaderboard))
     if as_json:

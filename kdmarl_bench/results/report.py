@@ -29,6 +29,7 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import stats
+from kdmarl_bench.results.headline import headline, headline_markdown
 from kdmarl_bench.results.leaderboard import (
     KD_MARL,
     TEACHER,
@@ -637,6 +638,15 @@ def build_markdown(data: dict, plots: dict[str, Any], notes: Iterable[str], sour
     notes = list(notes)
     if notes:
         lines += ["> **Notes:** " + " ".join(notes), ""]
+    lines += [
+        "## Headline",
+        "",
+        "KD-MARL at the default (`auto`) student size against the baseline with the best mean retention "
+        "at that size, per task; the last column checks the claim (≥ 90% retention at ≥ 20× fewer team "
+        "FLOPs) with the mean and with the CI's lower bound.",
+        "",
+        headline_markdown(headline(data)),
+    ]
     lines += ["## Leaderboard", "", leaderboard_markdown(data)]
     lines += ["## Retention vs cost per task", ""]
     for task in _tasks(data):

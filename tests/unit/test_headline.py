@@ -1,0 +1,51 @@
+"""The headline: KD-MARL vs the best non-KD-MARL baseline per task, and the claim check."""
+
+from __future__ import annotations
+
+import pytest
+
+from kdmarl_bench.results.headline import headline, headline_markdown
+from tests.factories import make_leaderboard, make_record
+
+
+def _records(kd_scores, kd_flops=300.0):
+    recs = []
+    for seed in range(3):
+        recs.append(make_record("smax/3m", "teacher", seed, 1.0, flops=8000.0))
+        recs.append(make_record("smax/3m", "kd-marl", seed, kd_scores[seed], 1.0, kd_flops, size="auto"))
+        recs.append(make_record("smax/3m", "bc", seed, 0.8, 1.0, 300.0, size="auto"))
+        recs.append(make_record("smax/3m", "pd-kl", seed, 0.85, 1.0, 300.0, size="auto"))
+        # a better bc at another size, and a KD-MARL ablation: neither is "the best baseline at auto"
+        recs.append(make_record("smax/3m", "bc", seed, 0.99, 1.0, 300.0, size="w16"))
+        recs.append(make_record("smax/3m", "kd-marl-no-rel", seed, 1.0, 1.0, 300.0, size="auto",
+                                base_method="kd-marl"))
+    return recs
+
+
+def test_picks_best_baseline_at_the_same_size_and_skips_kd_variants():
+    (row,) = headline(make_leaderboard(_records([0.95, 0.95, 0.95]), n_resamples=200))
+    assert row.task == "smax/3m" and row.size == "auto" and row.kd_n_seeds == 3
+    assert row.best_baseline == "pd-kl"
+    assert row.baseline_retention == pytest.approx(0.85)
+    assert row.kd_retention == pytest.approx(0.95)
+    assert row.kd_flops_reduction == pytest.approx(8000 / 300)
+    assert row.claim_met and row.claim_met_ci
+
+
+def test_claim_needs_both_retention_and_flops():
+    (low,) = headline(make_leaderboard(_records([0.85, 0.88, 0.89])))
+    assert not low.claim_met and not low.claim_met_ci
+    (cheap_not,) = headline(make_leaderboard(_records([0.95, 0.95, 0.95], kd_flops=1000.0)))  # 8x only
+    assert not cheap_not.claim_met
+    # mean above 0.9 but a seed far below: met on the mean, not at the CI's lower bound
+    (wide,) = headline(make_leaderboard(_records([1.0, 1.0, 0.75])))
+    assert wide.kd_retention == pytest.approx(0.9166, abs=1e-3)
+    assert wide.claim_met and not wide.claim_met_ci
+
+
+def test_markdown_and_missing_kd():
+    md = headline_markdown(headline(make_leaderboard(_records([0.95, 0.95, 0.95]))))
+    assert "| smax/3m | 95.0% | 27× | pd-kl | 85.0% | yes / yes |" in md
+    no_kd = [r for r in _records([0.9] * 3) if not r["method"].startswith("kd-marl")]
+    assert headline(make_leaderboard(no_kd)) == []
+    assert "No KD-MARL results" in headline_markdown([])

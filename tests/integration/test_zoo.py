@@ -33,10 +33,17 @@ def _reproduce(task):
     assert res.score == pytest.approx(card["eval"]["score"], abs=1e-6)
 
 
-def test_spread_teacher_reproduces_its_card():
-    _reproduce("mpe/simple_spread_v3")
+EIGHT = ["mpe/simple_spread_v3", "mpe/simple_speaker_listener_v4", "mpe/simple_reference_v3",
+         "smax/3m", "smax/2s3z", "smax/8m", "smax/5m_vs_6m", "smax/3s5z"]
 
 
-@pytest.mark.slow
-def test_smax_3m_teacher_reproduces_its_card():
-    _reproduce("smax/3m")
+def test_zoo_has_a_teacher_for_every_standard_task():
+    assert set(EIGHT) <= set(zoo_tasks())
+
+
+# MPE cards re-evaluate in seconds; SMAX ones compile and run 100 big-network episodes (slow).
+@pytest.mark.parametrize(
+    "task", [pytest.param(t, marks=[pytest.mark.slow] if t.startswith("smax/") else []) for t in EIGHT]
+)
+def test_teacher_reproduces_its_card(task):
+    _reproduce(task)

@@ -208,7 +208,9 @@ def test_verify_flags_scores_that_do_not_hold_on_fresh_seeds(tmp_path, teacher):
     res = r.invoke(main, ["verify", str(path), "--sample", "1", "--json"])
     rows = json.loads(res.stdout)
     assert len(rows) == 1 and rows[0]["method"] == "bc" and rows[0]["fresh_seed"] != rows[0]["seed"]
-    assert res.exit_code == (0 if rows[0]["inside"] else 1)
+    assert res.exit_code == (0 if rows[0]["consistent"] else 1)
+    lo, hi = rows[0]["diff_ci95"]
+    assert rows[0]["consistent"] == (lo <= 0 <= hi)
     # A record whose episodes claim far more than the policy does is caught.
     data = json.loads(path.read_text())
     for rec in data["records"]:
@@ -216,9 +218,10 @@ def test_verify_flags_scores_that_do_not_hold_on_fresh_seeds(tmp_path, teacher):
             rec["episode_scores"] = [s + 100.0 for s in rec["episode_scores"]]
             rec["score"] += 100.0
     path.write_text(json.dumps(data))
-    res = r.invoke(main, ["verify", str(path), "--sample", "1"])
+    res = r.invoke(main, ["verify", str(path), "--sample", "1", "--json"])
     assert res.exit_code == 1, res.output
-    assert "no" in res.output
+    (row,) = json.loads(res.stdout)
+    assert not row["consistent"] and not row["inside"] and row["diff_ci95"][1] < -50
 
 
 def test_teacher_checkpoint_path_in_leaderboard_resolves(tmp_path, teacher):

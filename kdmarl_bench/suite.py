@@ -90,7 +90,8 @@ class Suite:
     """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_episodes, teacher."""
     sha256: str
     method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Variant name → the ``students.sizes`` labels it runs at (``[variant.X] sizes = [...]``); others run all."""
+    """Method or variant → the ``students.sizes`` labels it runs at (``sizes = [...]`` in ``[variant.X]`` or
+    ``[method.X]``); others run at every size."""
 
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
         """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
@@ -284,10 +285,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             raise ctx.err(where + ".method", METHODS.unknown_message(base))
         if "sizes" in vdef:
             # Ablations and sweep points are often only needed at the default size.
-            labels = vdef["sizes"]
-            if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-                raise ctx.err(where + ".sizes", f"expected a non-empty list of students.sizes labels, got {labels!r}")
-            variant_sizes[vname] = tuple(labels)
+            variant_sizes[vname] = _size_labels(ctx, vdef["sizes"], where + ".sizes")
         overrides = {k: v for k, v in vdef.items() if k not in ("method", "sizes")}
         METHODS.get(base).validate_overrides(overrides, lambda f, msg, w=where: ctx.err(f"{w}.{f}", msg))
         method_base[vname] = base
@@ -319,12 +317,6 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     st = ctx.typed(data, "students", dict, "", {})
     ctx.unknown_keys(st, {"sizes"}, "students.")
     sizes = tuple(_parse_sizes(ctx, ctx.typed(st, "sizes", list, "students.", ["auto"])))
-    size_labels = [sz.label for sz in sizes]
-    for vname, labels in variant_sizes.items():
-        for j, lab in enumerate(labels):
-            if lab not in size_labels:
-                raise ctx.err(f"variant.{vname}.sizes[{j}]",
-                              f"unknown size label {lab!r}{suggest(lab, size_labels)}; valid choices: {', '.join(size_labels)}")
 
     b = ctx.typed(data, "budget", dict, "", {})
     ctx.unknown_keys(b, {"env_steps", "num_envs"}, "budget.")
@@ -380,8 +372,18 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             raise ctx.err(f"method.{mname}", METHODS.unknown_message(mname))
         if not isinstance(overrides, dict):
             raise ctx.err(f"method.{mname}", "expected a table of config fields")
+        overrides = dict(overrides)
+        if "sizes" in overrides:  # e.g. a control method run at the default size only
+            variant_sizes.setdefault(mname, _size_labels(ctx, overrides.pop("sizes"), f"method.{mname}.sizes"))
         METHODS.get(mname).validate_overrides(overrides, lambda f, msg, m=mname: ctx.err(f"method.{m}.{f}", msg))
-        method_config[mname] = dict(overrides)
+        method_config[mname] = overrides
+    size_labels = [sz.label for sz in sizes]
+    for vname, labels in variant_sizes.items():
+        table = "variant" if vname in variant_config else "method"
+        for j, lab in enumerate(labels):
+            if lab not in size_labels:
+                raise ctx.err(f"{table}.{vname}.sizes[{j}]",
+                              f"unknown size label {lab!r}{suggest(lab, size_labels)}; valid choices: {', '.join(size_labels)}")
     # A variant starts from its base method's [method.X] overrides, then applies its own.
     for vname, overrides in variant_config.items():
         method_config[vname] = {**method_config.get(method_base[vname], {}), **overrides}
@@ -420,6 +422,12 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         sha256=sha256,
         method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
     )
+
+
+def _size_labels(ctx: _Ctx, labels: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ctx.err(where, f"expected a non-empty list of students.sizes labels, got {labels!r}")
+    return tuple(labels)
 
 
 def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:

@@ -187,3 +187,16 @@ def test_only_tasks_keeps_cells(tmp_path):
     assert plan(sub) == [c for c in plan(suite) if c.task == "mpe/simple_spread_v3"]
     with pytest.raises(UsageError, match="did you mean: smax/3m"):
         suite.only_tasks(["smax/3n"])
+
+
+def test_method_table_sizes_subset(tmp_path):
+    text = SIZED.replace('methods = ["kd-marl", "kd-marl-no-rel"]', 'methods = ["kd-marl", "scratch"]')
+    text += '[method.scratch]\nsizes = ["w16"]\nlr = 0.001\n'
+    cells = plan(load_suite(write(tmp_path, text)))
+    scratch = [c for c in cells if c.method == "scratch"]
+    assert {c.size_label for c in scratch} == {"w16"} and len(scratch) == 2
+    assert scratch[0].method_config == {"lr": 0.001}
+    assert {c.size_label for c in cells if c.method == "kd-marl"} == {"auto", "w16"}
+    with pytest.raises(UsageError) as exc:
+        load_suite(write(tmp_path, text.replace('sizes = ["w16"]\nlr', 'sizes = ["atuo"]\nlr')))
+    assert "method.scratch.sizes[0]" in str(exc.value) and "did you mean: auto" in str(exc.value)

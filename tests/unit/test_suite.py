@@ -32,6 +32,18 @@ def write(tmp_path, text, name="s.toml"):
     return p
 
 
+def load_error(path) -> str:
+    """The message of the UsageError that loading the suite at ``path`` must raise."""
+    with pytest.raises(UsageError) as exc:
+        load_suite(path)
+    return str(exc.value)
+
+
+def assert_mentions(msg: str, needles) -> None:
+    for n in needles:
+        assert n in msg, (n, msg)
+
+
 def test_good_suite_plans_cells(tmp_path):
     suite = load_suite(write(tmp_path, GOOD))
     cells = plan(suite)
@@ -73,12 +85,9 @@ def test_bundled_suites_validate():
 )
 def test_bad_suites_name_file_and_field(tmp_path, text, needles):
     p = write(tmp_path, text)
-    with pytest.raises(UsageError) as exc:
-        load_suite(p)
-    msg = str(exc.value)
+    msg = load_error(p)
     assert str(p) in msg
-    for n in needles:
-        assert n in msg, (n, msg)
+    assert_mentions(msg, needles)
 
 
 def test_missing_suite_file(tmp_path):
@@ -124,10 +133,7 @@ def test_variants_run_as_methods(tmp_path):
 )
 def test_bad_variants(tmp_path, variant, needles):
     text = '[suite]\nname = "v"\ntasks = ["smax/3m"]\nmethods = ["x"]\n' + variant
-    with pytest.raises(UsageError) as exc:
-        load_suite(write(tmp_path, text))
-    for n in needles:
-        assert n in str(exc.value), (n, str(exc.value))
+    assert_mentions(load_error(write(tmp_path, text)), needles)
 
 
 def test_method_unknown_lists_variants(tmp_path):
@@ -172,10 +178,7 @@ def test_variant_sizes_subset(tmp_path):
 )
 def test_bad_variant_sizes(tmp_path, sizes, needles):
     text = SIZED.replace('sizes = ["auto"]\n', f"sizes = {sizes}\n")
-    with pytest.raises(UsageError) as exc:
-        load_suite(write(tmp_path, text))
-    for n in needles:
-        assert n in str(exc.value), (n, str(exc.value))
+    assert_mentions(load_error(write(tmp_path, text)), needles)
 
 
 def test_only_tasks_keeps_cells(tmp_path):
@@ -197,6 +200,5 @@ def test_method_table_sizes_subset(tmp_path):
     assert {c.size_label for c in scratch} == {"w16"} and len(scratch) == 2
     assert scratch[0].method_config == {"lr": 0.001}
     assert {c.size_label for c in cells if c.method == "kd-marl"} == {"auto", "w16"}
-    with pytest.raises(UsageError) as exc:
-        load_suite(write(tmp_path, text.replace('sizes = ["w16"]\nlr', 'sizes = ["atuo"]\nlr')))
-    assert "method.scratch.sizes[0]" in str(exc.value) and "did you mean: auto" in str(exc.value)
+    msg = load_error(write(tmp_path, text.replace('sizes = ["w16"]\nlr', 'sizes = ["atuo"]\nlr')))
+    assert_mentions(msg, ["method.scratch.sizes[0]", "did you mean: auto"])

@@ -8,17 +8,13 @@ into the same row.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 from kdmarl_bench.results.leaderboard import method_sort_key, summary_index
 
 VALUE_FIELDS = ("score_mean", "score_ci95", "retention_mean", "retention_ci95", "flops", "latency_cpu_p50_ms")
-
-
-def _ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _major(version: Any) -> str | None:

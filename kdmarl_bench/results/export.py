@@ -44,6 +44,7 @@ from kdmarl_bench.results.leaderboard import (
     size_label,
     with_derived_fields,
 )
+from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 from kdmarl_bench.results.render import ordered_summary
 
 FORMATS = ("csv", "marl-eval", "gh-benchmark-bigger", "gh-benchmark-smaller")
@@ -64,10 +65,6 @@ CSV_COLUMNS = (
     "backend",
     "error",
 )
-
-
-def _ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _cell(x: Any) -> str:

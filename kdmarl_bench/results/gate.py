@@ -21,13 +21,13 @@ lacks the measurement).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.compare import check_compatible
 from kdmarl_bench.results.leaderboard import TEACHER, method_sort_key, summary_index, teacher_summary
+from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 from kdmarl_bench.results.render import markdown_table
 
 _REL_EPS = 1e-9  # float slack for "no increase allowed"
@@ -77,10 +77,6 @@ class GateResult:
             "settings": dict(self.settings),
             "checks": [dataclasses.asdict(c) for c in self.checks],
         }
-
-
-def _ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def fmt_value(name: str, v: Any) -> str:

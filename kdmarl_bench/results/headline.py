@@ -9,11 +9,10 @@ same size. Baselines are every student method that is not KD-MARL or one of its 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kdmarl_bench.results.leaderboard import KD_MARL, TEACHER
+from kdmarl_bench.results.leaderboard import KD_MARL, TEACHER, is_finite_number
 from kdmarl_bench.results.render import DASH, fmt_retention, markdown_table
 
 CLAIM_RETENTION = 0.90
@@ -42,7 +41,7 @@ class HeadlineRow:
 
 
 def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+    return float(x) if is_finite_number(x) else None
 
 
 def _base_methods(data: dict) -> dict[str, str]:

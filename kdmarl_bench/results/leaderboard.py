@@ -83,10 +83,11 @@ def teacher_summary(data: dict, task: str) -> dict | None:
 
 def is_ok(record: dict) -> bool:
     """A record that counts in the statistics: no error and a finite score."""
-    return record.get("error") is None and _finite(record.get("score"))
+    return record.get("error") is None and is_finite_number(record.get("score"))
 
 
-def _finite(x: Any) -> bool:
+def is_finite_number(x: Any) -> bool:
+    """A real number (not a bool), neither NaN nor infinite: a value the leaderboard can rank."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -138,7 +139,7 @@ def latency_entry(record: dict, device: str, threads: int | None = 1, path: str 
         and e.get("mode") == "decentralized"
         and e.get("path", "eager") == path
         and (device != "cpu" or e.get("threads") == threads)
-        and _finite(e.get("p50_ms"))
+        and is_finite_number(e.get("p50_ms"))
     ]
     candidates.sort(key=lambda e: (e.get("batch") != 1, e.get("batch") or 0))
     return candidates[0] if candidates else None
@@ -150,7 +151,7 @@ def _latency_group(entries: list[dict]) -> dict | None:
         return None
     first = entries[0]
     mismatches = [bool(e["timer_mismatch"]) for e in entries if isinstance(e.get("timer_mismatch"), bool)]
-    cvs = [float(e["cv"]) for e in entries if _finite(e.get("cv"))]
+    cvs = [float(e["cv"]) for e in entries if is_finite_number(e.get("cv"))]
     return {
         "device": str(first.get("device")),
         "device_name": first.get("device_name"),
@@ -204,11 +205,11 @@ def _complete_record(record: dict) -> dict:
         ("backend_versions", {}),
     ):
         r.setdefault(field, default)
-    if r["method"] == TEACHER and r["teacher_score"] is None and _finite(r.get("score")):
+    if r["method"] == TEACHER and r["teacher_score"] is None and is_finite_number(r.get("score")):
         r["teacher_score"] = r["score"]
-    if r["retention"] is None and is_ok(r) and _finite(r["teacher_score"]):
+    if r["retention"] is None and is_ok(r) and is_finite_number(r["teacher_score"]):
         metric = r.get("metric")
-        if metric == "win_rate" or (metric == "return" and _finite(r["random_score"])):
+        if metric == "win_rate" or (metric == "return" and is_finite_number(r["random_score"])):
             r["retention"] = stats.retention(r["score"], r["teacher_score"], metric, r["random_score"])
     return r
 
@@ -218,7 +219,7 @@ def _record_sort_key(r: dict) -> tuple:
 
 
 def _mean_of(values: Iterable[Any]) -> float | None:
-    vals = [float(v) for v in values if _finite(v)]
+    vals = [float(v) for v in values if is_finite_number(v)]
     return float(np.mean(vals)) if vals else None
 
 
@@ -235,7 +236,7 @@ def _summaries(records: list[dict], boot: dict) -> list[dict]:
             "random_state": boot["random_state"],
         }
         s_mean, s_lo, s_hi = stats.mean_ci([r["score"] for r in ok], **kw)
-        rets = [r["retention"] for r in ok if _finite(r.get("retention"))]
+        rets = [r["retention"] for r in ok if is_finite_number(r.get("retention"))]
         r_mean, r_lo, r_hi = stats.mean_ci(rets, **kw)
         costs = [r["cost"] for r in recs if isinstance(r.get("cost"), dict)]
         flops = _mean_of(c.get("flops") for c in costs)
@@ -278,7 +279,7 @@ def _retention_columns(records: list[dict]) -> dict[tuple[str, str], dict[str, n
     """``{(method, size): {task: finite per-seed retentions}}``."""
     cols: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if is_ok(r) and _finite(r.get("retention")):
+        if is_ok(r) and is_finite_number(r.get("retention")):
             cols[(r["method"], size_label(r))][r["task"]].append(float(r["retention"]))
     return {k: {t: np.asarray(v) for t, v in sorted(d.items())} for k, d in cols.items()}
 

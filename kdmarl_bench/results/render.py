@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kdmarl_bench.results.leaderboard import TEACHER, method_sort_key
+from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 
 DASH = "—"
 
@@ -25,10 +25,6 @@ LEADERBOARD_COLUMNS = (
     "speed-up ×",
 )
 _NUMERIC_FROM = 3  # columns from this index on are right-aligned
-
-
-def _ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def human_count(x: Any) -> str:

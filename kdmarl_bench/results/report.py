@@ -37,6 +37,9 @@ from kdmarl_bench.results.leaderboard import (
     size_label,
     with_derived_fields,
 )
+from kdmarl_bench.results.leaderboard import (
+    is_finite_number as _ok,
+)
 from kdmarl_bench.results.render import (
     DASH,
     fmt_retention,
@@ -76,10 +79,6 @@ _PALETTE = (
 )
 _TEXT_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
 _CLAIM = 0.9  # "students retain >90% of expert performance" (REFERENCE.md: KD-MARL claims)
-
-
-def _ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _ci_ok(ci: Any) -> bool:

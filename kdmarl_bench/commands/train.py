@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 import click
 
@@ -26,10 +25,13 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_consol
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=20, show_default=True,
               help="Write a training snapshot (OUT.train.pt) every N updates; 0 = never.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.train.pt (same options as the interrupted run).")
+@click.option("--init", "init", default=None, metavar="REF",
+              help="Warm-start from this teacher (zoo:TASK or a checkpoint path): its weights, a fresh optimizer "
+                   "and a fresh --steps schedule; the card lists every stage.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON on stdout.")
 @handle_errors
 def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len, epochs, ent_coef, eval_episodes,
-                      threads, checkpoint_every, resume, as_json):
+                      threads, checkpoint_every, resume, init, as_json):
     """Train a centralized MAPPO teacher for TASK and save checkpoint + card."""
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -47,7 +49,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
     if threads:
         torch.set_num_threads(threads)
     out = out or f"teachers/{task.replace('/', '_')}/seed{seed}"
-    command = "kdmarl-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line(click.get_current_context())
 
     err = stderr_console()
     with Progress(
@@ -72,7 +74,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
         path, card = train_teacher(
             task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
             lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
-            checkpoint_every=checkpoint_every, resume=resume,
+            checkpoint_every=checkpoint_every, resume=resume, init=init,
         )
     if as_json:
         echo_json({"checkpoint": str(path), "card": card})
@@ -83,6 +85,25 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
         f"[green]saved[/] {path}  ({score} over {ev['episodes']} greedy episodes; "
         f"{card['env_steps']:,} steps in {card['train']['wall_s']:.0f}s)"
     )
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as the user gave it, rebuilt from the parsed parameters (not sys.argv,
+    which is the test runner's under CliRunner); defaults are left out."""
+    from click.core import ParameterSource
+
+    words = ["kdmarl-bench", ctx.info_name or "train-teacher"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+        elif ctx.get_parameter_source(param.name) not in (ParameterSource.DEFAULT, None):
+            if param.is_flag:
+                if value:
+                    words.append(param.opts[0])
+            else:
+                words += [param.opts[0], str(value)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 COMMANDS = [train_teacher_cmd]

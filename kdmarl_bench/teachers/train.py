@@ -36,18 +36,27 @@ def teacher_config(task_id: str, steps: int, seed: int, **overrides) -> MappoCon
 def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: tuple[int, ...] = (512, 512, 512),
                   eval_episodes: int | None = None, progress: Callable[[TrainLog], None] | None = None,
                   command: str | None = None, checkpoint_every: int = 20, resume: bool = False,
-                  **overrides) -> tuple[Path, dict]:
+                  init: str | None = None, **overrides) -> tuple[Path, dict]:
     """Train, evaluate under the protocol, save ``out``.safetensors + card.
 
     Every ``checkpoint_every`` updates a training snapshot ``out``.train.pt is written;
     ``resume=True`` continues from it (bit-identical to an uninterrupted run). The
     snapshot is removed once the final checkpoint is saved.
+
+    ``init`` (``zoo:TASK`` or a teacher checkpoint path) warm-starts from that teacher's
+    actor, critic and value normaliser with a fresh optimizer and a fresh learning-rate
+    schedule of ``steps``; the card then lists every stage so the chain can be re-run.
     """
     task = get_task(task_id)
     spec = task.spec
     cfg = teacher_config(task_id, steps, seed, **overrides)
     torch.manual_seed(seed)
     policy = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, hidden, hidden)
+    prior_stages: list[dict] = []
+    init_info = None
+    if init is not None:
+        # Read the init before training: --init and --out may name the same file.
+        prior_stages, init_info = _warm_start(policy, init, task_id)
     snapshot = Path(str(Path(out).with_suffix("")) + ".train.pt")
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     env = task.make(cfg.num_envs)
@@ -70,6 +79,10 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         env.close()
     episodes = eval_episodes or (100 if spec.metric == "return" else 100)
     result = evaluate(policy, task_id, episodes, seed=10_000 + seed)
+    command = command or " ".join(["kdmarl-bench", *sys.argv[1:]])
+    stage = {"command": command, "config": dataclasses.asdict(cfg), "env_steps": log.env_steps,
+             "wall_s": round(log.wall_s, 1), "eval_score": result.score}
+    stages = [*prior_stages, stage]
     card = {
         "kind": "teacher",
         "task": task_id,
@@ -78,7 +91,8 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "metric": spec.metric,
         "algorithm": "mappo",
         "config": dataclasses.asdict(cfg),
-        "env_steps": log.env_steps,
+        # Total over all stages; ``stages`` has the per-stage split.
+        "env_steps": sum(st["env_steps"] for st in stages),
         "seed": seed,
         "train": {"wall_s": round(log.wall_s, 1), "env_steps_per_s": round(log.env_steps / max(log.wall_s, 1e-9), 1),
                   "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
@@ -86,8 +100,47 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "eval": {"episodes": episodes, "seed": 10_000 + seed, "greedy": True, "score": result.score,
                  "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "command": command or " ".join(["kdmarl-bench", *sys.argv[1:]]),
+        "command": command,
     }
+    if init_info is not None:
+        card["init"] = init_info
+        card["stages"] = stages
     path = save_checkpoint(policy, out, card)
     snapshot.unlink(missing_ok=True)
     return path, card
+
+
+def _stage_of(card: dict) -> dict:
+    """One card's own training stage, for the ``stages`` list of a warm-started teacher."""
+    own = card.get("stages")
+    if own:
+        return own[-1]
+    return {"command": card.get("command"), "config": card.get("config"), "env_steps": card.get("env_steps"),
+            "wall_s": (card.get("train") or {}).get("wall_s"), "eval_score": (card.get("eval") or {}).get("score")}
+
+
+def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], dict]:
+    """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, init record)."""
+    import hashlib
+
+    from kdmarl_bench.checkpoint import load_checkpoint
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.teachers.zoo import resolve_ref
+
+    path = resolve_ref(ref)
+    source, card = load_checkpoint(path)
+    if card.get("kind") != "teacher" or not isinstance(source, TeacherPolicy):
+        raise UsageError(f"--init {ref}: {path} is not a teacher checkpoint (kind={card.get('kind')!r})")
+    if card["task"] != task_id:
+        raise UsageError(f"--init {ref}: {path} is a teacher for {card['task']!r}, not {task_id!r}")
+    want, have = policy.architecture(), source.architecture()
+    if want != have:
+        diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
+        raise UsageError(f"--init {ref}: {path} has a different architecture (init vs requested): {diff}; "
+                         f"pass --hidden {','.join(map(str, have['actor_hidden']))}")
+    policy.load_state_dict(source.state_dict())
+    weights = Path(path).with_suffix(".safetensors")
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    prior = list(card.get("stages") or [_stage_of(card)])
+    return prior, {"from": ref, "sha256": sha, "env_steps": card.get("env_steps"),
+                   "eval_score": (card.get("eval") or {}).get("score")}

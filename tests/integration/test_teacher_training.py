@@ -95,3 +95,47 @@ def test_train_teacher_cli_writes_checkpoint_and_card(tmp_path):
 def test_train_teacher_bad_hidden(tmp_path):
     res = CliRunner().invoke(main, ["train-teacher", "mpe/simple_spread_v3", "--hidden", "a,b"])
     assert res.exit_code == 2 and "--hidden" in res.output
+
+
+def _cli_teacher(out, *extra, steps="200"):
+    return CliRunner().invoke(main, ["train-teacher", "mpe/simple_speaker_listener_v4", "--steps", steps,
+                                     "--hidden", "32,32", "--num-envs", "4", "--rollout-len", "25",
+                                     "--eval-episodes", "2", "--out", str(out), *extra])
+
+
+def test_init_warm_starts_from_a_teacher_and_records_the_stages(tmp_path):
+    from kdmarl_bench.checkpoint import load_checkpoint
+
+    assert _cli_teacher(tmp_path / "a").exit_code == 0
+    # lr 0: the warm-started weights must come out equal to the init's, so they were loaded
+    # (the value normaliser's running statistics keep moving, but from the init's, not from 0).
+    res = _cli_teacher(tmp_path / "b", "--init", str(tmp_path / "a.safetensors"), "--lr", "0")
+    assert res.exit_code == 0, res.output
+    a, card_a = load_checkpoint(tmp_path / "a")
+    b, card_b = load_checkpoint(tmp_path / "b")
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        if not k.startswith("value_norm."):
+            assert torch.equal(x, y), k
+    assert b.value_norm.debiasing > a.value_norm.debiasing
+    assert card_b["env_steps"] == card_a["env_steps"] + 200
+    assert [s["env_steps"] for s in card_b["stages"]] == [card_a["env_steps"], 200]
+    assert card_b["stages"][0]["command"] == card_a["command"]
+    assert "--init" in card_b["stages"][1]["command"] and card_b["stages"][1]["config"]["lr"] == 0
+    assert card_b["init"]["env_steps"] == card_a["env_steps"]
+    assert len(card_b["init"]["sha256"]) == 64
+    # A third stage keeps the whole chain.
+    assert _cli_teacher(tmp_path / "c", "--init", str(tmp_path / "b"), steps="100").exit_code == 0
+    card_c = load_checkpoint(tmp_path / "c")[1]
+    assert [s["env_steps"] for s in card_c["stages"]] == [card_a["env_steps"], 200, 100]
+    assert card_c["env_steps"] == card_a["env_steps"] + 300
+
+
+def test_init_refuses_another_task_or_architecture(tmp_path):
+    assert _cli_teacher(tmp_path / "a").exit_code == 0
+    res = CliRunner().invoke(main, ["train-teacher", "mpe/simple_spread_v3", "--steps", "100",
+                                    "--init", str(tmp_path / "a"), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2
+    assert "simple_speaker_listener_v4" in res.output and "not 'mpe/simple_spread_v3'" in res.output
+    res = _cli_teacher(tmp_path / "y", "--init", str(tmp_path / "a"), "--hidden", "16")
+    assert res.exit_code == 2 and "different architecture" in res.output and "--hidden 32,32" in res.output
+    assert not (tmp_path / "x.safetensors").exists() and not (tmp_path / "y.safetensors").exists()

@@ -185,12 +185,26 @@ def _why_missing(row: dict) -> str:
     return "no retention (teacher or random-policy score missing)"
 
 
+def tick_count(x: float) -> str:
+    """Short axis label for a round count: 10000 → '10k', 1.5e6 → '1.5M' (no '.0')."""
+    for factor, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:g}{unit}"
+    return f"{x:g}"
+
+
 def _human_log_ticks(ax) -> None:
-    """Label a log x axis at 1-2-5 steps with short counts (2k, 10k, 1.5M)."""
+    """Label a log x axis with short counts: at 1-2-5 steps over ≤ 2.5 decades, at powers
+    of ten over wider ones (1-2-5 labels collide there)."""
+    import math
+
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human_count(v)))
+    lo, hi = ax.get_xlim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 0.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: tick_count(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 

@@ -210,3 +210,9 @@ def test_report_into_a_file_path_is_a_usage_error(lb, tmp_path):
     blocker.write_text("x")
     with pytest.raises(UsageError, match="cannot create the report directory"):
         write_report(lb, blocker / "r")
+
+
+def test_tick_count_is_short_for_round_counts():
+    from kdmarl_bench.results.report import tick_count
+
+    assert [tick_count(v) for v in (5, 1000, 10_000, 50_000, 1.5e6, 2e9)] == ["5", "1k", "10k", "50k", "1.5M", "2G"]

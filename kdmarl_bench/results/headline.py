@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kdmarl_bench.results.leaderboard import KD_MARL, TEACHER, is_finite_number
-from kdmarl_bench.results.render import DASH, fmt_retention, markdown_table
+from kdmarl_bench.results.render import DASH, fmt_retention, fmt_score, markdown_table
 
 CLAIM_RETENTION = 0.90
 """KD-MARL's claimed retention (REFERENCE.md)."""
@@ -25,6 +25,9 @@ CLAIM_FLOPS_REDUCTION = 20.0
 class HeadlineRow:
     task: str
     size: str
+    metric: str | None
+    teacher_score: float | None
+    """The teacher's mean score: retention is relative to it, so a weak teacher flatters every student."""
     kd_retention: float | None
     kd_retention_ci95: list[float] | None
     kd_flops_reduction: float | None
@@ -69,6 +72,7 @@ def headline(data: dict, size: str = "auto") -> list[HeadlineRow]:
             and _num(s.get("retention_mean")) is not None
         ]
         best = max(baselines, key=lambda s: s["retention_mean"], default=None)
+        teacher = next((s for s in rows if s["method"] == TEACHER), {})
         ret, red = _num(kd.get("retention_mean")), _num(kd.get("flops_reduction"))
         ci = kd.get("retention_ci95")
         lo = _num(ci[0]) if isinstance(ci, list) and len(ci) == 2 else None
@@ -76,6 +80,8 @@ def headline(data: dict, size: str = "auto") -> list[HeadlineRow]:
         out.append(HeadlineRow(
             task=task,
             size=size,
+            metric=kd.get("metric"),
+            teacher_score=_num(teacher.get("score_mean")),
             kd_retention=ret,
             kd_retention_ci95=ci if lo is not None else None,
             kd_flops_reduction=red,
@@ -97,19 +103,20 @@ def _reduction(x: float | None) -> str:
 def headline_markdown(rows: list[HeadlineRow]) -> str:
     if not rows:
         return "No KD-MARL results at this size.\n"
-    header = ["task", "KD-MARL retention [95% CI]", "FLOPs ↓", "best baseline", "its retention [95% CI]",
+    header = ["task", "teacher", "KD-MARL retention [95% CI]", "FLOPs ↓", "best baseline", "its retention [95% CI]",
               "≥90% at ≥20× (mean / CI low)"]
     body = []
     for r in rows:
         body.append([
             r.task,
+            fmt_score(r.teacher_score, None, r.metric),
             fmt_retention(r.kd_retention, r.kd_retention_ci95),
             _reduction(r.kd_flops_reduction),
             r.best_baseline or DASH,
             fmt_retention(r.baseline_retention, r.baseline_retention_ci95),
             f"{'yes' if r.claim_met else 'no'} / {'yes' if r.claim_met_ci else 'no'}",
         ])
-    return markdown_table(header, body, right=(2,)) + "\n"
+    return markdown_table(header, body, right=(3,)) + "\n"
 
 
 def headline_dicts(rows: list[HeadlineRow]) -> list[dict]:

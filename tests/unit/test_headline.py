@@ -29,6 +29,7 @@ def test_picks_best_baseline_at_the_same_size_and_skips_kd_variants():
     assert row.baseline_retention == pytest.approx(0.85)
     assert row.kd_retention == pytest.approx(0.95)
     assert row.kd_flops_reduction == pytest.approx(8000 / 300)
+    assert row.metric == "win_rate" and row.teacher_score == pytest.approx(1.0)
     assert row.claim_met and row.claim_met_ci
 
 
@@ -45,7 +46,7 @@ def test_claim_needs_both_retention_and_flops():
 
 def test_markdown_and_missing_kd():
     md = headline_markdown(headline(make_leaderboard(_records([0.95, 0.95, 0.95]))))
-    assert "| smax/3m | 95.0% | 27× | pd-kl | 85.0% | yes / yes |" in md
+    assert "| smax/3m | 100.0% | 95.0% | 27× | pd-kl | 85.0% | yes / yes |" in md
     no_kd = [r for r in _records([0.9] * 3) if not r["method"].startswith("kd-marl")]
     assert headline(make_leaderboard(no_kd)) == []
     assert "No KD-MARL results" in headline_markdown([])

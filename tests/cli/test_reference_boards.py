@@ -42,6 +42,37 @@ def test_board_covers_its_suite(named_board):
     assert REQUIRED_METHODS <= {m for _, m in seeds}
 
 
+def test_board_was_distilled_from_the_current_zoo_teachers(named_board):
+    # A retrained zoo teacher must come with rebuilt cells: the board's students and its
+    # retention figures are relative to the teacher recorded in each cell.
+    import hashlib
+
+    from kdmarl_bench.teachers.zoo import zoo_path
+
+    _, board = named_board
+    digests = {}
+    for r in board["records"]:
+        task = r["task"]
+        if task not in digests:
+            digests[task] = hashlib.sha256(zoo_path(task).read_bytes()).hexdigest()
+        assert r["teacher_sha256"] == digests[task], (task, r["method"], r["seed"])
+
+
+def test_board_has_no_stale_cells(named_board):
+    # cells/ holds exactly what the suite plans (plus random-policy scores): superseded cells
+    # (an older teacher or method config) would otherwise pile up in the repository.
+    from kdmarl_bench.runner import Runner
+
+    name, _ = named_board
+    suite = load_suite(ROOT / "suites" / f"{name}.toml")
+    out = ROOT / "baselines" / name
+    runner = Runner(suite, out, device="cpu")
+    planned = {runner.key(c) for c in plan(suite)}
+    stored = {f.stem for f in (out / "cells").glob("*.json")
+              if json.loads(f.read_text()).get("kind") != "random-score"}
+    assert stored == planned
+
+
 def test_board_students_are_committed(named_board):
     name, board = named_board
     base = ROOT / "baselines"

@@ -53,10 +53,12 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     torch.manual_seed(seed)
     policy = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, hidden, hidden)
     prior_stages: list[dict] = []
+    prior_curve: list[list] = []
     init_info = None
     if init is not None:
         # Read the init before training: --init and --out may name the same file.
-        prior_stages, init_info = _warm_start(policy, init, task_id)
+        prior_stages, prior_curve, init_info = _warm_start(policy, init, task_id)
+    prior_steps = sum(st["env_steps"] or 0 for st in prior_stages)
     snapshot = Path(str(Path(out).with_suffix("")) + ".train.pt")
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     env = task.make(cfg.num_envs)
@@ -96,7 +98,8 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "seed": seed,
         "train": {"wall_s": round(log.wall_s, 1), "env_steps_per_s": round(log.env_steps / max(log.wall_s, 1e-9), 1),
                   "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
-                  "curve_columns": ["env_steps", "train_return", "train_win_rate"], "curve": curve},
+                  "curve_columns": ["env_steps", "train_return", "train_win_rate"],
+                  "curve": _whole_curve(prior_curve, prior_steps, curve)},
         "eval": {"episodes": episodes, "seed": 10_000 + seed, "greedy": True, "score": result.score,
                  "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
@@ -119,8 +122,14 @@ def _stage_of(card: dict) -> dict:
             "wall_s": (card.get("train") or {}).get("wall_s"), "eval_score": (card.get("eval") or {}).get("score")}
 
 
-def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], dict]:
-    """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, init record)."""
+def _whole_curve(prior: list[list], prior_steps: int, stage: list[list]) -> list[list]:
+    """The learning curve over all stages: this stage's points shifted to total env-steps."""
+    return [*prior, *([prior_steps + pt[0], *pt[1:]] for pt in stage)]
+
+
+def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], list[list], dict]:
+    """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, its learning
+    curve, init record)."""
     import hashlib
 
     from kdmarl_bench.checkpoint import load_checkpoint
@@ -142,5 +151,6 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
     weights = Path(path).with_suffix(".safetensors")
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()
     prior = list(card.get("stages") or [_stage_of(card)])
-    return prior, {"from": ref, "sha256": sha, "env_steps": card.get("env_steps"),
+    curve = list((card.get("train") or {}).get("curve") or [])
+    return prior, curve, {"from": ref, "sha256": sha, "env_steps": card.get("env_steps"),
                    "eval_score": (card.get("eval") or {}).get("score")}

@@ -128,6 +128,10 @@ def test_init_warm_starts_from_a_teacher_and_records_the_stages(tmp_path):
     card_c = load_checkpoint(tmp_path / "c")[1]
     assert [s["env_steps"] for s in card_c["stages"]] == [card_a["env_steps"], 200, 100]
     assert card_c["env_steps"] == card_a["env_steps"] + 300
+    # one learning curve over all stages, in total env-steps
+    xs = [pt[0] for pt in card_c["train"]["curve"]]
+    assert xs == sorted(xs) and xs[-1] == card_c["env_steps"]
+    assert card_c["train"]["curve"][:len(card_a["train"]["curve"])] == card_a["train"]["curve"]
 
 
 def test_init_refuses_another_task_or_architecture(tmp_path):

@@ -94,7 +94,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "algorithm": "mappo",
         "config": dataclasses.asdict(cfg),
         # Total over all stages; ``stages`` has the per-stage split.
-        "env_steps": sum(st["env_steps"] for st in stages),
+        "env_steps": prior_steps + log.env_steps,
         "seed": seed,
         "train": {"wall_s": round(log.wall_s, 1), "env_steps_per_s": round(log.env_steps / max(log.wall_s, 1e-9), 1),
                   "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
@@ -114,10 +114,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
 
 
 def _stage_of(card: dict) -> dict:
-    """One card's own training stage, for the ``stages`` list of a warm-started teacher."""
-    own = card.get("stages")
-    if own:
-        return own[-1]
+    """A single-stage card as one entry of a warm-started teacher's ``stages`` list."""
     return {"command": card.get("command"), "config": card.get("config"), "env_steps": card.get("env_steps"),
             "wall_s": (card.get("train") or {}).get("wall_s"), "eval_score": (card.get("eval") or {}).get("score")}
 

@@ -187,7 +187,10 @@ def test_gate_passes_a_rerun_and_fails_a_bigger_student(tmp_path, teacher):
     _, base = run_suite(base_suite, tmp_path / "base")
     _, rerun = run_suite(base_suite, tmp_path / "rerun")
     r = CliRunner()
-    res = r.invoke(main, ["gate", str(rerun), "--baseline", str(base)])
+    # Latency is not what this checks: a tiny policy's p50 (~0.05 ms) on a shared CI machine
+    # moves up to ~2× between two runs (measured once: teacher 0.063 vs 0.111 ms), so it gets a
+    # wide tolerance here; latency regressions are tested on controlled leaderboards in test_gate.py.
+    res = r.invoke(main, ["gate", str(rerun), "--baseline", str(base), "--max-latency-increase", "4"])
     assert res.exit_code == 0, res.output
 
     big = tmp_path / "big"

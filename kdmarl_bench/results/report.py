@@ -43,7 +43,6 @@ from kdmarl_bench.results.leaderboard import (
 from kdmarl_bench.results.render import (
     DASH,
     fmt_retention,
-    human_count,
     leaderboard_markdown,
     markdown_table,
     ordered_summary,

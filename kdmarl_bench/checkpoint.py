@@ -39,6 +39,15 @@ def save_checkpoint(policy: TeamPolicy, path: str | Path, card: dict) -> Path:
     return weights
 
 
+def weights_sha256(path: str | Path) -> str:
+    """sha256 of a checkpoint's weights file: the identity of a teacher that cells and
+    warm-started cards record."""
+    import hashlib
+
+    weights, _ = _paths(path)
+    return hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
 def load_card(path: str | Path) -> dict:
     _, card_path = _paths(path)
     try:

@@ -7,7 +7,6 @@ config; a re-run skips finished cells, so an interrupted run resumes losing noth
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 import traceback
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from kdmarl_bench.checkpoint import weights_sha256
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.evaluate import evaluate
@@ -119,7 +119,7 @@ class Runner:
     def teacher_digest(self, task_id: str) -> str:
         if task_id not in self._digests:
             path = self.teacher(task_id)[3]
-            self._digests[task_id] = hashlib.sha256(path.read_bytes()).hexdigest()
+            self._digests[task_id] = weights_sha256(path)
         return self._digests[task_id]
 
     def run(self) -> list[dict]:

@@ -34,6 +34,7 @@ from kdmarl_bench.results.leaderboard import (
     TEACHER,
     TEACHER_SIZE,
     cpu_p50_ms,
+    is_ok,
     method_sort_key,
     size_label,
     summary_index,
@@ -107,10 +108,11 @@ def fmt_limit(name: str, v: Any) -> str:
 
 
 def _fastest_p50(data: dict, task: str, method: str, size: str) -> float | None:
-    """The lowest 1-thread CPU p50 (ms) over the successful seeds of (task, method, size)."""
+    """The lowest 1-thread CPU p50 (ms) over the seeds of (task, method, size) that count in
+    the summary (``is_ok``, as for its mean p50)."""
     p50s = [
         cpu_p50_ms(r) for r in data.get("records", [])
-        if r.get("task") == task and r.get("method") == method and size_label(r) == size and r.get("error") is None
+        if r.get("task") == task and r.get("method") == method and size_label(r) == size and is_ok(r)
     ]
     p50s = [v for v in p50s if _ok(v)]
     return min(p50s) if p50s else None

@@ -127,9 +127,7 @@ def _whole_curve(prior: list[list], prior_steps: int, stage: list[list]) -> list
 def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], list[list], dict]:
     """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, its learning
     curve, init record)."""
-    import hashlib
-
-    from kdmarl_bench.checkpoint import load_checkpoint
+    from kdmarl_bench.checkpoint import load_checkpoint, weights_sha256
     from kdmarl_bench.errors import UsageError
     from kdmarl_bench.teachers.zoo import resolve_ref
 
@@ -145,8 +143,7 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
         raise UsageError(f"--init {ref}: {path} has a different architecture (init vs requested): {diff}; "
                          f"pass --hidden {','.join(map(str, have['actor_hidden']))}")
     policy.load_state_dict(source.state_dict())
-    weights = Path(path).with_suffix(".safetensors")
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sha = weights_sha256(path)
     prior = list(card.get("stages") or [_stage_of(card)])
     curve = list((card.get("train") or {}).get("curve") or [])
     return prior, curve, {"from": ref, "sha256": sha, "env_steps": card.get("env_steps"),

@@ -49,8 +49,7 @@ def test_board_covers_its_suite(named_board):
 def test_board_was_distilled_from_the_current_zoo_teachers(name):
     # A retrained zoo teacher must come with rebuilt cells: the board's students and its
     # retention figures are relative to the teacher recorded in each cell.
-    import hashlib
-
+    from kdmarl_bench.checkpoint import weights_sha256
     from kdmarl_bench.teachers.zoo import zoo_path
 
     board = load_leaderboard(ROOT / "baselines" / f"{name}.json")
@@ -58,7 +57,7 @@ def test_board_was_distilled_from_the_current_zoo_teachers(name):
     for r in board["records"]:
         task = r["task"]
         if task not in digests:
-            digests[task] = hashlib.sha256(zoo_path(task).read_bytes()).hexdigest()
+            digests[task] = weights_sha256(zoo_path(task))
         assert r["teacher_sha256"] == digests[task], (task, r["method"], r["seed"])
 
 

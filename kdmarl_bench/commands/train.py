@@ -71,11 +71,19 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
                 err.print(f"{log.env_steps:,}/{steps:,} steps · {rate:,.0f} steps/s · {stat} · {log.wall_s:.0f}s")
                 next_line[0] = log.env_steps + steps // 20
 
-        path, card = train_teacher(
-            task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
-            lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
-            checkpoint_every=checkpoint_every, resume=resume, init=init,
-        )
+        try:
+            path, card = train_teacher(
+                task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
+                lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
+                checkpoint_every=checkpoint_every, resume=resume, init=init,
+            )
+        except KeyboardInterrupt:
+            from pathlib import Path
+
+            snap = Path(str(Path(out).with_suffix("")) + ".train.pt")  # where train_teacher writes it
+            how = (f"the last training snapshot is {snap}; run the same command with --resume to continue"
+                   if checkpoint_every and snap.exists() else "no training snapshot was written yet")
+            raise CliError(f"interrupted: {how}", exit_code=130) from None
     if as_json:
         echo_json({"checkpoint": str(path), "card": card})
         return

@@ -143,3 +143,16 @@ def test_init_refuses_another_task_or_architecture(tmp_path):
     res = _cli_teacher(tmp_path / "y", "--init", str(tmp_path / "a"), "--hidden", "16")
     assert res.exit_code == 2 and "different architecture" in res.output and "--hidden 32,32" in res.output
     assert not (tmp_path / "x.safetensors").exists() and not (tmp_path / "y.safetensors").exists()
+
+
+def test_interrupted_train_teacher_says_how_to_resume(tmp_path, monkeypatch):
+    import kdmarl_bench.teachers.train as train_mod
+
+    def interrupted(*_args, **_kwargs):
+        (tmp_path / "t.train.pt").write_bytes(b"snapshot")  # as train_mappo leaves it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "train_teacher", interrupted)
+    res = _cli_teacher(tmp_path / "t")
+    assert res.exit_code == 130
+    assert f"{tmp_path / 't.train.pt'}" in res.output and "--resume" in res.output

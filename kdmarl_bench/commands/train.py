@@ -23,8 +23,8 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_consol
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Write a training snapshot (OUT.train.pt) every N updates; 0 = never.")
-@click.option("--resume", is_flag=True, help="Continue from OUT.train.pt (same options as the interrupted run).")
+              help="Write a training snapshot (OUT.train.safetensors) every N updates; 0 = never.")
+@click.option("--resume", is_flag=True, help="Continue from OUT.train.safetensors (same options as the interrupted run).")
 @click.option("--init", "init", default=None, metavar="REF",
               help="Warm-start from this teacher (zoo:TASK or a checkpoint path): its weights, a fresh optimizer "
                    "and a fresh --steps schedule; the card lists every stage.")
@@ -78,9 +78,9 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
                 checkpoint_every=checkpoint_every, resume=resume, init=init,
             )
         except KeyboardInterrupt:
-            from pathlib import Path
+            from kdmarl_bench.teachers.train import snapshot_path
 
-            snap = Path(str(Path(out).with_suffix("")) + ".train.pt")  # where train_teacher writes it
+            snap = snapshot_path(out)
             how = (f"the last training snapshot is {snap}; run the same command with --resume to continue"
                    if checkpoint_every and snap.exists() else "no training snapshot was written yet")
             raise CliError(f"interrupted: {how}", exit_code=130) from None

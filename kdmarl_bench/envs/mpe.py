@@ -147,7 +147,7 @@ class MpeVecEnv(VecEnv):
         )
 
     def _backend_state(self) -> object:
-        # mpe2 envs pickle by re-running their constructor (EzPickle), which drops the episode
+        # copy.deepcopy of an mpe2 env re-runs its constructor (EzPickle) and drops the episode
         # state; snapshot every wrapper layer's attributes instead (world, RNG, counters).
         return {"layers": copy.deepcopy([_layer_dicts(e) for e in self._envs]),
                 "obs": [o.copy() for o in self._obs], "next_seed": self._next_seed}

@@ -213,15 +213,26 @@ class SmaxVecEnv(VecEnv):
         return self._to_step(o, ws, m)
 
     def _backend_state(self) -> object:
+        # The env state is a pytree of arrays: its leaves in order (the tree's shape comes back from
+        # the live state on load, so a snapshot holds arrays only).
         jax = self._jax
-        return {"state": jax.tree.map(np.asarray, self._state), "key": np.asarray(jax.random.key_data(self._key))
-                if jax.dtypes.issubdtype(self._key.dtype, jax.dtypes.prng_key) else np.asarray(self._key)}
+        leaves = [np.asarray(x) for x in jax.tree.leaves(self._state)]
+        key = (np.asarray(jax.random.key_data(self._key)) if jax.dtypes.issubdtype(self._key.dtype, jax.dtypes.prng_key)
+               else np.asarray(self._key))
+        return {"leaves": leaves, "key": key}
 
     def _load_backend_state(self, state: object) -> None:
         jax = self._jax
         import jax.numpy as jnp
 
-        self._state = jax.tree.map(jnp.asarray, state["state"])  # type: ignore[index]
+        if self._state is None:
+            raise RuntimeError("call reset() before loading a saved state")
+        live = jax.tree.leaves(self._state)
+        saved = state["leaves"]  # type: ignore[index]
+        if len(saved) != len(live) or any(np.shape(a) != np.shape(b) or np.asarray(a).dtype != b.dtype
+                                          for a, b in zip(saved, live, strict=False)):
+            raise ValueError("saved SMAX state does not match this map and env count")
+        self._state = jax.tree.unflatten(jax.tree.structure(self._state), [jnp.asarray(a) for a in saved])
         self._key = jnp.asarray(state["key"])  # type: ignore[index]
 
     def _step(self, actions: list[torch.Tensor]) -> Step:

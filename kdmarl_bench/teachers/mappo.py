@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdmarl_bench.envs.base import VecEnv
+from kdmarl_bench.envs.base import Step, VecEnv
 from kdmarl_bench.models.mlp import masked_logits
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.models.value_norm import ValueNorm
@@ -79,10 +79,22 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_value: torch.Tensor, d
     return adv, adv + values
 
 
+SNAPSHOT_RECORDS = {"TrainLog": TrainLog, "Step": Step}
+"""The dataclasses a training snapshot may hold (see teachers/snapshot.py)."""
+
+
 def _save_training_state(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: a kill mid-write leaves the previous snapshot intact
+    from kdmarl_bench.teachers.snapshot import save_snapshot
+
+    save_snapshot(path, state, SNAPSHOT_RECORDS)  # atomic: a kill mid-write leaves the previous snapshot intact
+
+
+def _load_training_state(path: Path, env: VecEnv) -> dict:
+    """A snapshot written by ``_save_training_state``: tensors and data only; the only classes it may
+    instantiate are those of this (freshly reset) env's own state."""
+    from kdmarl_bench.teachers.snapshot import load_snapshot, reachable_classes
+
+    return load_snapshot(path, reachable_classes([env.state_dict()]), SNAPSHOT_RECORDS)
 
 
 def train_mappo(
@@ -122,23 +134,35 @@ def train_mappo(
     start_update, wall_before = 0, 0.0
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if resume and ckpt is not None and ckpt.exists():
-        snap = torch.load(ckpt, weights_only=False)
-        if snap["config"] != dataclasses.asdict(cfg):
+        snap = _load_training_state(ckpt, env)
+        if snap.get("config") != dataclasses.asdict(cfg):
             from kdmarl_bench.errors import UsageError
 
             raise UsageError(f"{ckpt}: training snapshot was made with a different config; "
                              f"use the same options as the interrupted run (or delete the snapshot)")
-        policy.load_state_dict(snap["policy"])
-        critic.load_state_dict(snap["critic"])
-        value_norm.load_state_dict(snap["value_norm"])
-        optim.load_state_dict(snap["optim"])
-        gen.set_state(snap["gen"])
-        torch.set_rng_state(snap["torch_rng"])
-        env.load_state_dict(snap["env"])
-        step = snap["step"]
-        ep_returns, ep_wins = snap["ep_returns"], snap["ep_wins"]
-        start_update, wall_before = snap["update"], snap["wall_s"]
-        log = snap["log"]
+        try:
+            policy.load_state_dict(snap["policy"])
+            critic.load_state_dict(snap["critic"])
+            value_norm.load_state_dict(snap["value_norm"])
+            optim.load_state_dict(snap["optim"])
+            gen.set_state(snap["gen"])
+            torch.set_rng_state(snap["torch_rng"])
+            env.load_state_dict(snap["env"])
+            step = snap["step"]
+            ep_returns, ep_wins = list(snap["ep_returns"]), list(snap["ep_wins"])
+            start_update, wall_before = int(snap["update"]), float(snap["wall_s"])
+            log = snap["log"]
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            from kdmarl_bench.errors import UsageError
+
+            raise UsageError(f"{ckpt}: training snapshot is incomplete or does not fit this run "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                             "delete it to start over") from exc
+        if not isinstance(step, Step) or not isinstance(log, TrainLog) or not 0 <= start_update <= n_updates:
+            from kdmarl_bench.errors import UsageError
+
+            raise UsageError(f"{ckpt}: training snapshot is inconsistent (update {start_update} of {n_updates}); "
+                             "delete it to start over")
     t_start = time.perf_counter() - wall_before
 
     for update in range(start_update, n_updates):

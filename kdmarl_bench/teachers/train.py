@@ -13,6 +13,7 @@ import torch
 from kdmarl_bench import __version__
 from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.envs import get_task
+from kdmarl_bench.errors import UsageError
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import TeacherPolicy
 from kdmarl_bench.teachers.mappo import MappoConfig, TrainLog, train_mappo
@@ -33,13 +34,18 @@ def teacher_config(task_id: str, steps: int, seed: int, **overrides) -> MappoCon
     return dataclasses.replace(MappoConfig(), total_steps=steps, seed=seed, **base)
 
 
+def snapshot_path(out: str | Path) -> Path:
+    """Where ``train_teacher(out=...)`` keeps its training snapshot (``--resume`` reads it)."""
+    return Path(str(Path(out).with_suffix("")) + ".train.safetensors")
+
+
 def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: tuple[int, ...] = (512, 512, 512),
                   eval_episodes: int | None = None, progress: Callable[[TrainLog], None] | None = None,
                   command: str | None = None, checkpoint_every: int = 20, resume: bool = False,
                   init: str | None = None, **overrides) -> tuple[Path, dict]:
     """Train, evaluate under the protocol, save ``out``.safetensors + card.
 
-    Every ``checkpoint_every`` updates a training snapshot ``out``.train.pt is written;
+    Every ``checkpoint_every`` updates a training snapshot ``out``.train.safetensors is written;
     ``resume=True`` continues from it (bit-identical to an uninterrupted run). The
     snapshot is removed once the final checkpoint is saved.
 
@@ -59,7 +65,13 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         # Read the init before training: --init and --out may name the same file.
         prior_stages, prior_curve, init_info = _warm_start(policy, init, task_id)
     prior_steps = sum(st["env_steps"] or 0 for st in prior_stages)
-    snapshot = Path(str(Path(out).with_suffix("")) + ".train.pt")
+    snapshot = snapshot_path(out)
+    legacy = Path(str(Path(out).with_suffix("")) + ".train.pt")
+    if resume and legacy.exists() and not snapshot.exists():
+        # Older versions wrote a torch.save file; loading one could run code, so it is never read.
+        raise UsageError(f"{legacy}: training snapshots in the old .train.pt format are not loaded (reading one could "
+                         f"run code stored in it); delete it and train again, or resume from a "
+                         f"{snapshot.name} written by this version")
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     env = task.make(cfg.num_envs)
     # Learning curve for the card: ~50 points of (env steps, training return, win rate).

@@ -40,7 +40,7 @@ def _train(task, tmp_path, interrupt_at=None, resume=False):
             raise KeyboardInterrupt
 
     try:
-        train_mappo(pol, pol.critic, pol.value_norm, env, cfg, progress, checkpoint_path=tmp_path / "snap.pt",
+        train_mappo(pol, pol.critic, pol.value_norm, env, cfg, progress, checkpoint_path=tmp_path / "snap.safetensors",
                     checkpoint_every=2, resume=resume)
     finally:
         env.close()
@@ -53,7 +53,7 @@ def test_resume_is_bit_identical(task, tmp_path):
     (tmp_path / "b").mkdir()
     with pytest.raises(KeyboardInterrupt):
         _train(task, tmp_path / "b", interrupt_at=2)
-    assert (tmp_path / "b" / "snap.pt").exists()
+    assert (tmp_path / "b" / "snap.safetensors").exists()
     resumed = _train(task, tmp_path / "b", resume=True)
     for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
@@ -70,7 +70,7 @@ def test_resume_with_other_config_is_refused(tmp_path):
 
     with pytest.raises(UsageError, match="different config"):
         train_mappo(pol, pol.critic, pol.value_norm, get_task(spec.id).make(4), cfg,
-                    checkpoint_path=tmp_path / "b" / "snap.pt", checkpoint_every=2, resume=True)
+                    checkpoint_path=tmp_path / "b" / "snap.safetensors", checkpoint_every=2, resume=True)
 
 
 def test_train_teacher_cli_writes_checkpoint_and_card(tmp_path):
@@ -84,7 +84,7 @@ def test_train_teacher_cli_writes_checkpoint_and_card(tmp_path):
     assert card["env_steps"] == 800 and card["eval"]["episodes"] == 5
     assert card["command"].startswith("kdmarl-bench ")
     assert card["architecture"]["actor_hidden"] == [32, 32]
-    assert not (tmp_path / "t.train.pt").exists()
+    assert not (tmp_path / "t.train.safetensors").exists()
     # the card's score is reproducible with the card's eval seed
     res = CliRunner().invoke(main, ["evaluate", str(tmp_path / "t.safetensors"), "--episodes", "5",
                                     "--seed", str(card["eval"]["seed"]), "--json"])
@@ -149,10 +149,10 @@ def test_interrupted_train_teacher_says_how_to_resume(tmp_path, monkeypatch):
     import kdmarl_bench.teachers.train as train_mod
 
     def interrupted(*_args, **_kwargs):
-        (tmp_path / "t.train.pt").write_bytes(b"snapshot")  # as train_mappo leaves it
+        (tmp_path / "t.train.safetensors").write_bytes(b"snapshot")  # as train_mappo leaves it
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_mod, "train_teacher", interrupted)
     res = _cli_teacher(tmp_path / "t")
     assert res.exit_code == 130
-    assert f"{tmp_path / 't.train.pt'}" in res.output and "--resume" in res.output
+    assert f"{tmp_path / 't.train.safetensors'}" in res.output and "--resume" in res.output

@@ -6,7 +6,6 @@ The card says what the weights are (kind, task, architecture), how they were mad
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from kdmarl_bench.errors import UsageError
@@ -23,17 +22,28 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_checkpoint(policy: TeamPolicy, path: str | Path, card: dict) -> Path:
-    """Write weights and card atomically; returns the .safetensors path."""
+    """Write weights and card atomically (unique temp names, mode as for any new file); returns the
+    .safetensors path."""
+    import os
+    import tempfile
+
     from safetensors.torch import save_file
 
     from kdmarl_bench.results.store import write_json_atomic
+    from kdmarl_bench.safeio import file_mode
 
     weights, card_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(weights)
+    fd, tmp_name = tempfile.mkstemp(dir=weights.parent, prefix=f".{weights.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp_name)
+        os.chmod(tmp_name, file_mode())
+        os.replace(tmp_name, weights)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
     full = {"card_version": CARD_VERSION, "architecture": policy.architecture(), **card}
     write_json_atomic(card_path, full)
     return weights
@@ -49,35 +59,119 @@ def weights_sha256(path: str | Path) -> str:
 
 
 def load_card(path: str | Path) -> dict:
+    from kdmarl_bench.safeio import read_json
+
     _, card_path = _paths(path)
-    try:
-        card = json.loads(card_path.read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"{card_path}: checkpoint card not found (a checkpoint is NAME.safetensors + NAME.json)") from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{card_path}: checkpoint card is not valid JSON: {exc}") from exc
-    if not isinstance(card, dict) or "architecture" not in card or "task" not in card:
-        raise UsageError(f"{card_path}: checkpoint card lacks 'architecture' or 'task'")
+    if not card_path.exists():
+        raise UsageError(f"{card_path}: checkpoint card not found (a checkpoint is NAME.safetensors + NAME.json)")
+    card = read_json(card_path, "checkpoint card")
+    if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict) or not isinstance(card.get("task"), str):
+        raise UsageError(f"{card_path}: checkpoint card lacks 'architecture' (a table) or 'task' (a task id)")
     return card
 
 
-def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
-    """Load (policy, card); any missing or corrupt part raises UsageError naming the file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+# ---------------------------------------------------------------------------------------------
+# checking a card before building anything from it
 
-    weights, _ = _paths(path)
+ACTIVATIONS = ("relu", "tanh")
+MAX_AGENTS = 1024
+MAX_DIM = 1_000_000
+"""Largest observation, state or action size a card may declare."""
+
+
+def _ints(val: object, lo: int, hi: int, min_len: int = 1, max_len: int = MAX_AGENTS) -> bool:
+    return (isinstance(val, list) and min_len <= len(val) <= max_len
+            and all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in val))
+
+
+def check_architecture(arch: dict, card_path: str | Path) -> None:
+    """Refuse a card whose architecture is malformed or absurd (widths, sizes) before anything is allocated."""
+    from kdmarl_bench.safeio import MAX_WIDTH
+
+    def bad(field: str, msg: str) -> UsageError:
+        return UsageError(f"{card_path}: field 'architecture.{field}': {msg}")
+
+    cls = arch.get("class")
+    if cls not in ("TeacherPolicy", "StudentPolicy"):
+        raise bad("class", f"unknown policy class {cls!r}; valid choices: TeacherPolicy, StudentPolicy")
+    if not _ints(arch.get("obs_dims"), 1, MAX_DIM):
+        raise bad("obs_dims", f"expected 1 to {MAX_AGENTS} sizes in [1, {MAX_DIM:,}], got {str(arch.get('obs_dims'))[:80]}")
+    n = len(arch["obs_dims"])
+    if not _ints(arch.get("n_actions"), 1, MAX_DIM, n, n):
+        raise bad("n_actions", f"expected {n} sizes in [1, {MAX_DIM:,}] (one per agent), got {str(arch.get('n_actions'))[:80]}")
+    if arch.get("activation", "relu") not in ACTIVATIONS:
+        raise bad("activation", f"unknown activation {arch.get('activation')!r}; valid choices: {', '.join(ACTIVATIONS)}")
+    width_rule = f"a list of 1 to 16 widths, each in [1, {MAX_WIDTH:,}]"
+    if cls == "TeacherPolicy":
+        if not (isinstance(arch.get("state_dim"), int) and not isinstance(arch.get("state_dim"), bool)
+                and 1 <= arch["state_dim"] <= MAX_DIM):
+            raise bad("state_dim", f"expected an integer in [1, {MAX_DIM:,}], got {arch.get('state_dim')!r}")
+        for key in ("actor_hidden", "critic_hidden"):
+            if not _ints(arch.get(key), 1, MAX_WIDTH, 1, 16):
+                raise bad(key, f"expected {width_rule}, got {str(arch.get(key))[:80]}")
+    else:
+        widths = arch.get("widths")
+        if not (isinstance(widths, list) and len(widths) == n and all(_ints(w, 1, MAX_WIDTH, 1, 16) for w in widths)):
+            raise bad("widths", f"expected one entry per agent ({n}), each {width_rule}; got {str(widths)[:80]}")
+
+
+def _card_param_count(arch: dict) -> int:
+    """Parameters the card's architecture has (linear layers), computed without building anything."""
+
+    def mlp(dims: list[int]) -> int:
+        return sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=True))
+
+    obs, acts, n = arch["obs_dims"], arch["n_actions"], len(arch["obs_dims"])
+    if arch["class"] == "TeacherPolicy":
+        actors = sum(mlp([o + n, *arch["actor_hidden"], a]) for o, a in zip(obs, acts, strict=True))
+        return actors + mlp([arch["state_dim"], *arch["critic_hidden"], 1])
+    return sum(mlp([o, *w, a]) for o, w, a in zip(obs, arch["widths"], acts, strict=True))
+
+
+def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
+    """Load (policy, card); any missing, corrupt, inconsistent or non-finite part raises UsageError naming
+    the file. The card is checked against the weights' header (names and shapes) before the policy is built."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    from kdmarl_bench.safeio import MAX_PARAMS
+
+    weights, card_path = _paths(path)
     card = load_card(path)
-    try:
-        policy = build_policy(card["architecture"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise UsageError(f"{weights.with_suffix('.json')}: invalid architecture in card: {exc}") from exc
+    arch = card["architecture"]
+    check_architecture(arch, card_path)
+    n_params = _card_param_count(arch)
+    if n_params > MAX_PARAMS:
+        raise UsageError(f"{card_path}: the card's architecture has {n_params:,} parameters (at most {MAX_PARAMS:,} "
+                         "are loaded); refusing to allocate it")
     if not weights.exists():
         raise UsageError(f"{weights}: checkpoint weights not found")
     try:
-        state = load_file(str(weights))
+        with torch.device("meta"):  # shapes only, nothing allocated
+            expected = {k: tuple(v.shape) for k, v in build_policy(arch).state_dict().items()}
+    except (TypeError, ValueError, KeyError) as exc:
+        raise UsageError(f"{card_path}: invalid architecture in card: {exc}") from exc
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - no __iter__
     except (SafetensorError, OSError, ValueError) as exc:
         raise UsageError(f"{weights}: corrupt checkpoint weights: {exc}") from exc
+    if found != expected:
+        diff = sorted(set(found) ^ set(expected)) or [k for k in expected if found.get(k) != expected[k]]
+        k = diff[0]
+        raise UsageError(f"{weights}: weights do not match the architecture in {card_path.name} "
+                         f"(card task {card['task']!r}): tensor {k!r} is {found.get(k, 'missing')} in the weights "
+                         f"but {expected.get(k, 'absent')} in the card")
+    try:
+        state = _load_file(weights)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UsageError(f"{weights}: corrupt checkpoint weights: {exc}") from exc
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise UsageError(f"{weights}: tensor {name!r} holds {bad} non-finite value(s) (NaN or Inf); "
+                             "the checkpoint is broken")
+    policy = build_policy(arch)
     try:
         policy.load_state_dict(state)
     except RuntimeError as exc:
@@ -85,6 +179,12 @@ def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
         raise UsageError(f"{weights}: weights do not match the card's architecture: {' '.join(first)}") from exc
     policy.eval()
     return policy, card
+
+
+def _load_file(weights: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(weights))
 
 
 def check_dims(card: dict, spec, path: str | Path) -> None:
@@ -95,6 +195,11 @@ def check_dims(card: dict, spec, path: str | Path) -> None:
         want["state_dim"] = spec.state_dim
     for key, val in want.items():
         if arch.get(key) != val:
+            if card.get("task") == spec.id:  # the card names this task, but its network cannot play it
+                raise UsageError(
+                    f"{path}: the card says task {spec.id!r} but its architecture does not fit that task: "
+                    f"{key} is {arch.get(key)} in the checkpoint but {val} in {spec.id!r}"
+                )
             raise UsageError(
                 f"{path}: checkpoint was made for {card.get('task')!r} and does not fit task {spec.id!r}: "
                 f"{key} is {arch.get(key)} in the checkpoint but {val} in the task"

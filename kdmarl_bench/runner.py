@@ -21,6 +21,7 @@ from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.results.store import ResultStore, cell_key
+from kdmarl_bench.safeio import confine, task_dirname
 from kdmarl_bench.suite import Cell, Suite, plan
 
 RECORD_VERSION = 1
@@ -69,7 +70,7 @@ class Runner:
         spec = get_task(task_id).spec
         src = self.suite.teacher_for(task_id)
         if src.source == "train":
-            stem = self.out / "teachers" / task_id.replace("/", "_")
+            stem = confine(self.out, Path("teachers") / task_dirname(task_id), "teacher checkpoint")
             path = stem.with_suffix(".safetensors")
             if not path.exists():
                 from kdmarl_bench.teachers.train import train_teacher
@@ -220,7 +221,8 @@ class Runner:
                 record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}\n{tb}")
                 return record
             record["train"] = stats.to_dict()
-            ckpt = self.out / "students" / cell.task.replace("/", "_") / cell.method / size.label / f"seed{cell.seed}"
+            ckpt = confine(self.out, Path("students") / task_dirname(cell.task) / cell.method / size.label
+                           / f"seed{cell.seed}", "student checkpoint")
             save_checkpoint(student, ckpt, {
                 "kind": "student",
                 "task": cell.task,

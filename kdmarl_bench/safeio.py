@@ -23,6 +23,14 @@ from typing import Any
 from kdmarl_bench.errors import UsageError
 
 # ---------------------------------------------------------------------------------------------
+# limits on sizes read from files
+
+MAX_WIDTH = 65_536
+"""Largest hidden width accepted anywhere (suite sizes, method fields, checkpoint cards)."""
+MAX_PARAMS = 2_000_000_000
+"""Most parameters a checkpoint card may describe (about 8 GB of float32), checked before allocating."""
+
+# ---------------------------------------------------------------------------------------------
 # bounded JSON
 
 MAX_JSON_DEPTH = 64

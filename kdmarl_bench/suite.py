@@ -7,6 +7,7 @@ parser gives one) and, for names, the valid choices with "did you mean".
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,7 +15,18 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import suggest
+from kdmarl_bench.safeio import MAX_WIDTH
 
+# Ranges, checked by `plan` so that `run` never finds out after hours of work.
+SEED_MAX = 2**31 - 1
+"""Largest seed (and eval seed = seed_base + seed): every backend takes a 32-bit seed."""
+MAX_COUNT = 2**40
+"""Largest env-step budget, teacher steps, episode or iteration count accepted."""
+MAX_NUM_ENVS = 65_536
+BATCH_RANGE = (1, 65_536)
+"""Batched-latency batch sizes accepted (``profile.batch_sizes``, ``profile --batch``)."""
+MAX_LAYERS = 16
+"""Most hidden layers a student size may have."""
 SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task",
               "variant"}
 
@@ -186,10 +198,45 @@ class _Ctx:
                 )
 
 
-def _positive(ctx: _Ctx, val: int, name: str) -> int:
-    if val <= 0:
-        raise ctx.err(name, f"must be > 0, got {val}")
+def _positive(ctx: _Ctx, val: int, name: str, high: int = MAX_COUNT) -> int:
+    if val <= 0 or val > high:
+        raise ctx.err(name, f"must be > 0 and <= {high:,}, got {val}")
     return val
+
+
+def max_threads() -> int:
+    """Most CPU threads a timing may ask for: 4× this machine's cores (0 means all cores)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def threads_problem(vals: Any) -> str | None:
+    """Why a list of thread counts cannot be timed, or None (shared by suites and ``profile --threads``)."""
+    hi = max_threads()
+    if not isinstance(vals, (list, tuple)) or not vals:
+        return f"expected a non-empty list of thread counts in [0, {hi}] (0 = all cores), got {vals!r}"
+    for v in vals:
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
+            return f"thread count {v!r} is outside the allowed range [0, {hi}] (0 = all cores; at most 4× the {os.cpu_count() or 1} cores here)"
+    return None
+
+
+def batch_sizes_problem(vals: Any) -> str | None:
+    lo, hi = BATCH_RANGE
+    if not isinstance(vals, (list, tuple)):
+        return f"expected a list of batch sizes in [{lo}, {hi}], got {vals!r}"
+    for v in vals:
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            return f"batch size {v!r} is outside the allowed range [{lo}, {hi}]"
+    return None
+
+
+def _slug(ctx: _Ctx, name: Any, where: str) -> str:
+    from kdmarl_bench.safeio import slug_problem
+
+    problem = slug_problem(name)
+    if problem:
+        raise ctx.err(where, problem)
+    return name
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -246,7 +293,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
                 raise ctx.err(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
             data[key] = meta.pop(key)
     ctx.unknown_keys(meta, {"name", "version", "description"}, "suite.")
-    name = ctx.typed(meta, "name", str, "suite.")
+    name = _slug(ctx, ctx.typed(meta, "name", str, "suite."), "suite.name")  # names runs/<name>
     version = str(ctx.typed(meta, "version", (str, int), "suite.", "1"))
     description = ctx.typed(meta, "description", str, "suite.", "")
 
@@ -276,6 +323,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     variant_sizes: dict[str, tuple[str, ...]] = {}
     for vname, vdef in ctx.typed(data, "variant", dict, "", {}).items():
         where = f"variant.{vname}"
+        _slug(ctx, vname, where)  # names students/<task>/<variant>/
         if vname in METHODS:
             raise ctx.err(where, f"a variant may not reuse the registered method id {vname!r}")
         if not isinstance(vdef, dict):
@@ -304,8 +352,12 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         raise ctx.err("methods", "lists a method twice")
 
     seeds = ctx.typed(data, "seeds", list, "", [0])
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ctx.err("seeds", f"expected a non-empty list of integers >= 0, got {seeds!r}")
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
+        raise ctx.err("seeds", f"expected a non-empty list of integers in [0, {SEED_MAX}], got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        dup = sorted({s for s in seeds if seeds.count(s) > 1})
+        raise ctx.err("seeds", f"lists seed {dup[0]} twice: each seed must be distinct (a repeated seed is the same "
+                               "run twice, not another sample)")
 
     t = ctx.typed(data, "teacher", dict, "", {})
     ctx.unknown_keys(t, {"source", "steps"}, "teacher.")
@@ -322,7 +374,8 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     ctx.unknown_keys(b, {"env_steps", "num_envs"}, "budget.")
     budget = Budget(
         env_steps=_positive(ctx, ctx.typed(b, "env_steps", int, "budget.", Budget.env_steps), "budget.env_steps"),
-        num_envs=_positive(ctx, ctx.typed(b, "num_envs", int, "budget.", Budget.num_envs), "budget.num_envs"),
+        num_envs=_positive(ctx, ctx.typed(b, "num_envs", int, "budget.", Budget.num_envs), "budget.num_envs",
+                           MAX_NUM_ENVS),
     )
 
     e = ctx.typed(data, "eval", dict, "", {})
@@ -337,7 +390,11 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             episodes[k] = _positive(ctx, ctx.typed(ep, k, int, "eval.episodes."), f"eval.episodes.{k}")
     elif ep is not None:
         raise ctx.err("eval.episodes", f"expected int or table of family → int, got {ep!r}")
-    ev = EvalSettings(episodes=episodes, seed_base=ctx.typed(e, "seed_base", int, "eval.", 10_000))
+    seed_base = ctx.typed(e, "seed_base", int, "eval.", 10_000)
+    if not 0 <= seed_base <= SEED_MAX - max(seeds):
+        raise ctx.err("eval.seed_base", f"must be in [0, {SEED_MAX - max(seeds)}] so that every eval seed "
+                                        f"(seed_base + seed, largest seed {max(seeds)}) is in [0, {SEED_MAX}]; got {seed_base}")
+    ev = EvalSettings(episodes=episodes, seed_base=seed_base)
 
     pr = ctx.typed(data, "profile", dict, "", {})
     ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda", "paths"}, "profile.")
@@ -353,14 +410,17 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         raise ctx.err("profile.cuda", f"unknown value {cuda!r}; valid choices: auto, off")
     threads = ctx.typed(pr, "threads", list, "profile.", [1, 0])
     batch_sizes = ctx.typed(pr, "batch_sizes", list, "profile.", [1])
-    for fname, vals in (("threads", threads), ("batch_sizes", batch_sizes)):
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals):
-            raise ctx.err(f"profile.{fname}", f"expected a list of integers >= 0, got {vals!r}")
+    for fname, problem in (("threads", threads_problem(threads)), ("batch_sizes", batch_sizes_problem(batch_sizes))):
+        if problem:
+            raise ctx.err(f"profile.{fname}", problem)
+    warmup = ctx.typed(pr, "warmup", int, "profile.", 100)
+    if not 0 <= warmup <= MAX_COUNT:
+        raise ctx.err("profile.warmup", f"must be in [0, {MAX_COUNT:,}] (untimed calls before timing), got {warmup}")
     profile = ProfileSettings(
-        iters=_positive(ctx, ctx.typed(pr, "iters", int, "profile.", 1000), "profile.iters"),
-        warmup=ctx.typed(pr, "warmup", int, "profile.", 100),
+        iters=_positive(ctx, ctx.typed(pr, "iters", int, "profile.", 1000), "profile.iters", 10**9),
+        warmup=warmup,
         threads=tuple(threads),
-        batch_sizes=tuple(b for b in batch_sizes if b > 0),
+        batch_sizes=tuple(batch_sizes),
         cuda=cuda,
         paths=tuple(dict.fromkeys(["eager", *paths])),
     )
@@ -443,15 +503,17 @@ def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:
         if not isinstance(s, dict):
             raise ctx.err(where, f'expected "auto" or a table {{label=..., hidden=[..]}} / {{label=..., scale=..}}, got {s!r}')
         ctx.unknown_keys(s, {"label", "hidden", "scale"}, where + ".")
-        label = ctx.typed(s, "label", str, where + ".")
+        label = _slug(ctx, ctx.typed(s, "label", str, where + "."), where + ".label")  # names students/../<label>/
         hidden = s.get("hidden")
         if hidden is not None:
-            if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
-                raise ctx.err(where + ".hidden", f"expected a non-empty list of positive integers, got {hidden!r}")
+            if (not isinstance(hidden, list) or not hidden or len(hidden) > MAX_LAYERS
+                    or not all(isinstance(h, int) and not isinstance(h, bool) and 0 < h <= MAX_WIDTH for h in hidden)):
+                raise ctx.err(where + ".hidden", f"expected a list of 1 to {MAX_LAYERS} widths in [1, {MAX_WIDTH}], "
+                                                 f"got {hidden!r}")
             hidden = tuple(hidden)
         scale = float(ctx.typed(s, "scale", (int, float), where + ".", 1.0))
-        if scale <= 0:
-            raise ctx.err(where + ".scale", f"must be > 0, got {scale}")
+        if not 0 < scale <= 64:
+            raise ctx.err(where + ".scale", f"must be > 0 and <= 64, got {scale}")
         if hidden is not None and "scale" in s:
             raise ctx.err(where, "give either hidden or scale, not both")
         out.append(StudentSize(label, hidden, scale))

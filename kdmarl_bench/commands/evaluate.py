@@ -35,12 +35,12 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, as_json)
 
         pol, card = load_policy_ref(checkpoint)
         source = checkpoint
-        if task_id is None:
-            task_id = card["task"]
-        elif task_id != card["task"]:
-            from kdmarl_bench.checkpoint import check_dims
+        from kdmarl_bench.checkpoint import check_dims
 
-            check_dims(card, get_task(task_id, "--task").spec, checkpoint)
+        # The card's task is checked against the weights too: a card may name a task its network cannot play.
+        where = "--task" if task_id is not None else f"{checkpoint}: card field 'task'"
+        task_id = task_id or card["task"]
+        check_dims(card, get_task(task_id, where).spec, checkpoint)
     if task_id is None:
         raise CliError("--task is required with --policy random")
     spec = get_task(task_id, "--task").spec

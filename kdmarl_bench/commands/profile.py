@@ -29,6 +29,11 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, torchscri
         batch_list = tuple(int(b) for b in batch_sizes.split(",") if b.strip())
     except ValueError as exc:
         raise CliError(f"--threads/--batch: expected comma-separated integers ({exc})") from exc
+    from kdmarl_bench.suite import batch_sizes_problem, threads_problem
+
+    for opt, problem in (("--threads", threads_problem(thread_list)), ("--batch", batch_sizes_problem(batch_list))):
+        if problem:
+            raise CliError(f"{opt}: {problem}")
     policy, card = load_policy_ref(checkpoint)
     cost, latency = profile_policy(policy, iters=iters, warmup=warmup, threads=thread_list, batch_sizes=batch_list,
                                    cuda="auto" if cuda else "off",

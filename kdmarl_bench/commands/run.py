@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
+
+_MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
 
 
 @click.command("run")
@@ -13,7 +17,7 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
               help="Results directory (default: runs/<suite name>). Re-running resumes it.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Training device.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(min=1, max=_MAX_THREADS), default=1, show_default=True,
               help="torch CPU threads for training (JAX keeps its own pool; more threads oversubscribe small CPUs).")
 @click.option("--leaderboard", "leaderboard_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the leaderboard (default: OUT/leaderboard.json).")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_console, stdout_console
+
+_MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
 
 
 @click.command("train-teacher")
@@ -21,7 +24,7 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_consol
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--ent-coef", type=float, default=None)
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
+@click.option("--threads", type=click.IntRange(min=1, max=_MAX_THREADS), default=None, help="torch CPU threads.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=20, show_default=True,
               help="Write a training snapshot (OUT.train.safetensors) every N updates; 0 = never.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.train.safetensors (same options as the interrupted run).")

@@ -19,6 +19,7 @@ import torch
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.registry import Registry, suggest
+from kdmarl_bench.safeio import MAX_WIDTH
 
 
 @dataclass
@@ -81,6 +82,44 @@ def check_finite(losses: dict[str, torch.Tensor]) -> None:
             raise NonFiniteLoss(f"loss '{name}' became {shown} (non-finite)")
 
 
+# Ranges of config fields, by name (every method uses the same names for the same things).
+# (low, low_inclusive, high): a value must be >= low (or > low) and <= high.
+_UNIT = (0.0, True, 1.0)
+FIELD_RANGES: dict[str, tuple[float, bool, float]] = {
+    "lr": (0.0, False, 10.0),
+    "max_grad_norm": (0.0, False, 1e6),
+    "clip": (0.0, False, 10.0),
+    "tau": (0.0, False, 1e3),
+    "gamma": _UNIT,
+    "gae_lambda": _UNIT,
+    "beta_start": _UNIT,
+    "beta_decay": _UNIT,
+    "kappa": (0.0, True, 1e3),
+}
+INT_MAX = 2**31 - 1
+WIDTH_FIELDS = ("proj_dim", "critic_hidden")
+
+
+def field_range_problem(name: str, val: float, typ: type) -> str | None:
+    """Why a method config value is out of range, or None. Learning rates, clips and temperatures must be
+    > 0; discounts and mixing factors lie in [0, 1]; loss weights (``lambda_*``, ``*_coef``) are >= 0;
+    counts (epochs, minibatches, rollout lengths, dataset sizes, widths) are >= 1."""
+    if name in FIELD_RANGES:
+        lo, inclusive, hi = FIELD_RANGES[name]
+    elif name.startswith("lambda_") or name.endswith("_coef"):
+        lo, inclusive, hi = 0.0, True, 1e6
+    elif name.endswith("_lr"):
+        lo, inclusive, hi = FIELD_RANGES["lr"]
+    elif typ is int:
+        lo, inclusive, hi = 1, True, MAX_WIDTH if name in WIDTH_FIELDS else INT_MAX
+    else:
+        return None
+    if val < lo or (val == lo and not inclusive) or val > hi:
+        low = f"{'>=' if inclusive else '>'} {lo:g}"
+        return f"must be {low} and <= {hi:g}, got {val!r}"
+    return None
+
+
 class DistillMethod:
     """Base class. Subclasses set ``config_cls`` and implement ``train``."""
 
@@ -111,6 +150,10 @@ class DistillMethod:
                 raise err(key, f"expected {want.__name__}, got {type(val).__name__} ({val!r})")
             if isinstance(val, float) and not math.isfinite(val):
                 raise err(key, f"must be a finite number, got {val!r}")
+            if want in (int, float):
+                problem = field_range_problem(key, val, want)
+                if problem:
+                    raise err(key, problem)
 
     def train(self, ctx: DistillContext) -> TrainStats:
         raise NotImplementedError

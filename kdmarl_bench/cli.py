@@ -1,13 +1,48 @@
 """The ``kdmarl-bench`` command line: parse → call the library → render.
 
 Heavy imports (torch, jax, mpe2) happen inside commands, so ``--help`` is instant.
+
+Every way out goes through ``KdmarlCli.main``: a user error exits with its code (2, 3, ...),
+Ctrl-C or SIGTERM at any moment exits 130 with one line, and an unexpected exception (a bug)
+exits 70 with one line naming the file that holds its full traceback. Finished cells are never
+touched on the way out (each was written atomically when it finished).
 """
 
 from __future__ import annotations
 
-import click
+import signal
+import sys
 
-from kdmarl_bench import __version__
+EXIT_INTERNAL_ERROR = 70
+"""An unexpected exception (a bug in kdmarl-bench or a library): not 1, which gate/verify use for a verdict."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C or SIGTERM."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it takes Ctrl-C's clean path."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated()
+
+
+def _install_sigterm() -> None:
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. a test harness): keep the default
+        pass
+
+
+# From here on a Ctrl-C (even during the imports below) ends with 130 and one line, not a traceback.
+_install_sigterm()
+try:
+    import click
+
+    from kdmarl_bench import __version__
+except KeyboardInterrupt:
+    sys.stderr.write("interrupted\n")
+    sys.exit(EXIT_INTERRUPTED)
 
 COMMAND_MODULES = (
     "kdmarl_bench.commands.envs",
@@ -20,7 +55,81 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _write_traceback(text: str) -> str:
+    """Save a crash's traceback: under the run's output folder when a command named one, else in the user's
+    cache (``$XDG_CACHE_HOME/kdmarl-bench/crashes``) or the temp folder. Returns the file's path."""
+    import os
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from kdmarl_bench.commands.common import crash_dir
+
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kdmarl-bench" / "crashes"
+    for folder in (crash_dir(), cache, Path(tempfile.gettempdir())):
+        if folder is None:
+            continue
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            path = Path(folder) / name
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "(could not be written; it follows)\n" + text
+
+
+class KdmarlCli(click.Group):
+    """The command group, with one top-level handler for interrupts and unexpected errors."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        import traceback
+
+        from kdmarl_bench.errors import KdmarlError
+
+        try:
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.exceptions.Abort as exc:
+                # click turns Ctrl-C into Abort ("Aborted!", exit 1); take it back to the interrupt path.
+                interrupt = exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else exc.__context__
+                if isinstance(interrupt, KeyboardInterrupt):
+                    raise interrupt from None
+                raise
+        except KeyboardInterrupt as exc:
+            what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            click.echo(f"{what}: nothing was lost; finished results are kept", err=True)
+            code = EXIT_INTERRUPTED
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            code = 1
+        except click.ClickException as exc:
+            if not standalone_mode:
+                raise
+            exc.show()
+            code = exc.exit_code
+        except KdmarlError as exc:  # a library error that a command did not wrap
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        except SystemExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place every unexpected error ends up
+            where = _write_traceback(traceback.format_exc())
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            click.echo(f"internal error ({type(exc).__name__}: {first[:200]}); this is a bug in kdmarl-bench "
+                       f"or a library, not your input. Full traceback: {where}", err=True)
+            code = EXIT_INTERNAL_ERROR
+        else:
+            if not standalone_mode:
+                return rv
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+@click.group(cls=KdmarlCli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kdmarl-bench")
 def main() -> None:
     """Benchmark knowledge distillation of MARL teachers into small per-agent students."""
@@ -35,4 +144,8 @@ def _install_commands() -> None:
             main.add_command(cmd)
 
 
-_install_commands()
+try:
+    _install_commands()
+except KeyboardInterrupt:
+    sys.stderr.write("interrupted\n")
+    sys.exit(EXIT_INTERRUPTED)

@@ -20,7 +20,7 @@ from kdmarl_bench.checkpoint import weights_sha256
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.evaluate import evaluate
-from kdmarl_bench.results.store import ResultStore, cell_key
+from kdmarl_bench.results.store import ResultStore, cell_key, claim_out_dir
 from kdmarl_bench.safeio import confine, task_dirname
 from kdmarl_bench.suite import Cell, Suite, plan
 
@@ -99,7 +99,7 @@ class Runner:
             return None
         key = cell_key({"kind": "random-score", "task": task_id, "episodes": episodes, "eval_seed": eval_seed})
         if self.store.has(key):
-            return self.store.load(key)["score"]
+            return self.store.load_score(key)
         res = evaluate(None, task_id, episodes, eval_seed)
         self.store.save(key, {"kind": "random-score", "task": task_id, "score": res.score, "episodes": episodes,
                               "eval_seed": eval_seed})
@@ -139,7 +139,7 @@ class Runner:
         records = []
         for cell, key in zip(cells, keys, strict=True):
             if self._finished(key):
-                rec = self.store.load(key)
+                rec = self.store.load_cell(key, cell.task, cell.method, cell.seed)
                 if self.events.on_cell_done:
                     self.events.on_cell_done(cell, rec, True)
             else:
@@ -305,9 +305,10 @@ def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: R
     from kdmarl_bench.results.leaderboard import write_leaderboard
 
     out_dir = Path(out_dir)
-    runner = Runner(suite, out_dir, device, events, retry_failed)
-    records = runner.run()
-    target = Path(leaderboard_path) if leaderboard_path else out_dir / "leaderboard.json"
-    board = build_suite_leaderboard(suite, rebase_checkpoints(records, out_dir, target))
-    path = write_leaderboard(target, board)
+    with claim_out_dir(out_dir):  # writable, and no second run on the same folder
+        runner = Runner(suite, out_dir, device, events, retry_failed)
+        records = runner.run()
+        target = Path(leaderboard_path) if leaderboard_path else out_dir / "leaderboard.json"
+        board = build_suite_leaderboard(suite, rebase_checkpoints(records, out_dir, target))
+        path = write_leaderboard(target, board)
     return board, path

@@ -13,6 +13,7 @@ inflated result.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ from pathlib import Path
 from kdmarl_bench.checkpoint import load_checkpoint
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.results.stats import diff_ci, mean_ci
-from kdmarl_bench.teachers.zoo import resolve_ref
 
 
 @dataclass
@@ -45,17 +45,54 @@ class Verification:
         return asdict(self)
 
 
+def record_problem(r: dict, fresh_seed: int) -> str | None:
+    """Why a leaderboard record cannot be re-evaluated (checked before its checkpoint is touched), or None."""
+    from kdmarl_bench.envs import TASKS
+    from kdmarl_bench.suite import SEED_MAX
+
+    if not isinstance(r.get("task"), str) or r["task"] not in TASKS:
+        return f"unknown task {r.get('task')!r}"
+    seed = r.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX - fresh_seed:
+        return f"seed {seed!r} is not an integer in [0, {SEED_MAX - fresh_seed}] (fresh eval seed = {fresh_seed} + seed)"
+    scores = r.get("episode_scores")
+    if not isinstance(scores, list) or not scores:
+        return "has no episode scores (0 episodes) to compare against"
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in scores):
+        return "has a non-numeric or non-finite episode score"
+    if not isinstance(r.get("score"), (int, float)) or not math.isfinite(r["score"]):
+        return f"score {r.get('score')!r} is not a finite number"
+    return None
+
+
 def verify_leaderboard(data: dict, path: str | Path, sample: int = 4, fresh_seed: int = 777_000,
-                       rng_seed: int = 0, include_teacher: bool = False) -> list[Verification]:
+                       rng_seed: int = 0, include_teacher: bool = False,
+                       allow_outside: bool = False) -> list[Verification]:
+    """Re-evaluate ``sample`` records. Checkpoint paths are relative to the leaderboard's folder; one that
+    leaves it (absolute, ``..``, a symlink out) is refused (UsageError) unless ``allow_outside``."""
+    from kdmarl_bench.checkpoint import check_dims
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.safeio import resolve_checkpoint_ref
+
     base = Path(path).resolve().parent
-    candidates = [r for r in data["records"] if r.get("checkpoint") and not r.get("error")
+    candidates = [(i, r) for i, r in enumerate(data["records"]) if r.get("checkpoint") and not r.get("error")
                   and (include_teacher or r["method"] != "teacher")]
     picked = random.Random(rng_seed).sample(candidates, min(sample, len(candidates)))
     out = []
-    for r in picked:
+    for i, r in picked:
         ck = r["checkpoint"]
-        ck_path = resolve_ref(ck) if ck.startswith("zoo:") else base / ck
-        policy, _ = load_checkpoint(ck_path)
+        where = (f"{path}: record {i} ({r.get('task')} · {r.get('method')} · "
+                 f"{(r.get('student') or {}).get('size', 'full')} · seed {r.get('seed')})")
+        problem = record_problem(r, fresh_seed)
+        if problem:
+            raise UsageError(f"{where}: {problem}")
+        ck_path = resolve_checkpoint_ref(ck, base, allow_outside, where)
+        policy, card = load_checkpoint(ck_path)
+        if card["task"] != r["task"]:
+            raise UsageError(f"{where}: checkpoint {ck!r} was made for task {card['task']!r}, not the record's "
+                             f"{r['task']!r}")
+        check_dims(card, get_task(r["task"]).spec, ck_path)
         episodes = len(r["episode_scores"])
         seed = fresh_seed + int(r["seed"])
         res = evaluate(policy, r["task"], episodes, seed)

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +20,18 @@ class CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+_CRASH_DIR: list[Path | None] = [None]
+
+
+def set_crash_dir(path: str | Path | None) -> None:
+    """Where an unexpected error's traceback goes (``run`` sets ``OUT/logs``); see cli.KdmarlCli."""
+    _CRASH_DIR[0] = None if path is None else Path(path)
+
+
+def crash_dir() -> Path | None:
+    return _CRASH_DIR[0]
 
 
 def handle_errors(fn: Callable) -> Callable:

@@ -197,12 +197,15 @@ _EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "g
 @click.command()
 @click.argument("leaderboard", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--sample", type=click.IntRange(min=1), default=4, show_default=True, help="Records to re-evaluate.")
-@click.option("--fresh-seed", type=click.IntRange(min=0), default=777_000, show_default=True,
+@click.option("--fresh-seed", type=click.IntRange(min=0, max=2**31 - 1), default=777_000, show_default=True,
               help="Base of the new eval seeds (+ the record's seed).")
 @click.option("--teacher", "include_teacher", is_flag=True, help="Also sample teacher records.")
+@click.option("--allow-outside-paths", "allow_outside", is_flag=True,
+              help="Load checkpoints outside the leaderboard's folder (absolute or ../ paths); refused by default.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, as_json: bool) -> None:
+def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, allow_outside: bool,
+           as_json: bool) -> None:
     """Re-evaluate a sample of LEADERBOARD's students on fresh eval seeds.
 
     Shows whether each fresh score lies in the 95% CI of its recorded episodes, and exits 1 when a
@@ -212,7 +215,7 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     from kdmarl_bench.verify import verify_leaderboard
 
     rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
-                              include_teacher=include_teacher)
+                              include_teacher=include_teacher, allow_outside=allow_outside)
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:

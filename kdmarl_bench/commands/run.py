@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
+from kdmarl_bench.errors import TrainingError
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
 
@@ -36,6 +39,7 @@ def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, 
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from kdmarl_bench.commands.common import set_crash_dir
     from kdmarl_bench.results.render import leaderboard_table
     from kdmarl_bench.runner import RunEvents, run_suite
     from kdmarl_bench.suite import load_suite
@@ -44,6 +48,7 @@ def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, 
     if only_tasks:
         suite = suite.only_tasks(only_tasks)
     out_dir = out_dir or f"runs/{suite.name}"
+    set_crash_dir(Path(out_dir) / "logs")  # an unexpected error's traceback goes beside the results
     torch.set_num_threads(threads)
     err = stderr_console()
     err.print(f"[bold]suite[/] {suite.name} v{suite.version} → {out_dir}")
@@ -79,14 +84,16 @@ def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, 
             raise CliError(f"interrupted: finished cells are saved in {out_dir}; run the same command to resume",
                            exit_code=130) from None
 
+    failed = [r for r in board["records"] if r.get("error")]
     if as_json:
         echo_json(board)
-        return
-    stdout_console().print(leaderboard_table(board))
-    failed = [r for r in board["records"] if r.get("error")]
+    else:
+        stdout_console().print(leaderboard_table(board))
     if failed:
         err.print(f"[yellow]{len(failed)} cell(s) failed; see 'error' in {path} (re-run with --retry-failed)")
     err.print(f"leaderboard: {path}")
+    if failed:  # everything that finished is written; the exit code says not all did
+        sys.exit(TrainingError.exit_code)
 
 
 COMMANDS = [run_cmd]

@@ -35,6 +35,7 @@ import numpy as np
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import stats
 from kdmarl_bench.results.store import write_json_atomic
+from kdmarl_bench.safeio import loads_json
 
 SCHEMA_ID = "kdmarl-bench/leaderboard"
 SCHEMA_VERSION = 1
@@ -457,13 +458,7 @@ def load_leaderboard(path: str | os.PathLike) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"{path}: cannot read leaderboard: {reason}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "expected a kdmarl-bench leaderboard"
-        ) from exc
+    data = loads_json(text, str(path), "leaderboard")  # bounded nesting: see safeio
     validate(data, path)
     return data
 

@@ -74,9 +74,9 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     # mkstemp creates 0600 files; results are ordinary files, so follow the umask like open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    from kdmarl_bench.safeio import file_mode
+
+    os.chmod(tmp, file_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=indent, default=_json_default)
@@ -90,6 +90,65 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
         raise
     _fsync_dir(path.parent)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# what a finished cell file must hold
+
+_CELL_FIELDS: dict[str, type | tuple] = {"task": str, "method": str, "seed": int, "episode_scores": list}
+
+
+def cell_record_problem(rec: dict) -> str | None:
+    """Why ``rec`` is not a finished cell's record, or None."""
+    for name, typ in _CELL_FIELDS.items():
+        if name not in rec:
+            return f"lacks field {name!r}"
+        if not isinstance(rec[name], typ) or isinstance(rec[name], bool):
+            return f"field {name!r} is {type(rec[name]).__name__}, expected {typ.__name__}"
+    score = rec.get("score")
+    if rec.get("error") is None and (not isinstance(score, (int, float)) or isinstance(score, bool)):
+        return "has neither a score nor an error"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# one run per output folder
+
+
+class OutDirBusy(UsageError):
+    """Another run holds the output folder's lock."""
+
+
+@contextlib.contextmanager
+def claim_out_dir(out_dir: str | os.PathLike):
+    """Hold ``out_dir`` for one run: check it is writable (a probe file) and take an exclusive lock on
+    ``out_dir/.lock`` (``fcntl.flock``), so two runs on one folder never compute the same cell twice.
+    The lock goes with the process (kill -9 included); a second run exits 2 naming the holder."""
+    import fcntl
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{out}: output folder is not writable ({exc.strerror or exc}); "
+                         "choose another --out") from exc
+    lock_path = out / ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            raise OutDirBusy(f"{out}: another kdmarl-bench run (pid {holder}) is using this output folder; "
+                             "wait for it to finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield out
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class ResultStore:
@@ -108,17 +167,16 @@ class ResultStore:
         return self.path(key).is_file()
 
     def _read(self, path: Path) -> dict:
+        from kdmarl_bench.safeio import loads_json
+
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read cell result: {exc.strerror or exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read cell result: {getattr(exc, 'strerror', None) or exc}") from exc
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(
-                f"{path}: corrupt cell result (not valid JSON: {exc.msg} at line {exc.lineno} "
-                f"column {exc.colno}); delete the file to re-run that cell"
-            ) from exc
+            data = loads_json(text, str(path), "cell result")
+        except UsageError as exc:
+            raise UsageError(f"{exc} (a corrupt cell result); delete the file to re-run that cell") from exc
         if not isinstance(data, dict):
             raise UsageError(
                 f"{path}: corrupt cell result (expected a JSON object, got {type(data).__name__}); "
@@ -132,6 +190,28 @@ class ResultStore:
         if not path.is_file():
             raise KeyError(key)
         return self._read(path)
+
+    def load_cell(self, key: str, task: str, method: str, seed: int) -> dict:
+        """The finished record of cell ``key``, checked to be one: a cell file that is not a record of that
+        (task, method, seed) is an error naming the file (exit 2; delete it to re-run the cell), never a
+        crash or a silently wrong row."""
+        path = self.path(key)
+        rec = self.load(key)
+        problem = cell_record_problem(rec)
+        if problem is None and (rec["task"], rec["method"], rec["seed"]) != (task, method, seed):
+            problem = (f"it holds {rec['task']} · {rec['method']} · seed {rec['seed']}, but its name belongs to "
+                       f"{task} · {method} · seed {seed}")
+        if problem:
+            raise UsageError(f"{path}: corrupt cell result ({problem}); delete the file to re-run that cell")
+        return rec
+
+    def load_score(self, key: str) -> float:
+        """A cached random-policy score (``kind = random-score``), checked like ``load_cell``."""
+        rec = self.load(key)
+        score = rec.get("score")
+        if rec.get("kind") != "random-score" or not isinstance(score, (int, float)) or isinstance(score, bool):
+            raise UsageError(f"{self.path(key)}: corrupt cached random-policy score; delete the file to recompute it")
+        return float(score)
 
     def save(self, key: str, record: dict) -> Path:
         """Write (or overwrite) the record of cell ``key`` atomically."""

@@ -12,7 +12,7 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
 @click.option("--task", "task_id", default=None, help="Task id, e.g. smax/3m (default: the checkpoint's task).")
 @click.option("--policy", type=click.Choice(["random"]), default=None, help="Evaluate a built-in policy instead.")
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default 32 SMAX/SMAC, 100 MPE).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Eval seed.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True, help="Eval seed.")
 @click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel env copies.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with per-episode scores.")
 @handle_errors

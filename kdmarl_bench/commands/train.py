@@ -15,7 +15,7 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.command("train-teacher")
 @click.argument("task")
 @click.option("--steps", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="Env-steps to train for.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
 @click.option("--out", type=click.Path(), default=None, help="Checkpoint path stem (default: teachers/<task>/seed<S>).")
 @click.option("--hidden", default="512,512,512", show_default=True, help="Actor and critic hidden widths.")
 @click.option("--lr", type=float, default=None, help="Learning rate (default: per env family).")

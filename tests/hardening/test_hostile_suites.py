@@ -137,3 +137,14 @@ def test_bundled_suites_still_plan():
     for name in ("quickstart", "ci", "mpe", "smax", "sweep"):
         res = CliRunner().invoke(main, ["plan", name])
         assert res.exit_code == 0, (name, res.output)
+
+
+@pytest.mark.parametrize("args", [
+    ["evaluate", "--policy", "random", "--task", "mpe/simple_spread_v3", "--seed", "99999999999999999999"],
+    ["train-teacher", "mpe/simple_spread_v3", "--seed", "2147483648"],
+    ["verify", "x.json", "--fresh-seed", "2147483648"],
+    ["run", "quickstart", "--threads", "100000"],
+])
+def test_cli_seeds_and_threads_out_of_range(args):
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "is not in the range" in res.output, res.output

@@ -10,6 +10,7 @@ touched on the way out (each was written atomically when it finished).
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 
@@ -80,12 +81,14 @@ def _write_traceback(text: str) -> str:
     return "(could not be written; it follows)\n" + text
 
 
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+"""Write failures that are the machine's state, not a bug: exit 2 with the file named."""
+
+
 class KdmarlCli(click.Group):
     """The command group, with one top-level handler for interrupts and unexpected errors."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        import traceback
-
         from kdmarl_bench.errors import KdmarlError
 
         try:
@@ -114,12 +117,15 @@ class KdmarlCli(click.Group):
             code = exc.exit_code
         except SystemExit:
             raise
+        except OSError as exc:
+            if exc.errno not in _STORAGE_ERRNOS:
+                return self._internal_error(exc, standalone_mode)
+            # A full disk or a folder that became read-only mid-run: not a bug, and nothing finished is lost.
+            click.echo(f"Error: cannot write {exc.filename or 'a file'}: {exc.strerror or exc}; every result "
+                       "finished before this is kept; free space (or fix permissions) and re-run to resume", err=True)
+            code = 2
         except Exception as exc:  # noqa: BLE001 - the one place every unexpected error ends up
-            where = _write_traceback(traceback.format_exc())
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            click.echo(f"internal error ({type(exc).__name__}: {first[:200]}); this is a bug in kdmarl-bench "
-                       f"or a library, not your input. Full traceback: {where}", err=True)
-            code = EXIT_INTERNAL_ERROR
+            return self._internal_error(exc, standalone_mode)
         else:
             if not standalone_mode:
                 return rv
@@ -127,6 +133,18 @@ class KdmarlCli(click.Group):
         if not standalone_mode:
             return code
         sys.exit(code)
+
+    @staticmethod
+    def _internal_error(exc: BaseException, standalone_mode: bool):
+        import traceback
+
+        where = _write_traceback("".join(traceback.format_exception(exc)))
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"internal error ({type(exc).__name__}: {first[:200]}); this is a bug in kdmarl-bench "
+                   f"or a library, not your input. Full traceback: {where}", err=True)
+        if not standalone_mode:
+            return EXIT_INTERNAL_ERROR
+        sys.exit(EXIT_INTERNAL_ERROR)
 
 
 @click.group(cls=KdmarlCli, context_settings={"help_option_names": ["-h", "--help"]})

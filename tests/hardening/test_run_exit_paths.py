@@ -10,6 +10,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +94,27 @@ def test_read_only_out_fails_before_the_first_cell(tmp_path, suite):
     out.chmod(0o555)
     res = _run(suite, out)
     assert res.exit_code == 2 and "not writable" in res.output, res.output
+
+
+def test_disk_full_mid_run_exits_2_naming_the_file_and_keeps_finished_cells(tmp_path, suite, monkeypatch):
+    import errno
+
+    from kdmarl_bench.results.store import ResultStore
+
+    real = ResultStore.save
+
+    def save(self, key, record):
+        if record.get("method") == "bc":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path(key)))
+        return real(self, key, record)
+
+    monkeypatch.setattr(ResultStore, "save", save)
+    out = tmp_path / "out"
+    res = _run(suite, out)
+    assert res.exit_code == 2, res.output
+    assert "No space left on device" in res.output and "cells" in res.output and "Traceback" not in res.output
+    kept = [json.loads(c.read_text()) for c in (out / "cells").glob("*.json")]
+    assert any(r.get("method") == "teacher" for r in kept)
 
 
 # ---- case 13: one run per folder -------------------------------------------------------------
@@ -194,9 +216,12 @@ def test_unexpected_exception_outside_run_goes_to_the_cache(tmp_path, monkeypatc
 
 
 def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    """The installed ``kdmarl-bench`` script (what users run), importing this checkout's package."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    return subprocess.Popen([sys.executable, "-m", "kdmarl_bench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    script = shutil.which("kdmarl-bench")
+    cmd = [script] if script else [sys.executable, "-c", "import sys; from kdmarl_bench.cli import main; main()"]
+    return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
 
 
 @pytest.mark.parametrize("delay", [0.3, 1.5])

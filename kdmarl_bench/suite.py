@@ -15,7 +15,7 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import suggest
-from kdmarl_bench.safeio import MAX_WIDTH
+from kdmarl_bench.safeio import MAX_WIDTH, task_dirname
 
 # Ranges, checked by `plan` so that `run` never finds out after hours of work.
 SEED_MAX = 2**31 - 1
@@ -313,6 +313,10 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
                     f"valid families: {', '.join(families)}; task ids look like 'smax/3m'",
                 )
             raise ctx.err(f"tasks[{i}]", TASKS.unknown_message(t))
+        try:  # a registered id is safe; checked anyway, since it names the run's folders
+            task_dirname(t)
+        except UsageError as exc:
+            raise ctx.err(f"tasks[{i}]", str(exc)) from None
     if len(set(tasks)) != len(tasks):
         raise ctx.err("tasks", "lists a task twice")
 
@@ -348,6 +352,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         if m not in method_base:
             names = sorted(method_base)
             raise ctx.err(f"methods[{i}]", f"unknown method {m!r}{suggest(m, names)}; valid choices: {', '.join(names)}")
+        _slug(ctx, m, f"methods[{i}]")  # names students/<task>/<method>/
     if len(set(methods)) != len(methods):
         raise ctx.err("methods", "lists a method twice")
 

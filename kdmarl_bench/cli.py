@@ -11,7 +11,6 @@ touched on the way out (each was written atomically when it finished).
 from __future__ import annotations
 
 import errno
-import signal
 import sys
 
 EXIT_INTERNAL_ERROR = 70
@@ -20,24 +19,11 @@ EXIT_INTERRUPTED = 130
 """Ctrl-C or SIGTERM."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is so that it takes Ctrl-C's clean path."""
-
-
-def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise Terminated()
-
-
-def _install_sigterm() -> None:
-    try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (e.g. a test harness): keep the default
-        pass
-
-
 # From here on a Ctrl-C (even during the imports below) ends with 130 and one line, not a traceback.
-_install_sigterm()
 try:
+    from kdmarl_bench.signals import Terminated, install_sigterm
+
+    install_sigterm()
     import click
 
     from kdmarl_bench import __version__
@@ -85,6 +71,22 @@ _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.
 """Write failures that are the machine's state, not a bug: exit 2 with the file named."""
 
 
+def _forget_interrupt() -> None:
+    """Keep the exit code 130 after a handled Ctrl-C.
+
+    CPython sets a process-wide "unhandled KeyboardInterrupt" flag when a Ctrl-C ends a piece of code
+    run through its C API (some libraries run such code while they are imported); the flag survives
+    our catching the exception, and at exit the interpreter then kills itself with SIGINT (exit
+    status -2) instead of exiting 130. Running an empty statement through the same C API clears it.
+    """
+    import ctypes
+
+    try:
+        ctypes.pythonapi.PyRun_SimpleStringFlags(b"", None)
+    except (AttributeError, OSError):  # not CPython: nothing to clear
+        pass
+
+
 class KdmarlCli(click.Group):
     """The command group, with one top-level handler for interrupts and unexpected errors."""
 
@@ -101,6 +103,7 @@ class KdmarlCli(click.Group):
                     raise interrupt from None
                 raise
         except KeyboardInterrupt as exc:
+            _forget_interrupt()
             what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
             click.echo(f"{what}: nothing was lost; finished results are kept", err=True)
             code = EXIT_INTERRUPTED

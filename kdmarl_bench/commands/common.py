@@ -39,6 +39,9 @@ def handle_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from kdmarl_bench.signals import import_heavy
+
+        import_heavy()  # a Ctrl-C now waits for these imports to finish, then exits 130 cleanly
         try:
             return fn(*args, **kwargs)
         except KdmarlError as exc:

@@ -17,6 +17,7 @@ import torch
 
 from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
 from kdmarl_bench.envs.registry import Task, register_task
+from kdmarl_bench.signals import deferred_interrupts
 
 MAX_CYCLES = 25
 
@@ -68,7 +69,8 @@ def _versions() -> dict[str, str]:
 def _make_raw(name: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mod = importlib.import_module(f"mpe2.{name}")
+        with deferred_interrupts():  # never leave mpe2/pygame half-imported
+            mod = importlib.import_module(f"mpe2.{name}")
         return mod.parallel_env(max_cycles=MAX_CYCLES, continuous_actions=False)
 
 

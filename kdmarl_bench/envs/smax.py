@@ -102,10 +102,13 @@ def import_jax():
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
+    from kdmarl_bench.signals import deferred_interrupts
+
     try:
         os.dup2(devnull, 1)
-        import jax
-        import jaxmarl.environments.smax  # noqa: F401
+        with deferred_interrupts():  # a Ctrl-C mid-import would leave jax half-initialised
+            import jax
+            import jaxmarl.environments.smax  # noqa: F401
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "kdmarl_bench.commands.train",
     "kdmarl_bench.commands.profile",
     "kdmarl_bench.commands.run",
+    "kdmarl_bench.commands.methods",
 )
 
 

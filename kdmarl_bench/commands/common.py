@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -37,8 +38,9 @@ def handle_errors(fn: Callable) -> Callable:
 def stdout_console():
     from rich.console import Console
 
-    # Piped output (CI logs, files) gets a wide fixed width instead of rich's default 80.
-    width = None if sys.stdout.isatty() else 200
+    # Piped output (CI logs, files) gets a wide fixed width instead of rich's default 80,
+    # unless COLUMNS says how wide the reader's screen is.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
     return Console(file=sys.stdout, width=width)
 
 

@@ -200,7 +200,7 @@ _EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "g
 @click.option("--fresh-seed", type=click.IntRange(min=0), default=777_000, show_default=True,
               help="Base of the new eval seeds (+ the record's seed).")
 @click.option("--teacher", "include_teacher", is_flag=True, help="Also sample teacher records.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 @handle_errors
 def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, as_json: bool) -> None:
     """Re-evaluate a sample of LEADERBOARD's students on fresh eval seeds.

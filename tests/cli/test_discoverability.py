@@ -121,3 +121,25 @@ def test_plan_shows_resolved_method_configs(runner, tmp_path):
     assert data["methods"]["bc"]["resolved_config"]["minibatch_size"] == 256
     table = runner.invoke(main, ["plan", path]).output
     assert "kd-marl: lambda_rel=0.3" in table and "bc: all defaults" in table
+
+
+def test_evaluate_reports_progress_per_finished_episode():
+    from kdmarl_bench.evaluate import evaluate
+
+    seen = []
+    res = evaluate(None, "mpe/simple_spread_v3", 10, 0, num_envs=4, progress=lambda d, t: seen.append((d, t)))
+    assert len(res.returns) == 10
+    assert seen and seen[-1] == (10, 10)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_quiet_silences_stderr_but_not_results():
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "kdmarl_bench", "-q", "evaluate", "--policy", "random", "--task",
+           "mpe/simple_spread_v3", "--episodes", "4"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    assert "mean team return" in res.stdout

@@ -74,6 +74,7 @@ def read_json(path: Path) -> Any:
 
 def parse_leaderboard(data: Any, path: str | os.PathLike | None = None) -> Leaderboard:
     """Validate (against its own version's schema), migrate and type a parsed leaderboard."""
+    data = sanitize(data)  # a NaN/Infinity literal becomes null, which the schema then judges
     validate(data, path)
     return Leaderboard.from_dict(migrate(data))
 

@@ -155,6 +155,7 @@ def make_leaderboard(
     *,
     n_resamples: int = 200,
     seeds: list[int] | None = None,
+    focus: str | None = None,
 ) -> dict:
     """A full leaderboard dict built by ``build_leaderboard`` from synthetic records."""
     records = standard_records() if records is None else records
@@ -166,6 +167,8 @@ def make_leaderboard(
         "bootstrap": {"n_resamples": n_resamples, "random_state": 0, "confidence": 0.95},
     }
     suite = {"name": suite_name, "version": "1", "sha256": "0" * 64}
+    if focus is not None:
+        suite["focus"] = focus
     return build_leaderboard(copy.deepcopy(records), suite, protocol, dict(PROVENANCE))
 
 

@@ -74,9 +74,9 @@ def read_json(path: Path) -> Any:
 
 def parse_leaderboard(data: Any, path: str | os.PathLike | None = None) -> Leaderboard:
     """Validate (against its own version's schema), migrate and type a parsed leaderboard."""
-    data = sanitize(data)  # a NaN/Infinity literal becomes null, which the schema then judges
+    data = sanitize(data)  # a copy, where a NaN/Infinity literal became null for the schema to judge
     validate(data, path)
-    return Leaderboard.from_dict(migrate(data))
+    return Leaderboard.from_dict(migrate(data, in_place=True))
 
 
 def read_leaderboard(path: str | os.PathLike) -> Leaderboard:
@@ -93,7 +93,7 @@ def as_leaderboard(board: Leaderboard | dict) -> Leaderboard:
     """
     if isinstance(board, Leaderboard):
         return board
-    return Leaderboard.from_dict(migrate(sanitize(board)))
+    return Leaderboard.from_dict(migrate(sanitize(board), in_place=True))
 
 
 def write_leaderboard(path: str | os.PathLike, board: Leaderboard | dict) -> Path:

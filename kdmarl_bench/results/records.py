@@ -13,6 +13,7 @@ claim thresholds (``CLAIM_RETENTION``, ``CLAIM_FLOPS_REDUCTION``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
@@ -104,9 +105,14 @@ def _ci_out(ci: CI | None) -> list[float] | None:
 # helpers for from_dict / to_dict
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls)) - {"extra"}
+
+
 def _split(data: dict, cls: type) -> tuple[dict, dict]:
     """(known fields, extra fields) of ``data`` for dataclass ``cls`` (its ``extra`` excluded)."""
-    names = {f.name for f in fields(cls)} - {"extra"}
+    names = _field_names(cls)
     known = {k: v for k, v in data.items() if k in names}
     extra = {k: v for k, v in data.items() if k not in names}
     return known, extra

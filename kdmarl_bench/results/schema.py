@@ -142,10 +142,14 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 """version → function bringing a dict of that version to the next (it may modify its argument)."""
 
 
-def migrate(data: dict) -> dict:
-    """A copy of a valid leaderboard dict brought to ``SCHEMA_VERSION`` (unchanged if it is there)."""
+def migrate(data: dict, *, in_place: bool = False) -> dict:
+    """A valid leaderboard dict brought to ``SCHEMA_VERSION`` (unchanged if it is there).
+
+    A copy, unless ``in_place`` (for a dict the caller has just made, e.g. by ``io.sanitize``).
+    """
     version = schema_version(data)
-    data = copy.deepcopy(data)
+    if not in_place:
+        data = copy.deepcopy(data)
     while version < SCHEMA_VERSION:
         data = MIGRATIONS[version](data)
         version = data["schema_version"]

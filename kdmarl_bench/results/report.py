@@ -545,6 +545,7 @@ def latency_rows(board: Leaderboard) -> list[list[str]]:
                     _fmt(g.timer_median_ms, 4),
                     DASH if mismatch is None else ("⚠ mismatch" if mismatch else "ok"),
                     _fmt(g.cv_max, 3),
+                    DASH if g.noisy is None else ("⚠ yes" if g.noisy else "no"),
                 ]
             )
     return rows
@@ -566,6 +567,7 @@ def latency_markdown(board: Leaderboard) -> str:
         "Timer median ms",
         "Timer check",
         "CV max",
+        "noisy",
     ]
     rows = latency_rows(board)
     if not rows:
@@ -675,7 +677,9 @@ def build_markdown(
         "Means over seeds of p50/p90/p99 per team decision (every agent's policy at batch 1). "
         "`Timer median` is `torch.utils.benchmark.Timer.blocked_autorange` for the same call; "
         "“mismatch” flags a seed where it differs from p50 by more than 20%. CV max is the largest "
-        "coefficient of variation of per-repeat medians over seeds.",
+        "coefficient of variation of per-repeat medians over seeds. “noisy” marks a row where any seed's "
+        "measurement is flagged noisy (its Timer cross-check or CV disagrees): not a number to judge a "
+        "regression on.",
         "",
         latency_markdown(data),
         "## Failed cells",

@@ -106,6 +106,9 @@ def test_built_board_round_trips_and_keeps_open_fields(tmp_path: Path):
     assert entry.timing == {"where": "main", "phase": "after"}
     row = back.summary_index()[rec.key]
     assert row.latency_summary.cpu is not None and row.latency_summary.cpu.noisy is True
+    md = build_markdown(back, {}, [])
+    line = next(li for li in md.splitlines() if li.startswith(f"| {rec.task} | {rec.method} | {rec.size} | cpu |"))
+    assert line.endswith("| ⚠ yes |")  # the report's latency table shows the summary's noisy flag
 
 
 def test_noisy_derived_from_timer_mismatch_when_absent():

@@ -298,3 +298,5 @@ def test_the_mit_thop_package_does_the_counting():
     dist = md.distribution("thop")
     assert dist.metadata["License"] == "MIT"
     assert Path(thop.__file__).resolve() == Path(dist.locate_file("thop/__init__.py")).resolve()
+    # both distributions write thop/__init__.py: the imported one must be the MIT release's files
+    assert dist.version.startswith(thop.__version__), (thop.__version__, dist.version)

@@ -61,6 +61,8 @@ BLOCKS: dict[str, Block] = {
     ),
     "reference-poi-mpe": Block(("mpe",), lambda b: poi_markdown(b[0])),
     "reference-poi-smax": Block(("smax",), lambda b: poi_markdown(b[0])),
+    # the tuning sweep behind the method defaults
+    "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
 }
 
 

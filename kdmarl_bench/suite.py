@@ -215,22 +215,26 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def _suite_dirs() -> list[Path]:
-    # ./suites, then the suites of the clone / editable install the package lives in.
-    return [Path("suites"), Path(__file__).resolve().parent.parent / "suites"]
+    # ./suites in the working directory first (a user's own suite of a bundled name overrides it),
+    # then the suites shipped inside the package (kdmarl_bench/suites/*.toml, package data).
+    return [Path("suites"), Path(__file__).resolve().parent / "suites"]
 
 
 def bundled_suites() -> list[str]:
+    """Names of the suites a bare name can refer to (shipped with the package, or in ./suites)."""
     return sorted({p.stem for d in _suite_dirs() if d.is_dir() for p in d.glob("*.toml")})
 
 
 def resolve_suite_path(path: str | Path) -> Path:
+    """A suite file path as given, or for a bare name (``quickstart``) ``./suites/NAME.toml`` if it
+    exists, else the bundled ``kdmarl_bench/suites/NAME.toml``; unresolved names come back as given."""
     p = Path(path)
     if p.exists() or p.suffix:
         return p
-    # A bare name refers to a suite bundled with the package or in ./suites.
     for cand in (d / f"{p}.toml" for d in _suite_dirs()):
-        if cand.exists():
-            return cand
+        if cand.is_file():
+            # Relative to the working directory when below it: the leaderboard records this path.
+            return cand.relative_to(Path.cwd()) if cand.is_relative_to(Path.cwd()) else cand
     return p
 
 

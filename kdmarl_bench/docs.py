@@ -1,20 +1,12 @@
-"""Parts of README.md generated from the code, so the docs cannot drift from it.
+"""The README's command reference, generated from click's own help so it cannot drift.
 
-``python -m kdmarl_bench.docs`` rewrites every generated block of README.md in place;
-``--check`` only compares and exits 1 when a block is stale (the test suite runs the check).
-A block sits between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->``.
+It is the ``cli-reference`` block of :mod:`kdmarl_bench.results.readme` (rewritten with
+``python benchmarks/readme_tables.py``; a test fails when it is stale).
 """
 
 from __future__ import annotations
 
-import re
-import sys
-from pathlib import Path
-
 import click
-
-BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)",
-                   re.S)
 
 
 def _md(text: str) -> str:
@@ -62,52 +54,3 @@ def cli_reference(group: click.Group) -> str:
             parts.extend(_option_row(o) for o in options)
             parts.append("")
     return "\n".join(parts)
-
-
-def generated_blocks() -> dict[str, str]:
-    """Block name → the text it must hold."""
-    from kdmarl_bench.cli import main
-
-    return {"cli-reference": cli_reference(main)}
-
-
-def render_readme(text: str, blocks: dict[str, str]) -> str:
-    """``text`` with every generated block it contains replaced by its current content."""
-    def sub(m: re.Match) -> str:
-        name = m.group("name")
-        if name not in blocks:
-            return m.group(0)
-        return f"{m.group(1)}{blocks[name].rstrip()}\n{m.group(4)}"
-
-    return BLOCK.sub(sub, text)
-
-
-def stale_blocks(text: str, blocks: dict[str, str]) -> list[str]:
-    present = {m.group("name") for m in BLOCK.finditer(text)}
-    missing = [name for name in blocks if name not in present]
-    changed = [m.group("name") for m in BLOCK.finditer(text)
-               if m.group("name") in blocks and m.group("body").rstrip() != blocks[m.group("name")].rstrip()]
-    return missing + changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"] or [str(Path(__file__).resolve().parent.parent / "README.md")]
-    blocks = generated_blocks()
-    status = 0
-    for p in map(Path, paths):
-        text = p.read_text(encoding="utf-8")
-        stale = stale_blocks(text, blocks)
-        if check:
-            if stale:
-                print(f"{p}: stale generated blocks: {', '.join(stale)} (run: python -m kdmarl_bench.docs)")
-                status = 1
-        elif stale:
-            p.write_text(render_readme(text, blocks), encoding="utf-8")
-            print(f"{p}: rewrote {', '.join(stale)}")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

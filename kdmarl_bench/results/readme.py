@@ -1,4 +1,4 @@
-"""README tables generated from the committed boards (``baselines/*.json``).
+"""README blocks generated from the committed boards (``baselines/*.json``) and from the code.
 
 Every number the README quotes from a board sits in a block between markers::
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.headline import headline, headline_markdown
-from kdmarl_bench.results.leaderboard import load_leaderboard
+from kdmarl_bench.results.io import read_leaderboard
 from kdmarl_bench.results.render import leaderboard_markdown
 from kdmarl_bench.results.report import poi_markdown
 
@@ -63,7 +63,16 @@ BLOCKS: dict[str, Block] = {
     "reference-poi-smax": Block(("smax",), lambda b: poi_markdown(b[0])),
     # the tuning sweep behind the method defaults
     "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
+    # every command and option, from click's own help (no board)
+    "cli-reference": Block((), lambda b: _cli_reference()),
 }
+
+
+def _cli_reference() -> str:
+    from kdmarl_bench.cli import main
+    from kdmarl_bench.docs import cli_reference
+
+    return cli_reference(main)
 
 
 # ----------------------------------------------------------------------------- rendering and splicing
@@ -72,13 +81,13 @@ BLOCKS: dict[str, Block] = {
 def render_blocks(baselines: str | Path, names: list[str] | None = None) -> dict[str, str]:
     """The text of each named block (default: all), rendered from ``baselines/<board>.json``."""
     baselines = Path(baselines)
-    cache: dict[str, dict] = {}
+    cache: dict = {}
     out = {}
     for name in names if names is not None else list(BLOCKS):
         block = BLOCKS[name]
         for stem in block.boards:
             if stem not in cache:
-                cache[stem] = load_leaderboard(baselines / f"{stem}.json")
+                cache[stem] = read_leaderboard(baselines / f"{stem}.json")
         text = block.render([cache[s] for s in block.boards])
         out[name] = text if text.endswith("\n") else text + "\n"
     return out

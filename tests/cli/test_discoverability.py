@@ -9,6 +9,7 @@ import click
 from kdmarl_bench import docs
 from kdmarl_bench.cli import main
 from kdmarl_bench.methods import METHODS
+from kdmarl_bench.results import readme
 from kdmarl_bench.teachers.zoo import load_card, zoo_path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -22,7 +23,8 @@ def test_every_option_has_help_text():
 
 def test_readme_command_reference_is_current():
     text = README.read_text(encoding="utf-8")
-    assert docs.stale_blocks(text, docs.generated_blocks()) == [], "run: python -m kdmarl_bench.docs"
+    fresh = readme.render_blocks(README.parent / "baselines", ["cli-reference"])["cli-reference"]
+    assert readme.readme_blocks(text)["cli-reference"] == fresh, "run: python benchmarks/readme_tables.py"
 
 
 def test_readme_names_every_option_of_every_command():
@@ -34,14 +36,10 @@ def test_readme_names_every_option_of_every_command():
                 assert f"`{p.opts[0]}`" in text, f"{name} {p.opts[0]} is not in README.md"
 
 
-def test_stale_block_is_detected_and_rewritten():
-    text = "intro\n<!-- BEGIN generated:cli-reference -->\nold\n<!-- END generated:cli-reference -->\nend\n"
-    blocks = {"cli-reference": "new text"}
-    assert docs.stale_blocks(text, blocks) == ["cli-reference"]
-    fixed = docs.render_readme(text, blocks)
-    assert "new text" in fixed and "old" not in fixed and fixed.endswith("end\n")
-    assert docs.stale_blocks(fixed, blocks) == []
-    assert docs.stale_blocks("no blocks here", blocks) == ["cli-reference"]
+def test_reference_lists_options_with_defaults():
+    ref = docs.cli_reference(main)
+    assert "#### `kdmarl-bench run [OPTIONS] SUITE`" in ref
+    assert "| `--device` `auto\\|cpu\\|cuda` | `auto` |" in ref  # pipes escaped inside the table
 
 
 def test_methods_lists_every_registered_method(runner):

@@ -20,6 +20,13 @@ def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, 
     other deployment ``paths`` (e.g. ``torchscript``) add a 1-thread decentralized CPU entry
     each, tagged with ``path``.
     """
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.suite import batch_sizes_problem, threads_problem
+
+    # torch.set_num_threads(100000) segfaults: refuse before timing anything.
+    problem = threads_problem(list(threads)) or batch_sizes_problem(list(batch_sizes))
+    if problem:
+        raise UsageError(f"profile: {problem}")
     actors = policy.deploy_actors()
     obs_dims = list(policy.obs_dims)
     cost = count_policy_cost(actors, obs_dims)

@@ -148,3 +148,13 @@ def test_bundled_suites_still_plan():
 def test_cli_seeds_and_threads_out_of_range(args):
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2 and "is not in the range" in res.output, res.output
+
+
+def test_profile_policy_refuses_thread_counts_that_crash_torch():
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.profiling.policy import profile_policy
+    from kdmarl_bench.teachers.zoo import load_policy_ref
+
+    policy, _ = load_policy_ref("zoo:mpe/simple_spread_v3")
+    with pytest.raises(UsageError, match=r"thread count 100000 is outside the allowed range \[0, "):
+        profile_policy(policy, threads=(100000,))

@@ -3,6 +3,8 @@ teacher-relative latency against a baseline."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from kdmarl_bench.errors import UsageError
@@ -315,3 +317,90 @@ def test_absolute_latency_compares_ms_and_includes_the_teacher(base):
     body = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| status")]
     assert len(body) == len(result.checks)
     assert any("latency_ms" in line and "0.1600 ms" in line and "0.0800 ms" in line for line in body)
+
+
+# ---------------------------------------------------------------------------------------------
+# the teacher, noisy latency, and boards the gate refuses
+
+
+def test_another_teacher_fails_even_when_retention_holds(base):
+    recs = standard_records()
+    for r in recs:
+        r["teacher_sha256"] = "a" * 64
+    same = make_leaderboard(recs)
+    for r in recs:
+        if r["task"] == "mpe/simple_spread":
+            r["teacher_sha256"] = "b" * 64
+    other = make_leaderboard(recs)
+    assert _find(gate(same, same), "mpe/simple_spread", "teacher", "teacher_sha256").verdict == "pass"
+    result = gate(other, same)
+    [fail] = result.failures
+    assert (fail.task, fail.name) == ("mpe/simple_spread", "teacher_sha256")
+    assert "another teacher" in fail.detail and fail.current == "b" * 12 and fail.baseline == "a" * 12
+
+
+def test_weaker_teacher_score_fails():
+    recs = standard_records()
+    for r in recs:  # spread teacher −20 on a random of −100; spread the episodes a little
+        if r["method"] == "teacher" and r["task"] == "mpe/simple_spread":
+            r["episode_scores"] = [-21.0, -19.0, -20.5, -19.5] * 25
+    base = make_leaderboard(recs)
+    for r in recs:  # −30: 12.5% of the teacher's 80-point gap over random
+        if r["method"] == "teacher" and r["task"] == "mpe/simple_spread":
+            r["score"], r["episode_scores"] = -30.0, [x - 10.0 for x in r["episode_scores"]]
+    result = gate(make_leaderboard(recs), base)
+    check = _find(result, "mpe/simple_spread", "teacher", "teacher_score")
+    assert check.verdict == "fail" and check.current == pytest.approx(-30.0)
+    assert check.limit == pytest.approx(-20.0 - 0.05 * 80)
+    assert "-0.125" in check.detail and "Welch" in check.detail
+
+
+def test_noisy_latency_is_not_judged(base):
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m":
+            for e in r["latency"]:
+                e["p50_ms"] *= 3
+                e["noisy"] = True
+    result = gate(make_leaderboard(recs), base)
+    check = _find(result, "smax/3m", "kd-marl", "latency")
+    assert check.verdict == "noisy" and check.passed and "noisy, not judged" in check.detail
+    assert check.describe().startswith("NOISY")
+    # the older flag means the same; a noisy baseline side too
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "teacher" and r["task"] == "smax/3m":
+            for e in r["latency"]:
+                e["timer_mismatch"] = True
+    check = _find(gate(base, make_leaderboard(recs)), "smax/3m", "bc", "latency")
+    assert check.verdict == "noisy" and "teacher timing is noisy" in check.detail
+    # one clean seed is enough to judge it
+    recs = standard_records()
+    for r in recs:
+        if r["method"] == "kd-marl" and r["task"] == "smax/3m" and r["seed"] > 0:
+            for e in r["latency"]:
+                e["p50_ms"] *= 3
+                e["noisy"] = True
+    assert _find(gate(make_leaderboard(recs), base), "smax/3m", "kd-marl", "latency").verdict == "pass"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("side", ["baseline", "current"])
+def test_non_finite_summary_or_record_values_are_refused(base, bad, side):
+    broken = copy.deepcopy(base)
+    broken["summary"][2]["retention_mean"] = bad
+    args = (base, broken) if side == "baseline" else (broken, base)
+    with pytest.raises(UsageError, match=rf"{side}.json: field summary\[2\]\.retention_mean is"):
+        gate(*args, current_name="current.json", baseline_name="baseline.json")
+    broken = copy.deepcopy(base)
+    broken["records"][4]["episode_scores"][1] = bad
+    args = (base, broken) if side == "baseline" else (broken, base)
+    with pytest.raises(UsageError, match=r"records\[4\]\.episode_scores\[1\]"):
+        gate(*args, current_name="current.json", baseline_name="baseline.json")
+
+
+def test_no_comparable_checks_is_refused(base):
+    empty = copy.deepcopy(base)
+    empty["summary"], empty["records"] = [], []
+    with pytest.raises(UsageError, match="no comparable checks between current and empty.json"):
+        gate(base, empty, baseline_name="empty.json")

@@ -216,16 +216,25 @@ _EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "g
 @click.option("--fresh-seed", type=click.IntRange(min=0), default=777_000, show_default=True,
               help="Base of the new eval seeds (+ the record's seed).")
 @click.option("--teacher", "include_teacher", is_flag=True, help="Also sample teacher records.")
+@click.option("--retrain", type=click.IntRange(min=1), default=None,
+              help="Instead: retrain N sampled cells on this machine (in a temporary folder) and judge each "
+              "against the board's seed-to-seed spread (95% prediction interval for a new seed).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, as_json: bool) -> None:
+def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, retrain: int | None,
+           as_json: bool) -> None:
     """Re-evaluate a sample of LEADERBOARD's students on fresh eval seeds.
 
     Shows whether each fresh score lies in the 95% CI of its recorded episodes, and exits 1 when a
     fresh score is significantly below the recorded one (the 95% CI of fresh − recorded is below 0).
+    With --retrain N: retrains N cells here and exits 1 when one falls outside its prediction interval.
     """
     from kdmarl_bench.results.leaderboard import load_leaderboard
     from kdmarl_bench.verify import verify_leaderboard
+
+    if retrain is not None:
+        _verify_retrain(load_leaderboard(leaderboard), leaderboard, retrain, as_json)
+        return
 
     rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
                               include_teacher=include_teacher)
@@ -245,6 +254,37 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
                       "[green]yes[/]" if r.holds else "[red]no[/]")
         stdout_console().print(t)
     if not all(r.holds for r in rows):
+        sys.exit(1)
+
+
+def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> None:
+    from kdmarl_bench.verify import retrain_leaderboard
+
+    rows = retrain_leaderboard(data, leaderboard, n,
+                               on_start=lambda c: click.echo(f"retraining {c.label()} ...", err=True))
+    if as_json:
+        echo_json([r.to_dict() for r in rows])
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"retrained here vs the seed-to-seed spread of {leaderboard}")
+        for col in ("task", "method", "size", "seed", "recorded", "retrained", "cell mean (n seeds)",
+                    "95% prediction interval", "verdict"):
+            t.add_column(col)
+        style = {"holds": "[green]holds[/]", "outside": "[red]outside[/]", "inconclusive": "[yellow]inconclusive[/]"}
+        for r in rows:
+            t.add_row(r.task, r.method, r.size, str(r.seed), f"{r.recorded:.3f}",
+                      f"{r.retrained:.3f}" + (" (identical)" if r.identical else ""),
+                      f"{r.cell_mean:.3f} ({r.n_seeds})", f"[{r.interval[0]:.3f}, {r.interval[1]:.3f}]",
+                      style[r.verdict])
+        stdout_console().print(t)
+        for r in rows:
+            for note in r.notes:
+                click.echo(f"note: {r.task} {r.method} {r.size} seed {r.seed}: {note}", err=True)
+            if r.verdict == "inconclusive":
+                click.echo(f"warning: {r.task} {r.method} {r.size}: one seed on the board and no other cells to "
+                           "pool with: no spread to judge against", err=True)
+    if any(r.verdict == "outside" for r in rows):
         sys.exit(1)
 
 

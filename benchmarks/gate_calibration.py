@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -315,17 +314,19 @@ def main() -> None:
     Console(width=220).print(table)
     honest = [r for r in results if r["name"].startswith("honest")]
     fa = sum(r["unchanged"][FAIL] for r in honest) / max(1, sum(sum(r["unchanged"].values()) for r in honest))
+    worst = max(honest, key=lambda r: r["runs_fail"])
+    print(f"false alarms on honest reruns: {100 * worst['runs_fail']:.1f}% of gate runs at worst "
+          f"({worst['name']}, {worst['n']} seeds); {100 * fa:.2f}% of all unchanged checks")
     reg = [r for r in results if not r["name"].startswith("honest")]
+    print("detection, gate runs that exit 1: " + "; ".join(
+        f"{r['name']} n={r['n']} {100 * r['runs_fail']:.0f}%" for r in reg))
     det_fail = sum(r["regressed"][FAIL] for r in reg)
     det_tot = sum(r["regressed"][v] for r in reg for v in (FAIL, INCONCLUSIVE, PASS))
     det_flag = det_fail + sum(r["regressed"][INCONCLUSIVE] for r in reg)
-    print(f"false alarms on honest reruns: {100 * fa:.2f}% of checks; "
-          f"{100 * max(r['runs_fail'] for r in honest):.1f}% of gate runs at worst (scenario above)")
-    print(f"detection of regressions beyond the threshold: {100 * det_fail / max(1, det_tot):.1f}% fail; "
-          f"{100 * det_flag / max(1, det_tot):.1f}% fail or inconclusive (caught with --strict)")
+    print(f"detection, regressed checks (> {DROP} on the full data): {100 * det_fail / max(1, det_tot):.1f}% fail, "
+          f"{100 * det_flag / max(1, det_tot):.1f}% fail or inconclusive (exit 1 with --strict), "
+          f"{100 * (1 - det_flag / max(1, det_tot)):.1f}% pass")
     print(f"({time.perf_counter() - t0:.0f} s)")
-    if math.isnan(fa):
-        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ teacher with its students can keep retention):
   the students' retention is not comparable; rebuild the baseline if the change is intended);
 - ``teacher_score`` the teacher's mean score did not drop by more than ``max_retention_drop``
   of the baseline's teacher-over-random gap (win rate: of its win rate). A teacher is a fixed
-  policy, so only episode sampling is noise: a Welch interval over the episodes.
+  policy, so only episode sampling is noise: a paired t over the eval episodes both boards
+  played (same seeds and eval seeds; an identical teacher gives exactly 0), else Welch.
 
 Verdicts: ``pass``, ``fail``, ``inconclusive``, ``noisy`` (latency not judged) and ``skipped``
 (the current board lacks the measurement). ``GateResult.exit_code`` is 1 when any check fails,
@@ -414,6 +415,10 @@ def _check_teacher_sha(key: tuple, cur_data: dict, base_data: dict) -> Check | N
     return Check(*key, "teacher_sha256", short(c), short(b), None, False, detail)
 
 
+def _episodes_by_seed(recs: list[dict]) -> dict[Any, tuple[Any, list[float]]]:
+    return {r.get("seed"): (r.get("eval_seed"), [float(x) for x in r.get("episode_scores") or []]) for r in recs}
+
+
 def _check_teacher_score(key: tuple, cur_data: dict, base_data: dict, drop: float) -> Check | _Judged | None:
     base_recs = [r for r in _teacher_records(base_data, key[0]) if is_ok(r)]
     b_eps = [float(x) for r in base_recs for x in r.get("episode_scores") or []]
@@ -431,11 +436,22 @@ def _check_teacher_score(key: tuple, cur_data: dict, base_data: dict, drop: floa
     if len(c_eps) < 2:
         return Check(*key, "teacher_score", None, b, limit, False, "no teacher episodes in current")
     c = float(np.mean(c_eps))
-    iv = noise.welch_interval(np.asarray(c_eps) / gap, np.asarray(b_eps) / gap, CONFIDENCE)
+    # Same seeds, eval seeds and episode counts: both boards played the same episodes: pair them.
+    by_c, by_b = _episodes_by_seed(cur_recs), _episodes_by_seed(base_recs)
+    paired = by_c.keys() == by_b.keys() and all(
+        by_c[s][0] == by_b[s][0] and len(by_c[s][1]) == len(by_b[s][1]) for s in by_c
+    )
+    if paired:
+        diffs = [(x - y) / gap for s in sorted(by_c, key=str) for x, y in zip(by_c[s][1], by_b[s][1], strict=True)]
+        iv = noise.paired_interval(diffs, CONFIDENCE)
+        how = f"paired t over {len(diffs)} episodes played by both"
+    else:
+        iv = noise.welch_interval(np.asarray(c_eps) / gap, np.asarray(b_eps) / gap, CONFIDENCE)
+        how = f"Welch over {len(c_eps)} + {len(b_eps)} episodes"
     unit = "teacher − random gap" if is_return else "teacher win rate"
     detail = (
         f"change {iv.estimate:+.3f} of the baseline's {unit}, 95% interval [{iv.lo:+.3f}, {iv.hi:+.3f}] "
-        f"(Welch over {len(c_eps)} + {len(b_eps)} episodes: a fixed policy has only episode noise)"
+        f"({how}: a fixed policy has only episode noise)"
     )
     why = f"cannot tell a drop of {drop:g} from episode noise"
     return _Judged(Check(*key, "teacher_score", c, b, limit, True, detail, PASS), iv, why)

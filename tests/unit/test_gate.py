@@ -347,12 +347,20 @@ def test_weaker_teacher_score_fails():
     base = make_leaderboard(recs)
     for r in recs:  # −30: 12.5% of the teacher's 80-point gap over random
         if r["method"] == "teacher" and r["task"] == "mpe/simple_spread":
-            r["score"], r["episode_scores"] = -30.0, [x - 10.0 for x in r["episode_scores"]]
+            r["score"] = -30.0
+            r["episode_scores"] = [x - 10.0 + (3.0 if j % 2 else -3.0) for j, x in enumerate(r["episode_scores"])]
     result = gate(make_leaderboard(recs), base)
     check = _find(result, "mpe/simple_spread", "teacher", "teacher_score")
     assert check.verdict == "fail" and check.current == pytest.approx(-30.0)
     assert check.limit == pytest.approx(-20.0 - 0.05 * 80)
-    assert "-0.125" in check.detail and "Welch" in check.detail
+    # same seeds and episode counts: the boards played the same episodes, paired per episode
+    assert "change -0.125" in check.detail and "paired t over 300 episodes" in check.detail
+    assert _find(gate(base, base), "mpe/simple_spread", "teacher", "teacher_score").verdict == "pass"
+    for r in recs:  # other episode counts: no pairing, Welch over all episodes
+        if r["method"] == "teacher" and r["task"] == "mpe/simple_spread":
+            r["episode_scores"] = r["episode_scores"][:80]
+    check = _find(gate(make_leaderboard(recs), base), "mpe/simple_spread", "teacher", "teacher_score")
+    assert check.verdict == "fail" and "Welch over 240 + 300 episodes" in check.detail
 
 
 def test_noisy_latency_is_not_judged(base):

@@ -169,3 +169,13 @@ def test_welch_interval():
     assert (iv.lo, iv.hi) == pytest.approx((ci.low, ci.high))
     same = noise.welch_interval([1.0, 1.0], [1.0, 1.0])
     assert same.lo == same.hi == 0.0
+
+
+def test_paired_interval():
+    d = [0.1, -0.1, 0.2, 0.0]
+    iv = noise.paired_interval(d)
+    res = sps.ttest_1samp(d, 0.0)
+    ci = res.confidence_interval(0.95)
+    assert (iv.lo, iv.hi) == pytest.approx((ci.low, ci.high)) and iv.df == 3
+    same = noise.paired_interval([0.0, 0.0, 0.0])
+    assert same.lo == same.hi == 0.0

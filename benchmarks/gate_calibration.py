@@ -319,7 +319,7 @@ def main() -> None:
           f"({worst['name']}, {worst['n']} seeds); {100 * fa:.2f}% of all unchanged checks")
     reg = [r for r in results if not r["name"].startswith("honest")]
     print("detection, gate runs that exit 1: " + "; ".join(
-        f"{r['name']} n={r['n']} {100 * r['runs_fail']:.0f}%" for r in reg))
+        f"{r['name']} n={r['n']} {100 * r['runs_fail']:.1f}%" for r in reg))
     det_fail = sum(r["regressed"][FAIL] for r in reg)
     det_tot = sum(r["regressed"][v] for r in reg for v in (FAIL, INCONCLUSIVE, PASS))
     det_flag = det_fail + sum(r["regressed"][INCONCLUSIVE] for r in reg)

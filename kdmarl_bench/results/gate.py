@@ -1,10 +1,17 @@
-"""Turn a leaderboard into pass/fail against a baseline leaderboard (for CI).
+"""Turn a leaderboard into pass / fail / inconclusive against a baseline leaderboard (for CI).
 
 Per (task, method, size) in the baseline:
 
 - ``present``   the row exists in the current leaderboard;
-- ``retention`` mean retention ≥ baseline − ``max_retention_drop``; noise-aware: it fails
-  only when the current CI's upper bound is below that limit;
+- ``retention`` did mean retention drop by more than ``max_retention_drop``? Judged on the
+  noise of an honest rerun (``kdmarl_bench.results.noise``): a 95% t interval for current −
+  baseline from the per-seed retentions of *both* boards (pooled seed variance, floored by the
+  episode-sampling variance, partially pooled with the task's other cells). ``fail`` when the
+  whole interval lies below −drop, ``pass`` when none of it does, ``inconclusive`` when it
+  straddles −drop: the seeds cannot tell such a drop from noise, and the check says how many
+  seeds per board would. The fail side is a multiple test over every check judged on noise
+  (Benjamini–Hochberg at q = 0.05 on one-sided p-values), so an honest rerun fails *any* check
+  w.p. ≤ 5% under the model;
 - ``flops``     FLOPs ≤ baseline × (1 + ``max_flops_increase``);
 - ``latency``   the 1-thread CPU p50 *relative to the teacher of the same leaderboard*
   ≤ baseline ratio × (1 + ``max_latency_increase``) — a ratio, so a faster or slower CI
@@ -13,28 +20,50 @@ Per (task, method, size) in the baseline:
   absolute 1-thread CPU p50 in ms ≤ baseline × (1 + ``max_latency_increase``), for baselines
   measured on the same machine.
 
-Both use the *fastest seed's* p50 of a (task, method, size): every seed deploys the same
-architecture, and a busy machine only ever adds time, so the minimum is the least disturbed
-timing of it (one seed timed during a burst of other work must not fail the gate).
+Both latency checks use the *fastest seed's* p50 of a (task, method, size) among the entries
+that are not marked noisy (``noisy: true``, or the older ``timer_mismatch: true``: the timer
+cross-check disagreed): every seed deploys the same architecture, and a busy machine only
+ever adds time. When only noisy entries exist on either side the check is ``noisy``: shown,
+not judged, never a regression.
+
+Per task with a teacher row, the teacher itself (retention is relative to it, so a weaker
+teacher with its students can keep retention):
+
+- ``teacher_sha256`` the teacher's weights digest is the baseline's (another teacher: fail —
+  the students' retention is not comparable; rebuild the baseline if the change is intended);
+- ``teacher_score`` the teacher's mean score did not drop by more than ``max_retention_drop``
+  of the baseline's teacher-over-random gap (win rate: of its win rate). A teacher is a fixed
+  policy, so only episode sampling is noise: a paired t over the eval episodes both boards
+  played (same seeds and eval seeds; an identical teacher gives exactly 0), else Welch.
+
+Verdicts: ``pass``, ``fail``, ``inconclusive``, ``noisy`` (latency not judged) and ``skipped``
+(the current board lacks the measurement). ``GateResult.exit_code`` is 1 when any check fails,
+or, with ``strict``, when any is inconclusive; else 0. ``gate`` refuses (``UsageError``, exit 2)
+boards with non-finite values in the fields it checks, and a comparison with no checks.
 
 ``gate_markdown`` and ``gate_junit`` list every check with both values (JUnit XML: one
-testcase per check, a ``failure`` per regression, ``skipped`` where the current leaderboard
-lacks the measurement).
+testcase per check, a ``failure`` per regression — and per inconclusive check with ``strict`` —
+``skipped`` for skipped, noisy and, without ``strict``, inconclusive checks).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results import noise
 from kdmarl_bench.results.compare import check_compatible
 from kdmarl_bench.results.leaderboard import (
     TEACHER,
     TEACHER_SIZE,
-    cpu_p50_ms,
     is_ok,
+    latency_entry,
     method_sort_key,
     size_label,
     summary_index,
@@ -43,6 +72,10 @@ from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 from kdmarl_bench.results.render import markdown_table
 
 _REL_EPS = 1e-9  # float slack for "no increase allowed"
+CONFIDENCE = 0.95
+
+PASS, FAIL, INCONCLUSIVE = noise.PASS, noise.FAIL, noise.INCONCLUSIVE
+NOISY, SKIPPED = "noisy", "skipped"
 
 
 @dataclass
@@ -50,16 +83,25 @@ class Check:
     task: str
     method: str
     size: str
-    name: str  # present | retention | flops | latency | latency_ms
+    name: str  # present | retention | flops | latency | latency_ms | teacher_sha256 | teacher_score
     current: Any
     baseline: Any
     limit: Any
     passed: bool
+    """False only for a ``fail`` verdict."""
     detail: str = ""
+    verdict: str = ""
+    """pass | fail | inconclusive | noisy | skipped (derived from ``passed`` when not given)."""
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            self.verdict = PASS if self.passed else FAIL
 
     def describe(self) -> str:
         """One line with both values, e.g. for the CLI."""
-        status = "PASS" if self.passed else "FAIL"
+        status = {PASS: "PASS", FAIL: "FAIL", INCONCLUSIVE: "INCONCLUSIVE", NOISY: "NOISY", SKIPPED: "SKIP"}[
+            self.verdict
+        ]
         text = (
             f"{status} {self.task} {self.method} {self.size} {self.name}: current {fmt_value(self.name, self.current)}"
             f" vs baseline {fmt_value(self.name, self.baseline)}"
@@ -74,18 +116,33 @@ class Check:
 @dataclass
 class GateResult:
     passed: bool
+    """No check failed (inconclusive ones do not count, whatever ``strict``)."""
     checks: list[Check] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    strict: bool = False
+    """Inconclusive checks make ``exit_code`` 1."""
 
     @property
     def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
+        return [c for c in self.checks if c.verdict == FAIL]
+
+    @property
+    def inconclusive(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == INCONCLUSIVE]
+
+    @property
+    def exit_code(self) -> int:
+        """1 on a regression (or, with ``strict``, an inconclusive check), else 0."""
+        return 1 if self.failures or (self.strict and self.inconclusive) else 0
 
     def to_dict(self) -> dict:
         return {
             "passed": self.passed,
+            "exit_code": self.exit_code,
+            "strict": self.strict,
             "n_checks": len(self.checks),
             "n_failed": len(self.failures),
+            "n_inconclusive": len(self.inconclusive),
             "settings": dict(self.settings),
             "checks": [dataclasses.asdict(c) for c in self.checks],
         }
@@ -104,51 +161,190 @@ def fmt_value(name: str, v: Any) -> str:
 
 
 def fmt_limit(name: str, v: Any) -> str:
-    return ("≥ " if name == "retention" else "≤ ") + fmt_value(name, v)
+    return ("≥ " if name in ("retention", "teacher_score") else "≤ ") + fmt_value(name, v)
 
 
-def _fastest_p50(data: dict, task: str, method: str, size: str) -> float | None:
-    """The lowest 1-thread CPU p50 (ms) over the seeds of (task, method, size) that count in
-    the summary (``is_ok``, as for its mean p50)."""
-    p50s = [
-        cpu_p50_ms(r) for r in data.get("records", [])
+# ---------------------------------------------------------------------------------------------
+# refusing boards the gate cannot judge
+
+_SUMMARY_FIELDS = ("score_mean", "retention_mean", "flops", "latency_cpu_p50_ms")
+_RECORD_FIELDS = ("score", "retention", "teacher_score", "random_score")
+
+
+def _non_finite(v: Any) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
+
+
+def refuse_non_finite(data: dict, name: str) -> None:
+    """UsageError naming the file and field of the first NaN/±Infinity (e.g. ``1e400``, which
+    JSON reads as inf) in a field the gate checks; such a value would silently drop checks."""
+
+    def refuse(where: str, v: Any) -> None:
+        raise UsageError(
+            f"{name}: field {where} is {v!r}, not a finite number; the gate refuses a board with "
+            "NaN/Infinity in the values it checks (regenerate the board, or fix that field)"
+        )
+
+    for i, row in enumerate(data.get("summary") or []):
+        for f in _SUMMARY_FIELDS:
+            if _non_finite(row.get(f)):
+                refuse(f"summary[{i}].{f}", row.get(f))
+        for f in ("score_ci95", "retention_ci95"):
+            for j, v in enumerate(row.get(f) or []):
+                if _non_finite(v):
+                    refuse(f"summary[{i}].{f}[{j}]", v)
+    for i, r in enumerate(data.get("records") or []):
+        if r.get("error") is not None:
+            continue
+        for f in _RECORD_FIELDS:
+            if _non_finite(r.get(f)):
+                refuse(f"records[{i}].{f}", r.get(f))
+        for j, v in enumerate(r.get("episode_scores") or []):
+            if _non_finite(v):
+                refuse(f"records[{i}].episode_scores[{j}]", v)
+        if _non_finite((r.get("cost") or {}).get("flops")):
+            refuse(f"records[{i}].cost.flops", r["cost"]["flops"])
+        for j, e in enumerate(r.get("latency") or []):
+            if _non_finite(e.get("p50_ms")):
+                refuse(f"records[{i}].latency[{j}].p50_ms", e.get("p50_ms"))
+
+
+# ---------------------------------------------------------------------------------------------
+# per-seed samples of a board
+
+
+@dataclass(frozen=True)
+class CellSample:
+    """One (task, method, size) of one board: per-seed retention and the episode floor."""
+
+    values: tuple[float, ...]
+    floor: float
+    """Episode-sampling variance of one seed's retention (``noise.episode_floor`` of the
+    student − teacher episode differences on the same eval episodes; 0 without episodes)."""
+
+
+def _retention_scale(r: dict) -> float:
+    t, rnd = r.get("teacher_score"), r.get("random_score")
+    if not _ok(t):
+        return math.nan
+    gap = t - rnd if r.get("metric") == "return" and _ok(rnd) else t
+    return 1.0 / gap if gap > 0 else math.nan
+
+
+def _paired_episodes(r: dict, teacher: dict[tuple, list[float]]) -> list[float]:
+    """Student − teacher score per eval episode of the same (task, seed): every method is
+    evaluated on the same episodes (paired eval seeds), so their shared difficulty — also shared
+    by a rerun on the same eval seeds — is no noise. Unpaired scores when lengths differ."""
+    eps = [float(x) for x in r.get("episode_scores") or []]
+    t_eps = teacher.get((r["task"], r.get("seed")))
+    if t_eps is not None and len(t_eps) == len(eps) and r["method"] != TEACHER:
+        return [a - b for a, b in zip(eps, t_eps, strict=True)]
+    return eps
+
+
+def cell_samples(data: dict) -> dict[tuple[str, str, str], CellSample]:
+    """``{(task, method, size): CellSample}`` from a board's records that count (``is_ok``)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    teacher: dict[tuple, list[float]] = {}
+    for r in data.get("records") or []:
+        if is_ok(r) and r.get("method") == TEACHER:
+            teacher[(r["task"], r.get("seed"))] = [float(x) for x in r.get("episode_scores") or []]
+        if is_ok(r) and _ok(r.get("retention")):
+            groups[(r["task"], r["method"], size_label(r))].append(r)
+    return {
+        key: CellSample(
+            tuple(float(r["retention"]) for r in recs),
+            noise.episode_floor([_paired_episodes(r, teacher) for r in recs], [_retention_scale(r) for r in recs]),
+        )
+        for key, recs in groups.items()
+    }
+
+
+def _task_priors(keys, cur: dict, base: dict) -> dict[str, noise.VariancePrior]:
+    """Per task: the partial-pooling prior fitted to every student cell's variance (both boards)."""
+    by_task: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for key in keys:
+        if key[1] == TEACHER:
+            continue
+        parts = [s for s in (cur.get(key), base.get(key)) if s is not None]
+        s2, df = noise.pooled_variance([p.values for p in parts])
+        if df > 0:
+            floor = float(np.mean([p.floor for p in parts]))
+            by_task[key[0]][0].append(max(s2, floor))
+            by_task[key[0]][1].append(df)
+    return {task: noise.fit_variance_prior(v, d) for task, (v, d) in by_task.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _fastest_p50(data: dict, task: str, method: str, size: str) -> tuple[float | None, bool]:
+    """(lowest 1-thread CPU p50 in ms, noisy) over the seeds of (task, method, size) that count
+    (``is_ok``). Entries marked noisy are used only when nothing else exists (then noisy=True)."""
+    entries = [
+        latency_entry(r, "cpu", threads=1) for r in data.get("records", [])
         if r.get("task") == task and r.get("method") == method and size_label(r) == size and is_ok(r)
     ]
-    p50s = [v for v in p50s if _ok(v)]
-    return min(p50s) if p50s else None
+    entries = [e for e in entries if e is not None and _ok(e.get("p50_ms"))]
+    clean = [float(e["p50_ms"]) for e in entries if not _is_noisy(e)]
+    if clean:
+        return min(clean), False
+    if entries:
+        return min(float(e["p50_ms"]) for e in entries), True
+    return None, False
 
 
-def _relative_latency(data: dict, row: dict) -> tuple[float | None, str]:
-    """(method p50 / teacher p50, explanation) in one leaderboard, fastest seed of each."""
-    p50 = _fastest_p50(data, row["task"], row["method"], row["size"])
-    t50 = _fastest_p50(data, row["task"], TEACHER, TEACHER_SIZE)
+def _is_noisy(entry: dict) -> bool:
+    return entry.get("noisy") is True or entry.get("timer_mismatch") is True
+
+
+def _relative_latency(data: dict, row: dict) -> tuple[float | None, bool, str]:
+    """(method p50 / teacher p50, noisy, explanation) in one leaderboard, fastest seed of each."""
+    p50, noisy_m = _fastest_p50(data, row["task"], row["method"], row["size"])
+    t50, noisy_t = _fastest_p50(data, row["task"], TEACHER, TEACHER_SIZE)
     if not _ok(p50) or not _ok(t50) or t50 <= 0:
-        return None, "no 1-thread CPU latency for the method or its teacher"
-    return p50 / t50, f"{p50:.4f} ms / teacher {t50:.4f} ms (fastest seeds)"
+        return None, False, "no 1-thread CPU latency for the method or its teacher"
+    noisy = noisy_m or noisy_t
+    why = f"{p50:.4f} ms / teacher {t50:.4f} ms (fastest seeds)"
+    if noisy:
+        who = " and ".join(w for w, n in (("method", noisy_m), ("teacher", noisy_t)) if n)
+        why += f"; the {who} timing is noisy (timer cross-check disagreed)"
+    return p50 / t50, noisy, why
 
 
-def _check_retention(key: tuple, cur: dict, base: dict, drop: float) -> Check | None:
-    b = base.get("retention_mean")
-    if not _ok(b):
+def _check_retention(
+    key: tuple, cur_row: dict, cur: CellSample | None, base: CellSample | None, drop: float,
+    prior: noise.VariancePrior,
+) -> Check | _Judged | None:
+    if base is None or not base.values:
         return None
+    b = float(np.mean(base.values))
     limit = b - drop
-    c = cur.get("retention_mean")
-    if not _ok(c):
-        n_failed = cur.get("n_failed") or 0
+    if cur is None or not cur.values:
+        n_failed = cur_row.get("n_failed") or 0
         return Check(
             *key, "retention", None, b, limit, False, f"no successful seeds in current ({n_failed} failed)"
         )
-    ci = cur.get("retention_ci95")
-    hi = ci[1] if ci and _ok(ci[1]) else c
-    if c >= limit:
-        return Check(*key, "retention", c, b, limit, True, "")
-    if hi >= limit:
-        detail = f"mean below the limit but CI upper bound {hi:.3f} reaches it: within noise"
-        return Check(*key, "retention", c, b, limit, True, detail)
-    detail = f"CI upper bound {hi:.3f} is below baseline {b:.3f} − {drop:g} = {limit:.3f}" + (
-        f"; {cur['n_failed']} seed(s) failed" if cur.get("n_failed") else ""
+    c = float(np.mean(cur.values))
+    floor = float(np.mean([cur.floor, base.floor]))
+    iv = noise.difference_interval(cur.values, base.values, floor=floor, prior=prior, confidence=CONFIDENCE)
+    n_c, n_b = len(cur.values), len(base.values)
+    pooled = f", partial pooling {prior.df:.1f} df" if prior.df > 0 else ""
+    detail = (
+        f"current − baseline {iv.estimate:+.3f}, 95% interval [{iv.lo:+.3f}, {iv.hi:+.3f}] "
+        f"(t, {iv.df:.1f} df: {n_c} + {n_b} seeds{pooled})"
     )
-    return Check(*key, "retention", c, b, limit, False, detail)
+    if cur_row.get("n_failed"):
+        detail += f"; {cur_row['n_failed']} seed(s) failed"
+    need = noise.seeds_needed(iv.s2, drop, prior_df=prior.df, confidence=CONFIDENCE)
+    n = min(n_c, n_b)
+    if need is not None and need <= n:
+        why = f"the drop is too close to {drop:g} to call with {n} seeds"
+    else:
+        need_txt = f"need ≥ {need} seeds per board" if need else "more than 1000 seeds per board"
+        why = f"cannot tell a drop of {drop:g} from noise with {n} seeds: {need_txt}"
+    return _Judged(Check(*key, "retention", c, b, limit, True, detail, PASS), iv, why)
 
 
 def _check_flops(key: tuple, cur: dict, base: dict, inc: float) -> Check | None:
@@ -164,34 +360,128 @@ def _check_flops(key: tuple, cur: dict, base: dict, inc: float) -> Check | None:
     return Check(*key, "flops", c, b, limit, passed, detail)
 
 
+def _latency_check(key: tuple, name: str, c: float | None, b: float, noisy: bool, inc: float,
+                   detail: str, missing: str) -> Check:
+    limit = b * (1.0 + inc)
+    if c is None:
+        return Check(*key, name, None, b, limit, True, f"skipped: current has {missing}", SKIPPED)
+    if noisy:
+        return Check(*key, name, c, b, limit, True, f"noisy, not judged: {detail}", NOISY)
+    passed = c <= limit * (1.0 + _REL_EPS)
+    return Check(*key, name, c, b, limit, passed, detail)
+
+
 def _check_latency(
     key: tuple, cur_data: dict, cur: dict, base_data: dict, base: dict, inc: float
 ) -> Check | None:
-    b, b_why = _relative_latency(base_data, base)
+    b, b_noisy, b_why = _relative_latency(base_data, base)
     if b is None:
         return None
-    limit = b * (1.0 + inc)
-    c, c_why = _relative_latency(cur_data, cur)
-    if c is None:
-        return Check(*key, "latency", None, b, limit, True, f"skipped: current has {c_why}")
-    passed = c <= limit * (1.0 + _REL_EPS)
+    c, c_noisy, c_why = _relative_latency(cur_data, cur)
     detail = f"p50 relative to the teacher: current {c_why}, baseline {b_why}"
-    return Check(*key, "latency", c, b, limit, passed, detail)
+    return _latency_check(key, "latency", c, b, b_noisy or c_noisy, inc, detail, c_why)
 
 
 def _check_latency_absolute(
     key: tuple, cur_data: dict, cur: dict, base_data: dict, base: dict, inc: float
 ) -> Check | None:
-    b = _fastest_p50(base_data, base["task"], base["method"], base["size"])
+    b, b_noisy = _fastest_p50(base_data, base["task"], base["method"], base["size"])
     if not _ok(b):
         return None
-    limit = b * (1.0 + inc)
-    c = _fastest_p50(cur_data, cur["task"], cur["method"], cur["size"])
-    if not _ok(c):
-        return Check(*key, "latency_ms", None, b, limit, True, "skipped: current has no 1-thread CPU latency")
-    passed = c <= limit * (1.0 + _REL_EPS)
-    detail = f"absolute 1-thread CPU p50: {c / b:.3f}× the baseline (allowed {1 + inc:.3f}×)"
-    return Check(*key, "latency_ms", c, b, limit, passed, detail)
+    c, c_noisy = _fastest_p50(cur_data, cur["task"], cur["method"], cur["size"])
+    detail = "absolute 1-thread CPU p50" + (f": {c / b:.3f}× the baseline (allowed {1 + inc:.3f}×)" if c else "")
+    if b_noisy or c_noisy:
+        detail += "; " + " and ".join(w for w, n in (("current", c_noisy), ("baseline", b_noisy)) if n) + " timing noisy"
+    return _latency_check(key, "latency_ms", c, b, b_noisy or c_noisy, inc, detail, "no 1-thread CPU latency")
+
+
+def _teacher_records(data: dict, task: str) -> list[dict]:
+    return [r for r in data.get("records") or [] if r.get("task") == task and r.get("method") == TEACHER]
+
+
+def _check_teacher_sha(key: tuple, cur_data: dict, base_data: dict) -> Check | None:
+    def shas(data: dict) -> set[str]:
+        return {str(r["teacher_sha256"]) for r in data.get("records") or []
+                if r.get("task") == key[0] and r.get("teacher_sha256")}
+
+    b, c = shas(base_data), shas(cur_data)
+    if not b or not c:
+        return None
+    short = lambda s: ", ".join(sorted(x[:12] for x in s))  # noqa: E731
+    if c == b:
+        return Check(*key, "teacher_sha256", short(c), short(b), None, True, "same teacher weights")
+    detail = ("the students were distilled from another teacher, so their retention is not comparable "
+              "with the baseline's; if the new teacher is intended, rebuild the baseline")
+    return Check(*key, "teacher_sha256", short(c), short(b), None, False, detail)
+
+
+def _episodes_by_seed(recs: list[dict]) -> dict[Any, tuple[Any, list[float]]]:
+    return {r.get("seed"): (r.get("eval_seed"), [float(x) for x in r.get("episode_scores") or []]) for r in recs}
+
+
+def _check_teacher_score(key: tuple, cur_data: dict, base_data: dict, drop: float) -> Check | _Judged | None:
+    base_recs = [r for r in _teacher_records(base_data, key[0]) if is_ok(r)]
+    b_eps = [float(x) for r in base_recs for x in r.get("episode_scores") or []]
+    if len(b_eps) < 2:
+        return None
+    b = float(np.mean(b_eps))
+    rnd = [float(r["random_score"]) for r in base_recs if _ok(r.get("random_score"))]
+    is_return = base_recs[0].get("metric") == "return"
+    gap = b - float(np.mean(rnd)) if is_return and rnd else b
+    if gap <= 0:
+        return None
+    limit = b - drop * gap
+    cur_recs = [r for r in _teacher_records(cur_data, key[0]) if is_ok(r)]
+    c_eps = [float(x) for r in cur_recs for x in r.get("episode_scores") or []]
+    if len(c_eps) < 2:
+        return Check(*key, "teacher_score", None, b, limit, False, "no teacher episodes in current")
+    c = float(np.mean(c_eps))
+    # Same seeds, eval seeds and episode counts: both boards played the same episodes: pair them.
+    by_c, by_b = _episodes_by_seed(cur_recs), _episodes_by_seed(base_recs)
+    paired = by_c.keys() == by_b.keys() and all(
+        by_c[s][0] == by_b[s][0] and len(by_c[s][1]) == len(by_b[s][1]) for s in by_c
+    )
+    if paired:
+        diffs = [(x - y) / gap for s in sorted(by_c, key=str) for x, y in zip(by_c[s][1], by_b[s][1], strict=True)]
+        iv = noise.paired_interval(diffs, CONFIDENCE)
+        how = f"paired t over {len(diffs)} episodes played by both"
+    else:
+        iv = noise.welch_interval(np.asarray(c_eps) / gap, np.asarray(b_eps) / gap, CONFIDENCE)
+        how = f"Welch over {len(c_eps)} + {len(b_eps)} episodes"
+    unit = "teacher − random gap" if is_return else "teacher win rate"
+    detail = (
+        f"change {iv.estimate:+.3f} of the baseline's {unit}, 95% interval [{iv.lo:+.3f}, {iv.hi:+.3f}] "
+        f"({how}: a fixed policy has only episode noise)"
+    )
+    why = f"cannot tell a drop of {drop:g} from episode noise"
+    return _Judged(Check(*key, "teacher_score", c, b, limit, True, detail, PASS), iv, why)
+
+
+@dataclass
+class _Judged:
+    """A check judged on noise, before the multiple test decides its fail side."""
+
+    check: Check
+    interval: noise.Interval
+    inconclusive_why: str
+
+
+def _decide(judged: list[_Judged], drop: float) -> None:
+    """Verdicts of every noise-judged check: fail by Benjamini–Hochberg at q = 1 − CONFIDENCE
+    (0.05) over their one-sided p-values, pass when the 95% interval excludes a drop beyond ``drop``."""
+    q = 1.0 - CONFIDENCE
+    rejected = noise.benjamini_hochberg([noise.drop_pvalue(j.interval, drop) for j in judged], q)
+    for j, rej in zip(judged, rejected, strict=True):
+        verdict = noise.drop_verdict(j.interval, drop, rej)
+        j.check.verdict, j.check.passed = verdict, verdict != FAIL
+        if verdict == FAIL:
+            j.check.detail += f"; a drop beyond {drop:g} is established (Benjamini–Hochberg, q = {q:g})"
+        elif verdict == INCONCLUSIVE:
+            j.check.detail += f"; inconclusive: {j.inconclusive_why}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the gate
 
 
 def gate(
@@ -202,13 +492,16 @@ def gate(
     max_latency_increase: float = 0.25,
     *,
     absolute_latency: bool = False,
+    strict: bool = False,
     current_name: str = "current",
     baseline_name: str = "baseline",
 ) -> GateResult:
-    """Check ``current`` against ``baseline``; UsageError when they are not comparable.
+    """Check ``current`` against ``baseline``; UsageError when they are not comparable, hold
+    non-finite values in checked fields, or give no check at all.
 
     Latency is compared as a ratio to each leaderboard's own teacher unless
-    ``absolute_latency`` (then absolute ms, the teacher included).
+    ``absolute_latency`` (then absolute ms, the teacher included). ``strict`` makes an
+    inconclusive check count towards exit code 1.
     """
     for opt, value in (
         ("max_retention_drop", max_retention_drop),
@@ -225,10 +518,15 @@ def gate(
             "a leaderboard is only gated against a baseline of the same suite"
         )
     check_compatible(baseline_name, baseline, current_name, current)
+    refuse_non_finite(baseline, baseline_name)
+    refuse_non_finite(current, current_name)
 
     cur_index = summary_index(current)
     base_index = summary_index(baseline)
+    cur_cells, base_cells = cell_samples(current), cell_samples(baseline)
+    priors = _task_priors(base_index, cur_cells, base_cells)
     checks: list[Check] = []
+    judged: list[_Judged] = []
     for key in sorted(base_index, key=lambda k: (k[0], method_sort_key(k[1]), k[2])):
         base = base_index[key]
         cur = cur_index.get(key)
@@ -237,29 +535,54 @@ def gate(
                 Check(*key, "present", "missing", "present", None, False, f"missing from {current_name}")
             )
             continue
-        new = [_check_flops(key, cur, base, max_flops_increase)]
-        if key[1] != TEACHER:
-            new.insert(0, _check_retention(key, cur, base, max_retention_drop))
+        new = []
+        if key[1] == TEACHER:
+            new += [_check_teacher_sha(key, current, baseline),
+                    _check_teacher_score(key, current, baseline, max_retention_drop)]
+        else:
+            prior = priors.get(key[0], noise.VariancePrior())
+            new.append(_check_retention(key, cur, cur_cells.get(key), base_cells.get(key), max_retention_drop, prior))
+        new.append(_check_flops(key, cur, base, max_flops_increase))
         if absolute_latency:
             new.append(_check_latency_absolute(key, current, cur, baseline, base, max_latency_increase))
         elif key[1] != TEACHER:
             new.append(_check_latency(key, current, cur, baseline, base, max_latency_increase))
-        checks.extend(c for c in new if c is not None)
+        for c in new:
+            if isinstance(c, _Judged):
+                judged.append(c)
+                checks.append(c.check)
+            elif c is not None:
+                checks.append(c)
+    _decide(judged, max_retention_drop)
+    if not checks:
+        raise UsageError(
+            f"no comparable checks between {current_name} and {baseline_name}: the baseline has "
+            f"{len(base_index)} summary rows and none gives a value to check (an empty or all-null baseline "
+            "proves nothing; regenerate it)"
+        )
     settings = {
         "max_retention_drop": max_retention_drop,
         "max_flops_increase": max_flops_increase,
         "max_latency_increase": max_latency_increase,
         "latency": "absolute" if absolute_latency else "relative to the teacher",
+        "confidence": CONFIDENCE,
+        "fail_rule": "Benjamini-Hochberg q=0.05 over the noise-judged checks",
+        "strict": strict,
         "current": current_name,
         "baseline": baseline_name,
     }
-    return GateResult(passed=all(c.passed for c in checks), checks=checks, settings=settings)
+    return GateResult(passed=not any(c.verdict == FAIL for c in checks), checks=checks, settings=settings,
+                      strict=strict)
 
 
 def gate_markdown(result: GateResult) -> str:
     """A markdown report listing every check with both values (for a CI job summary)."""
-    n_fail = len(result.failures)
-    verdict = "✅ passed" if result.passed else f"❌ failed ({n_fail} of {len(result.checks)} checks)"
+    n_fail, n_inc = len(result.failures), len(result.inconclusive)
+    if result.exit_code:
+        verdict = f"❌ failed ({n_fail} of {len(result.checks)} checks"
+        verdict += f", {n_inc} inconclusive with --strict)" if n_inc and result.strict else ")"
+    else:
+        verdict = "✅ passed" + (f" ({n_inc} inconclusive: not enough seeds to tell)" if n_inc else "")
     lines = [f"## kdmarl-bench gate: {verdict}", ""]
     s = result.settings
     if s:
@@ -275,7 +598,7 @@ def gate_markdown(result: GateResult) -> str:
     header = ["status", "task", "method", "size", "check", "current", "baseline", "limit", "detail"]
     rows = [
         [
-            "PASS" if c.passed else "**FAIL**",
+            "**FAIL**" if c.verdict == FAIL else c.verdict.upper(),
             c.task,
             c.method,
             c.size,
@@ -294,19 +617,24 @@ def gate_markdown(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def _is_skipped(check: Check) -> bool:
-    return check.passed and check.detail.startswith("skipped")
+def _is_failure(check: Check, strict: bool) -> bool:
+    return check.verdict == FAIL or (strict and check.verdict == INCONCLUSIVE)
+
+
+def _is_skipped(check: Check, strict: bool) -> bool:
+    return check.verdict in (SKIPPED, NOISY) or (not strict and check.verdict == INCONCLUSIVE)
 
 
 def gate_junit(result: GateResult, suite_name: str = "kdmarl-bench gate") -> str:
     """JUnit XML: one testcase per check (classname = task, name = method [size] check); a
     ``failure`` whose message holds the current and baseline values for every regression,
-    ``skipped`` where the current leaderboard lacks the measurement."""
+    ``skipped`` where the current leaderboard lacks the measurement, the latency is noisy or
+    (without ``strict``) the check is inconclusive."""
     import xml.etree.ElementTree as ET
 
     n = len(result.checks)
-    n_fail = len(result.failures)
-    n_skip = sum(_is_skipped(c) for c in result.checks)
+    n_fail = sum(_is_failure(c, result.strict) for c in result.checks)
+    n_skip = sum(_is_skipped(c, result.strict) for c in result.checks)
     counts = {"tests": str(n), "failures": str(n_fail), "errors": "0", "skipped": str(n_skip), "time": "0"}
     root = ET.Element("testsuites", {"name": suite_name, **counts})
     suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
@@ -320,10 +648,11 @@ def gate_junit(result: GateResult, suite_name: str = "kdmarl-bench gate") -> str
         message = f"current {fmt_value(c.name, c.current)} vs baseline {fmt_value(c.name, c.baseline)}"
         if c.limit is not None:
             message += f" (limit {fmt_limit(c.name, c.limit)})"
-        if not c.passed:
-            failure = ET.SubElement(case, "failure", {"message": message, "type": "regression"})
+        if _is_failure(c, result.strict):
+            kind = "regression" if c.verdict == FAIL else "inconclusive"
+            failure = ET.SubElement(case, "failure", {"message": message, "type": kind})
             failure.text = c.describe()
-        elif _is_skipped(c):
+        elif _is_skipped(c, result.strict):
             ET.SubElement(case, "skipped", {"message": c.detail})
         out = ET.SubElement(case, "system-out")
         out.text = c.describe()

@@ -141,14 +141,14 @@ def test_gate_junit(runner, files, tmp_path):
     root = ET.parse(junit).getroot()
     suite = root.find("testsuite")
     cases = suite.findall("testcase")
-    assert len(cases) == int(suite.get("tests")) == 14
+    assert len(cases) == int(suite.get("tests")) == 16
     failures = [c.find("failure") for c in cases if c.find("failure") is not None]
     assert len(failures) == 2 == int(suite.get("failures"))
     messages = " | ".join(f.get("message") for f in failures)
     assert "current 0.650 vs baseline 0.950" in messages and "current 4,000 vs baseline 1,000" in messages
     # the markdown lists every check with both values
     body = [line for line in md.read_text().splitlines() if line.startswith("| ") and "| status" not in line]
-    assert len(body) == 14
+    assert len(body) == 16
 
 
 def test_gate_junit_on_pass(runner, files, tmp_path):
@@ -158,7 +158,7 @@ def test_gate_junit_on_pass(runner, files, tmp_path):
     )
     assert result.exit_code == 0
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite.get("failures") == "0" and int(suite.get("tests")) == 14
+    assert suite.get("failures") == "0" and int(suite.get("tests")) == 16
 
 
 def test_gate_absolute_latency(runner, files):

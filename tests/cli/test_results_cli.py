@@ -145,3 +145,37 @@ def test_compare_bad_input_exit_2(runner, files):
     assert result.exit_code == 2 and "garbage.json" in result.output
     result = runner.invoke(main, ["compare", str(files["base"])])
     assert result.exit_code == 2 and "at least two" in result.output
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "1e400"])
+def test_gate_refuses_a_baseline_with_non_finite_values(runner, files, tmp_path, literal):
+    """NaN/Infinity/1e400 (JSON reads it as inf) in a baseline used to drop checks silently."""
+    text = files["base"].read_text()
+    data = json.loads(text)
+    value = data["summary"][1]["retention_mean"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(text.replace(f'"retention_mean": {json.dumps(value)}', f'"retention_mean": {literal}', 1))
+    result = _gate(runner, files["base"], bad)
+    assert result.exit_code == 2, result.output
+    assert "bad.json" in result.output and "summary[1].retention_mean" in result.output
+    result = _gate(runner, bad, files["base"])
+    assert result.exit_code == 2 and "bad.json" in result.output
+
+
+def test_gate_refuses_an_empty_baseline(runner, files, tmp_path):
+    data = json.loads(files["base"].read_text())
+    data["summary"], data["records"], data["aggregate"] = [], [], []
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps(data))
+    result = _gate(runner, files["base"], empty)
+    assert result.exit_code == 2 and "no comparable checks" in result.output and "empty.json" in result.output
+
+
+def test_gate_inconclusive_warns_and_strict_fails(runner, files):
+    result = _gate(runner, files["base"], files["base"])
+    assert result.exit_code == 0
+    assert "warning: INCONCLUSIVE" in result.output and "inconclusive" in result.output.splitlines()[-1]
+    strict = _gate(runner, files["base"], files["base"], "--strict")
+    assert strict.exit_code == 1 and "gate failed (--strict)" in strict.output
+    lenient = _gate(runner, files["base"], files["base"], "--max-retention-drop", "0.5")
+    assert lenient.exit_code == 0 and "INCONCLUSIVE" not in lenient.output

@@ -499,6 +499,7 @@ def write_atomic_bytes(dest: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the artifact from the device's user
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):

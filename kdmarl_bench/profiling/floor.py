@@ -12,11 +12,12 @@ time the arithmetic alone or reading the weights alone would take. ``x_floor = p
 how many times slower than the hardware limit a measured latency is: at student sizes per-call
 overhead, not arithmetic, dominates, so it is large.
 
-The memory term assumes every agent call streams its weights from DRAM (bandwidth of a copy far
-larger than any cache). A small student's weights (tens of KiB) stay in L1/L2 between calls, so
-for them the memory term overstates the true floor and ``x_floor`` is a *lower bound* on how far
-above the hardware limit the call runs; ``x_compute_floor = p50 / floor_compute_ms`` (FLOPs alone)
-is recorded beside it.
+Which weight bytes count: a policy whose weights (shared modules once) fit in the last-level cache
+(``llc_bytes``, read from sysfs) keeps them there between decisions, and a matrix-vector product
+from cache runs at about the matmul peak, so its floor is the FLOP term alone. Only weights larger
+than the last-level cache are streamed from DRAM on every agent call (a shared actor called by k
+agents is read k times) at the measured copy bandwidth. ``floor_compute_ms`` and
+``floor_memory_ms`` are recorded beside ``floor_ms``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-__all__ = ["MachinePeak", "annotate_floor", "floor_ms", "machine_peak"]
+__all__ = ["MachinePeak", "annotate_floor", "dram_weight_bytes", "floor_ms", "machine_peak"]
 
 MATMUL_N = 512
 MATMUL_REPS = 8
@@ -41,10 +42,33 @@ class MachinePeak:
     """Best measured 1-thread float32 matmul throughput, GFLOP/s."""
     bandwidth_gbs: float
     """Best measured copy bandwidth (read + write), GB/s."""
+    llc_bytes: int = 0
+    """Size of the largest CPU cache (sysfs); 0 when unknown (then all weights count as DRAM reads)."""
     threads: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def last_level_cache_bytes() -> int:
+    """Size of cpu0's highest-level cache from sysfs (0 when unknown)."""
+    from pathlib import Path
+
+    best_level, size = 0, 0
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip().upper()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        try:
+            value = int(text.rstrip("KMG")) * scale
+        except ValueError:
+            continue
+        if level > best_level:
+            best_level, size = level, value
+    return size
 
 
 def _best_seconds(fn, reps: int) -> float:
@@ -73,7 +97,8 @@ def measure_peak(matmul_n: int = MATMUL_N, copy_bytes: int = COPY_BYTES) -> Mach
         copy_s = _best_seconds(lambda: dst.copy_(src), COPY_REPS)
     finally:
         torch.set_num_threads(previous)
-    return MachinePeak(matmul_gflops=2 * matmul_n**3 / mm_s / 1e9, bandwidth_gbs=2 * copy_bytes / copy_s / 1e9)
+    return MachinePeak(matmul_gflops=2 * matmul_n**3 / mm_s / 1e9, bandwidth_gbs=2 * copy_bytes / copy_s / 1e9,
+                       llc_bytes=last_level_cache_bytes())
 
 
 @functools.cache
@@ -89,9 +114,21 @@ def floor_ms(flops: float, weight_bytes: float, peak: MachinePeak) -> float:
     return max(compute_s, memory_s) * 1e3
 
 
+def dram_weight_bytes(actors, peak: MachinePeak | None = None) -> int:
+    """Weight bytes one team decision streams from DRAM: 0 when the team's weights (shared modules
+    once) fit in the last-level cache, else every agent call's weights."""
+    from kdmarl_bench.profiling.memory import team_weight_bytes, weight_traffic_bytes
+
+    peak = peak or machine_peak()
+    actors = list(actors)
+    return 0 if team_weight_bytes(actors) <= peak.llc_bytes else weight_traffic_bytes(actors)
+
+
 def annotate_floor(entries: list[dict], flops_per_decision: float, weight_bytes_per_decision: float,
                    peak: MachinePeak | None = None) -> list[dict]:
-    """Add ``floor_ms`` and ``x_floor`` to the CPU latency entries (in place; also returned).
+    """Add ``floor_ms`` (with its two terms) and ``x_floor`` to the CPU latency entries (in place; returned).
+
+    ``weight_bytes_per_decision`` is the DRAM weight traffic of one decision (``dram_weight_bytes``).
 
     Batched entries scale the floor's FLOPs by the batch (weights are read once per decision).
     CUDA entries are left alone: the CPU's peak says nothing about a GPU.
@@ -107,6 +144,5 @@ def annotate_floor(entries: list[dict], flops_per_decision: float, weight_bytes_
         e["floor_compute_ms"] = compute_ms
         e["floor_memory_ms"] = floor_ms(0.0, weight_bytes_per_decision, peak)
         e["x_floor"] = float(e["p50_ms"]) / f_ms if f_ms > 0 else None
-        e["x_compute_floor"] = float(e["p50_ms"]) / compute_ms if compute_ms > 0 else None
         e["peak"] = peak.to_dict()
     return entries

@@ -114,10 +114,19 @@ def memory_footprint(actors: list[nn.Module], obs_dims: list[int]) -> MemoryFoot
                            per_agent)
 
 
+def team_weight_bytes(actors: list[nn.Module]) -> int:
+    """fp32 bytes of the team's weights, a tensor shared by several agents once."""
+    seen: dict[int, torch.Tensor] = {}
+    for a in actors:
+        for t in _tensors(a):
+            seen.setdefault(id(t), t)
+    return sum(t.numel() * 4 for t in seen.values())
+
+
 def weight_traffic_bytes(actors: list[nn.Module]) -> int:
     """fp32 weight bytes read by one team decision: each agent's call reads its actor's weights.
 
-    A shared actor called by k agents is read k times (the floor model: no weight stays cached
-    between calls, the pessimistic-for-the-floor assumption a large teacher meets in practice).
+    A shared actor called by k agents is read k times (the floor's model for weights too large to
+    stay in the last-level cache between calls; see :mod:`kdmarl_bench.profiling.floor`).
     """
     return sum(weight_bytes(a)[0] for a in actors)

@@ -6,10 +6,9 @@ import os
 
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.profiling.deploy import deploy_entry
-from kdmarl_bench.profiling.floor import annotate_floor
+from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
 from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cuda_available, time_batched, time_decentralized
-from kdmarl_bench.profiling.memory import weight_traffic_bytes
 
 
 def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, threads: tuple[int, ...] = (1, 0),
@@ -47,5 +46,5 @@ def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, 
                                         iters=max(iters // 4, 10), repeats=repeats))
     for e in latency:
         e.setdefault("path", "eager")
-    annotate_floor(latency, cost["flops"], weight_traffic_bytes(actors))
+    annotate_floor(latency, cost["flops"], dram_weight_bytes(actors))
     return cost, latency

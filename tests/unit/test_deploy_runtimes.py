@@ -80,6 +80,17 @@ def test_annotate_floor_scales_batched_flops_and_skips_cuda():
     assert "floor_ms" not in entries[2]
 
 
+def test_weights_that_fit_in_the_last_level_cache_are_not_streamed_from_dram():
+    from kdmarl_bench.profiling.floor import dram_weight_bytes
+
+    teacher = TeacherPolicy([6, 6, 6], [3, 3, 3], state_dim=4, actor_hidden=(8,), critic_hidden=(8,))
+    actors = teacher.deploy_actors()
+    once = 4 * sum(p.numel() for p in teacher.actors[0].parameters()) + 3 * 4
+    assert dram_weight_bytes(actors, MachinePeak(1.0, 1.0, llc_bytes=10 * once)) == 0
+    # larger than the cache: every agent call streams the shared weights again
+    assert dram_weight_bytes(actors, MachinePeak(1.0, 1.0, llc_bytes=once // 2)) == 3 * once
+
+
 def test_measured_peak_is_positive_and_finite():
     peak = measure_peak(matmul_n=128, copy_bytes=4 * 2**20)
     assert 0 < peak.matmul_gflops < float("inf") and 0 < peak.bandwidth_gbs < float("inf")

@@ -189,3 +189,15 @@ def test_int8_model_is_smaller_and_close_but_not_identical():
     assert eq.atol is None and eq.passed is False  # int8 is never a pass/fail equivalence
     assert 0 < eq.max_abs_diff < 0.5  # quantization changes logits, but not wildly
     assert eq.action_agreement > 0.8
+
+
+def test_int8_retention_is_filled_like_the_fp32_one():
+    from kdmarl_bench.profiling.quantize import with_int8_retention
+
+    rec = {"metric": "return", "teacher_score": -10.0, "random_score": -30.0, "int8": {"score": -15.0}}
+    assert with_int8_retention(rec)["int8"]["retention"] == pytest.approx(0.75)
+    assert rec["int8"] == {"score": -15.0}  # pure: the input is not changed
+    win = {"metric": "win_rate", "teacher_score": 0.8, "random_score": None, "int8": {"score": 0.6}}
+    assert with_int8_retention(win)["int8"]["retention"] == pytest.approx(0.75)
+    assert with_int8_retention({**win, "teacher_score": 0.0})["int8"]["retention"] is None
+    assert with_int8_retention({"metric": "return", "score": 1.0}) == {"metric": "return", "score": 1.0}

@@ -130,6 +130,29 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(lvl)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Drop what native code writes to fd 2 meanwhile (ExecuTorch's cpuinfo/threadpool info lines).
+
+    Python exceptions still propagate; only the C++ runtime's informational prints are lost.
+    """
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 # ---- units: what gets exported ----------------------------------------------------------------
 
 
@@ -246,7 +269,7 @@ class PteSession:
 
     def __init__(self, program: bytes | str | Path, threads: int = 1):
         require_runtime("executorch")
-        with _quiet():
+        with _quiet(), _native_stderr_silenced():
             from executorch.extension.pybindings import portable_lib
             from executorch.runtime import Runtime
 

@@ -34,8 +34,10 @@ def _bytes(n: int | None) -> str:
 
 @click.command("profile")
 @click.argument("checkpoint")
-@click.option("--iters", type=click.IntRange(min=10), default=1000, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--iters", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Timed team decisions per repeat.")
+@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Untimed team decisions before timing.")
 @click.option("--threads", default="1,0", show_default=True, help="CPU thread counts (0 = all cores).")
 @click.option("--batch", "batch_sizes", default="", help="Batched latency at these batch sizes, e.g. 32,1024.")
 @click.option("--cuda/--no-cuda", default=True, show_default=True, help="Also time on CUDA when present.")
@@ -46,7 +48,7 @@ def _bytes(n: int | None) -> str:
               help="Deprecated: use --paths (adds / removes the torchscript path).")
 @click.option("--recorded/--no-recorded", default=True, show_default=True,
               help="Also check exported paths against eager on observations recorded in the task's environment.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print cost, memory, the floor and latency entries as JSON.")
 @handle_errors
 def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, torchscript, recorded, as_json):
     """Count FLOPs, memory and time CHECKPOINT (path or zoo:TASK) on each deployment path."""

@@ -61,7 +61,7 @@ def main() -> int:
           "| ONNX KiB fp32 → int8 | ORT p50 µs fp32 → int8 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for x in rows:
-        print(f"| {x['task']} | {x['method']} | {x['seed']} | {x['fp32_score']:.3f} | {x['int8_score']:.3f} | "
+        print(f"| `{x['task']}` | {x['method']} | {x['seed']} | {x['fp32_score']:.3f} | {x['int8_score']:.3f} | "
               f"{pct(x['fp32_retention'])} | {pct(x['int8_retention'])} | {x['action_agreement']:.1%} | "
               f"{x['fp32_onnx_bytes'] / 1024:.1f} → {x['int8_onnx_bytes'] / 1024:.1f} | "
               f"{x['fp32_ort_p50_ms'] * 1e3:.1f} → {x['int8_ort_p50_ms'] * 1e3:.1f} |")

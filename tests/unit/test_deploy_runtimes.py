@@ -201,3 +201,22 @@ def test_int8_retention_is_filled_like_the_fp32_one():
     assert with_int8_retention(win)["int8"]["retention"] == pytest.approx(0.75)
     assert with_int8_retention({**win, "teacher_score": 0.0})["int8"]["retention"] is None
     assert with_int8_retention({"metric": "return", "score": 1.0}) == {"metric": "return", "score": 1.0}
+
+
+def test_leaderboard_schema_takes_the_runtime_paths_with_their_extra_fields():
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.results.leaderboard import validate
+    from tests.factories import make_leaderboard
+
+    lb = make_leaderboard()
+    rec = next(r for r in lb["records"] if r["latency"])
+    base = rec["latency"][0]
+    extra = {"equivalence": {"max_abs_diff": 1e-6, "passed": True}, "file_bytes": 1234, "floor_ms": 1e-4,
+             "x_floor": 20.0}
+    rec["latency"] += [{**base, "path": p, **extra} for p in ("onnxruntime", "executorch")]
+    rec["memory"] = {"weights_fp32_bytes": 100, "weights_int8_bytes": 40, "peak_activation_bytes": 8}
+    rec["int8"] = {"score": 1.0, "retention": 0.9, "bytes": 50}
+    validate(lb)
+    rec["latency"].append({**base, "path": "tensorrt"})
+    with pytest.raises(UsageError, match="tensorrt"):
+        validate(lb)

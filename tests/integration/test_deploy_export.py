@@ -146,3 +146,21 @@ def test_profile_without_the_runtime_exits_3_naming_the_install(tiny_student, ru
     res = runner.invoke(main, ["profile", str(weights), "--paths", "eager,executorch"])
     assert res.exit_code == 3
     assert "pip install 'kdmarl-bench[deploy]'" in res.output
+
+
+def test_profile_without_the_tasks_backend_checks_on_random_observations_and_says_so(tiny_student, runner,
+                                                                                   monkeypatch):
+    import dataclasses
+
+    import kdmarl_bench.envs
+
+    _, weights = tiny_student
+    unavailable = dataclasses.replace(get_task(TASK), availability=lambda: "mpe2 is not installed (test)")
+    monkeypatch.setattr(kdmarl_bench.envs, "get_task", lambda task_id: unavailable)
+    res = runner.invoke(main, ["profile", str(weights), "--paths", "eager,torchscript", "--threads", "1",
+                               "--iters", "20", "--warmup", "2", "--no-cuda", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "random observations only" in res.output and "mpe2 is not installed (test)" in res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    ts = next(e for e in out["latency"] if e["path"] == "torchscript")
+    assert ts["equivalence"]["n_recorded"] == 0 and ts["equivalence"]["passed"]

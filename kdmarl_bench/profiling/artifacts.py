@@ -202,7 +202,7 @@ def load_exported(out_dir: Path, threads: int = 1) -> tuple[RuntimePolicy, dict]
         if sha256(data) != f["sha256"]:
             raise UsageError(f"{path}: sha256 does not match {manifest_path} (file changed after export)")
         append = any(len(a["input_layout"]) > 1 for a in manifest["agents"] if a["index"] in f["agents"])
-        units.append(ExportUnit(module=None, in_dim=int(f["input"]["shape"][1]),  # type: ignore[arg-type]
+        units.append(ExportUnit(module=None, in_dim=int(f["input"]["shape"][1]),
                                 n_actions=int(f["output"]["shape"][1]), agents=list(f["agents"]),
                                 append_agent_id=append))
         models.append(data)

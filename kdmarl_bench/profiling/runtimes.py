@@ -160,8 +160,8 @@ def _native_stderr_silenced() -> Iterator[None]:
 class ExportUnit:
     """One exported graph and the agents that call it."""
 
-    module: nn.Module
-    """The module exported (a student's actor, or a shared teacher MLP)."""
+    module: nn.Module | None
+    """The module exported (a student's actor, or a shared teacher MLP); None when loaded from files."""
     in_dim: int
     """Width of the graph's input ``obs``."""
     n_actions: int

@@ -77,7 +77,10 @@ class ProfileSettings:
     cuda: str = "auto"
     """``auto`` (time on CUDA when present), ``off``."""
     paths: tuple[str, ...] = ("eager",)
-    """Deployment paths to time (``eager``, ``torchscript``); the full grid runs eager."""
+    """Deployment paths to time (``eager``, ``torchscript``, ``onnxruntime``, ``executorch``); the full
+    grid runs eager, each other path adds a 1-thread decentralized entry with its equivalence check."""
+    quantize: tuple[str, ...] = ()
+    """Quantized students to score and time besides fp32 (``int8``: ONNX Runtime dynamic quantization)."""
 
 
 @dataclass(frozen=True)
@@ -410,7 +413,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     ev = EvalSettings(episodes=episodes, seed_base=seed_base)
 
     pr = ctx.typed(data, "profile", dict, "", {})
-    ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda", "paths"}, "profile.")
+    ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda", "paths", "quantize"}, "profile.")
     from kdmarl_bench.profiling.deploy import DEPLOY_PATHS
 
     paths = ctx.typed(pr, "paths", list, "profile.", ["eager"])
@@ -418,6 +421,13 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         if pth not in DEPLOY_PATHS:
             raise ctx.err(f"profile.paths[{i}]", f"unknown deployment path {pth!r}{suggest(str(pth), list(DEPLOY_PATHS))}; "
                           f"valid choices: {', '.join(DEPLOY_PATHS)}")
+    from kdmarl_bench.profiling.quantize import QUANTIZE_MODES
+
+    quantize = ctx.typed(pr, "quantize", list, "profile.", [])
+    for i, q in enumerate(quantize):
+        if q not in QUANTIZE_MODES:
+            raise ctx.err(f"profile.quantize[{i}]", f"unknown quantization {q!r}{suggest(str(q), list(QUANTIZE_MODES))}; "
+                          f"valid choices: {', '.join(QUANTIZE_MODES)}")
     cuda = ctx.typed(pr, "cuda", str, "profile.", "auto")
     if cuda not in ("auto", "off"):
         raise ctx.err("profile.cuda", f"unknown value {cuda!r}; valid choices: auto, off")
@@ -436,6 +446,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         batch_sizes=tuple(batch_sizes),
         cuda=cuda,
         paths=tuple(dict.fromkeys(["eager", *paths])),
+        quantize=tuple(dict.fromkeys(quantize)),
     )
 
     mc = ctx.typed(data, "method", dict, "", {})

@@ -1,10 +1,35 @@
-"""``kdmarl-bench profile``: FLOPs, params and latency of one saved policy."""
+"""``kdmarl-bench profile``: FLOPs, params, memory and latency of one saved policy, per deployment path."""
 
 from __future__ import annotations
 
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+
+DEFAULT_PATHS = "eager,torchscript"
+
+
+def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
+    from kdmarl_bench.commands.common import CliError
+    from kdmarl_bench.profiling.deploy import DEPLOY_PATHS
+    from kdmarl_bench.registry import suggest
+
+    chosen = [p.strip() for p in paths.split(",") if p.strip()]
+    for p in chosen:
+        if p not in DEPLOY_PATHS:
+            raise CliError(f"--paths: unknown deployment path {p!r}{suggest(p, list(DEPLOY_PATHS))}; "
+                           f"valid choices: {', '.join(DEPLOY_PATHS)}", 2)
+    if torchscript is True and "torchscript" not in chosen:
+        chosen.append("torchscript")
+    elif torchscript is False:
+        chosen = [p for p in chosen if p != "torchscript"]
+    return tuple(dict.fromkeys(["eager", *chosen]))
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024:,.1f} KiB" if n < 2**20 else f"{n / 2**20:,.2f} MiB"
 
 
 @click.command("profile")
@@ -16,13 +41,21 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 @click.option("--threads", default="1,0", show_default=True, help="CPU thread counts (0 = all cores).")
 @click.option("--batch", "batch_sizes", default="", help="Batched latency at these batch sizes, e.g. 32,1024.")
 @click.option("--cuda/--no-cuda", default=True, show_default=True, help="Also time on CUDA when present.")
-@click.option("--torchscript/--no-torchscript", default=True, show_default=True,
-              help="Also time the TorchScript deployment path (1 thread, decentralized).")
-@click.option("--json", "as_json", is_flag=True, help="Print cost and latency entries as JSON.")
+@click.option("--paths", default=DEFAULT_PATHS, show_default=True,
+              help="Deployment paths to time (1 thread, decentralized): eager, torchscript (legacy), onnxruntime, "
+                   "executorch. onnxruntime/executorch need `pip install 'kdmarl-bench[deploy]'` (else exit 3).")
+@click.option("--torchscript/--no-torchscript", default=None, hidden=True,
+              help="Deprecated: use --paths (adds / removes the torchscript path).")
+@click.option("--recorded/--no-recorded", default=True, show_default=True,
+              help="Also check exported paths against eager on observations recorded in the task's environment.")
+@click.option("--json", "as_json", is_flag=True, help="Print cost, memory, the floor and latency entries as JSON.")
 @handle_errors
-def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, torchscript, as_json):
-    """Count FLOPs (thop + FlopCounterMode) and time CHECKPOINT (path or zoo:TASK)."""
+def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, torchscript, recorded, as_json):
+    """Count FLOPs, memory and time CHECKPOINT (path or zoo:TASK) on each deployment path."""
     from kdmarl_bench.commands.common import CliError
+    from kdmarl_bench.profiling.deploy import recorded_observations, require_paths
+    from kdmarl_bench.profiling.floor import machine_peak
+    from kdmarl_bench.profiling.memory import memory_footprint
     from kdmarl_bench.profiling.policy import profile_policy
     from kdmarl_bench.teachers.zoo import load_policy_ref
 
@@ -36,11 +69,25 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, torchscri
     for opt, problem in (("--threads", threads_problem(thread_list)), ("--batch", batch_sizes_problem(batch_list))):
         if problem:
             raise CliError(f"{opt}: {problem}")
+    if torchscript is not None:
+        click.echo("warning: --torchscript/--no-torchscript is deprecated; use --paths", err=True)
+    path_list = _parse_paths(paths, torchscript)
+    require_paths(path_list)  # exit 3 with the install command before any work
     policy, card = load_policy_ref(checkpoint)
+    observations = None
+    if recorded and any(p != "eager" for p in path_list):
+        from kdmarl_bench.envs import get_task
+
+        why = get_task(card["task"]).availability()
+        if why is None:
+            observations = recorded_observations(policy, card["task"])
+        else:  # profiling needs no environment: check on random observations only, and say so
+            click.echo(f"note: equivalence checked on random observations only ({card['task']}: {why})", err=True)
     cost, latency = profile_policy(policy, iters=iters, warmup=warmup, threads=thread_list, batch_sizes=batch_list,
-                                   cuda="auto" if cuda else "off",
-                                   paths=("eager", "torchscript") if torchscript else ("eager",))
-    out = {"checkpoint": checkpoint, "task": card["task"], "kind": card.get("kind"), "cost": cost, "latency": latency}
+                                   cuda="auto" if cuda else "off", paths=path_list, recorded=observations)
+    memory = memory_footprint(policy.deploy_actors(), list(policy.obs_dims)).to_dict()
+    out = {"checkpoint": checkpoint, "task": card["task"], "kind": card.get("kind"), "cost": cost,
+           "memory": memory, "peak": machine_peak().to_dict(), "latency": latency}
     if as_json:
         echo_json(out)
         return
@@ -49,13 +96,23 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, torchscri
     con = stdout_console()
     con.print(f"{checkpoint} ({card.get('kind')}, {card['task']}): params {cost['params']:,} · MACs {cost['macs']:,} "
               f"(thop) · FLOPs {cost['flops']:,} (FlopCounterMode) · agree {cost['agree']}")
+    con.print(f"memory: weights {_bytes(memory['weights_fp32_bytes'])} fp32 / {_bytes(memory['weights_int8_bytes'])} "
+              f"int8 · peak activations {memory['peak_activation_bytes']:,} B at batch 1 · floor: "
+              f"{out['peak']['matmul_gflops']:.1f} GFLOP/s matmul, {out['peak']['bandwidth_gbs']:.1f} GB/s copy, "
+              f"LLC {out['peak']['llc_bytes'] / 2**20:.0f} MiB (1 thread)")
     t = Table(title="latency per team decision")
-    for col in ("path", "device", "threads", "mode", "batch", "p50 ms", "p90 ms", "p99 ms", "Timer ms", "cv", "decisions/s"):
+    for col in ("path", "device", "threads", "mode", "batch", "p50 ms", "p90 ms", "p99 ms", "Timer ms", "cv",
+                "decisions/s", "x floor", "equivalence", "file"):
         t.add_column(col, justify="right")
     for e in latency:
+        eq = e.get("equivalence")
+        eq_txt = "-" if eq is None else (f"{'ok' if eq['passed'] else '[red]FAILED[/]'} "
+                                         f"(max diff {eq['max_abs_diff']:.1e}, n {eq['n']})")
+        x_floor = e.get("x_floor")
         t.add_row(e["path"], e["device"], str(e["threads"]), e["mode"], str(e["batch"]), f"{e['p50_ms']:.4f}",
                   f"{e['p90_ms']:.4f}", f"{e['p99_ms']:.4f}", f"{e['timer_median_ms']:.4f}", f"{e['cv']:.3f}",
-                  f"{e['throughput_decisions_per_s']:,.0f}")
+                  f"{e['throughput_decisions_per_s']:,.0f}", "-" if x_floor is None else f"{x_floor:,.1f}x",
+                  eq_txt, _bytes(e.get("file_bytes")))
     con.print(t)
 
 

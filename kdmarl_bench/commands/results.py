@@ -298,27 +298,38 @@ def _gh_pair(out: Path) -> tuple[Path, Path]:
     return out.with_name(f"{stem}-bigger{suffix}"), out.with_name(f"{stem}-smaller{suffix}")
 
 
+_CHECKPOINT_EXPORT_FORMATS = ("onnx", "executorch")  # kdmarl_bench.profiling.artifacts.CHECKPOINT_FORMATS
+
+
 @click.command()
-@click.argument("leaderboard", type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("leaderboard", metavar="LEADERBOARD|CHECKPOINT", type=click.Path(path_type=Path, dir_okay=True))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(_EXPORT_FORMATS),
+    type=click.Choice(_EXPORT_FORMATS + _CHECKPOINT_EXPORT_FORMATS),
     required=True,
-    help="csv: one row per record; marl-eval: InstaDeep marl-eval raw-data JSON; gh-benchmark-bigger / "
-    "gh-benchmark-smaller: github-action-benchmark customBiggerIsBetter (retention, score) / "
+    help="Of a LEADERBOARD: csv: one row per record; marl-eval: InstaDeep marl-eval raw-data JSON; "
+    "gh-benchmark-bigger / gh-benchmark-smaller: github-action-benchmark customBiggerIsBetter (retention, score) / "
     "customSmallerIsBetter (FLOPs, CPU p50 ms); gh-benchmark: both, into OUT-bigger.json and "
-    "OUT-smaller.json (needs --out).",
+    "OUT-smaller.json (needs --out). Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx / executorch: "
+    "one model per agent + manifest.json into the folder --out (needs `pip install 'kdmarl-bench[deploy]'`).",
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Write to this file instead of stdout.",
+    help="Write to this file instead of stdout (for onnx/executorch: the folder to write into).",
 )
+@click.option("--int8", is_flag=True, help="With --format onnx: dynamic int8 quantization (ONNX Runtime).")
 @handle_errors
-def export(leaderboard: Path, fmt: str, out: Path | None) -> None:
-    """Export a LEADERBOARD as CSV, marl-eval JSON or github-action-benchmark JSON."""
+def export(leaderboard: Path, fmt: str, out: Path | None, int8: bool) -> None:
+    """Export a LEADERBOARD (CSV, marl-eval, github-action-benchmark) or a CHECKPOINT (ONNX, ExecuTorch)."""
+    from kdmarl_bench.commands.export_checkpoint import export_checkpoint_cli, reject_checkpoint
+
+    if fmt in _CHECKPOINT_EXPORT_FORMATS:
+        export_checkpoint_cli(str(leaderboard), fmt, out, int8)
+        return
+    reject_checkpoint(str(leaderboard), fmt, int8)
     from kdmarl_bench.results.export import export as export_leaderboard
     from kdmarl_bench.results.io import read_leaderboard
 

@@ -1,17 +1,30 @@
 """Deployment paths: how a student would actually run on the robot.
 
-At these model sizes framework overhead, not FLOPs, dominates latency, so the eager
-PyTorch call is a pessimistic deployment. TorchScript (script → freeze →
-optimize_for_inference) removes much of the per-call Python overhead.
+At these model sizes framework overhead, not FLOPs, dominates latency, so the eager PyTorch call
+is a pessimistic deployment. The paths:
+
+* ``eager``       : the ``nn.Module`` in ``torch.inference_mode`` (the reference);
+* ``torchscript`` : script → freeze → optimize_for_inference (legacy: TorchScript is deprecated in
+  current PyTorch in favour of ``torch.export``);
+* ``onnxruntime`` : ``torch.export`` → ONNX → ONNX Runtime CPU session, 1 thread, no spinning;
+* ``executorch``  : ``torch.export`` → ExecuTorch with the XNNPACK delegate, Python runtime.
+
+``deploy_entry`` builds a non-eager path, checks it against the eager actors (random and, when
+given, recorded observations) *before* timing it, times one decentralized team decision (CPU,
+1 thread, batch 1) and returns the latency entry with ``path``, ``equivalence`` and ``file_bytes``.
+A failed check is recorded on the entry (``equivalence.passed: false``), never hidden.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 from torch import nn
 
-DEPLOY_PATHS = ("eager", "torchscript")
+from kdmarl_bench.profiling.runtimes import RUNTIME_PATHS, require_runtime
+
+DEPLOY_PATHS = ("eager", "torchscript", *RUNTIME_PATHS)
 
 
 def torchscript(m: nn.Module) -> nn.Module:
@@ -25,11 +38,86 @@ def torchscript(m: nn.Module) -> nn.Module:
 
 
 def deploy(actors: list[nn.Module], path: str) -> list[nn.Module]:
-    """The actors as they run under a deployment path."""
+    """The actors as they run under a PyTorch deployment path (``eager``, ``torchscript``)."""
     if path == "eager":
         return actors
     if path == "torchscript":
         # Scripting a shared module once keeps sharing (one compiled copy per distinct module).
         compiled: dict[int, nn.Module] = {}
         return [compiled.setdefault(id(a), torchscript(a)) for a in actors]
+    if path in RUNTIME_PATHS:
+        raise ValueError(f"{path!r} runs outside PyTorch: use deploy_entry() or runtimes.RuntimeTeam")
     raise ValueError(f"unknown deployment path {path!r}; valid: {', '.join(DEPLOY_PATHS)}")
+
+
+def require_paths(paths: tuple[str, ...] | list[str]) -> None:
+    """Exit-3 error (BackendUnavailable) with the install command for a path whose runtime is missing."""
+    for path in paths:
+        if path not in DEPLOY_PATHS:
+            raise ValueError(f"unknown deployment path {path!r}; valid: {', '.join(DEPLOY_PATHS)}")
+        if path in RUNTIME_PATHS:
+            require_runtime(path)
+
+
+class _TorchTeam:
+    """The torchscript path seen through the RuntimeTeam interface the equivalence check uses."""
+
+    def __init__(self, modules: list[nn.Module], obs_dims: list[int]):
+        self.modules = modules
+        self.obs_dims = [int(d) for d in obs_dims]
+
+    def logits(self, agent: int, obs: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.modules[agent](torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))).numpy()
+
+
+def deploy_entry(actors: list[nn.Module], obs_dims: list[int], path: str, *, warmup: int = 100, iters: int = 1000,
+                 repeats: int = 3, recorded: list[np.ndarray] | None = None) -> dict:
+    """Latency entry of one non-eager path, with its equivalence check and exported bytes."""
+    from kdmarl_bench.profiling.latency import time_decentralized
+    from kdmarl_bench.profiling.runtimes import RuntimeTeam, check_equivalence, time_team, torchscript_bytes
+
+    require_paths([path])
+    actors, obs_dims = list(actors), [int(d) for d in obs_dims]
+    if path == "eager":
+        raise ValueError("the eager path is the reference: time it with time_decentralized")
+    if path == "torchscript":
+        modules = deploy(actors, path)
+        eq = check_equivalence(actors, _TorchTeam(modules, obs_dims), recorded=recorded)  # type: ignore[arg-type]
+        entry = time_decentralized(modules, obs_dims, device="cpu", threads=1, warmup=warmup, iters=iters,
+                                   repeats=repeats)
+        size = sum(torchscript_bytes(m) for m in {id(m): m for m in modules}.values())
+    else:
+        team = RuntimeTeam.build(actors, obs_dims, path, threads=1)
+        eq = check_equivalence(actors, team, recorded=recorded)
+        entry = time_team(team, warmup=warmup, iters=iters, repeats=repeats, threads=1)
+        size = team.file_bytes
+    return {**entry, "path": path, "equivalence": eq.to_dict(), "file_bytes": size}
+
+
+def recorded_observations(policy, task_id: str, n: int = 256, seed: int = 0, num_envs: int = 8) -> list[np.ndarray]:
+    """``n`` observations per agent recorded from greedy rollouts of ``policy`` in the real task.
+
+    Realistic inputs for the equivalence check (value ranges, sparsity and one-hot features as
+    the environment produces them, unlike standard-normal noise).
+    """
+    import torch
+
+    from kdmarl_bench.envs import get_task
+
+    env = get_task(task_id).make(num_envs)
+    rows: list[list[np.ndarray]] = [[] for _ in policy.obs_dims]
+    try:
+        step = env.reset(seed)
+        policy.eval()
+        while sum(len(r) for r in rows[0]) < n:
+            for i, o in enumerate(step.obs):
+                rows[i].append(o.detach().cpu().numpy().astype(np.float32))
+            with torch.inference_mode():
+                actions = policy.act(step.obs, step.avail, greedy=True)
+            step = env.step(actions)
+    finally:
+        env.close()
+    return [np.concatenate(r)[:n] for r in rows]

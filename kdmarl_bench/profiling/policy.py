@@ -5,20 +5,23 @@ from __future__ import annotations
 import os
 
 from kdmarl_bench.models.policy import TeamPolicy
-from kdmarl_bench.profiling.deploy import deploy
+from kdmarl_bench.profiling.deploy import deploy_entry
+from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
 from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cuda_available, time_batched, time_decentralized
 
 
 def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, threads: tuple[int, ...] = (1, 0),
                    batch_sizes: tuple[int, ...] = (), cuda: str = "auto", repeats: int = 3,
-                   paths: tuple[str, ...] = ("eager",)) -> tuple[dict, list[dict]]:
+                   paths: tuple[str, ...] = ("eager",), recorded=None) -> tuple[dict, list[dict]]:
     """Return (cost, latency entries) for the policy's deployed actors only.
 
     Training-only parts (critics, projection heads) are not in ``deploy_actors`` and so are
     never counted. ``threads`` 0 means all cores. The full grid is timed on the eager path;
-    other deployment ``paths`` (e.g. ``torchscript``) add a 1-thread decentralized CPU entry
-    each, tagged with ``path``.
+    other deployment ``paths`` (``torchscript``, ``onnxruntime``, ``executorch``) add a 1-thread
+    decentralized CPU entry each, tagged with ``path`` and carrying ``equivalence`` (checked on
+    random and ``recorded`` per-agent observations) and ``file_bytes``. CPU entries get
+    ``floor_ms``/``x_floor`` (:mod:`kdmarl_bench.profiling.floor`).
     """
     from kdmarl_bench.errors import UsageError
     from kdmarl_bench.suite import batch_sizes_problem, threads_problem
@@ -33,9 +36,8 @@ def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, 
     latency: list[dict] = []
     for path in paths:
         if path != "eager":
-            entry = time_decentralized(deploy(actors, path), obs_dims, device="cpu", threads=1, warmup=warmup,
-                                       iters=iters, repeats=repeats)
-            latency.append({**entry, "path": path})
+            latency.append(deploy_entry(actors, obs_dims, path, warmup=warmup, iters=iters, repeats=repeats,
+                                        recorded=recorded))
     all_cores = os.cpu_count() or 1
     for t in dict.fromkeys(t if t > 0 else all_cores for t in threads):
         latency.append(time_decentralized(actors, obs_dims, device="cpu", threads=t, warmup=warmup, iters=iters,
@@ -51,4 +53,5 @@ def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, 
                                         iters=max(iters // 4, 10), repeats=repeats))
     for e in latency:
         e.setdefault("path", "eager")
+    annotate_floor(latency, cost["flops"], dram_weight_bytes(actors))
     return cost, latency

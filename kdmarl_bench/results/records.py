@@ -145,7 +145,7 @@ class LatencyEntry:
     p90_ms: float
     p99_ms: float
     path: str | None = None
-    """Deployment path (``eager`` or ``torchscript``); None = eager (older files)."""
+    """Deployment path (``eager``, ``torchscript``, ``onnxruntime``, ``executorch``); None = eager (older files)."""
     mean_ms: float | None = None
     iters: int | None = None
     repeats: int | None = None

@@ -243,3 +243,22 @@ def test_method_table_sizes_subset(tmp_path):
     assert {c.size_label for c in cells if c.method == "kd-marl"} == {"auto", "w16"}
     msg = load_error(write(tmp_path, text.replace('sizes = ["w16"]\nlr', 'sizes = ["atuo"]\nlr')))
     assert_mentions(msg, ["method.scratch.sizes[0]", "did you mean: auto"])
+
+
+def test_profile_paths_and_quantize_validate(tmp_path):
+    text = GOOD + '[profile]\npaths = ["onnxruntime", "executorch", "torchscript"]\nquantize = ["int8"]\n'
+    suite = load_suite(write(tmp_path, text))
+    assert suite.profile.paths == ("eager", "onnxruntime", "executorch", "torchscript")
+    assert suite.profile.quantize == ("int8",)
+    assert load_suite(write(tmp_path, GOOD, "plain.toml")).profile.quantize == ()
+
+
+@pytest.mark.parametrize("table, needles", [
+    ('paths = ["onnx-runtime"]', ["profile.paths[0]", "onnxruntime", "valid choices: eager, torchscript, "
+                                                                      "onnxruntime, executorch"]),
+    ('quantize = ["int4"]', ["profile.quantize[0]", "'int4'", "valid choices: int8"]),
+])
+def test_bad_profile_paths_and_quantize(tmp_path, table, needles):
+    msg = load_error(write(tmp_path, GOOD + f"[profile]\n{table}\n"))
+    for n in needles:
+        assert n in msg, (n, msg)

@@ -1,0 +1,62 @@
+"""``kdmarl-bench export CHECKPOINT --format onnx|executorch``: the checkpoint half of ``export``.
+
+``export`` takes a leaderboard for the table formats and a checkpoint for the deployment formats;
+these helpers tell the two apart and name both choices when they are mixed up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kdmarl_bench.commands.common import CliError
+
+LEADERBOARD_FORMATS = "csv, marl-eval, gh-benchmark, gh-benchmark-bigger, gh-benchmark-smaller"
+CHECKPOINT_FORMATS = "onnx, executorch"
+
+
+def looks_like_checkpoint(source: str) -> bool:
+    """``zoo:TASK``, a ``.safetensors`` file, or a ``.json`` checkpoint card (has ``architecture``)."""
+    if source.startswith("zoo:"):
+        return True
+    p = Path(source)
+    if p.suffix == ".safetensors":
+        return True
+    if p.suffix == ".json" and p.is_file():
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and "architecture" in data and "records" not in data
+    return False
+
+
+def reject_checkpoint(source: str, fmt: str, int8: bool) -> None:
+    """Refuse (exit 2) a checkpoint given to a leaderboard format, or --int8 without --format onnx."""
+    if looks_like_checkpoint(source):
+        raise CliError(f"{source}: is a checkpoint, but --format {fmt} exports a leaderboard "
+                       f"(leaderboard formats: {LEADERBOARD_FORMATS}; checkpoint formats: {CHECKPOINT_FORMATS})", 2)
+    if int8:
+        raise CliError(f"--int8 applies to --format onnx (a checkpoint export), not --format {fmt}", 2)
+
+
+def export_checkpoint_cli(source: str, fmt: str, out: Path | None, int8: bool) -> None:
+    from kdmarl_bench.profiling.artifacts import export_checkpoint
+
+    if not looks_like_checkpoint(source):
+        raise CliError(f"{source}: --format {fmt} exports a checkpoint (NAME.safetensors, its NAME.json card, "
+                       f"or zoo:TASK), not a leaderboard (checkpoint formats: {CHECKPOINT_FORMATS}; leaderboard "
+                       f"formats: {LEADERBOARD_FORMATS})", 2)
+    if out is None:
+        raise CliError(f"--format {fmt} writes one model per agent and manifest.json: give --out DIR", 2)
+    result = export_checkpoint(source, fmt, out, int8=int8)
+    eq = result.manifest["equivalence"]
+    for f in result.files:
+        click.echo(f"wrote {f}", err=True)
+    click.echo(f"wrote {result.manifest_path}", err=True)
+    verdict = "n/a (int8)" if eq["atol"] is None else ("passed" if eq["passed"] else "FAILED")
+    click.echo(f"equivalence vs eager on {eq['n']} observations per agent ({eq['n_recorded']} recorded): "
+               f"max |logit diff| {eq['max_abs_diff']:.2e}, greedy actions agree {eq['action_agreement']:.1%}, "
+               f"check {verdict}", err=True)

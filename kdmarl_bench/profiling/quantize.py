@@ -1,0 +1,120 @@
+"""int8 students: post-training dynamic quantization with ONNX Runtime, scored under the same protocol.
+
+``quantize_int8(model)`` runs ``onnxruntime.quantization.quantize_dynamic`` on an fp32 ONNX model:
+weights of MatMul/Gemm become int8 (per tensor, symmetric ``QInt8``), activations are quantized on
+the fly at run time. No calibration data is needed, so any saved student can be quantized.
+
+``evaluate_int8`` scores the int8 student with :func:`kdmarl_bench.evaluate.evaluate` (greedy, the
+same eval seed and episodes as its fp32 twin), so retention *after* quantization is measured, not
+assumed. ``int8_result`` bundles score, retention, latency, bytes and agreement with the fp32
+student in the one dict a runner record carries as ``int8``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from kdmarl_bench.models.policy import TeamPolicy
+from kdmarl_bench.profiling.runtimes import (
+    RuntimePolicy,
+    RuntimeTeam,
+    check_equivalence,
+    export_onnx,
+    export_units,
+)
+
+__all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team", "quantize_int8"]
+
+QUANTIZE_MODES = ("int8",)
+"""Values a suite's ``[profile] quantize`` list may hold."""
+
+
+def quantize_int8(model: bytes) -> bytes:
+    """Dynamic int8 quantization (weights QInt8) of a serialized fp32 ONNX model."""
+    from kdmarl_bench.profiling.runtimes import _quiet, require_runtime
+
+    require_runtime("onnxruntime")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="kdmarl-int8-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(model)
+        with _quiet():
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+def int8_team(policy: TeamPolicy, threads: int = 1, fp32_models: list[bytes] | None = None) -> RuntimeTeam:
+    """The policy's deployed actors exported to ONNX, quantized to int8, in ONNX Runtime sessions."""
+    actors, obs_dims = policy.deploy_actors(), list(policy.obs_dims)
+    if fp32_models is None:
+        fp32_models = [export_onnx(u.module, u.in_dim) for u in export_units(actors, obs_dims)]
+    return RuntimeTeam.build(actors, obs_dims, "onnxruntime", threads=threads,
+                             models=[quantize_int8(m) for m in fp32_models])
+
+
+def evaluate_int8(policy: TeamPolicy, task: str, episodes: int, eval_seed: int, team: RuntimeTeam | None = None):
+    """Greedy evaluation of the int8 student (an ``EvalResult``, like ``evaluate`` returns)."""
+    from kdmarl_bench.evaluate import evaluate
+
+    team = team or int8_team(policy)
+    return evaluate(RuntimePolicy(team, list(policy.n_actions)), task, episodes, eval_seed)
+
+
+def int8_result(policy: TeamPolicy, task: str, episodes: int, eval_seed: int, *, fp32_score: float | None = None,
+                teacher_score: float | None = None, random_score: float | None = None, warmup: int = 100,
+                iters: int = 1000, repeats: int = 3) -> dict:
+    """Everything a record's ``int8`` field holds for one student.
+
+    ``score``/``episode_scores``: the int8 student under the same protocol as ``policy``;
+    ``retention``: vs ``teacher_score`` (``None`` when not given, or on a ``return`` task without
+    ``random_score``); ``delta_vs_fp32``: score minus
+    ``fp32_score`` when given; ``latency``: a 1-thread decentralized CPU entry through ONNX Runtime
+    (path ``onnxruntime-int8``); ``bytes``: the int8 ONNX files' size; ``equivalence``: agreement
+    with the fp32 eager actors (not pass/fail: int8 changes logits by design).
+    """
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.profiling.runtimes import time_team
+    from kdmarl_bench.results.stats import retention
+
+    team = int8_team(policy)
+    res = evaluate_int8(policy, task, episodes, eval_seed, team=team)
+    eq = check_equivalence(policy.deploy_actors(), team, atol=None)
+    latency = {**time_team(team, warmup=warmup, iters=iters, repeats=repeats), "path": "onnxruntime-int8",
+               "file_bytes": team.file_bytes}
+    metric = get_task(task).spec.metric
+    kept = None
+    if teacher_score is not None and (metric == "win_rate" or random_score is not None):
+        value = float(retention(res.score, teacher_score, metric, random_score))
+        kept = value if value == value else None  # NaN (teacher at the random score) -> None
+    return {
+        "mode": "dynamic-int8 (onnxruntime.quantization.quantize_dynamic, QInt8 weights)",
+        "score": res.score,
+        "episode_scores": res.episode_scores,
+        "retention": kept,
+        "delta_vs_fp32": None if fp32_score is None else res.score - float(fp32_score),
+        "latency": latency,
+        "bytes": team.file_bytes,
+        "equivalence": eq.to_dict(),
+    }
+
+
+def with_int8_retention(record: dict) -> dict:
+    """A copy of a record whose ``int8.retention`` is filled from its ``teacher_score`` (pure).
+
+    Cells are scored before the teacher's score on the same (task, seed) is known; the runner fills
+    ``teacher_score`` afterwards and calls this to give the int8 twin its retention the same way.
+    Records without ``int8`` are returned unchanged.
+    """
+    from kdmarl_bench.results.stats import retention
+
+    q = record.get("int8")
+    if not isinstance(q, dict) or q.get("score") is None:
+        return record
+    teacher, metric, rand = record.get("teacher_score"), record.get("metric"), record.get("random_score")
+    value = None
+    if teacher is not None and (metric == "win_rate" or (metric == "return" and rand is not None)):
+        value = float(retention(q["score"], teacher, metric, rand))
+        value = value if value == value else None  # NaN -> None
+    return {**record, "int8": {**q, "retention": value}}

@@ -1,0 +1,561 @@
+"""Edge runtimes for exported students: ONNX Runtime and ExecuTorch (XNNPACK), via ``torch.export``.
+
+A policy's deployed actors become *units*: one exported graph per distinct module. A student has
+one unit per agent; a parameter-shared teacher has one unit per agent group, and agent i feeds it
+``obs_i ++ one_hot(i, n_agents)`` (exactly what the eager ``_SharedActorView`` computes), so shared
+weights are exported once.
+
+* ``export_onnx``  : ``torch.onnx.export(dynamo=True)`` (the ``torch.export`` based exporter),
+  input ``obs`` of shape ``(batch, in_dim)`` with a dynamic batch axis, output ``logits``.
+* ``export_pte``   : ``torch.export.export`` → ``to_edge_transform_and_lower(XnnpackPartitioner)``
+  → ``.to_executorch()``; an ExecuTorch program whose linear layers run in the XNNPACK delegate.
+* ``OnnxSession``  : CPU execution provider, ``intra_op_num_threads`` / ``inter_op_num_threads``
+  pinned (1 by default) and the intra-op thread pool's spinning off, so an idle session never
+  burns a core (what a robot sharing its CPU with other processes needs).
+* ``PteSession``   : ``executorch.runtime`` (the Python bindings of the C++ runtime), XNNPACK's
+  thread pool reset to the same thread count.
+
+``RuntimeTeam`` holds the sessions of one policy and answers ``logits(i, obs)``; ``time_team`` times
+one decentralized team decision through it with the same statistics as
+:mod:`kdmarl_bench.profiling.latency`; ``check_equivalence`` compares it with the eager actors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from kdmarl_bench.errors import BackendUnavailable
+from kdmarl_bench.models.policy import TeamPolicy
+
+__all__ = [
+    "EQUIVALENCE_ATOL",
+    "RUNTIME_PATHS",
+    "Equivalence",
+    "ExportUnit",
+    "OnnxSession",
+    "PteSession",
+    "RuntimePolicy",
+    "RuntimeTeam",
+    "check_equivalence",
+    "export_onnx",
+    "export_pte",
+    "export_units",
+    "require_runtime",
+    "runtime_versions",
+    "time_team",
+]
+
+RUNTIME_PATHS = ("onnxruntime", "executorch")
+"""Deployment paths that run outside PyTorch (each needs the ``[deploy]`` extra)."""
+
+INSTALL_HINT = "pip install 'kdmarl-bench[deploy]'  (onnx, onnxscript, onnxruntime, executorch)"
+_REQUIRED_MODULES = {
+    "onnxruntime": ("onnx", "onnxscript", "onnxruntime"),
+    "executorch": ("executorch",),
+}
+
+EQUIVALENCE_ATOL = 1e-5
+"""Largest allowed |exported logit - eager logit| for an fp32 export, for logits up to 1 in magnitude.
+
+fp32 rounding grows with magnitude (one ulp at |z| = 64 is 7.6e-6), so a different but equally
+exact summation order in another runtime differs by a few ulps of the largest logit: the bound is
+``EQUIVALENCE_ATOL * max(1, max |eager logit|)``. ``max_abs_diff`` and ``max_abs_logit`` are both
+recorded, so the strict absolute reading can be applied by a reader too."""
+ONNX_OPSET = 18
+EXAMPLE_BATCH = 2  # torch.export specialises a size-1 example dim to a constant; 2 keeps batch dynamic
+MAX_BATCH = 65_536
+
+
+# ---- availability -----------------------------------------------------------------------------
+
+
+def missing_modules(path: str) -> list[str]:
+    """The Python modules a runtime path needs that are not importable here."""
+    if path not in _REQUIRED_MODULES:
+        raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
+    return [m for m in _REQUIRED_MODULES[path] if importlib.util.find_spec(m) is None]
+
+
+def require_runtime(path: str) -> None:
+    """Raise BackendUnavailable (exit 3) with the install command when ``path`` cannot run here."""
+    missing = missing_modules(path)
+    if missing:
+        raise BackendUnavailable(
+            f"deployment path {path!r} needs {', '.join(missing)}, not installed here; install with: {INSTALL_HINT}"
+        )
+
+
+def runtime_versions(path: str) -> dict[str, str]:
+    """Versions of the packages a path's artifacts depend on (for manifests and latency entries)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"torch": torch.__version__}
+    for mod in _REQUIRED_MODULES.get(path, ()):
+        try:
+            out[mod] = version(mod)
+        except PackageNotFoundError:
+            out[mod] = "missing"
+    return out
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence exporter chatter (torchvision/torchao probes, deprecation notices) for one export."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._export", "torch.export", "torchao",
+                                               "torch.utils._pytree", "root")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lvl in zip(loggers, levels, strict=True):
+            lg.setLevel(lvl)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Drop what native code writes to fd 2 meanwhile (ExecuTorch's cpuinfo/threadpool info lines).
+
+    Python exceptions still propagate; only the C++ runtime's informational prints are lost.
+    """
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# ---- units: what gets exported ----------------------------------------------------------------
+
+
+@dataclass
+class ExportUnit:
+    """One exported graph and the agents that call it."""
+
+    module: nn.Module | None
+    """The module exported (a student's actor, or a shared teacher MLP); None when loaded from files."""
+    in_dim: int
+    """Width of the graph's input ``obs``."""
+    n_actions: int
+    agents: list[int]
+    """Agent indices served by this graph."""
+    append_agent_id: bool
+    """True when agent i's input is ``obs_i ++ one_hot(i, n_agents)``."""
+
+
+def export_units(actors: list[nn.Module], obs_dims: list[int]) -> list[ExportUnit]:
+    """Group the deployed actors into distinct exported graphs (shared modules once)."""
+    units: dict[int, ExportUnit] = {}
+    for i, (actor, dim) in enumerate(zip(actors, obs_dims, strict=True)):
+        inner = getattr(actor, "actor", None)
+        agent_id = getattr(actor, "agent_id", None)
+        if isinstance(inner, nn.Module) and isinstance(agent_id, torch.Tensor):  # a shared actor's agent view
+            module, in_dim, append = inner, int(dim) + int(agent_id.shape[-1]), True
+        else:
+            module, in_dim, append = actor, int(dim), False
+        with torch.no_grad():
+            n_actions = int(actor.eval()(torch.zeros(1, int(dim))).shape[-1])
+        unit = units.setdefault(id(module), ExportUnit(module, in_dim, n_actions, [], append))
+        unit.agents.append(i)
+    return list(units.values())
+
+
+# ---- exporters --------------------------------------------------------------------------------
+
+
+def _exported_program(module: nn.Module, in_dim: int) -> torch.export.ExportedProgram:
+    example = (torch.zeros(EXAMPLE_BATCH, in_dim),)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with _quiet():
+        return torch.export.export(module.eval(), example, dynamic_shapes=({0: batch},))
+
+
+def export_onnx(module: nn.Module, in_dim: int, opset: int = ONNX_OPSET) -> bytes:
+    """Serialized fp32 ONNX model ``obs (batch, in_dim) -> logits (batch, A)``."""
+    require_runtime("onnxruntime")
+    program = _exported_program(module, in_dim)
+    with _quiet():
+        onnx_program = torch.onnx.export(program, dynamo=True, input_names=["obs"], output_names=["logits"],
+                                         opset_version=opset, optimize=True, verbose=False)
+    return onnx_program.model_proto.SerializeToString()
+
+
+def export_pte(module: nn.Module, in_dim: int) -> bytes:
+    """Serialized ExecuTorch program (XNNPACK delegate) ``forward(obs) -> logits``."""
+    require_runtime("executorch")
+    program = _exported_program(module, in_dim)
+    with _quiet():
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        return bytes(lowered.to_executorch().buffer)
+
+
+def onnx_opset(model: bytes) -> int:
+    import onnx
+
+    proto = onnx.load_model_from_string(model)
+    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), -1)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- sessions ---------------------------------------------------------------------------------
+
+
+class OnnxSession:
+    """One ONNX Runtime CPU session, threads pinned and spinning off; ``run(obs) -> logits``."""
+
+    def __init__(self, model: bytes | str | Path, threads: int = 1):
+        require_runtime("onnxruntime")
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = int(threads)
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        source = str(model) if isinstance(model, Path) else model
+        self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [self.session.get_outputs()[0].name]
+
+    def prepare(self, obs: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(obs, dtype=np.float32)
+
+    def call(self, prepared: np.ndarray) -> np.ndarray:
+        return self.session.run(self.output_names, {self.input_name: prepared})[0]
+
+    def run(self, obs: np.ndarray) -> np.ndarray:
+        return self.call(self.prepare(obs))
+
+
+class PteSession:
+    """One ExecuTorch program's ``forward`` method (XNNPACK delegate); ``run(obs) -> logits``."""
+
+    def __init__(self, program: bytes | str | Path, threads: int = 1):
+        require_runtime("executorch")
+        with _quiet(), _native_stderr_silenced():
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime
+
+            portable_lib._unsafe_reset_threadpool(int(threads))
+            data = Path(program).read_bytes() if isinstance(program, (str, Path)) else program
+            self.program = Runtime.get().load_program(data)
+            self.method = self.program.load_method("forward")
+
+    def prepare(self, obs: np.ndarray) -> list[torch.Tensor]:
+        return [torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))]
+
+    def call(self, prepared: list[torch.Tensor]) -> torch.Tensor:
+        return self.method.execute(prepared)[0]
+
+    def run(self, obs: np.ndarray) -> np.ndarray:
+        return self.call(self.prepare(obs)).numpy()
+
+
+Session = OnnxSession | PteSession
+
+
+def make_session(path: str, model: bytes, threads: int = 1) -> Session:
+    if path == "onnxruntime":
+        return OnnxSession(model, threads)
+    if path == "executorch":
+        return PteSession(model, threads)
+    raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
+
+
+# ---- a policy's sessions ----------------------------------------------------------------------
+
+
+@dataclass
+class RuntimeTeam:
+    """Every agent's exported policy under one runtime."""
+
+    path: str
+    """``onnxruntime`` or ``executorch`` (``onnxruntime`` also for int8 ONNX models)."""
+    units: list[ExportUnit]
+    models: list[bytes]
+    """Serialized model of each unit (what a device loads)."""
+    sessions: list[Session]
+    n_agents: int
+    obs_dims: list[int]
+
+    @classmethod
+    def build(cls, actors: list[nn.Module], obs_dims: list[int], path: str, threads: int = 1,
+              models: list[bytes] | None = None) -> RuntimeTeam:
+        """Export (unless ``models`` are given, one per unit) and open a session per unit."""
+        require_runtime(path)
+        units = export_units(list(actors), [int(d) for d in obs_dims])
+        if models is None:
+            exporter = export_onnx if path == "onnxruntime" else export_pte
+            models = [exporter(u.module, u.in_dim) for u in units]
+        sessions = [make_session(path, m, threads) for m in models]
+        return cls(path, units, list(models), sessions, len(obs_dims), [int(d) for d in obs_dims])
+
+    def _unit_of(self, agent: int) -> tuple[ExportUnit, Session]:
+        for unit, sess in zip(self.units, self.sessions, strict=True):
+            if agent in unit.agents:
+                return unit, sess
+        raise IndexError(f"agent {agent} has no exported unit")
+
+    def agent_input(self, agent: int, obs: np.ndarray) -> np.ndarray:
+        """Agent ``agent``'s graph input for observations ``obs`` of shape (batch, obs_dim)."""
+        unit, _ = self._unit_of(agent)
+        obs = np.ascontiguousarray(obs, dtype=np.float32)
+        if not unit.append_agent_id:
+            return obs
+        one_hot = np.zeros((obs.shape[0], self.n_agents), dtype=np.float32)
+        one_hot[:, agent] = 1.0
+        return np.concatenate([obs, one_hot], axis=1)
+
+    def logits(self, agent: int, obs: np.ndarray) -> np.ndarray:
+        _, sess = self._unit_of(agent)
+        return np.asarray(sess.run(self.agent_input(agent, obs)))
+
+    def decision_calls(self, obs: list[np.ndarray]) -> list[Callable[[], object]]:
+        """One zero-argument call per agent on fixed inputs (what ``time_team`` times).
+
+        A shared teacher graph gets its agent one-hot appended inside the call, as on a device.
+        """
+        calls: list[Callable[[], object]] = []
+        for i, o in enumerate(obs):
+            unit, sess = self._unit_of(i)
+            if unit.append_agent_id:
+                one_hot = np.zeros((o.shape[0], self.n_agents), dtype=np.float32)
+                one_hot[:, i] = 1.0
+                o32 = np.ascontiguousarray(o, dtype=np.float32)
+
+                def call(sess=sess, o32=o32, one_hot=one_hot):
+                    return sess.call(sess.prepare(np.concatenate([o32, one_hot], axis=1)))
+            else:
+                prepared = sess.prepare(o)
+
+                def call(sess=sess, prepared=prepared):
+                    return sess.call(prepared)
+            calls.append(call)
+        return calls
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes of all exported files (shared graphs once)."""
+        return sum(len(m) for m in self.models)
+
+
+# ---- equivalence with eager -------------------------------------------------------------------
+
+
+@dataclass
+class Equivalence:
+    """How closely an exported policy reproduces the eager actors' logits."""
+
+    max_abs_diff: float
+    """Largest |exported - eager| logit over all agents and observations."""
+    max_abs_logit: float
+    """Largest |eager logit| seen (the scale of the tolerance)."""
+    actions_equal: bool
+    """True when every greedy (argmax) action agrees."""
+    action_agreement: float
+    """Fraction of (agent, observation) pairs whose greedy actions agree."""
+    n: int
+    """Observations checked per agent (random + recorded)."""
+    n_recorded: int
+    """Of which recorded in the real environment (0 when none were given)."""
+    atol: float | None
+    """Tolerance on max_abs_diff per unit of logit scale (None: not a pass/fail check, e.g. int8)."""
+    passed: bool
+    """max_abs_diff <= atol * max(1, max_abs_logit) and actions_equal (False when atol is None)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def random_observations(obs_dims: list[int], n: int = 256, seed: int = 0) -> list[np.ndarray]:
+    """``n`` standard-normal observations per agent (float32), reproducible."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n, int(d))).astype(np.float32) for d in obs_dims]
+
+
+def check_equivalence(actors: list[nn.Module], team: RuntimeTeam, *, recorded: list[np.ndarray] | None = None,
+                      n_random: int = 256, atol: float | None = EQUIVALENCE_ATOL, seed: int = 0) -> Equivalence:
+    """Compare the exported team with the eager actors on random (+ recorded) observations."""
+    obs = random_observations(team.obs_dims, n_random, seed)
+    n_recorded = 0
+    if recorded is not None:
+        if len(recorded) != len(obs):
+            raise ValueError(f"{len(recorded)} recorded observation arrays for {len(obs)} agents")
+        n_recorded = min(int(r.shape[0]) for r in recorded)
+        obs = [np.concatenate([o, np.asarray(r[:n_recorded], dtype=np.float32)]) for o, r in zip(obs, recorded,
+                                                                                                strict=True)]
+    max_diff, max_logit, agree, total = 0.0, 0.0, 0, 0
+    with torch.inference_mode():
+        for i, (actor, o) in enumerate(zip(actors, obs, strict=True)):
+            ref = actor.eval()(torch.from_numpy(o)).numpy()
+            got = team.logits(i, o)
+            max_diff = max(max_diff, float(np.max(np.abs(got - ref))))
+            max_logit = max(max_logit, float(np.max(np.abs(ref))))
+            agree += int(np.sum(np.argmax(got, -1) == np.argmax(ref, -1)))
+            total += int(o.shape[0])
+    equal = agree == total
+    passed = bool(atol is not None and max_diff <= atol * max(1.0, max_logit) and equal)
+    return Equivalence(max_diff, max_logit, equal, agree / total, n_random + n_recorded, n_recorded, atol, passed)
+
+
+# ---- timing -----------------------------------------------------------------------------------
+
+
+def _sample(decision: Callable[[], None], iters: int) -> np.ndarray:
+    out = np.empty(iters, dtype=np.float64)
+    clock = time.perf_counter_ns
+    for k in range(iters):
+        t0 = clock()
+        decision()
+        out[k] = clock() - t0
+    return out / 1e6
+
+
+def latency_stats(blocks: list[np.ndarray]) -> dict:
+    """p50/p90/p99/mean over all samples and the cv of per-block medians (pure)."""
+    all_ms = np.concatenate(blocks)
+    p50, p90, p99 = (float(v) for v in np.percentile(all_ms, [50, 90, 99]))
+    medians = np.array([np.median(b) for b in blocks])
+    cv = float(np.std(medians, ddof=1) / np.mean(medians)) if len(blocks) > 1 and np.mean(medians) > 0 else 0.0
+    return {"p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(np.mean(all_ms)), "cv": cv}
+
+
+def time_team(team: RuntimeTeam, *, warmup: int = 100, iters: int = 1000, repeats: int = 3, threads: int = 1,
+              batch: int = 1) -> dict:
+    """Latency of one decentralized team decision through ``team``'s sessions (CPU).
+
+    Same method and fields as :func:`kdmarl_bench.profiling.latency.time_decentralized`: ``warmup``
+    untimed decisions, ``repeats`` blocks of ``iters`` decisions timed with ``perf_counter_ns``,
+    and a ``torch.utils.benchmark.Timer`` cross-check. The sessions' own thread count is what was
+    given to ``RuntimeTeam.build``; ``threads`` is recorded with the entry.
+    """
+    if iters < 1 or repeats < 1 or warmup < 0 or batch < 1:
+        raise ValueError(f"need iters >= 1, repeats >= 1, warmup >= 0, batch >= 1 (got {iters}, {repeats}, "
+                         f"{warmup}, {batch})")
+    from torch.utils.benchmark import Timer
+
+    from kdmarl_bench.profiling.latency import TIMER_MIN_RUN_TIME_S, TIMER_MISMATCH_RTOL, cpu_name
+
+    calls = team.decision_calls(random_observations(team.obs_dims, batch, seed=1))
+
+    def decision() -> None:
+        for call in calls:
+            call()
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for _ in range(warmup):
+            decision()
+        blocks = [_sample(decision, iters) for _ in range(repeats)]
+        timer = Timer(stmt="decision()", globals={"decision": decision}, num_threads=threads)
+        timer_ms = float(timer.blocked_autorange(min_run_time=TIMER_MIN_RUN_TIME_S).median) * 1e3
+    finally:
+        torch.set_num_threads(previous)
+    stats = latency_stats(blocks)
+    p50 = stats["p50_ms"]
+    return {
+        "device": "cpu",
+        "device_name": cpu_name(),
+        "threads": int(threads),
+        "batch": int(batch),
+        "mode": "decentralized",
+        **stats,
+        "iters": int(iters),
+        "repeats": int(repeats),
+        "timer_median_ms": timer_ms,
+        "timer_mismatch": bool(abs(timer_ms - p50) > TIMER_MISMATCH_RTOL * p50),
+        "throughput_decisions_per_s": float(batch / (p50 / 1e3)) if p50 > 0 else float("inf"),
+        "torch": torch.__version__,
+        "runtime": runtime_versions(team.path),
+    }
+
+
+def torchscript_bytes(module: nn.Module) -> int:
+    """Size of a TorchScript module saved with ``torch.jit.save``."""
+    buf = io.BytesIO()
+    with _quiet():
+        torch.jit.save(module, buf)
+    return len(buf.getvalue())
+
+
+def write_atomic_bytes(dest: Path, data: bytes) -> None:
+    """Write ``data`` to ``dest`` through a temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the artifact from the device's user
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# ---- a TeamPolicy that runs through a runtime (for evaluation) --------------------------------
+
+
+class RuntimePolicy(TeamPolicy):
+    """A TeamPolicy whose logits come from a :class:`RuntimeTeam`'s sessions.
+
+    ``kdmarl_bench.evaluate.evaluate`` runs it under the usual protocol (greedy, masked by the
+    available actions), so an exported or quantized student is scored exactly like its checkpoint.
+    """
+
+    def __init__(self, team: RuntimeTeam, n_actions: list[int]):
+        super().__init__()
+        self.team = team
+        self.obs_dims = tuple(team.obs_dims)
+        self.n_actions = tuple(int(a) for a in n_actions)
+
+    def logits(self, obs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [torch.from_numpy(np.asarray(self.team.logits(i, o.detach().cpu().numpy())))
+                for i, o in enumerate(obs)]
+
+    def features(self, obs):
+        raise NotImplementedError("an exported policy exposes logits only")
+
+    def deploy_actors(self) -> list[nn.Module]:
+        raise NotImplementedError("an exported policy has no torch actors")
+
+    def architecture(self) -> dict:
+        return {"class": "RuntimePolicy", "path": self.team.path, "obs_dims": list(self.obs_dims),
+                "n_actions": list(self.n_actions)}

@@ -6,7 +6,6 @@ these helpers tell the two apart and name both choices when they are mixed up.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -25,9 +24,12 @@ def looks_like_checkpoint(source: str) -> bool:
     if p.suffix == ".safetensors":
         return True
     if p.suffix == ".json" and p.is_file():
+        from kdmarl_bench.errors import UsageError
+        from kdmarl_bench.safeio import read_json
+
         try:
-            data = json.loads(p.read_text())
-        except (OSError, ValueError):
+            data = read_json(p, what="JSON file")  # bounded nesting: a hostile file is judged, not a crash
+        except UsageError:
             return False
         return isinstance(data, dict) and "architecture" in data and "records" not in data
     return False

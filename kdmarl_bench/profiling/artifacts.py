@@ -13,7 +13,7 @@
 Every file is written through a temporary file and renamed, the manifest last: a manifest on disk
 always describes complete files. ``load_exported(out_dir)`` verifies each file's sha256 against
 the manifest and returns a :class:`~kdmarl_bench.profiling.runtimes.RuntimePolicy` that
-``kdmarl_bench.evaluate.evaluate`` can score. No file is ever unpickled.
+``kdmarl_bench.evaluate.evaluate`` can score. Files are only read as ONNX/ExecuTorch programs, never deserialized as Python objects.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.records import Leaderboard
 from kdmarl_bench.results.schema import migrate, validate
 from kdmarl_bench.results.store import write_json_atomic
@@ -51,9 +52,29 @@ def read_json(path: Path) -> Any:
     return safeio.read_json(path, what="leaderboard file")
 
 
+def first_non_finite(obj: Any, where: str = "") -> tuple[str, float] | None:
+    """(field path, value) of the first NaN/Infinity in parsed JSON (``1e400`` parses to inf), or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, val in items:
+        found = first_non_finite(val, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
 def parse_leaderboard(data: Any, path: str | os.PathLike | None = None) -> Leaderboard:
-    """Validate (against its own version's schema), migrate and type a parsed leaderboard."""
-    data = sanitize(data)  # a copy, where a NaN/Infinity literal became null for the schema to judge
+    """Validate (against its own version's schema), migrate and type a parsed leaderboard.
+
+    A file never holds NaN or Infinity (the writer stores a missing number as null), so a
+    non-finite literal means the file was damaged or hand-edited: refused, naming the field.
+    """
+    bad = first_non_finite(data)
+    if bad is not None:
+        raise UsageError(f"{path or '<leaderboard>'}: field '{bad[0]}': non-finite number {bad[1]!r} "
+                         "(leaderboards store a missing value as null)")
+    data = sanitize(data)
     validate(data, path)
     return Leaderboard.from_dict(migrate(data, in_place=True))
 

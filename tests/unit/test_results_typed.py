@@ -133,13 +133,16 @@ def test_v1_dict_migrates_and_newer_is_refused(tmp_path: Path):
         read_leaderboard(p)
 
 
-def test_nan_literal_in_a_file_is_caught_by_the_schema(tmp_path: Path):
+@pytest.mark.parametrize("literal", ["NaN", "-Infinity", "1e400"])
+def test_non_finite_literal_in_a_file_is_refused_naming_the_field(tmp_path: Path, literal):
     lb = make_leaderboard()
-    text = json.dumps(lb).replace('"score_mean": 1.0', '"score_mean": NaN', 1)
+    text = json.dumps(lb).replace('"score_mean": 1.0', f'"score_mean": {literal}', 1)
+    assert text != json.dumps(lb)
     p = tmp_path / "nan.json"
     p.write_text(text)
-    board = read_leaderboard(p)  # NaN becomes null (allowed for a summary mean) rather than a float NaN
-    assert all(s.score_mean is None or math.isfinite(s.score_mean) for s in board.summary)
+    # The writer stores a missing number as null, so a non-finite literal is damage, not data.
+    with pytest.raises(UsageError, match=r"nan\.json: field 'summary\[\d+\]\.score_mean': non-finite"):
+        read_leaderboard(p)
 
 
 # ---------------------------------------------------------------------------------------------

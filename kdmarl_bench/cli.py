@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "kdmarl_bench.commands.profile",
     "kdmarl_bench.commands.run",
     "kdmarl_bench.commands.methods",
+    "kdmarl_bench.commands.show",
 )
 
 

@@ -22,18 +22,20 @@ def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
     """
     from kdmarl_bench.results.compare import compare as compare_leaderboards
     from kdmarl_bench.results.io import read_leaderboard
-    from kdmarl_bench.results.render import compare_table, print_table
+    from kdmarl_bench.results.render import board_labels, print_compare
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
-    loaded = [(str(p), read_leaderboard(p)) for p in leaderboards]
-    rows = compare_leaderboards(loaded)
+    paths = [str(p) for p in leaderboards]
+    rows = compare_leaderboards([(p, read_leaderboard(p)) for p in paths])  # errors name the files
     if as_json:
-        echo_json({"leaderboards": [label for label, _ in loaded], "rows": rows})
+        echo_json({"leaderboards": paths, "rows": rows})
         return
-    print_table(
-        stdout_console(), compare_table(rows, title=f"kdmarl-bench compare (deltas vs {loaded[0][0]})")
-    )
+    # In the table a board is a short label (A, B, ...) with a legend, not a path column.
+    for row in rows:
+        for entry, label in zip(row["entries"], board_labels(paths), strict=True):
+            entry["label"] = label
+    print_compare(stdout_console(), rows, paths)
 
 
 @click.command()
@@ -233,8 +235,11 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     fresh score is significantly below the recorded one (the 95% CI of fresh − recorded is below 0).
     With --retrain N: retrains N cells here and exits 1 when one falls outside its prediction interval.
     """
+    from kdmarl_bench.results.io import board_path
     from kdmarl_bench.results.leaderboard import load_leaderboard
     from kdmarl_bench.verify import verify_leaderboard
+
+    leaderboard = board_path(leaderboard)  # a run directory → its leaderboard.json
 
     if retrain is not None:
         _verify_retrain(load_leaderboard(leaderboard), leaderboard, retrain, as_json)

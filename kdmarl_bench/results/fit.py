@@ -26,6 +26,8 @@ class Column:
     right: bool = False
     compact: int | None = None
     """Index of this column's compact form in each row's ``alt`` cells (None: none)."""
+    compact_name: str | None = None
+    """Header when the compact form is shown (default: ``name``)."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,11 @@ class FitResult:
     def note(self) -> str:
         parts = []
         if self.compacted:
-            parts.append(f"compact: {', '.join(self.compacted)}")
+            parts.append(f"without CIs: {', '.join(self.compacted)}")
         if self.hidden:
-            parts.append(f"hidden to fit the terminal: {', '.join(self.hidden)} (widen it, or use --json)")
+            parts.append(f"hidden to fit: {', '.join(self.hidden)}")
+        if parts:
+            parts[-1] += " (a wider terminal or --json shows all)"
         return "; ".join(parts)
 
 
@@ -50,7 +54,8 @@ def _build(title: str | None, columns: Sequence[Column], rows: Sequence[Sequence
            sections: Sequence[bool] | None, styles: Sequence[str | None] | None) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i in keep:
-        table.add_column(columns[i].name, justify="right" if columns[i].right else "left", no_wrap=True,
+        name = columns[i].compact_name if i in compact and columns[i].compact_name else columns[i].name
+        table.add_column(name, justify="right" if columns[i].right else "left", no_wrap=True,
                          overflow="ellipsis")
     for r, row in enumerate(rows):
         cells = [alt[r][columns[i].compact] if i in compact and alt is not None else row[i] for i in keep]
@@ -88,4 +93,4 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: i
             keep.remove(i)
         table = _build(title, columns, rows, alt, keep, compact, sections, styles)
     hidden = tuple(c.name for j, c in enumerate(columns) if j not in keep)
-    return FitResult(table, hidden, tuple(columns[i].name for i in sorted(compact) if i in keep))
+    return FitResult(table, hidden, tuple(columns[i].compact_name or columns[i].name for i in sorted(compact) if i in keep))

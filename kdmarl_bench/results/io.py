@@ -79,9 +79,26 @@ def parse_leaderboard(data: Any, path: str | os.PathLike | None = None) -> Leade
     return Leaderboard.from_dict(migrate(data, in_place=True))
 
 
-def read_leaderboard(path: str | os.PathLike) -> Leaderboard:
-    """Read, validate and migrate a leaderboard file; UsageError (naming the file) when it cannot be used."""
+def board_path(path: str | os.PathLike) -> Path:
+    """A leaderboard file, or a run directory (``run --out DIR``) → its ``DIR/leaderboard.json``
+    (or ``DIR.json`` beside it, as ``run --out DIR --leaderboard DIR.json`` writes it)."""
     path = Path(path)
+    if path.is_dir():
+        inner = path / "leaderboard.json"
+        sibling = path.with_name(path.name + ".json")  # `run --out X --leaderboard X.json` (baselines/)
+        if not inner.is_file() and sibling.is_file():
+            return sibling
+        if not inner.is_file():
+            hint = " (it has finished cells: re-run its `kdmarl-bench run SUITE --out DIR` to build the board)" \
+                if (path / "cells").is_dir() else ""
+            raise UsageError(f"{path}: is a directory without a leaderboard.json{hint}")
+        return inner
+    return path
+
+
+def read_leaderboard(path: str | os.PathLike) -> Leaderboard:
+    """Read, validate and migrate a leaderboard file (or a run directory's); UsageError naming the file."""
+    path = board_path(path)
     return parse_leaderboard(read_json(path), path)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from kdmarl_bench.results.fit import Column, FitResult, fit_table
 from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.records import is_finite_number as _ok
@@ -111,6 +112,64 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
 def _title(board: Leaderboard) -> str:
     version = board.suite.version
     return f"kdmarl-bench · {board.suite.name}" + (f" v{version}" if version not in (None, "") else "")
+
+
+# Columns as ``fit`` sees them: priority 0 is never dropped; the compact index points into
+# leaderboard_compact_rows (a score or retention without its CI).
+_LEADERBOARD_FIT = (
+    Column("task"), Column("method"), Column("size"),
+    Column("score (95% CI)", 0, right=True, compact=0, compact_name="score"),
+    Column("retention (95% CI)", 0, right=True, compact=1, compact_name="retention"),
+    Column("FLOPs", 3, right=True), Column("reduction ×", 1, right=True), Column("CPU p50 ms", 4, right=True),
+    Column("speed-up ×", 2, right=True),
+)
+STACK_BELOW = 120
+"""Narrower than this, a board is shown as one table per task (the task id as its title)."""
+
+
+def leaderboard_compact_rows(board: Leaderboard | dict) -> list[list[str]]:
+    """Per summary row: the score and the retention without their CIs."""
+    return [[fmt_score(r.score_mean, None, r.metric), fmt_retention(r.retention_mean, None)]
+            for r in ordered_summary(board)]
+
+
+def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[str] = (),
+                       methods: Iterable[str] = ()) -> list[FitResult]:
+    """The leaderboard fitted to ``width`` columns, no cell broken inside a word.
+
+    Wide: one table. Narrower than ``STACK_BELOW``: one table per task, the task id as the
+    title, so the longest ids do not cost a column. Each table compacts, then drops, its least
+    important columns as needed and says so in its ``note()``. ``tasks``/``methods`` filter rows.
+    """
+    data = as_leaderboard(board)
+    tasks, methods = set(tasks), set(methods)
+    rows, alt = leaderboard_rows(data), leaderboard_compact_rows(data)
+    picked = [i for i, r in enumerate(rows) if (not tasks or r[0] in tasks) and (not methods or r[1] in methods)]
+    rows, alt = [rows[i] for i in picked], [alt[i] for i in picked]
+    styles = ["bold" if r[1] == TEACHER else None for r in rows]
+    if width >= STACK_BELOW:
+        sections = [i + 1 == len(rows) or rows[i + 1][0] != r[0] for i, r in enumerate(rows)]
+        return [fit_table(_LEADERBOARD_FIT, rows, width, title=_title(data), alt=alt, sections=sections,
+                          styles=styles)]
+    out = []
+    for task in dict.fromkeys(r[0] for r in rows):
+        idx = [i for i, r in enumerate(rows) if r[0] == task]
+        out.append(fit_table(_LEADERBOARD_FIT[1:], [rows[i][1:] for i in idx], width, title=task,
+                             alt=[alt[i] for i in idx], styles=[styles[i] for i in idx]))
+    return out
+
+
+def print_leaderboard(console: Console, board: Leaderboard | dict, tasks: Iterable[str] = (),
+                      methods: Iterable[str] = ()) -> None:
+    """Print the leaderboard fitted to the console's width, with a note of what was left out."""
+    data = as_leaderboard(board)
+    fitted = leaderboard_tables(data, console.width, tasks, methods)
+    if len(fitted) > 1:
+        console.print(f"[bold]{_title(data)}[/]", highlight=False)
+    for f in fitted:
+        console.print(f.table)
+    for note in dict.fromkeys(f.note() for f in fitted if f.note()):
+        console.print(f"[dim]{note}[/]", highlight=False)
 
 
 def leaderboard_table(board: Leaderboard | dict) -> Table:
@@ -222,3 +281,44 @@ def compare_table(rows: list[dict], title: str = "kdmarl-bench compare") -> Tabl
     for j, line in enumerate(compare_rows(rows)):
         table.add_row(*line, end_section=n > 0 and (j + 1) % n == 0)
     return table
+
+
+_COMPARE_FIT = (
+    Column("task"), Column("method"), Column("size"), Column("board"),
+    Column("score", 1, right=True, compact=0, compact_name="score"), Column("Δ score", 2, right=True),
+    Column("retention", 0, right=True, compact=1, compact_name="retention"), Column("Δ retention", 0, right=True),
+    Column("FLOPs", 5, right=True), Column("Δ FLOPs", 3, right=True),
+    Column("CPU p50 ms", 6, right=True), Column("Δ p50", 4, right=True),
+)
+
+
+def board_labels(paths: list[str]) -> list[str]:
+    """Short labels for boards in a table: A, B, C, ... (the legend maps them to the paths)."""
+    return [chr(ord("A") + i) if i < 26 else f"B{i}" for i in range(len(paths))]
+
+
+def print_compare(console: Console, rows: list[dict], paths: list[str]) -> None:
+    """The comparison fitted to the console: boards as short labels with a legend, one table per
+    task below ``STACK_BELOW`` columns, CIs then low-priority columns left out as needed."""
+    lines = compare_rows(rows)
+    compact = []
+    for line in lines:
+        compact.append([line[4].split(" [", 1)[0], line[6].split(" [", 1)[0]])
+    n = len(rows[0]["entries"]) if rows else 0
+    fitted: list[FitResult] = []
+    if console.width >= STACK_BELOW:
+        sections = [n > 0 and (j + 1) % n == 0 for j in range(len(lines))]
+        fitted.append(fit_table(_COMPARE_FIT, lines, console.width, alt=compact, sections=sections))
+    else:
+        for task in dict.fromkeys(row["task"] for row in rows):
+            idx = [j for r, row in enumerate(rows) if row["task"] == task for j in range(r * n, (r + 1) * n)]
+            fitted.append(fit_table(_COMPARE_FIT[1:], [lines[j][1:] for j in idx], console.width, title=task,
+                                    alt=[compact[j] for j in idx],
+                                    sections=[(k + 1) % n == 0 for k in range(len(idx))]))
+    console.print(f"[bold]kdmarl-bench compare[/] (deltas vs {board_labels(paths)[0]})", highlight=False)
+    for label, path in zip(board_labels(paths), paths, strict=True):
+        console.print(f"  {label} = {path}", highlight=False, markup=False)
+    for f in fitted:
+        console.print(f.table)
+    for note in dict.fromkeys(f.note() for f in fitted if f.note()):
+        console.print(f"[dim]{note}[/]", highlight=False)

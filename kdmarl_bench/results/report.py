@@ -697,8 +697,29 @@ def build_markdown(
 
 
 def default_out_dir(leaderboard_path: str | os.PathLike) -> Path:
-    """``<leaderboard dir>/report``."""
-    return Path(leaderboard_path).resolve().parent / "report"
+    """Next to the board, one folder per board: ``runs/X/leaderboard.json`` → ``runs/X/report``;
+    ``baselines/mpe.json`` → ``baselines/mpe/report`` (two boards in one folder never share one)."""
+    p = Path(leaderboard_path).resolve()
+    if p.is_dir():
+        return p / "report"
+    return p.parent / "report" if p.stem == "leaderboard" else p.parent / p.stem / "report"
+
+
+# Files this module writes: anything else matching these in a report folder is a stale leftover.
+_OWN_FILES = ("pareto_*.png", "aggregate_retention.png", "probability_of_improvement.png",
+              "performance_profiles.png")
+
+
+def _remove_stale(out: Path, written: list[Path]) -> list[str]:
+    """Delete plots an earlier report wrote into ``out`` that this one did not (only our own names)."""
+    keep = {p.resolve() for p in written}
+    removed = []
+    for pattern in _OWN_FILES:
+        for f in sorted(out.glob(pattern)):
+            if f.resolve() not in keep:
+                f.unlink()
+                removed.append(f.name)
+    return removed
 
 
 def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: str | None = None) -> Report:
@@ -746,6 +767,9 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
                 report.notes.append("No run has a retention: the performance-profile plot is skipped.")
         text = build_markdown(data, plots, report.notes, source)
         report.markdown.write_text(text, encoding="utf-8")
+        removed = _remove_stale(out, report.plots)
+        if removed:
+            report.notes.append(f"removed stale plots of an earlier report: {', '.join(removed)}")
     except OSError as exc:
         raise UsageError(f"{out}: cannot write the report: {exc.strerror or exc}") from exc
     return report

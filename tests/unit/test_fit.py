@@ -32,7 +32,7 @@ def test_80_columns_never_breaks_a_word():
         assert word in text, word
     assert len([ln for ln in text.splitlines() if ln.strip()]) == 5  # title, header, rule, two rows
     assert res.compacted == ("score", "retention")
-    assert "p50 ms" in res.hidden and "hidden to fit the terminal: p50 ms" in res.note()
+    assert "p50 ms" in res.hidden and "hidden to fit: p50 ms" in res.note()
 
 
 def test_least_important_columns_go_first_and_priority_zero_stays():

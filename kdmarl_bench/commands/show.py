@@ -1,0 +1,55 @@
+"""``kdmarl-bench show``: a leaderboard's results table, from a board file or a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+
+
+@click.command("show")
+@click.argument("leaderboard", metavar="LEADERBOARD|RUN_DIR", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--summary", is_flag=True,
+              help="Instead of every row: the focus method against the best baseline per task (the headline).")
+@click.option("--task", "tasks", multiple=True, metavar="TASK", help="Only this task (repeatable).")
+@click.option("--method", "methods", multiple=True, metavar="METHOD", help="Only this method (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the selected summary rows (or headline rows) as JSON.")
+@handle_errors
+def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: tuple[str, ...], as_json: bool):
+    """Show the results table of LEADERBOARD (a leaderboard JSON, or a run directory holding one).
+
+    The table fits the terminal: below 120 columns it is one table per task, and columns that
+    do not fit are compacted (CIs left out) or hidden, with a note saying which.
+    """
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.registry import suggest
+    from kdmarl_bench.results.io import read_leaderboard
+
+    board = read_leaderboard(leaderboard)
+    for opt, asked, have in (("--task", tasks, board.tasks), ("--method", methods,
+                                                             list(dict.fromkeys(s.method for s in board.summary)))):
+        for name in asked:
+            if name not in have:
+                raise UsageError(f"{leaderboard}: {opt} {name!r} is not on this board{suggest(name, list(have))}; "
+                                 f"valid choices: {', '.join(have)}")
+    if summary:
+        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
+
+        rows = [r for r in headline(board) if not tasks or r.task in tasks]
+        if as_json:
+            echo_json(headline_dicts(rows))
+        else:
+            click.echo(headline_markdown(rows, board.focus), nl=False)
+        return
+    if as_json:
+        echo_json([s.to_dict() for s in board.ordered_summary()
+                   if (not tasks or s.task in tasks) and (not methods or s.method in methods)])
+        return
+    from kdmarl_bench.results.render import print_leaderboard
+
+    print_leaderboard(stdout_console(), board, tasks, methods)
+
+
+COMMANDS = [show_cmd]

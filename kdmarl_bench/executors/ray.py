@@ -45,14 +45,13 @@ class RayExecutor(Executor):
         self._started_here = False
         if not ray.is_initialized():
             address = address or os.environ.get("RAY_ADDRESS") or None
-            runtime_env = {"env_vars": dict(WORKER_ENV)}
             if address:
-                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False)
             else:
                 from kdmarl_bench.executors.base import usable_cores
 
                 ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
-                         _node_ip_address="127.0.0.1", runtime_env=runtime_env, log_to_driver=False)
+                         _node_ip_address="127.0.0.1", log_to_driver=False)
                 self._started_here = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cpus) if workers else cpus
@@ -60,7 +59,9 @@ class RayExecutor(Executor):
 
         self._events = Queue()
         # Each task takes threads CPUs, so Ray never runs more tasks on a node than it has cores.
-        self._remote = ray.remote(num_cpus=threads, max_retries=MAX_RETRIES, retry_exceptions=False)(_remote_entry)
+        # The thread pins go with every task (workers start with them, before torch or jax is imported).
+        self._remote = ray.remote(num_cpus=threads, max_retries=MAX_RETRIES, retry_exceptions=False,
+                                  runtime_env={"env_vars": dict(WORKER_ENV)})(_remote_entry)
         self._refs: dict[Any, int] = {}
         self._by_id: dict[int, Any] = {}
         self._queued: list[tuple[int, Any, Any]] = []

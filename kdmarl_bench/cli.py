@@ -17,13 +17,18 @@ COMMAND_MODULES = (
     "kdmarl_bench.commands.train",
     "kdmarl_bench.commands.profile",
     "kdmarl_bench.commands.run",
+    "kdmarl_bench.commands.methods",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kdmarl-bench")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines on stderr (results and errors still print).")
+def main(quiet: bool) -> None:
     """Benchmark knowledge distillation of MARL teachers into small per-agent students."""
+    from kdmarl_bench.commands.common import set_quiet
+
+    set_quiet(quiet)
 
 
 def _install_commands() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,11 +53,12 @@ class EvalResult:
 
 
 def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, greedy: bool = True,
-             num_envs: int | None = None) -> EvalResult:
+             num_envs: int | None = None, progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Run ``episodes`` full episodes; ``policy=None`` = uniform random over available actions.
 
     Copy i of B runs a fixed quota of episodes, so which episodes count never depends on
     how fast a policy finishes them (keeps evaluation paired across methods).
+    ``progress(done, episodes)`` is called whenever episodes finish.
     """
     spec = get_task(task_id).spec
     b = num_envs or min(episodes, 32)
@@ -76,10 +78,13 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
                 else:
                     actions = policy.act(step.obs, step.avail, greedy=greedy, generator=gen)
             step = env.step(actions)
-            for i in torch.nonzero(step.done).flatten().tolist():
+            finished = torch.nonzero(step.done).flatten().tolist()
+            for i in finished:
                 if len(returns[i]) < quota[i]:
                     returns[i].append(float(step.ep_return[i]))
                     wins[i].append(bool(step.won[i]))
+            if finished and progress is not None:
+                progress(sum(len(r) for r in returns), episodes)
     finally:
         env.close()
     flat_r = [r for rs in returns for r in rs]

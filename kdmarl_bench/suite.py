@@ -92,6 +92,9 @@ class Suite:
     method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Method or variant → the ``students.sizes`` labels it runs at (``sizes = [...]`` in ``[variant.X]`` or
     ``[method.X]``); others run at every size."""
+    focus: str = "kd-marl"
+    """The method under test (``[suite] focus``): the headline, the report and the probability of
+    improvement are about it; recorded in the leaderboard's ``suite.focus``."""
 
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
         """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
@@ -107,7 +110,8 @@ class Suite:
         return self.sizes if labels is None else tuple(s for s in self.sizes if s.label in labels)
 
     def info(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "path": self.path}
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "path": self.path,
+                "focus": self.focus}
 
     def eval_episodes(self, task_id: str) -> int:
         ov = self.task_overrides.get(task_id, {})
@@ -211,22 +215,26 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def _suite_dirs() -> list[Path]:
-    # ./suites, then the suites of the clone / editable install the package lives in.
-    return [Path("suites"), Path(__file__).resolve().parent.parent / "suites"]
+    # ./suites in the working directory first (a user's own suite of a bundled name overrides it),
+    # then the suites shipped inside the package (kdmarl_bench/suites/*.toml, package data).
+    return [Path("suites"), Path(__file__).resolve().parent / "suites"]
 
 
 def bundled_suites() -> list[str]:
+    """Names of the suites a bare name can refer to (shipped with the package, or in ./suites)."""
     return sorted({p.stem for d in _suite_dirs() if d.is_dir() for p in d.glob("*.toml")})
 
 
 def resolve_suite_path(path: str | Path) -> Path:
+    """A suite file path as given, or for a bare name (``quickstart``) ``./suites/NAME.toml`` if it
+    exists, else the bundled ``kdmarl_bench/suites/NAME.toml``; unresolved names come back as given."""
     p = Path(path)
     if p.exists() or p.suffix:
         return p
-    # A bare name refers to a suite bundled with the package or in ./suites.
     for cand in (d / f"{p}.toml" for d in _suite_dirs()):
-        if cand.exists():
-            return cand
+        if cand.is_file():
+            # Relative to the working directory when below it: the leaderboard records this path.
+            return cand.relative_to(Path.cwd()) if cand.is_relative_to(Path.cwd()) else cand
     return p
 
 
@@ -245,7 +253,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             if key in data:
                 raise ctx.err(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
             data[key] = meta.pop(key)
-    ctx.unknown_keys(meta, {"name", "version", "description"}, "suite.")
+    ctx.unknown_keys(meta, {"name", "version", "description", "focus"}, "suite.")
     name = ctx.typed(meta, "name", str, "suite.")
     version = str(ctx.typed(meta, "version", (str, int), "suite.", "1"))
     description = ctx.typed(meta, "description", str, "suite.", "")
@@ -403,6 +411,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             ctx.typed(ov, "teacher", str, f"task.{tname}.")
         task_overrides[tname] = dict(ov)
 
+    focus = _focus(ctx, meta, methods)
     return Suite(
         path=path,
         name=name,
@@ -421,7 +430,20 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         task_overrides=task_overrides,
         sha256=sha256,
         method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
+        focus=focus,
     )
+
+
+def _focus(ctx: _Ctx, meta: dict, methods: list[str]) -> str:
+    """``[suite] focus``: one of the suite's methods (default ``kd-marl``, which need not run)."""
+    if "focus" not in meta:
+        return "kd-marl"
+    focus = ctx.typed(meta, "focus", str, "suite.")
+    if focus not in methods or focus == "teacher":
+        choices = [m for m in methods if m != "teacher"]
+        raise ctx.err("suite.focus", f"unknown method {focus!r} (not a student method this suite runs)"
+                      f"{suggest(focus, choices)}; valid choices: {', '.join(choices)}")
+    return focus
 
 
 def _size_labels(ctx: _Ctx, labels: Any, where: str) -> tuple[str, ...]:

@@ -155,6 +155,7 @@ def make_leaderboard(
     *,
     n_resamples: int = 200,
     seeds: list[int] | None = None,
+    focus: str | None = None,
 ) -> dict:
     """A full leaderboard dict built by ``build_leaderboard`` from synthetic records."""
     records = standard_records() if records is None else records
@@ -166,4 +167,22 @@ def make_leaderboard(
         "bootstrap": {"n_resamples": n_resamples, "random_state": 0, "confidence": 0.95},
     }
     suite = {"name": suite_name, "version": "1", "sha256": "0" * 64}
+    if focus is not None:
+        suite["focus"] = focus
     return build_leaderboard(copy.deepcopy(records), suite, protocol, dict(PROVENANCE))
+
+
+def as_v1(board: dict) -> dict:
+    """A schema-version-1 copy of a current leaderboard dict (what boards written before the
+    typed results layer hold): no ``suite.focus``, no latency ``noisy``."""
+    old = copy.deepcopy(board)
+    old["schema_version"] = 1
+    old["suite"].pop("focus", None)
+    for r in old["records"]:
+        for e in r["latency"]:
+            e.pop("noisy", None)
+    for row in old["summary"]:
+        for group in (row.get("latency_summary") or {}).values():
+            if group:
+                group.pop("noisy", None)
+    return old

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -37,15 +39,54 @@ def handle_errors(fn: Callable) -> Callable:
 def stdout_console():
     from rich.console import Console
 
-    # Piped output (CI logs, files) gets a wide fixed width instead of rich's default 80.
-    width = None if sys.stdout.isatty() else 200
+    # Piped output (CI logs, files) gets a wide fixed width instead of rich's default 80,
+    # unless COLUMNS says how wide the reader's screen is.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
     return Console(file=sys.stdout, width=width)
+
+
+_QUIET = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """``kdmarl-bench --quiet``: no progress or log lines on stderr (errors still print)."""
+    global _QUIET
+    _QUIET = quiet
 
 
 def stderr_console():
     from rich.console import Console
 
-    return Console(file=sys.stderr, stderr=True)
+    return Console(file=sys.stderr, stderr=True, quiet=_QUIET)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, unit: str = ""):
+    """A transient stderr bar (spinner, bar, count, elapsed, ETA) for one long step.
+
+    Yields ``update(done, total=None, status="")``. It starts drawing at once, so slow
+    set-up (JAX compiling an environment) is not silent either.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    con = stderr_console()
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn(unit), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=con, transient=True, disable=_QUIET) as bar:
+        job = bar.add_task(description, total=total, status="")
+
+        def update(done: int, total: int | None = None, status: str = "") -> None:
+            bar.update(job, completed=done, status=status, **({"total": total} if total is not None else {}))
+
+        yield update
 
 
 def echo_json(data: Any) -> None:

@@ -14,30 +14,51 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 def envs_cmd(family, as_json):
     """List the tasks: agents, obs dims, state dim, actions, episode limit, metric, availability."""
     from kdmarl_bench.envs import all_tasks
+    from kdmarl_bench.teachers.zoo import zoo_teachers
 
+    zoo = zoo_teachers()
     rows = []
     for task in all_tasks():
         spec = task.spec
         if family and spec.family != family:
             continue
-        rows.append({**spec.to_dict(), "available": task.available})
+        why = task.availability()
+        teacher = zoo.get(spec.id)
+        rows.append({**spec.to_dict(), "available": why is None, "unavailable_reason": why,
+                     "zoo_teacher": None if teacher is None else {
+                         "ref": f"zoo:{spec.id}", "score": teacher.score, "metric": spec.metric,
+                         "env_steps": teacher.env_steps}})
     if as_json:
         echo_json(rows)
         return
 
     from rich.table import Table
 
-    table = Table(title="kdmarl-bench tasks")
-    for col in ("id", "agents", "obs dims", "state", "actions", "limit", "metric", "available"):
-        table.add_column(col, justify="left" if col in ("id", "metric") else "right", no_wrap=True)
+    table = Table(title="kdmarl-bench tasks (teacher: the bundled zoo teacher's greedy score)")
+    for col in ("id", "agents", "obs dims", "state", "actions", "limit", "metric", "teacher", "available"):
+        table.add_column(col, justify="left" if col in ("id", "metric", "available") else "right", no_wrap=True)
 
     def dims(v):
         return str(v[0]) if len(set(v)) == 1 else "/".join(map(str, v))
 
+    def teacher_cell(t, metric):
+        if t is None:
+            return "-"
+        return f"{t['score']:.0%}" if metric == "win_rate" else f"{t['score']:.2f}"
+
+    reasons = {}
     for r in rows:
+        if r["available"]:
+            avail = "[green]yes[/]"
+        else:  # one footnote per distinct reason, so the table stays narrow
+            mark = reasons.setdefault(r["unavailable_reason"], f"[{len(reasons) + 1}]")
+            avail = f"[red]no[/] {mark}"
         table.add_row(r["id"], str(r["n_agents"]), dims(r["obs_dims"]), str(r["state_dim"]), dims(r["n_actions"]),
-                      str(r["episode_limit"]), r["metric"], "[green]yes[/]" if r["available"] else "[red]no[/]")
-    stdout_console().print(table)
+                      str(r["episode_limit"]), r["metric"], teacher_cell(r["zoo_teacher"], r["metric"]), avail)
+    con = stdout_console()
+    con.print(table)
+    for reason, mark in reasons.items():
+        con.print(f"{mark} {reason}", highlight=False, markup=False)
 
 
 COMMANDS = [envs_cmd]

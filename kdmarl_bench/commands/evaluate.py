@@ -45,7 +45,10 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, as_json)
         raise CliError("--task is required with --policy random")
     spec = get_task(task_id, "--task").spec
     episodes = episodes or (100 if spec.metric == "return" else 32)
-    result = evaluate(pol, task_id, episodes, seed, num_envs=num_envs)
+    from kdmarl_bench.commands.common import progress_bar
+
+    with progress_bar(f"evaluate {task_id}", episodes, "episodes") as update:
+        result = evaluate(pol, task_id, episodes, seed, num_envs=num_envs, progress=update)
     mean, lo, hi = mean_ci(result.episode_scores, random_state=seed)
     out = {"policy": source, "greedy": pol is not None, **result.to_dict(), "score_ci95": [lo, hi]}
     if as_json:

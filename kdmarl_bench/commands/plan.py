@@ -13,12 +13,23 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 @handle_errors
 def plan_cmd(suite_path, as_json):
     """Validate SUITE (a .toml path or a bundled name) and list the cells it expands to."""
+    import dataclasses
+
+    from kdmarl_bench.methods import METHODS
     from kdmarl_bench.suite import load_suite, plan
+    from kdmarl_bench.teachers.zoo import check_teacher_sources
 
     suite = load_suite(suite_path)
+    check_teacher_sources(suite)
     cells = plan(suite)
+    # Each method's config as the run will use it: the registered defaults with the suite's overrides.
+    resolved = {m: dataclasses.asdict(METHODS.get(suite.method_base[m]).from_overrides(suite.method_config.get(m, {}))
+                                      .config) for m in suite.methods}
     if as_json:
-        echo_json({"suite": suite.info(), "n_cells": len(cells), "cells": [c.config() for c in cells]})
+        echo_json({"suite": suite.info(), "n_cells": len(cells),
+                   "methods": {m: {"method": suite.method_base[m], "overrides": suite.method_config.get(m, {}),
+                                   "resolved_config": resolved[m]} for m in suite.methods},
+                   "cells": [{**c.config(), "resolved_config": resolved[c.method]} for c in cells]})
         return
     from rich.table import Table
 
@@ -28,7 +39,14 @@ def plan_cmd(suite_path, as_json):
     for c in cells:
         table.add_row(c.task, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}", str(c.eval_episodes),
                       c.teacher.source)
-    stdout_console().print(table)
+    con = stdout_console()
+    con.print(table)
+    for m in suite.methods:
+        overrides = suite.method_config.get(m, {})
+        shown = ", ".join(f"{k}={resolved[m][k]!r}" for k in overrides) or "all defaults"
+        base = f" ({suite.method_base[m]})" if suite.method_base[m] != m else ""
+        con.print(f"[bold]{m}[/]{base}: {shown} · every field: kdmarl-bench methods {suite.method_base[m]}",
+                  highlight=False)
 
 
 COMMANDS = [plan_cmd]

@@ -9,14 +9,16 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 
 @click.command("profile")
 @click.argument("checkpoint")
-@click.option("--iters", type=click.IntRange(min=10), default=1000, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--iters", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Timed team decisions per repeat.")
+@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Untimed team decisions before timing.")
 @click.option("--threads", default="1,0", show_default=True, help="CPU thread counts (0 = all cores).")
 @click.option("--batch", "batch_sizes", default="", help="Batched latency at these batch sizes, e.g. 32,1024.")
 @click.option("--cuda/--no-cuda", default=True, show_default=True, help="Also time on CUDA when present.")
 @click.option("--torchscript/--no-torchscript", default=True, show_default=True,
               help="Also time the TorchScript deployment path (1 thread, decentralized).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print cost and latency entries as JSON.")
 @handle_errors
 def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, torchscript, as_json):
     """Count FLOPs (thop + FlopCounterMode) and time CHECKPOINT (path or zoo:TASK)."""

@@ -21,12 +21,12 @@ def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
     SMAX against real StarCraft II.
     """
     from kdmarl_bench.results.compare import compare as compare_leaderboards
-    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.results.io import read_leaderboard
     from kdmarl_bench.results.render import compare_table, print_table
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
-    loaded = [(str(p), load_leaderboard(p)) for p in leaderboards]
+    loaded = [(str(p), read_leaderboard(p)) for p in leaderboards]
     rows = compare_leaderboards(loaded)
     if as_json:
         echo_json({"leaderboards": [label for label, _ in loaded], "rows": rows})
@@ -156,20 +156,21 @@ def _write_text(path: Path, text: str, what: str) -> None:
     help="Directory for the PNG plots and report.md [default: <leaderboard dir>/report].",
 )
 @click.option("--headline", "headline_only", is_flag=True,
-              help="Only print the headline (KD-MARL vs the best baseline per task at the auto size); write nothing.")
+              help="Only print the headline (the suite's focus method, default kd-marl, vs the best baseline "
+              "per task at the auto size); write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the written paths (or the headline rows) as JSON.")
 @handle_errors
 def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json: bool) -> None:
     """Write PNG plots and a Markdown report of a LEADERBOARD.
 
     Per task: retention (95% CI) vs FLOPs per team decision with the Pareto front; across
-    tasks: IQM/mean retention, KD-MARL's probability of improvement and performance profiles;
+    tasks: IQM/mean retention, the focus method's probability of improvement and performance profiles;
     plus latency (p50/p90/p99, Timer cross-check), failed cells and provenance in report.md.
     """
-    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.results.io import read_leaderboard
     from kdmarl_bench.results.report import default_out_dir, write_report
 
-    data = load_leaderboard(leaderboard)
+    data = read_leaderboard(leaderboard)
     if headline_only:
         from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
 
@@ -177,7 +178,7 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
         if as_json:
             echo_json(headline_dicts(rows))
         else:
-            click.echo(headline_markdown(rows), nl=False)
+            click.echo(headline_markdown(rows, data.focus), nl=False)
         return
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
     result = write_report(data, out, source=str(leaderboard))
@@ -200,7 +201,7 @@ _EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "g
 @click.option("--fresh-seed", type=click.IntRange(min=0), default=777_000, show_default=True,
               help="Base of the new eval seeds (+ the record's seed).")
 @click.option("--teacher", "include_teacher", is_flag=True, help="Also sample teacher records.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 @handle_errors
 def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: bool, as_json: bool) -> None:
     """Re-evaluate a sample of LEADERBOARD's students on fresh eval seeds.
@@ -260,9 +261,9 @@ def _gh_pair(out: Path) -> tuple[Path, Path]:
 def export(leaderboard: Path, fmt: str, out: Path | None) -> None:
     """Export a LEADERBOARD as CSV, marl-eval JSON or github-action-benchmark JSON."""
     from kdmarl_bench.results.export import export as export_leaderboard
-    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.results.io import read_leaderboard
 
-    data = load_leaderboard(leaderboard)
+    data = read_leaderboard(leaderboard)
     if fmt == "gh-benchmark":
         if out is None:
             raise CliError(

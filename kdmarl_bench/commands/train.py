@@ -12,15 +12,19 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_consol
 @click.command("train-teacher")
 @click.argument("task")
 @click.option("--steps", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="Env-steps to train for.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of network init, env resets and action sampling.")
 @click.option("--out", type=click.Path(), default=None, help="Checkpoint path stem (default: teachers/<task>/seed<S>).")
 @click.option("--hidden", default="512,512,512", show_default=True, help="Actor and critic hidden widths.")
 @click.option("--lr", type=float, default=None, help="Learning rate (default: per env family).")
 @click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel envs (default: per family).")
-@click.option("--rollout-len", type=click.IntRange(min=1), default=None)
-@click.option("--epochs", type=click.IntRange(min=1), default=None)
-@click.option("--ent-coef", type=float, default=None)
-@click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--rollout-len", type=click.IntRange(min=1), default=None,
+              help="Env-steps per env between updates (default: per family).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="PPO epochs over each rollout (default: per family).")
+@click.option("--ent-coef", type=float, default=None, help="Entropy bonus coefficient (default: per family).")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Greedy episodes for the score on the card.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=20, show_default=True,
               help="Write a training snapshot (OUT.train.pt) every N updates; 0 = never.")

@@ -2,7 +2,7 @@
 
 Two independent counters are run on every agent's policy and cross-checked:
 
-* thop (``ultralytics-thop``) hooks modules and returns multiply-accumulates (MACs);
+* thop (PyPI ``thop``, MIT) hooks modules and returns multiply-accumulates (MACs);
   ``flops_from_macs = 2 * macs``.
 * ``torch.utils.flop_counter.FlopCounterMode`` intercepts aten ops and counts FLOPs of matrix
   products (mm/addmm/bmm/convolution/attention); composite ops are decomposed first.
@@ -36,9 +36,11 @@ than the hand formula, the shortfall is added from the hand formula (``flops`` =
 that fix-up).
 
 ``zero_counted`` lists modules thop has no rule for that own parameters directly (or are known
-matmul compute) and for which thop counted 0 MACs. thop does count functional matrix products
-(``x @ w``, ``torch.matmul``, ``F.linear``, ``einsum``) run inside rule-less modules, so a custom
-module doing ``x @ self.w`` is counted; ``torch.mm(x, self.w)`` or ``torch.addmm`` is not.
+matmul compute) and for which thop counted 0 MACs. thop only counts through per-module rules: a
+custom module doing ``x @ self.w``, ``torch.mm(x, self.w)`` or ``F.linear`` is 0 MACs to thop, listed
+here, and FlopCounterMode (which sees the aten op) is the record's FLOPs; ``agree`` is then False
+and ``note`` says why. Every policy this project builds is made of ``nn.Linear`` (and recurrent)
+modules, which both counters cover.
 
 Shared parameters: when several agents share one module object (a parameter-shared teacher
 actor called once per agent), each agent's decision still costs the full FLOPs (team FLOPs =

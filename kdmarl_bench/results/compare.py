@@ -2,7 +2,8 @@
 
 SMAX (JaxMARL) and real StarCraft II (SMAC) are different environments: a comparison refuses
 to put numbers from different backends, or different major versions of a backend package,
-into the same row.
+into the same row. Every function takes typed leaderboards (or dicts, typed once on entry);
+``compare`` returns plain JSON-ready rows.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import itertools
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.leaderboard import is_finite_number as _ok
-from kdmarl_bench.results.leaderboard import method_sort_key, summary_index
+from kdmarl_bench.results.io import as_leaderboard
+from kdmarl_bench.results.records import CI, Leaderboard, Summary, method_sort_key
 
 VALUE_FIELDS = ("score_mean", "score_ci95", "retention_mean", "retention_ci95", "flops", "latency_cpu_p50_ms")
 
@@ -30,29 +31,28 @@ def _fmt_versions(versions: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "no versions recorded"
 
 
-def task_backends(label: str, data: dict) -> dict[str, tuple[str, dict]]:
+def task_backends(label: str, board: Leaderboard | dict) -> dict[str, tuple[str, dict]]:
     """``{task: (backend, backend_versions)}`` of one leaderboard; UsageError if a task mixes backends."""
+    board = as_leaderboard(board)
     out: dict[str, tuple[str, dict]] = {}
-    for r in data.get("records", []):
-        task, backend = r["task"], r.get("backend")
-        versions = r.get("backend_versions") or {}
-        if task not in out:
-            out[task] = (backend, dict(versions))
+    for r in board.records:
+        if r.task not in out:
+            out[r.task] = (r.backend, dict(r.backend_versions))
             continue
-        seen_backend, seen_versions = out[task]
-        if backend != seen_backend:
+        seen_backend, seen_versions = out[r.task]
+        if r.backend != seen_backend:
             raise UsageError(
-                f"{label}: task {task!r} mixes backends {seen_backend!r} and {backend!r} within one leaderboard"
+                f"{label}: task {r.task!r} mixes backends {seen_backend!r} and {r.backend!r} within one leaderboard"
             )
-        for pkg, v in versions.items():
+        for pkg, v in r.backend_versions.items():
             seen_versions.setdefault(pkg, v)
-    for row in data.get("summary", []):  # a leaderboard without records still names its backend
-        if row["task"] not in out and row.get("backend"):
-            out[row["task"]] = (row["backend"], {})
+    for row in board.summary:  # a leaderboard without records still names its backend
+        if row.task not in out and row.backend:
+            out[row.task] = (row.backend, {})
     return out
 
 
-def check_compatible(a_label: str, a: dict, b_label: str, b: dict) -> None:
+def check_compatible(a_label: str, a: Leaderboard | dict, b_label: str, b: Leaderboard | dict) -> None:
     """UsageError when the same task id comes from different backends (or backend major versions)."""
     a_tasks, b_tasks = task_backends(a_label, a), task_backends(b_label, b)
     for task in sorted(set(a_tasks) & set(b_tasks)):
@@ -73,7 +73,14 @@ def check_compatible(a_label: str, a: dict, b_label: str, b: dict) -> None:
             )
 
 
-def compare(leaderboards: list[tuple[str, dict]]) -> list[dict]:
+def _value(row: Summary | None, name: str) -> Any:
+    if row is None:
+        return None
+    value = getattr(row, name)
+    return value.to_list() if isinstance(value, CI) else value
+
+
+def compare(leaderboards: list[tuple[str, Leaderboard | dict]]) -> list[dict]:
     """Rows per (task, method, size) with each leaderboard's values and deltas vs the first.
 
     Each row: ``task, method, size, metric, entries``; each entry: ``label, present``, the
@@ -83,50 +90,45 @@ def compare(leaderboards: list[tuple[str, dict]]) -> list[dict]:
     """
     if not leaderboards:
         raise UsageError("compare needs at least one leaderboard")
-    for (la, a), (lb, b) in itertools.combinations(leaderboards, 2):
+    boards = [(label, as_leaderboard(board)) for label, board in leaderboards]
+    for (la, a), (lb, b) in itertools.combinations(boards, 2):
         check_compatible(la, a, lb, b)
-    indexes = [summary_index(data) for _, data in leaderboards]
-    keys: dict[tuple[str, str, str], dict] = {}
+    focus = boards[0][1].focus
+    indexes = [board.summary_index() for _, board in boards]
+    keys: dict[tuple[str, str, str], Summary] = {}
     for idx in indexes:
         for key, row in idx.items():
             keys.setdefault(key, row)
     ordered = sorted(
         keys,
-        key=lambda k: (k[0], method_sort_key(k[1]), -(keys[k].get("flops") or 0.0), k[2]),
+        key=lambda k: (k[0], method_sort_key(k[1], focus), -(keys[k].flops or 0.0), k[2]),
     )
     rows = []
     for key in ordered:
         base = indexes[0].get(key)
         entries = []
-        for i, ((label, _), idx) in enumerate(zip(leaderboards, indexes, strict=True)):
+        for i, ((label, _), idx) in enumerate(zip(boards, indexes, strict=True)):
             row = idx.get(key)
             entry: dict[str, Any] = {"label": label, "present": row is not None}
             for f in VALUE_FIELDS:
-                entry[f] = row.get(f) if row else None
+                entry[f] = _value(row, f)
             entry.update(_deltas(row, base) if i else _deltas(None, None))
             entries.append(entry)
-        metric = next(
-            (idx[key].get("metric") for idx in indexes if key in idx and idx[key].get("metric")), None
-        )
+        metric = next((idx[key].metric for idx in indexes if key in idx and idx[key].metric), None)
         rows.append({"task": key[0], "method": key[1], "size": key[2], "metric": metric, "entries": entries})
     return rows
 
 
-def _deltas(row: dict | None, base: dict | None) -> dict[str, float | None]:
-    def diff(field: str) -> float | None:
-        if row is None or base is None or not _ok(row.get(field)) or not _ok(base.get(field)):
+def _deltas(row: Summary | None, base: Summary | None) -> dict[str, float | None]:
+    def diff(name: str) -> float | None:
+        if row is None or base is None:
             return None
-        return float(row[field]) - float(base[field])
+        a, b = getattr(row, name), getattr(base, name)
+        return None if a is None or b is None else float(a) - float(b)
 
     ratio = None
-    if (
-        row is not None
-        and base is not None
-        and _ok(row.get("flops"))
-        and _ok(base.get("flops"))
-        and base["flops"]
-    ):
-        ratio = float(row["flops"]) / float(base["flops"])
+    if row is not None and base is not None and row.flops is not None and base.flops:
+        ratio = float(row.flops) / float(base.flops)
     return {
         "delta_score": diff("score_mean"),
         "delta_retention": diff("retention_mean"),

@@ -36,16 +36,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdmarl_bench.results.leaderboard import (
-    TEACHER,
-    is_ok,
-    latency_entry,
-    method_sort_key,
-    size_label,
-    with_derived_fields,
-)
-from kdmarl_bench.results.leaderboard import is_finite_number as _ok
-from kdmarl_bench.results.render import ordered_summary
+from kdmarl_bench.results.io import as_leaderboard
+from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Record, Summary, has_ci
+from kdmarl_bench.results.records import is_finite_number as _ok
 
 FORMATS = ("csv", "marl-eval", "gh-benchmark-bigger", "gh-benchmark-smaller")
 
@@ -79,34 +72,33 @@ def _cell(x: Any) -> str:
 # csv
 
 
-def to_csv_rows(data: dict) -> list[dict]:
+def to_csv_rows(board: Leaderboard | dict) -> list[dict]:
     """One dict per record with the ``CSV_COLUMNS`` keys (None where a value is missing)."""
     rows = []
-    for r in data.get("records", []):
-        cost = r.get("cost") if isinstance(r.get("cost"), dict) else {}
-        lat = latency_entry(r, "cpu", 1) or {}
+    for r in as_leaderboard(board).records:
+        lat = r.latency_entry("cpu", 1)
         rows.append(
             {
-                "task": r["task"],
-                "method": r["method"],
-                "size": size_label(r),
-                "seed": r.get("seed"),
-                "metric": r.get("metric"),
-                "score": r.get("score"),
-                "retention": r.get("retention"),
-                "params": cost.get("params"),
-                "flops": cost.get("flops"),
-                "cpu_p50_ms": lat.get("p50_ms"),
-                "cpu_p90_ms": lat.get("p90_ms"),
-                "cpu_p99_ms": lat.get("p99_ms"),
-                "backend": r.get("backend"),
-                "error": r.get("error"),
+                "task": r.task,
+                "method": r.method,
+                "size": r.size,
+                "seed": r.seed,
+                "metric": r.metric,
+                "score": r.score,
+                "retention": r.retention,
+                "params": r.cost.params if r.cost else None,
+                "flops": r.cost.flops if r.cost else None,
+                "cpu_p50_ms": lat.p50_ms if lat else None,
+                "cpu_p90_ms": lat.p90_ms if lat else None,
+                "cpu_p99_ms": lat.p99_ms if lat else None,
+                "backend": r.backend,
+                "error": r.error,
             }
         )
     return rows
 
 
-def to_csv(data: dict) -> str:
+def to_csv(data: Leaderboard | dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -131,31 +123,33 @@ def algorithm_name(method: str, size: str) -> str:
     return name.lower().replace(",", ";")
 
 
-def _metrics(record: dict, with_retention: bool) -> dict[str, list[float]]:
-    if record.get("metric") == "win_rate":
-        out = {"win_rate": [float(record["score"])]}
+def _metrics(record: Record, with_retention: bool) -> dict[str, list[float]]:
+    assert record.score is not None  # only successful records are exported
+    if record.metric == "win_rate":
+        out = {"win_rate": [float(record.score)]}
     else:
-        eps = [float(v) for v in record.get("episode_scores") or [] if _ok(v)]
-        out = {"episode_return": eps or [float(record["score"])]}
-    if with_retention:
-        out["retention"] = [float(record["retention"])]
+        eps = [float(v) for v in record.episode_scores if _ok(v)]
+        out = {"episode_return": eps or [float(record.score)]}
+    if with_retention and record.retention is not None:
+        out["retention"] = [float(record.retention)]
     return out
 
 
-def to_marl_eval(data: dict) -> MarlEvalExport:
+def to_marl_eval(board: Leaderboard | dict) -> MarlEvalExport:
     """The marl-eval raw-data dict (see the module docstring) and what was left out and why."""
     dropped: list[str] = []
     # env → task → algorithm → seed → record (successful records only)
-    cells: dict[str, dict[str, dict[str, dict[int, dict]]]] = defaultdict(
+    board = as_leaderboard(board)
+    cells: dict[str, dict[str, dict[str, dict[int, Record]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(dict))
     )
-    for r in data.get("records", []):
-        family, _, task = r["task"].partition("/")
-        algo = algorithm_name(r["method"], size_label(r))
-        if not is_ok(r):
-            dropped.append(f"{r['task']} {algo} seed {r.get('seed')}: failed ({r.get('error')})")
+    for r in board.records:
+        family, _, task = r.task.partition("/")
+        algo = algorithm_name(r.method, r.size)
+        if not r.ok:
+            dropped.append(f"{r.task} {algo} seed {r.seed}: failed ({r.error})")
             continue
-        cells[family.lower()][task.lower()][algo][int(r["seed"])] = r
+        cells[family.lower()][task.lower()][algo][int(r.seed)] = r
     out: dict[str, Any] = {}
     for env in sorted(cells):
         tasks = cells[env]
@@ -173,16 +167,16 @@ def to_marl_eval(data: dict) -> MarlEvalExport:
         if not seeds:
             continue
         kept = [by_algo[a][s] for by_algo in tasks.values() for a in algos for s in seeds]
-        with_retention = all(_ok(r.get("retention")) for r in kept)
+        with_retention = all(_ok(r.retention) for r in kept)
         env_out: dict[str, Any] = {}
         for task, by_algo in sorted(tasks.items()):
             task_out: dict[str, Any] = {}
-            for algo in sorted(algos, key=lambda a: (method_sort_key(a.split(":")[0]), a)):
+            for algo in sorted(algos, key=lambda a: (board.sort_key(a.split(":")[0]), a)):
                 runs: dict[str, Any] = {}
                 for seed in sorted(seeds):
                     rec = by_algo[algo][seed]
                     metrics = _metrics(rec, with_retention)
-                    step_count = int((rec.get("budget") or {}).get("env_steps") or 0)
+                    step_count = rec.env_steps
                     runs[f"run_{seed}"] = {
                         "step_1": {"step_count": step_count, **metrics},
                         "absolute_metrics": {k: list(v) for k, v in metrics.items()},
@@ -197,10 +191,10 @@ def to_marl_eval(data: dict) -> MarlEvalExport:
 # github-action-benchmark
 
 
-def _range(ci: Any, digits: int = 4) -> str | None:
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and _ok(ci[0]) and _ok(ci[1]) and ci[0] != ci[1]:
-        return f"95% CI [{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]"
-    return None
+def _range(ci: CI | None, digits: int = 4) -> str | None:
+    if ci is None or not has_ci(ci):
+        return None
+    return f"95% CI [{ci.lo:.{digits}g}, {ci.hi:.{digits}g}]"
 
 
 def _entry(name: str, unit: str, value: float, rng: str | None, extra: str) -> dict:
@@ -211,50 +205,41 @@ def _entry(name: str, unit: str, value: float, rng: str | None, extra: str) -> d
     return e
 
 
-def _extra(row: dict, data: dict) -> str:
-    suite = data.get("suite") or {}
-    parts = [f"suite {suite.get('name')} v{suite.get('version')}", f"seeds {row.get('n_seeds')}"]
-    if row.get("n_failed"):
-        parts.append(f"failed {row['n_failed']}")
-    if row.get("backend"):
-        parts.append(f"backend {row['backend']}")
+def _extra(row: Summary, board: Leaderboard) -> str:
+    parts = [f"suite {board.suite.name} v{board.suite.version}", f"seeds {row.n_seeds}"]
+    if row.n_failed:
+        parts.append(f"failed {row.n_failed}")
+    if row.backend:
+        parts.append(f"backend {row.backend}")
     return "; ".join(parts)
 
 
-def to_gh_benchmark(data: dict, direction: str) -> list[dict]:
+def to_gh_benchmark(board: Leaderboard | dict, direction: str) -> list[dict]:
     """github-action-benchmark entries; ``direction`` 'bigger' (retention, score) or 'smaller'
     (FLOPs per team decision, CPU p50 ms). Rows without the value (failed cells) are left out."""
     if direction not in ("bigger", "smaller"):
         raise ValueError(f"direction must be 'bigger' or 'smaller', got {direction!r}")
+    board = as_leaderboard(board)
     out: list[dict] = []
-    for row in ordered_summary(data):
-        base = f"{row['task']} {row['method']}" + ("" if row["method"] == TEACHER else f" [{row['size']}]")
-        extra = _extra(row, data)
+    for row in board.ordered_summary():
+        base = f"{row.task} {row.method}" + ("" if row.method == TEACHER else f" [{row.size}]")
+        extra = _extra(row, board)
         if direction == "bigger":
-            if row["method"] != TEACHER and _ok(row.get("retention_mean")):
-                out.append(
-                    _entry(
-                        f"{base} retention",
-                        "fraction of teacher",
-                        row["retention_mean"],
-                        _range(row.get("retention_ci95")),
-                        extra,
-                    )
-                )
-            if _ok(row.get("score_mean")):
-                unit = "win rate" if row.get("metric") == "win_rate" else "team return"
-                out.append(
-                    _entry(f"{base} score", unit, row["score_mean"], _range(row.get("score_ci95")), extra)
-                )
+            if row.method != TEACHER and row.retention_mean is not None:
+                out.append(_entry(f"{base} retention", "fraction of teacher", row.retention_mean,
+                                  _range(row.retention_ci95), extra))
+            if row.score_mean is not None:
+                unit = "win rate" if row.metric == "win_rate" else "team return"
+                out.append(_entry(f"{base} score", unit, row.score_mean, _range(row.score_ci95), extra))
         else:
-            if _ok(row.get("flops")):
-                out.append(_entry(f"{base} FLOPs", "FLOPs per team decision", row["flops"], None, extra))
-            cpu = (row.get("latency_summary") or {}).get("cpu") or {}
-            p50 = cpu.get("p50_ms") if cpu else row.get("latency_cpu_p50_ms")
-            if _ok(p50):
+            if row.flops is not None:
+                out.append(_entry(f"{base} FLOPs", "FLOPs per team decision", row.flops, None, extra))
+            cpu = row.latency_summary.cpu
+            p50 = cpu.p50_ms if cpu else row.latency_cpu_p50_ms
+            if p50 is not None:
                 more = ""
-                if _ok(cpu.get("p90_ms")) and _ok(cpu.get("p99_ms")):
-                    more = f"; p90 {cpu['p90_ms']:.4g} ms, p99 {cpu['p99_ms']:.4g} ms"
+                if cpu and cpu.p90_ms is not None and cpu.p99_ms is not None:
+                    more = f"; p90 {cpu.p90_ms:.4g} ms, p99 {cpu.p99_ms:.4g} ms"
                 out.append(_entry(f"{base} CPU p50 latency (1 thread)", "ms", p50, None, extra + more))
     return out
 
@@ -263,9 +248,9 @@ def to_gh_benchmark(data: dict, direction: str) -> list[dict]:
 # entry point
 
 
-def export(data: dict, fmt: str) -> tuple[str, list[str]]:
-    """``(text, warnings)`` of ``data`` in format ``fmt`` (one of ``FORMATS``)."""
-    data = with_derived_fields(data)
+def export(board: Leaderboard | dict, fmt: str) -> tuple[str, list[str]]:
+    """``(text, warnings)`` of a leaderboard in format ``fmt`` (one of ``FORMATS``)."""
+    data = as_leaderboard(board)
     if fmt == "csv":
         return to_csv(data), []
     if fmt == "marl-eval":

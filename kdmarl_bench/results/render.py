@@ -1,4 +1,7 @@
-"""Render leaderboards as a rich table or a GitHub markdown table (and compare tables)."""
+"""Render leaderboards as a rich table or a GitHub markdown table (and compare tables).
+
+Every function takes a typed ``Leaderboard`` (or a leaderboard dict, typed once on entry).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from kdmarl_bench.results.leaderboard import TEACHER, method_sort_key
-from kdmarl_bench.results.leaderboard import is_finite_number as _ok
+from kdmarl_bench.results.io import as_leaderboard
+from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
+from kdmarl_bench.results.records import is_finite_number as _ok
 
 DASH = "—"
 
@@ -37,34 +41,34 @@ def human_count(x: Any) -> str:
     return f"{x:.0f}"
 
 
-def _has_ci(ci: Any) -> bool:
-    """A CI worth showing: two numbers that differ (one seed or equal seeds give [v, v])."""
-    return bool(ci) and len(ci) == 2 and _ok(ci[0]) and _ok(ci[1]) and ci[0] != ci[1]
+def _shown_ci(ci: Any) -> CI | None:
+    """The CI to print in brackets: a valid one whose bounds differ (``records.has_ci``)."""
+    return CI.parse(ci) if has_ci(ci) else None
 
 
 def fmt_score(mean: Any, ci: Any, metric: str | None) -> str:
     """Win rates as %, returns with 2 decimals; the CI in brackets (omitted when degenerate)."""
     if not _ok(mean):
         return DASH
-    ci = ci if _has_ci(ci) else None
+    shown = _shown_ci(ci)
     if metric == "win_rate":
         text = f"{100 * mean:.1f}%"
-        if ci:
-            text += f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+        if shown:
+            text += f" [{100 * shown.lo:.1f}, {100 * shown.hi:.1f}]"
         return text
     text = f"{mean:.2f}"
-    if ci:
-        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    if shown:
+        text += f" [{shown.lo:.2f}, {shown.hi:.2f}]"
     return text
 
 
 def fmt_retention(mean: Any, ci: Any) -> str:
     if not _ok(mean):
         return DASH
-    ci = ci if _has_ci(ci) else None
+    shown = _shown_ci(ci)
     text = f"{100 * mean:.1f}%"
-    if ci:
-        text += f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+    if shown:
+        text += f" [{100 * shown.lo:.1f}, {100 * shown.hi:.1f}]"
     return text
 
 
@@ -76,46 +80,42 @@ def fmt_ms(x: Any) -> str:
     return f"{x:.3f}" if _ok(x) else DASH
 
 
-def ordered_summary(data: dict) -> list[dict]:
-    """Summary rows by task, teacher first, then KD-MARL, the rest by name; larger students first."""
-    return sorted(
-        data.get("summary", []),
-        key=lambda r: (r["task"], method_sort_key(r["method"]), -(r.get("flops") or 0.0), r["size"]),
-    )
+def ordered_summary(board: Leaderboard | dict) -> list[Summary]:
+    """Summary rows by task, teacher first, then the focus method, the rest by name; larger students first."""
+    return as_leaderboard(board).ordered_summary()
 
 
-def leaderboard_rows(data: dict) -> list[list[str]]:
+def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
     """The formatted cells of the leaderboard table, one list per summary row."""
     rows = []
-    for r in ordered_summary(data):
-        score = fmt_score(r.get("score_mean"), r.get("score_ci95"), r.get("metric"))
-        if score == DASH and r.get("n_failed"):
-            score = f"failed ({r['n_failed']})"
+    for r in ordered_summary(board):
+        score = fmt_score(r.score_mean, r.score_ci95, r.metric)
+        if score == DASH and r.n_failed:
+            score = f"failed ({r.n_failed})"
         rows.append(
             [
-                r["task"],
-                r["method"],
-                r["size"],
+                r.task,
+                r.method,
+                r.size,
                 score,
-                fmt_retention(r.get("retention_mean"), r.get("retention_ci95")),
-                human_count(r.get("flops")),
-                fmt_ratio(r.get("flops_reduction")),
-                fmt_ms(r.get("latency_cpu_p50_ms")),
-                fmt_ratio(r.get("latency_speedup_cpu"), 2),
+                fmt_retention(r.retention_mean, r.retention_ci95),
+                human_count(r.flops),
+                fmt_ratio(r.flops_reduction),
+                fmt_ms(r.latency_cpu_p50_ms),
+                fmt_ratio(r.latency_speedup_cpu, 2),
             ]
         )
     return rows
 
 
-def _title(data: dict) -> str:
-    suite = data.get("suite") or {}
-    name = suite.get("name", "?")
-    version = suite.get("version")
-    return f"kdmarl-bench · {name}" + (f" v{version}" if version not in (None, "") else "")
+def _title(board: Leaderboard) -> str:
+    version = board.suite.version
+    return f"kdmarl-bench · {board.suite.name}" + (f" v{version}" if version not in (None, "") else "")
 
 
-def leaderboard_table(data: dict) -> Table:
+def leaderboard_table(board: Leaderboard | dict) -> Table:
     """A rich table of a leaderboard's summary (teacher row first per task)."""
+    data = as_leaderboard(board)
     table = Table(title=_title(data), show_lines=False)
     for i, col in enumerate(LEADERBOARD_COLUMNS):
         table.add_column(col, justify="right" if i >= _NUMERIC_FROM else "left", overflow="fold")
@@ -142,7 +142,7 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def leaderboard_markdown(data: dict) -> str:
+def leaderboard_markdown(data: Leaderboard | dict) -> str:
     """The leaderboard table as GitHub markdown."""
     return markdown_table(
         LEADERBOARD_COLUMNS, leaderboard_rows(data), range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))

@@ -8,13 +8,15 @@ display, no pyplot global state):
   Pareto front (best retention at ≤ FLOPs) as a step line;
 - ``aggregate_retention.png``: IQM and mean retention across tasks per method × size, with
   stratified-bootstrap CIs;
-- ``probability_of_improvement.png``: P(KD-MARL > other) with CIs and the 0.5 line;
+- ``probability_of_improvement.png``: P(focus method > other) with CIs and the 0.5 line (the
+  focus method is the board's ``suite.focus``, default ``kd-marl``);
 - ``performance_profiles.png``: fraction of runs with retention > tau, with CI bands.
 
 ``report.md`` embeds them by relative path next to the leaderboard table, the aggregates, a
 latency table (p50/p90/p99, the ``torch.utils.benchmark.Timer`` cross-check, CV, threads,
-device), the failed cells and the provenance. A plot that has nothing to show (no KD-MARL, no
-student with a retention) is skipped and the report says why.
+device), the failed cells and the provenance. A plot that has nothing to show (no results of
+the focus method, no student with a retention) is skipped and the report says why. Every
+function reads a typed ``Leaderboard``.
 """
 
 from __future__ import annotations
@@ -29,23 +31,26 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import stats
-from kdmarl_bench.results.headline import headline, headline_markdown
-from kdmarl_bench.results.leaderboard import (
-    KD_MARL,
+from kdmarl_bench.results.aggregate import improvements_of
+from kdmarl_bench.results.headline import display_name, headline, headline_markdown
+from kdmarl_bench.results.io import as_leaderboard
+from kdmarl_bench.results.records import (
+    CI,
+    CLAIM_FLOPS_REDUCTION,
+    CLAIM_RETENTION,
     TEACHER,
-    method_sort_key,
-    size_label,
-    with_derived_fields,
+    Aggregate,
+    Improvement,
+    Leaderboard,
+    Summary,
+    has_ci,
 )
-from kdmarl_bench.results.leaderboard import (
-    is_finite_number as _ok,
-)
+from kdmarl_bench.results.records import is_finite_number as _ok
 from kdmarl_bench.results.render import (
     DASH,
     fmt_retention,
     leaderboard_markdown,
     markdown_table,
-    ordered_summary,
 )
 
 FLOPS_LABEL = "cost: FLOPs per team decision (all agents summed, log scale)"
@@ -77,11 +82,8 @@ _PALETTE = (
     "#7f7f7f",
 )
 _TEXT_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
-_CLAIM = 0.9  # "students retain >90% of expert performance" (REFERENCE.md: KD-MARL claims)
-
-
-def _ci_ok(ci: Any) -> bool:
-    return isinstance(ci, (list, tuple)) and len(ci) == 2 and _ok(ci[0]) and _ok(ci[1])
+_CLAIM = CLAIM_RETENTION
+_CLAIM_TEXT = f"{100 * CLAIM_RETENTION:.0f}% retention"
 
 
 @dataclass
@@ -109,14 +111,14 @@ class Report:
 class _Style:
     """A colour per method (teacher black) and a marker per student size, stable across plots."""
 
-    def __init__(self, data: dict):
-        methods = sorted({r["method"] for r in data.get("summary", [])}, key=method_sort_key)
-        others = [m for m in methods if m not in (TEACHER, KD_MARL)]
-        # KD-MARL keeps the first colour even when absent, so colours mean the same across reports
+    def __init__(self, board: Leaderboard):
+        methods = sorted({r.method for r in board.summary}, key=board.sort_key)
+        others = [m for m in methods if m not in (TEACHER, board.focus)]
+        # the focus method keeps the first colour even when absent, so colours mean the same across reports
         self.colors = {m: _PALETTE[1 + i % (len(_PALETTE) - 1)] for i, m in enumerate(others)}
-        self.colors[KD_MARL] = _PALETTE[0]
+        self.colors[board.focus] = _PALETTE[0]
         self.colors[TEACHER] = "#000000"
-        sizes = sorted({r["size"] for r in data.get("summary", []) if r["method"] != TEACHER})
+        sizes = sorted({r.size for r in board.summary if r.method != TEACHER})
         self.markers = {s: _MARKERS[i % len(_MARKERS)] for i, s in enumerate(sizes)}
         self.dashes = {s: _LINESTYLES[i % len(_LINESTYLES)] for i, s in enumerate(sizes)}
 
@@ -149,10 +151,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "task"
 
 
-def _boot_text(data: dict) -> str:
-    boot = (data.get("protocol") or {}).get("bootstrap") or {}
-    n, rs = boot.get("n_resamples"), boot.get("random_state")
-    return f"{n} resamples, random_state {rs}" if n is not None else "bootstrap"
+def _boot_text(board: Leaderboard) -> str:
+    return f"{board.bootstrap.n_resamples} resamples, random_state {board.bootstrap.random_state}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,15 +172,15 @@ def _spread(xs: list[float], group: list[int]) -> list[float]:
     return out
 
 
-def _task_rows(data: dict, task: str) -> list[dict]:
-    return [r for r in ordered_summary(data) if r["task"] == task]
+def _task_rows(board: Leaderboard, task: str) -> list[Summary]:
+    return [r for r in board.ordered_summary() if r.task == task]
 
 
-def _why_missing(row: dict) -> str:
-    if not _ok(row.get("flops")):
+def _why_missing(row: Summary) -> str:
+    if row.flops is None:
         return "FLOPs not counted"
-    if row.get("n_seeds", 0) == 0 and row.get("n_failed"):
-        return f"all {row['n_failed']} seed(s) failed"
+    if row.n_seeds == 0 and row.n_failed:
+        return f"all {row.n_failed} seed(s) failed"
     return "no retention (teacher or random-policy score missing)"
 
 
@@ -207,39 +207,39 @@ def _human_log_ticks(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_task_pareto(data: dict, task: str, path: Path, style: _Style | None = None) -> Path:
+def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | None = None) -> Path:
     """Retention (95% CI error bars) vs team FLOPs (log x) for one task, with the Pareto front."""
-    style = style or _Style(data)
-    rows = _task_rows(data, task)
-    metric = next((r.get("metric") for r in rows if r.get("metric")), None)
+    style = style or _Style(board)
+    rows = _task_rows(board, task)
+    metric = next((r.metric for r in rows if r.metric), None)
     points: list[dict] = []
     missing: list[str] = []
     for r in rows:
-        y = 1.0 if r["method"] == TEACHER else r.get("retention_mean")
-        if not _ok(r.get("flops")) or r["flops"] <= 0 or not _ok(y):
-            missing.append(f"{label(r['method'], r['size'])}: {_why_missing(r)}")
+        y = 1.0 if r.method == TEACHER else r.retention_mean
+        if r.flops is None or r.flops <= 0 or y is None:
+            missing.append(f"{label(r.method, r.size)}: {_why_missing(r)}")
             continue
-        ci = r.get("retention_ci95") if r["method"] != TEACHER else None
-        lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (y, y)
-        points.append({"row": r, "x": float(r["flops"]), "y": float(y), "lo": min(lo, y), "hi": max(hi, y)})
+        ci = r.retention_ci95 if r.method != TEACHER else None
+        lo, hi = (ci.lo, ci.hi) if ci is not None else (y, y)
+        points.append({"row": r, "x": float(r.flops), "y": float(y), "lo": min(lo, y), "hi": max(hi, y)})
 
     fig = _figure(9.0, 5.6)
     ax = fig.add_subplot(1, 1, 1)
     xs_plot = _spread([p["x"] for p in points], list(range(len(points))))
     for p, xp in zip(points, xs_plot, strict=True):
         r = p["row"]
-        is_teacher = r["method"] == TEACHER
-        lbl = "teacher (retention 1.0 by definition)" if is_teacher else label(r["method"], r["size"])
-        n = r.get("n_seeds") or 0
+        is_teacher = r.method == TEACHER
+        lbl = "teacher (retention 1.0 by definition)" if is_teacher else label(r.method, r.size)
+        n = r.n_seeds
         if not is_teacher:
             lbl += f", n={n}" + (" (no CI)" if n == 1 else "")
-            lbl += f", {r['n_failed']} failed" if r.get("n_failed") else ""
+            lbl += f", {r.n_failed} failed" if r.n_failed else ""
         ax.errorbar(
             [xp],
             [p["y"]],
             yerr=[[p["y"] - p["lo"]], [p["hi"] - p["y"]]],
-            fmt=style.marker(r["method"], r["size"]),
-            color=style.color(r["method"]),
+            fmt=style.marker(r.method, r.size),
+            color=style.color(r.method),
             markersize=15 if is_teacher else 8,
             capsize=4,
             elinewidth=1.4,
@@ -293,7 +293,7 @@ def plot_task_pareto(data: dict, task: str, path: Path, style: _Style | None = N
             fontsize=12,
         )
     ax.axhline(1.0, color="#000000", linewidth=0.8, alpha=0.5)
-    ax.axhline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label="90% retention")
+    ax.axhline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label=_CLAIM_TEXT)
     ax.set_xlabel(FLOPS_LABEL)
     ax.set_ylabel(RETENTION_LABEL)
     if metric == "return":
@@ -322,12 +322,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _value_text(v: float, ci: Any) -> str:
-    return f"{v:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if _ci_ok(ci) and ci[0] != ci[1] else f"{v:.2f}"
+def _value_text(v: float, ci: CI | None) -> str:
+    return f"{v:.2f} [{ci.lo:.2f}, {ci.hi:.2f}]" if ci is not None and has_ci(ci) else f"{v:.2f}"
 
-def _labelled_interval(ax, v: float, ci, y: float, fmt: str, color: str, ha: str, **kw) -> None:
+
+def _labelled_interval(ax, v: float, ci: CI | None, y: float, fmt: str, color: str, ha: str, **kw) -> None:
     """A point with its horizontal 95% CI bar at height ``y``, and the value written above it."""
-    lo, hi = (ci[0], ci[1]) if _ci_ok(ci) else (v, v)
+    lo, hi = (ci.lo, ci.hi) if ci is not None else (v, v)
     ax.errorbar([v], [y], xerr=[[v - min(lo, v)], [max(hi, v) - v]], fmt=fmt, color=color, markersize=8,
                 capsize=5, elinewidth=2, **kw)
     ax.annotate(_value_text(v, ci), (v, y), xytext=(0, 9), textcoords="offset points", ha=ha, va="bottom",
@@ -335,39 +336,39 @@ def _labelled_interval(ax, v: float, ci, y: float, fmt: str, color: str, ha: str
 
 
 
-def _students(data: dict) -> list[dict]:
-    return [a for a in data.get("aggregate", []) if a["method"] != TEACHER]
+def _students(board: Leaderboard) -> list[Aggregate]:
+    return [a for a in board.aggregate if a.method != TEACHER]
 
 
-def plot_aggregate(data: dict, path: Path, style: _Style | None = None) -> Path:
+def plot_aggregate(board: Leaderboard, path: Path, style: _Style | None = None) -> Path:
     """IQM and mean retention across tasks per method × size, with stratified-bootstrap CIs."""
-    style = style or _Style(data)
-    entries = list(reversed(_students(data)))  # first entry at the top
+    style = style or _Style(board)
+    entries = list(reversed(_students(board)))  # first entry at the top
     height = 1.6 + 0.45 * max(len(entries), 1)
     fig = _figure(11.0, height)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (key, name) in zip(axes, (("iqm_retention", "IQM"), ("mean_retention", "mean")), strict=True):
         for i, a in enumerate(entries):
-            v, ci = a.get(key), a.get(f"{key}_ci95")
-            if not _ok(v):
+            v, ci = getattr(a, key), getattr(a, f"{key}_ci95")
+            if v is None:
                 continue
-            _labelled_interval(ax, v, ci, i, style.marker(a["method"], a["size"]), style.color(a["method"]), "center")
+            _labelled_interval(ax, v, ci, i, style.marker(a.method, a.size), style.color(a.method), "center")
         ax.axvline(1.0, color="#000000", linewidth=1.0, linestyle="--", label="teacher = 1.0")
-        ax.axvline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label="90% retention")
+        ax.axvline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label=_CLAIM_TEXT)
         ax.set_xlabel(f"{name} retention (fraction of the teacher's score)")
         ax.set_title(f"{name} across tasks")
         ax.set_yticks(range(len(entries)))
         ax.set_yticklabels(
             [
-                f"{label(a['method'], a['size'])}\n{_plural(a['n_tasks'], 'task')}, "
-                f"{_plural(a['n_runs'], 'run')}"
+                f"{label(a.method, a.size)}\n{_plural(a.n_tasks, 'task')}, "
+                f"{_plural(a.n_runs, 'run')}"
                 for a in entries
             ]
         )
         ax.set_ylim(-0.6, len(entries) - 0.2)
         ax.margins(x=0.08)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False)
-    fig.suptitle(f"Aggregate retention (95% stratified-bootstrap CI, {_boot_text(data)})")
+    fig.suptitle(f"Aggregate retention (95% stratified-bootstrap CI, {_boot_text(board)})")
     return _save(fig, path)
 
 
@@ -375,42 +376,39 @@ def plot_aggregate(data: dict, path: Path, style: _Style | None = None) -> Path:
 # (c) probability of improvement
 
 
-def _poi_rows(data: dict) -> list[tuple[dict, dict]]:
-    return [
-        (a, p)
-        for a in data.get("aggregate", [])
-        if a["method"] == KD_MARL
-        for p in a.get("probability_of_improvement") or []
-    ]
+def _poi_rows(board: Leaderboard) -> list[tuple[Aggregate, Improvement]]:
+    """The focus method's probability of improvement over every other (method, size)."""
+    return improvements_of(board, board.focus)
 
 
-def plot_probability_of_improvement(data: dict, path: Path, style: _Style | None = None) -> Path:
-    """P(KD-MARL > other) per compared (method, size), with CIs and the 0.5 reference line."""
-    style = style or _Style(data)
-    rows = list(reversed(_poi_rows(data)))
+def plot_probability_of_improvement(board: Leaderboard, path: Path, style: _Style | None = None) -> Path:
+    """P(focus method > other) per compared (method, size), with CIs and the 0.5 reference line."""
+    style = style or _Style(board)
+    rows = list(reversed(_poi_rows(board)))
     fig = _figure(9.5, 1.6 + 0.5 * max(len(rows), 1))
     ax = fig.add_subplot(1, 1, 1)
     for i, (_a, p) in enumerate(rows):
-        v, ci = p.get("value"), p.get("ci95")
-        if not _ok(v):
+        v, ci = p.value, p.ci95
+        if v is None:
             continue
         # Labels near the axis ends lean inwards so they stay inside the plot.
         ha = "right" if v > 0.85 else ("left" if v < 0.15 else "center")
-        _labelled_interval(ax, v, ci, i, "o", style.color(p["method"]), ha, clip_on=False)
+        _labelled_interval(ax, v, ci, i, "o", style.color(p.method), ha, clip_on=False)
     ax.axvline(0.5, color="#000000", linewidth=1.2, linestyle="--", label="0.5 = no difference")
     ax.set_xlim(-0.03, 1.03)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(
         [
-            f"P({label(a['method'], a['size'])} > {label(p['method'], p['size'])})\n"
-            f"{_plural(p['n_tasks'], 'task')}"
+            f"P({label(a.method, a.size)} > {label(p.method, p.size)})\n"
+            f"{_plural(p.n_tasks, 'task')}"
             for a, p in rows
         ]
     )
     ax.set_ylim(-0.6, len(rows) - 0.2)
     ax.set_xlabel("probability of improvement (P(X > Y) per task, averaged over tasks)")
     ax.set_title(
-        f"Probability that KD-MARL beats each method (95% stratified-bootstrap CI, {_boot_text(data)})"
+        f"Probability that {display_name(board.focus)} beats each method "
+        f"(95% stratified-bootstrap CI, {_boot_text(board)})"
     )
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False)
     return _save(fig, path)
@@ -420,22 +418,23 @@ def plot_probability_of_improvement(data: dict, path: Path, style: _Style | None
 # (d) performance profiles
 
 
-def plot_performance_profiles(data: dict, path: Path, style: _Style | None = None) -> Path:
+def plot_performance_profiles(board: Leaderboard, path: Path, style: _Style | None = None) -> Path:
     """Fraction of runs with retention > tau per method × size, with CI bands."""
-    style = style or _Style(data)
+    style = style or _Style(board)
     fig = _figure(10.0, 5.6)
     ax = fig.add_subplot(1, 1, 1)
-    entries = [a for a in data.get("aggregate", []) if a.get("performance_profile")]
-    n_students = sum(a["method"] != TEACHER for a in entries)
+    entries = [a for a in board.aggregate if a.performance_profile is not None]
+    n_students = sum(a.method != TEACHER for a in entries)
     k = 0
     for a in entries:
-        prof = a["performance_profile"]
-        taus = prof["taus"]
-        frac = [math.nan if v is None else v for v in prof["fraction"]]
-        lo = [math.nan if v is None else v for v in prof["ci95_lo"]]
-        hi = [math.nan if v is None else v for v in prof["ci95_hi"]]
-        is_teacher = a["method"] == TEACHER
-        color = style.color(a["method"])
+        prof = a.performance_profile
+        assert prof is not None
+        taus = prof.taus
+        frac = [math.nan if v is None else v for v in prof.fraction]
+        lo = [math.nan if v is None else v for v in prof.ci95_lo]
+        hi = [math.nan if v is None else v for v in prof.ci95_hi]
+        is_teacher = a.method == TEACHER
+        color = style.color(a.method)
         # coinciding curves stay visible: earlier students are drawn wider, the teacher on top
         width = 1.8 if is_teacher else 2.0 + 2.0 * (n_students - 1 - k) / max(n_students - 1, 1)
         k += 0 if is_teacher else 1
@@ -443,13 +442,13 @@ def plot_performance_profiles(data: dict, path: Path, style: _Style | None = Non
             taus,
             frac,
             color=color,
-            linestyle=style.linestyle(a["method"], a["size"]),
+            linestyle=style.linestyle(a.method, a.size),
             alpha=1.0 if is_teacher else 0.85,
-            marker=None if is_teacher else style.marker(a["method"], a["size"]),
+            marker=None if is_teacher else style.marker(a.method, a.size),
             markersize=4,
             linewidth=width,
             zorder=5 if is_teacher else 3,
-            label=f"{label(a['method'], a['size'])} ({_plural(a['n_runs'], 'run')})",
+            label=f"{label(a.method, a.size)} ({_plural(a.n_runs, 'run')})",
         )
         if not is_teacher:
             ax.fill_between(taus, lo, hi, color=color, alpha=0.15, linewidth=0)
@@ -458,7 +457,7 @@ def plot_performance_profiles(data: dict, path: Path, style: _Style | None = Non
     ax.set_ylabel("fraction of runs with retention > τ")
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(
-        f"Performance profiles of retention (bands: 95% stratified-bootstrap CI, {_boot_text(data)})"
+        f"Performance profiles of retention (bands: 95% stratified-bootstrap CI, {_boot_text(board)})"
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     return _save(fig, path)
@@ -472,11 +471,11 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if _ok(x) else DASH
 
 
-def _fmt_ci(ci: Any, digits: int = 3) -> str:
-    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if _ci_ok(ci) else DASH
+def _fmt_ci(ci: CI | None, digits: int = 3) -> str:
+    return f"[{ci.lo:.{digits}f}, {ci.hi:.{digits}f}]" if has_ci(ci, informative=False) and ci else DASH
 
 
-def aggregate_markdown(data: dict) -> str:
+def aggregate_markdown(board: Leaderboard) -> str:
     header = [
         "method",
         "size",
@@ -486,78 +485,73 @@ def aggregate_markdown(data: dict) -> str:
         "IQM 95% CI",
         "mean retention",
         "mean 95% CI",
-        "runs > 0.9",
+        f"runs > {CLAIM_RETENTION:g}",
         "runs > 1.0",
     ]
     rows = []
-    for a in data.get("aggregate", []):
-        prof = a.get("performance_profile") or {}
-        at = dict(zip(prof.get("taus", []), prof.get("fraction", []), strict=False))
+    for a in board.aggregate:
+        prof = a.performance_profile
         rows.append(
             [
-                a["method"],
-                a["size"],
-                str(a["n_tasks"]),
-                str(a["n_runs"]),
-                _fmt(a.get("iqm_retention")),
-                _fmt_ci(a.get("iqm_retention_ci95")),
-                _fmt(a.get("mean_retention")),
-                _fmt_ci(a.get("mean_retention_ci95")),
-                fmt_retention(at.get(0.9), None),
-                fmt_retention(at.get(1.0), None),
+                a.method,
+                a.size,
+                str(a.n_tasks),
+                str(a.n_runs),
+                _fmt(a.iqm_retention),
+                _fmt_ci(a.iqm_retention_ci95),
+                _fmt(a.mean_retention),
+                _fmt_ci(a.mean_retention_ci95),
+                fmt_retention(prof.at(CLAIM_RETENTION) if prof else None, None),
+                fmt_retention(prof.at(1.0) if prof else None, None),
             ]
         )
     return markdown_table(header, rows, right=range(2, len(header)))
 
 
-def poi_markdown(data: dict) -> str:
-    header = ["KD-MARL size", "vs method", "vs size", "tasks", "P(KD-MARL > other)", "95% CI", "verdict"]
+def poi_markdown(board: Leaderboard) -> str:
+    name = display_name(board.focus)
+    header = [f"{name} size", "vs method", "vs size", "tasks", f"P({name} > other)", "95% CI", "verdict"]
     rows = []
-    for a, p in _poi_rows(data):
-        ci = p.get("ci95")
-        if _ci_ok(ci) and ci[0] > 0.5:
-            verdict = "KD-MARL better (CI above 0.5)"
-        elif _ci_ok(ci) and ci[1] < 0.5:
-            verdict = "KD-MARL worse (CI below 0.5)"
+    for a, p in _poi_rows(board):
+        ci = p.ci95
+        if ci is not None and ci.lo > 0.5:
+            verdict = f"{name} better (CI above 0.5)"
+        elif ci is not None and ci.hi < 0.5:
+            verdict = f"{name} worse (CI below 0.5)"
         else:
             verdict = "no clear difference"
-        rows.append(
-            [a["size"], p["method"], p["size"], str(p["n_tasks"]), _fmt(p.get("value")), _fmt_ci(ci), verdict]
-        )
+        rows.append([a.size, p.method, p.size, str(p.n_tasks), _fmt(p.value), _fmt_ci(ci), verdict])
     return markdown_table(header, rows, right=(3, 4, 5))
 
 
-def latency_rows(data: dict) -> list[list[str]]:
+def latency_rows(board: Leaderboard) -> list[list[str]]:
     rows = []
-    for r in ordered_summary(data):
-        summ = r.get("latency_summary") or {}
-        for dev in ("cpu", "cuda"):
-            g = summ.get(dev)
-            if not g:
-                continue
-            mismatch = g.get("timer_mismatch")
+    for r in board.ordered_summary():
+        for dev, g in r.latency_summary.devices():
+            mismatch = g.timer_mismatch
             rows.append(
                 [
-                    r["task"],
-                    r["method"],
-                    r["size"],
+                    r.task,
+                    r.method,
+                    r.size,
                     dev,
-                    g.get("device_name") or DASH,
-                    str(g.get("threads")) if g.get("threads") is not None else DASH,
-                    str(g.get("batch")) if g.get("batch") is not None else DASH,
-                    str(g.get("n_seeds")),
-                    _fmt(g.get("p50_ms"), 4),
-                    _fmt(g.get("p90_ms"), 4),
-                    _fmt(g.get("p99_ms"), 4),
-                    _fmt(g.get("timer_median_ms"), 4),
+                    g.device_name or DASH,
+                    str(g.threads) if g.threads is not None else DASH,
+                    str(g.batch) if g.batch is not None else DASH,
+                    str(g.n_seeds),
+                    _fmt(g.p50_ms, 4),
+                    _fmt(g.p90_ms, 4),
+                    _fmt(g.p99_ms, 4),
+                    _fmt(g.timer_median_ms, 4),
                     DASH if mismatch is None else ("⚠ mismatch" if mismatch else "ok"),
-                    _fmt(g.get("cv_max"), 3),
+                    _fmt(g.cv_max, 3),
+                    DASH if g.noisy is None else ("⚠ yes" if g.noisy else "no"),
                 ]
             )
     return rows
 
 
-def latency_markdown(data: dict) -> str:
+def latency_markdown(board: Leaderboard) -> str:
     header = [
         "task",
         "method",
@@ -573,70 +567,66 @@ def latency_markdown(data: dict) -> str:
         "Timer median ms",
         "Timer check",
         "CV max",
+        "noisy",
     ]
-    rows = latency_rows(data)
+    rows = latency_rows(board)
     if not rows:
         return "No latency was measured in this leaderboard.\n"
     return markdown_table(header, rows, right=range(5, len(header)))
 
 
-def failed_markdown(data: dict) -> str:
-    failed = [r for r in data.get("records", []) if r.get("error") is not None]
+def failed_markdown(board: Leaderboard) -> str:
+    failed = [r for r in board.records if r.error is not None]
     if not failed:
         return "No failed cells.\n"
-    rows = [[r["task"], r["method"], size_label(r), str(r.get("seed")), str(r["error"])] for r in failed]
+    rows = [[r.task, r.method, r.size, str(r.seed), str(r.error)] for r in failed]
     return markdown_table(["task", "method", "size", "seed", "error"], rows)
 
 
-def provenance_markdown(data: dict) -> str:
-    suite = data.get("suite") or {}
-    prov = data.get("provenance") or {}
-    proto = data.get("protocol") or {}
-    boot = proto.get("bootstrap") or {}
-    episodes = proto.get("eval_episodes")
+def provenance_markdown(board: Leaderboard) -> str:
+    suite, prov, proto = board.suite, board.provenance, board.protocol
+    boot = proto.bootstrap
+    episodes: Any = proto.eval_episodes
     if isinstance(episodes, dict):
         episodes = ", ".join(f"{k}: {v}" for k, v in sorted(episodes.items()))
     rows = [
-        [
-            "suite",
-            f"{suite.get('name')} v{suite.get('version')} (sha256 {str(suite.get('sha256', ''))[:12]}…)",
-        ],
-        ["kdmarl-bench", f"{prov.get('kdmarl_bench')} (git {str(prov.get('git_commit'))[:12]})"],
+        ["suite", f"{suite.name} v{suite.version} (sha256 {str(suite.sha256)[:12]}…)"],
+        ["method under test (focus)", suite.focus],
+        ["kdmarl-bench", f"{prov.kdmarl_bench} (git {str(prov.git_commit)[:12]})"],
         [
             "python / torch / jax / mpe2",
-            " / ".join(str(prov.get(k) or DASH) for k in ("python", "torch", "jax", "mpe2")),
+            " / ".join(str(v or DASH) for v in (prov.python, prov.torch, prov.jax, prov.mpe2)),
         ],
-        ["platform", str(prov.get("platform"))],
-        ["CPU / GPU", f"{prov.get('cpu') or DASH} / {prov.get('gpu') or 'none'}"],
-        ["threads", str(prov.get("threads"))],
-        ["created", str(prov.get("created_at"))],
+        ["platform", str(prov.platform)],
+        ["CPU / GPU", f"{prov.cpu or DASH} / {prov.gpu or 'none'}"],
+        ["threads", str(prov.threads)],
+        ["created", str(prov.created_at)],
         ["eval episodes", str(episodes)],
-        ["seeds", ", ".join(str(s) for s in proto.get("seeds", []))],
-        ["eval seed base", str(proto.get("eval_seed_base"))],
-        ["policy", "greedy (argmax over available actions)" if proto.get("greedy") else "stochastic"],
+        ["seeds", ", ".join(str(s) for s in proto.seeds)],
+        ["eval seed base", str(proto.eval_seed_base)],
+        ["policy", "greedy (argmax over available actions)" if proto.greedy else "stochastic"],
         [
             "bootstrap",
-            f"{boot.get('n_resamples')} resamples, random_state {boot.get('random_state')}, "
-            f"confidence {boot.get('confidence')} (percentile CIs; stratified by task across tasks)",
+            f"{boot.n_resamples} resamples, random_state {boot.random_state}, "
+            f"confidence {boot.confidence} (percentile CIs; stratified by task across tasks)",
         ],
     ]
-    backends = {}
-    for r in data.get("records", []):
-        backends.setdefault(r["task"], (r.get("backend"), r.get("backend_versions") or {}))
+    backends: dict[str, tuple[str, dict]] = {}
+    for r in board.records:
+        backends.setdefault(r.task, (r.backend, r.backend_versions))
     for task, (backend, versions) in sorted(backends.items()):
         vers = ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "no versions recorded"
         rows.append([f"backend of {task}", f"{backend} ({vers})"])
     return markdown_table(["field", "value"], rows)
 
 
-def _tasks(data: dict) -> list[str]:
-    return sorted({r["task"] for r in data.get("summary", [])})
-
-
-def build_markdown(data: dict, plots: dict[str, Any], notes: Iterable[str], source: str | None = None) -> str:
+def build_markdown(
+    board: Leaderboard | dict, plots: dict[str, Any], notes: Iterable[str], source: str | None = None
+) -> str:
     """The report text; ``plots`` maps plot keys to file names relative to the report."""
-    suite = data.get("suite") or {}
-    lines = [f"# kdmarl-bench report · {suite.get('name', '?')} v{suite.get('version', '?')}", ""]
+    data = as_leaderboard(board)
+    name = display_name(data.focus)
+    lines = [f"# kdmarl-bench report · {data.suite.name} v{data.suite.version}", ""]
     if source:
         lines += [f"Leaderboard: `{source}`", ""]
     lines += [
@@ -653,28 +643,29 @@ def build_markdown(data: dict, plots: dict[str, Any], notes: Iterable[str], sour
     lines += [
         "## Headline",
         "",
-        "KD-MARL at the default (`auto`) student size against the baseline with the best mean retention "
-        "at that size, per task; the last column checks the claim (≥ 90% retention at ≥ 20× fewer team "
-        "FLOPs) with the mean and with the CI's lower bound.",
+        f"{name} (the suite's method under test) at the default (`auto`) student size against the baseline "
+        f"with the best mean retention at that size, per task; the last column checks the claim "
+        f"(≥ {100 * CLAIM_RETENTION:.0f}% retention at ≥ {CLAIM_FLOPS_REDUCTION:.0f}× fewer team FLOPs) "
+        "with the mean and with the CI's lower bound.",
         "",
-        headline_markdown(headline(data)),
+        headline_markdown(headline(data), data.focus),
     ]
     lines += ["## Leaderboard", "", leaderboard_markdown(data)]
     lines += ["## Retention vs cost per task", ""]
-    for task in _tasks(data):
-        name = plots.get("pareto", {}).get(task)
-        if name:
-            lines += [f"### {task}", "", f"![{task}: retention vs FLOPs per team decision]({name})", ""]
+    for task in data.tasks:
+        plot = plots.get("pareto", {}).get(task)
+        if plot:
+            lines += [f"### {task}", "", f"![{task}: retention vs FLOPs per team decision]({plot})", ""]
     lines += ["## Aggregate retention across tasks", "", aggregate_markdown(data)]
     if plots.get("aggregate"):
         lines += [f"![aggregate IQM and mean retention]({plots['aggregate']})", ""]
-    lines += ["## Probability of improvement (KD-MARL vs each method)", ""]
+    lines += [f"## Probability of improvement ({name} vs each method)", ""]
     if _poi_rows(data):
         lines += [poi_markdown(data)]
         if plots.get("poi"):
             lines += [f"![probability of improvement]({plots['poi']})", ""]
     else:
-        lines += ["Not available: the leaderboard has no KD-MARL results with a retention.", ""]
+        lines += [f"Not available: the leaderboard has no {name} results with a retention.", ""]
     lines += ["## Performance profiles", ""]
     if plots.get("profiles"):
         lines += [f"![performance profiles of retention]({plots['profiles']})", ""]
@@ -686,7 +677,9 @@ def build_markdown(data: dict, plots: dict[str, Any], notes: Iterable[str], sour
         "Means over seeds of p50/p90/p99 per team decision (every agent's policy at batch 1). "
         "`Timer median` is `torch.utils.benchmark.Timer.blocked_autorange` for the same call; "
         "“mismatch” flags a seed where it differs from p50 by more than 20%. CV max is the largest "
-        "coefficient of variation of per-repeat medians over seeds.",
+        "coefficient of variation of per-repeat medians over seeds. “noisy” marks a row where any seed's "
+        "measurement is flagged noisy (its Timer cross-check or CV disagrees): not a number to judge a "
+        "regression on.",
         "",
         latency_markdown(data),
         "## Failed cells",
@@ -708,7 +701,7 @@ def default_out_dir(leaderboard_path: str | os.PathLike) -> Path:
     return Path(leaderboard_path).resolve().parent / "report"
 
 
-def write_report(data: dict, out_dir: str | os.PathLike, source: str | None = None) -> Report:
+def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: str | None = None) -> Report:
     """Write every plot and ``report.md`` into ``out_dir`` (created); UsageError when it cannot."""
     import matplotlib
 
@@ -717,14 +710,14 @@ def write_report(data: dict, out_dir: str | os.PathLike, source: str | None = No
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create the report directory: {exc.strerror or exc}") from exc
-    data = with_derived_fields(data)  # a leaderboard written before these fields existed
+    data = as_leaderboard(board)  # a dict of an older version is migrated on the way
     report = Report(out_dir=out, markdown=out / "report.md")
     style = _Style(data)
     plots: dict[str, Any] = {"pareto": {}}
     used: set[str] = set()
     try:
         with matplotlib.rc_context(_RC):
-            for task in _tasks(data):
+            for task in data.tasks:
                 name = f"pareto_{_slug(task)}.png"
                 k = 2
                 while name in used:
@@ -732,7 +725,7 @@ def write_report(data: dict, out_dir: str | os.PathLike, source: str | None = No
                 used.add(name)
                 report.plots.append(plot_task_pareto(data, task, out / name, style))
                 plots["pareto"][task] = name
-            if any(_ok(a.get("iqm_retention")) for a in _students(data)):
+            if any(a.iqm_retention is not None for a in _students(data)):
                 report.plots.append(plot_aggregate(data, out / "aggregate_retention.png", style))
                 plots["aggregate"] = "aggregate_retention.png"
             else:
@@ -743,8 +736,10 @@ def write_report(data: dict, out_dir: str | os.PathLike, source: str | None = No
                 )
                 plots["poi"] = "probability_of_improvement.png"
             else:
-                report.notes.append("No KD-MARL results: the probability-of-improvement plot is skipped.")
-            if any(a.get("performance_profile") for a in data.get("aggregate", [])):
+                report.notes.append(
+                    f"No {display_name(data.focus)} results: the probability-of-improvement plot is skipped."
+                )
+            if any(a.performance_profile is not None for a in data.aggregate):
                 report.plots.append(plot_performance_profiles(data, out / "performance_profiles.png", style))
                 plots["profiles"] = "performance_profiles.png"
             else:

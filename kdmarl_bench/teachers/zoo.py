@@ -6,6 +6,7 @@ exact command, steps, seed, wall time and the score under the evaluation protoco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from kdmarl_bench.checkpoint import check_dims, load_card, load_checkpoint
@@ -26,6 +27,30 @@ def zoo_tasks() -> list[str]:
         try:
             out.append(load_card(card)["task"])
         except UsageError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A bundled teacher as its card describes it."""
+
+    task: str
+    score: float
+    """Greedy score on the card's evaluation (win rate on SMAX, mean team return on MPE)."""
+    env_steps: int
+    path: Path
+
+
+def zoo_teachers() -> dict[str, ZooEntry]:
+    """Task id → its bundled teacher (cards that do not parse are left out)."""
+    out = {}
+    for card_path in sorted(ZOO_DIR.glob("*.json")):
+        try:
+            card = load_card(card_path)
+            out[card["task"]] = ZooEntry(card["task"], float(card["eval"]["score"]), int(card["env_steps"]),
+                                         card_path.with_suffix(".safetensors"))
+        except (UsageError, KeyError, TypeError, ValueError):
             continue
     return out
 
@@ -61,3 +86,27 @@ def load_teacher(ref: str, spec) -> tuple[TeamPolicy, dict]:
     for p in policy.parameters():
         p.requires_grad_(False)
     return policy, card
+
+
+def check_teacher_sources(suite) -> None:
+    """Refuse, before any work, a suite task whose teacher cannot be had.
+
+    ``zoo`` needs a bundled teacher for the task; a checkpoint path must exist; ``train``
+    always works (the run trains one).
+    """
+    have = zoo_teachers()
+    for i, task_id in enumerate(suite.tasks):
+        src = suite.teacher_for(task_id).source
+        field = f"task.{task_id}.teacher" if "teacher" in suite.task_overrides.get(task_id, {}) else "teacher.source"
+        if src == "zoo" and task_id not in have:
+            stem = f"teachers/{task_id.replace('/', '_')}"
+            raise UsageError(
+                f"{suite.path}: field '{field}': tasks[{i}] {task_id!r} has no bundled zoo teacher "
+                f"(zoo teachers: {', '.join(sorted(have)) or 'none'}); train one with "
+                f"'kdmarl-bench train-teacher {task_id} --out {stem}' and set [task.\"{task_id}\"] "
+                f"teacher = \"{stem}.safetensors\", or set [teacher] source = \"train\""
+            )
+        if src.startswith("zoo:"):
+            resolve_ref(src)  # raises with 'did you mean' for an unknown zoo task
+        elif src not in ("zoo", "train") and not Path(src).with_suffix(".safetensors").exists():
+            raise UsageError(f"{suite.path}: field '{field}': teacher checkpoint {src!r} for {task_id!r} not found")

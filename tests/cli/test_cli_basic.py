@@ -83,7 +83,7 @@ def test_evaluate_needs_exactly_one_policy(runner):
 
 
 def test_plan_quickstart(runner):
-    res = runner.invoke(main, ["plan", "suites/quickstart.toml", "--json"])
+    res = runner.invoke(main, ["plan", "kdmarl_bench/suites/quickstart.toml", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["suite"]["name"] == "quickstart"
@@ -126,9 +126,9 @@ def test_plan_missing_file_exit_2(runner, tmp_path):
 
 
 def test_run_smacv2_suite_without_game_exit_3(runner, tmp_path):
-    res = runner.invoke(main, ["plan", "suites/smacv2.toml"])
+    res = runner.invoke(main, ["plan", "smacv2"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["run", "suites/smacv2.toml", "--out", str(tmp_path / "o")])
+    res = runner.invoke(main, ["run", "smacv2", "--out", str(tmp_path / "o")])
     assert res.exit_code == 3, res.output
     assert "SC2PATH" in res.output
     assert not (tmp_path / "o" / "leaderboard.json").exists()

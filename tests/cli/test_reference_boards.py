@@ -18,11 +18,29 @@ from kdmarl_bench.results.leaderboard import load_leaderboard
 from kdmarl_bench.suite import load_suite, plan
 
 ROOT = Path(__file__).resolve().parents[2]
+SUITES = ROOT / "kdmarl_bench" / "suites"
 BOARDS = ["mpe", "smax"]
 REQUIRED_METHODS = {"teacher", "kd-marl", "bc", "pd-kl", "dagger", "logit-mse", "scratch"}
 # Boards that must follow the zoo: the reference boards and the quickstart baseline that the
 # README's first command gates against (the tuning sweep is a record of its own time).
 ZOO_BOARDS = [*BOARDS, "quickstart"]
+
+
+def board_suite(name: str):
+    """The bundled suite a committed board was run from, found by the file name its board records
+    (boards record the path at run time, e.g. ``suites/mpe.toml`` before the suites moved into the
+    package); the sha256 check below ties the board to this exact file."""
+    board = load_leaderboard(ROOT / "baselines" / f"{name}.json")
+    recorded = Path(board["suite"]["path"])
+    suite = load_suite(SUITES / recorded.name)
+    assert suite.sha256 == board["suite"]["sha256"], f"{name}: {SUITES / recorded.name} differs from the board's suite"
+    return suite
+
+
+@pytest.mark.parametrize("name", [*BOARDS, "quickstart", "sweep"])
+def test_board_records_the_bundled_suite_it_ran(name):
+    suite = board_suite(name)
+    assert suite.name == name
 
 
 @pytest.fixture(scope="module", params=BOARDS)
@@ -32,8 +50,8 @@ def named_board(request):
 
 def test_board_covers_its_suite(named_board):
     name, board = named_board
-    suite = load_suite(ROOT / "suites" / f"{name}.toml")
-    assert board["suite"]["name"] == name and board["suite"]["sha256"] == suite.sha256
+    suite = board_suite(name)
+    assert board["suite"]["name"] == name
     planned = {(c.task, c.method, c.size_label, c.seed) for c in plan(suite)}
     recorded = {(r["task"], r["method"], (r["student"] or {}).get("size", "full"), r["seed"])
                 for r in board["records"]}
@@ -67,7 +85,7 @@ def test_board_has_no_stale_cells(name):
     # (an older teacher or method config) would otherwise pile up in the repository.
     from kdmarl_bench.runner import Runner
 
-    suite = load_suite(ROOT / "suites" / f"{name}.toml")
+    suite = board_suite(name)
     out = ROOT / "baselines" / name
     runner = Runner(suite, out, device="cpu")
     planned = {runner.key(c) for c in plan(suite)}

@@ -63,7 +63,7 @@ class RawMM(nn.Module):
 
 
 class RawMatmulOp(RawMM):
-    """The same product written ``x @ w``: thop counts it through its functional-product hook."""
+    """The same product written ``x @ w``: thop (rules per module type) has no hook for it either."""
 
     def forward(self, x):
         return x @ self.w
@@ -276,9 +276,27 @@ def test_zero_counted_lists_custom_parameter_module():
     assert "RawMM" in agent["note"] and "aten.mm" in agent["note"]
 
 
-def test_functional_matmul_in_custom_module_is_counted_by_thop():
+def test_functional_matmul_in_custom_module_is_flagged_not_miscounted():
+    # thop counts per module rule only; FlopCounterMode sees the aten op, so the record keeps the
+    # right FLOPs and says which module thop missed instead of silently agreeing on a wrong number.
     cost = count_policy_cost([RawMatmulOp(10, 5)], [10])
     agent = cost["per_agent"][0]
-    assert agent["zero_counted"] == []
-    assert agent["macs"] == 50 and agent["flops"] == 100
-    assert agent["agree"] is True and agent["note"] == ""
+    assert agent["zero_counted"] == ["RawMatmulOp"]
+    assert agent["macs"] == 0 and agent["flops"] == 2 * 10 * 5
+    assert agent["agree"] is False
+    assert "RawMatmulOp" in agent["note"] and "FlopCounterMode counted 100 FLOPs more" in agent["note"]
+
+
+def test_the_mit_thop_package_does_the_counting():
+    # The licence matters (this project is MIT): the AGPL fork "ultralytics-thop" installs the same
+    # import name, so check which distribution provides the thop module that is imported.
+    import importlib.metadata as md
+    from pathlib import Path
+
+    import thop
+
+    dist = md.distribution("thop")
+    assert dist.metadata["License"] == "MIT"
+    assert Path(thop.__file__).resolve() == Path(dist.locate_file("thop/__init__.py")).resolve()
+    # both distributions write thop/__init__.py: the imported one must be the MIT release's files
+    assert dist.version.startswith(thop.__version__), (thop.__version__, dist.version)

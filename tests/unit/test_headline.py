@@ -24,11 +24,11 @@ def _records(kd_scores, kd_flops=300.0):
 
 def test_picks_best_baseline_at_the_same_size_and_skips_kd_variants():
     (row,) = headline(make_leaderboard(_records([0.95, 0.95, 0.95]), n_resamples=200))
-    assert row.task == "smax/3m" and row.size == "auto" and row.kd_n_seeds == 3
+    assert row.task == "smax/3m" and row.size == "auto" and row.n_seeds == 3
     assert row.best_baseline == "pd-kl"
     assert row.baseline_retention == pytest.approx(0.85)
-    assert row.kd_retention == pytest.approx(0.95)
-    assert row.kd_flops_reduction == pytest.approx(8000 / 300)
+    assert row.retention == pytest.approx(0.95)
+    assert row.flops_reduction == pytest.approx(8000 / 300)
     assert row.metric == "win_rate" and row.teacher_score == pytest.approx(1.0)
     assert row.claim_met and row.claim_met_ci
 
@@ -40,7 +40,7 @@ def test_claim_needs_both_retention_and_flops():
     assert not cheap_not.claim_met
     # mean above 0.9 but a seed far below: met on the mean, not at the CI's lower bound
     (wide,) = headline(make_leaderboard(_records([1.0, 1.0, 0.75])))
-    assert wide.kd_retention == pytest.approx(0.9166, abs=1e-3)
+    assert wide.retention == pytest.approx(0.9166, abs=1e-3)
     assert wide.claim_met and not wide.claim_met_ci
 
 

@@ -30,7 +30,8 @@ def lb() -> dict:
 
 def test_built_leaderboard_validates(lb):
     validate(lb)
-    assert lb["schema"] == "kdmarl-bench/leaderboard" and lb["schema_version"] == 1
+    assert lb["schema"] == "kdmarl-bench/leaderboard" and lb["schema_version"] == 2
+    assert lb["suite"]["focus"] == "kd-marl"  # the default focus, recorded
     assert len(lb["records"]) == 18
     assert lb["protocol"]["bootstrap"] == {"n_resamples": 200, "random_state": 0, "confidence": 0.95}
 
@@ -150,7 +151,7 @@ def test_wrong_schema_id_and_newer_version(lb):
         validate({"hello": 1}, "other.json")
     with pytest.raises(UsageError, match="expected a JSON object"):
         validate([1, 2], "list.json")
-    newer = {**lb, "schema_version": 2}
+    newer = {**lb, "schema_version": 3}
     with pytest.raises(UsageError, match="newer kdmarl-bench"):
         validate(newer, "new.json")
 
@@ -199,7 +200,7 @@ def test_collect_provenance_fits_schema():
 def test_git_commit_unknown_outside_checkout(monkeypatch: pytest.MonkeyPatch):
     import subprocess
 
-    from kdmarl_bench.results import leaderboard as lbmod
+    from kdmarl_bench.results import provenance as lbmod
 
     def no_git(*args, **kwargs):
         raise FileNotFoundError("git")

@@ -10,7 +10,7 @@ import pytest
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.leaderboard import latency_summary, summary_index, validate, with_derived_fields
 from kdmarl_bench.results.report import default_out_dir, write_report
-from tests.factories import make_leaderboard, make_record, standard_records
+from tests.factories import as_v1, make_leaderboard, make_record, standard_records
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -114,16 +114,20 @@ def test_schema_stays_strict_on_the_new_fields(lb):
 
 
 def test_old_leaderboards_still_validate_and_get_the_fields(lb):
-    old = copy.deepcopy(lb)
+    old = as_v1(lb)
     for row in old["summary"]:
         del row["latency_summary"]
     for a in old["aggregate"]:
         del a["performance_profile"]
-    validate(old)  # the new fields are optional
-    upgraded = with_derived_fields(old)
+    validate(old)  # optional in schema version 1
+    upgraded = with_derived_fields(old)  # the v1 → v2 migration computes them from the records
     validate(upgraded)
     assert upgraded["summary"] == lb["summary"] and upgraded["aggregate"] == lb["aggregate"]
     assert "latency_summary" not in old["summary"][0]  # the input is not modified
+    current = copy.deepcopy(lb)
+    del current["summary"][0]["latency_summary"]
+    with pytest.raises(UsageError, match="latency_summary"):
+        validate(current)  # required in schema version 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +199,7 @@ def test_report_when_nothing_has_a_retention(tmp_path):
 
 
 def test_report_reads_an_old_leaderboard_and_default_dir(lb, tmp_path):
-    old = copy.deepcopy(lb)
+    old = as_v1(lb)
     for row in old["summary"]:
         del row["latency_summary"]
     for a in old["aggregate"]:

@@ -1,9 +1,10 @@
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.suite import load_suite, plan
+from kdmarl_bench.suite import bundled_suites, load_suite, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,9 +63,49 @@ def test_good_suite_plans_cells(tmp_path):
     assert len(suite.sha256) == 64
 
 
+BUNDLED = ROOT / "kdmarl_bench" / "suites"
+
+
 def test_bundled_suites_validate():
-    for p in sorted((ROOT / "suites").glob("*.toml")):
+    files = sorted(BUNDLED.glob("*.toml"))
+    assert {p.stem for p in files} >= {"quickstart", "ci", "mpe", "smax", "smacv2", "sweep"}
+    for p in files:
         assert plan(load_suite(p)), p
+
+
+def test_bundled_suites_ship_in_one_place():
+    # One copy inside the package (it is package data): no second suites/ folder that could drift.
+    assert not (ROOT / "suites").exists()
+    assert bundled_suites() == sorted(p.stem for p in BUNDLED.glob("*.toml"))
+
+
+def test_bare_name_resolves_to_the_package_outside_the_clone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./suites here: the name must come from the package itself
+    suite = load_suite("quickstart")
+    assert Path(suite.path) == BUNDLED / "quickstart.toml"
+    assert suite.sha256 == hashlib.sha256((BUNDLED / "quickstart.toml").read_bytes()).hexdigest()
+    assert "quickstart" in bundled_suites()
+
+
+def test_bare_name_from_the_clone_root_records_a_relative_path(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert load_suite("ci").path == str(Path("kdmarl_bench") / "suites" / "ci.toml")
+
+
+def test_local_suites_folder_overrides_a_bundled_name(tmp_path, monkeypatch):
+    (tmp_path / "suites").mkdir()
+    write(tmp_path / "suites", GOOD.replace('name = "t"', 'name = "quickstart"'), "quickstart.toml")
+    write(tmp_path / "suites", GOOD.replace('name = "t"', 'name = "mine"'), "mine.toml")
+    monkeypatch.chdir(tmp_path)
+    assert load_suite("quickstart").path == str(Path("suites") / "quickstart.toml")
+    assert load_suite("quickstart").version == "2"  # GOOD's, not the bundled one's
+    assert {"mine", "quickstart", "ci"} <= set(bundled_suites())
+
+
+def test_unknown_bare_name_lists_the_bundled_suites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    msg = load_error("quickstrat")
+    assert_mentions(msg, ["quickstrat", "not a bundled suite", "did you mean", "quickstart", "smax"])
 
 
 @pytest.mark.parametrize(

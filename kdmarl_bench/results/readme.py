@@ -1,0 +1,120 @@
+"""README blocks generated from the committed boards (``baselines/*.json``) and from the code.
+
+Every number the README quotes from a board sits in a block between markers::
+
+    <!-- BEGIN generated:NAME -->
+    ...
+    <!-- END generated:NAME -->
+
+and is rendered here from the board, never typed by hand. ``benchmarks/readme_tables.py`` rewrites
+the blocks (``--check``: exit 1 when the README differs) and ``tests/cli/test_readme_numbers.py``
+fails when a committed board and the README disagree. Each block is one call of the public
+renderers in :mod:`kdmarl_bench.results` (so a refactor of those only needs re-pointing here).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.headline import headline, headline_markdown
+from kdmarl_bench.results.io import read_leaderboard
+from kdmarl_bench.results.render import leaderboard_markdown
+from kdmarl_bench.results.report import poi_markdown
+
+BLOCK_RE = re.compile(
+    r"(?P<begin><!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(?P<end><!-- END generated:(?P=name) -->)",
+    re.S,
+)
+_BEGIN_RE = re.compile(r"<!-- BEGIN generated:([\w.-]+) -->")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One generated README block."""
+
+    boards: tuple[str, ...]
+    """Board stems under ``baselines/`` (``quickstart`` → ``baselines/quickstart.json``) it is read from."""
+    render: Callable[[list[dict]], str]
+    """Markdown from the loaded boards, in ``boards`` order."""
+
+
+# ----------------------------------------------------------------------------- the README's blocks
+
+BLOCKS: dict[str, Block] = {
+    # the quickstart baseline, every (task, method, size) row
+    "quickstart": Block(("quickstart",), lambda b: leaderboard_markdown(b[0])),
+    # KD-MARL against the best baseline per task at the default size
+    "quickstart-headline": Block(("quickstart",), lambda b: headline_markdown(headline(b[0]))),
+    # probability that KD-MARL beats each method across the quickstart's tasks
+    "quickstart-poi": Block(("quickstart",), lambda b: poi_markdown(b[0])),
+    # the reference boards' headline at the default size, then at half width and the smallest size
+    "reference-headline": Block(("mpe", "smax"), lambda b: headline_markdown(headline(b[0]) + headline(b[1]))),
+    "reference-headline-half": Block(
+        ("mpe", "smax"), lambda b: headline_markdown(headline(b[0], "auto-x0.5") + headline(b[1], "auto-x0.5"))
+    ),
+    "reference-headline-smallest": Block(
+        ("mpe", "smax"), lambda b: headline_markdown(headline(b[0], "w8") + headline(b[1], "w16"))
+    ),
+    "reference-poi-mpe": Block(("mpe",), lambda b: poi_markdown(b[0])),
+    "reference-poi-smax": Block(("smax",), lambda b: poi_markdown(b[0])),
+    # the tuning sweep behind the method defaults
+    "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
+    # every command and option, from click's own help (no board)
+    "cli-reference": Block((), lambda b: _cli_reference()),
+}
+
+
+def _cli_reference() -> str:
+    from kdmarl_bench.cli import main
+    from kdmarl_bench.docs import cli_reference
+
+    return cli_reference(main)
+
+
+# ----------------------------------------------------------------------------- rendering and splicing
+
+
+def render_blocks(baselines: str | Path, names: list[str] | None = None) -> dict[str, str]:
+    """The text of each named block (default: all), rendered from ``baselines/<board>.json``."""
+    baselines = Path(baselines)
+    cache: dict = {}
+    out = {}
+    for name in names if names is not None else list(BLOCKS):
+        block = BLOCKS[name]
+        for stem in block.boards:
+            if stem not in cache:
+                cache[stem] = read_leaderboard(baselines / f"{stem}.json")
+        text = block.render([cache[s] for s in block.boards])
+        out[name] = text if text.endswith("\n") else text + "\n"
+    return out
+
+
+def readme_blocks(text: str, where: str = "README") -> dict[str, str]:
+    """The generated blocks found in a README: name → body (unknown or unclosed blocks are errors)."""
+    found = {m["name"]: m["body"] for m in BLOCK_RE.finditer(text)}
+    for name in _BEGIN_RE.findall(text):
+        if name not in found:
+            raise UsageError(f"{where}: '<!-- BEGIN generated:{name} -->' has no matching END marker")
+    unknown = sorted(set(found) - set(BLOCKS))
+    if unknown:
+        raise UsageError(f"{where}: unknown generated block(s) {', '.join(unknown)}; valid choices: "
+                         f"{', '.join(BLOCKS)}")
+    return found
+
+
+def splice(text: str, blocks: dict[str, str], where: str = "README") -> str:
+    """``text`` with the body of every generated block it contains replaced by ``blocks[name]``."""
+    readme_blocks(text, where)  # validates markers and names
+    return BLOCK_RE.sub(lambda m: m["begin"] + blocks[m["name"]] + m["end"], text)
+
+
+def regenerate(readme: str | Path, baselines: str | Path) -> tuple[str, str]:
+    """(current text, text with every block re-rendered from the committed boards)."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    names = list(readme_blocks(text, str(readme)))
+    return text, splice(text, render_blocks(baselines, names), str(readme))

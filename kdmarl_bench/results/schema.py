@@ -1,0 +1,156 @@
+"""Leaderboard schema versions: validation against the JSON Schema of a file's own version, and
+the migrations that bring every older version to the current one.
+
+``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (2);
+``leaderboard.v1.schema.json`` is version 1, frozen as it was written. Every reader goes
+through ``validate`` (the file as written, so errors point at what is in it) then ``migrate``.
+
+Version 2 over version 1:
+
+- ``suite.focus``: the method under test (a version 1 board's is ``kd-marl``);
+- latency entries may carry ``arch``, ``timing`` and ``noisy`` (a version 1 entry's ``noisy`` is
+  its ``timer_mismatch``), and every summary's latency groups carry ``noisy``;
+- ``metric``, ``backend``, ``n_failed``, ``latency_summary`` (summaries) and
+  ``performance_profile`` (aggregates) are required: a version 1 board written before they
+  existed gets them computed from its records, with its own bootstrap settings.
+
+A migration only adds fields; it never changes a number that is in the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.records import DEFAULT_FOCUS
+
+SCHEMA_ID = "kdmarl-bench/leaderboard"
+SCHEMA_VERSION = 2
+_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+_SCHEMA_FILES = {1: "leaderboard.v1.schema.json", SCHEMA_VERSION: "leaderboard.schema.json"}
+
+
+@functools.lru_cache(maxsize=len(_SCHEMA_FILES))
+def schema(version: int = SCHEMA_VERSION) -> dict:
+    """The leaderboard JSON Schema (draft 2020-12) of ``version``, shipped with the package."""
+    return json.loads((_SCHEMA_DIR / _SCHEMA_FILES[version]).read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=len(_SCHEMA_FILES))
+def _validator(version: int):
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema(version))
+
+
+def _short(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def schema_version(data: Any, path: str | os.PathLike | None = None) -> int:
+    """The schema version of a leaderboard dict; UsageError when it is not one this version reads."""
+    where = str(path) if path is not None else "leaderboard"
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{where}: not a kdmarl-bench leaderboard (expected a JSON object, got {type(data).__name__})"
+        )
+    if data.get("schema") != SCHEMA_ID:
+        raise UsageError(
+            f"{where}: not a kdmarl-bench leaderboard (field 'schema' is {data.get('schema')!r}, "
+            f"expected {SCHEMA_ID!r})"
+        )
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UsageError(
+            f"{where}: invalid leaderboard at $.schema_version: expected an integer, got {version!r}; "
+            f"valid choices: {', '.join(map(str, sorted(_SCHEMA_FILES)))}"
+        )
+    if version > SCHEMA_VERSION:
+        raise UsageError(
+            f"{where}: leaderboard schema_version {version} was written by a newer kdmarl-bench; "
+            f"this version reads schema_version {SCHEMA_VERSION} and older"
+        )
+    if version not in _SCHEMA_FILES:
+        raise UsageError(
+            f"{where}: unknown leaderboard schema_version {version}; valid choices: "
+            f"{', '.join(map(str, sorted(_SCHEMA_FILES)))}"
+        )
+    return version
+
+
+def validate(data: Any, path: str | os.PathLike | None = None) -> int:
+    """Check ``data`` against the schema of its own version; returns the version.
+
+    UsageError naming the file, the JSON path and the problem.
+    """
+    version = schema_version(data, path)
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator(version).iter_errors(data))
+    if error is not None:
+        where = str(path) if path is not None else "leaderboard"
+        hint = ""
+        if "then" in error.schema_path:
+            hint = " (a null score is allowed only for a failed cell, i.e. when 'error' is set)"
+        raise UsageError(f"{where}: invalid leaderboard at {error.json_path}: {_short(error.message)}{hint}")
+    return version
+
+
+# ---------------------------------------------------------------------------------------------
+# migrations
+
+
+def _v1_to_v2(data: dict) -> dict:
+    from kdmarl_bench.results import aggregate
+    from kdmarl_bench.results.records import Bootstrap, Record
+
+    data["schema_version"] = 2
+    data["suite"].setdefault("focus", DEFAULT_FOCUS)
+    for r in data["records"]:
+        for e in r.get("latency") or []:
+            if "noisy" not in e and isinstance(e.get("timer_mismatch"), bool):
+                e["noisy"] = e["timer_mismatch"]
+    records = [Record.from_dict(r) for r in data["records"]]
+    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap"))
+    groups = aggregate.group_ok_records(records)
+    for row in data["summary"]:
+        key = (row["task"], row["method"], row["size"])
+        first = next((r for r in records if r.key == key), None)
+        row.setdefault("metric", first.metric if first else None)
+        row.setdefault("backend", first.backend if first else None)
+        row.setdefault("n_failed", sum(1 for r in records if r.key == key and not r.ok))
+        if "latency_summary" not in row:
+            row["latency_summary"] = aggregate.latency_summary(groups.get(key, [])).to_dict()
+        for group in row["latency_summary"].values():
+            if isinstance(group, dict) and "noisy" not in group:
+                group["noisy"] = group.get("timer_mismatch")
+    columns = aggregate.retention_columns(records)
+    for a in data["aggregate"]:
+        if "performance_profile" not in a:
+            cols = list(columns.get((a["method"], a["size"]), {}).values())
+            a["performance_profile"] = aggregate.performance_profile(cols, boot).to_dict()
+    return data
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+"""version → function bringing a dict of that version to the next (it may modify its argument)."""
+
+
+def migrate(data: dict, *, in_place: bool = False) -> dict:
+    """A valid leaderboard dict brought to ``SCHEMA_VERSION`` (unchanged if it is there).
+
+    A copy, unless ``in_place`` (for a dict the caller has just made, e.g. by ``io.sanitize``).
+    """
+    version = schema_version(data)
+    if not in_place:
+        data = copy.deepcopy(data)
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return data

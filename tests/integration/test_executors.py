@@ -214,3 +214,19 @@ def test_ray_missing_exits_3(tmp_path, monkeypatch):
                                     "--executor", "ray"])
     assert res.exit_code == 3, res.output
     assert 'pip install "kdmarl-bench[ray]"' in res.output
+
+
+def test_run_one_cell_reproduces_a_record_here(ci_runs, tmp_path):
+    """``verify --retrain``'s entry point: one cell from a board's record, in this process."""
+    from kdmarl_bench.runner import cell_spec_for_record, run_one_cell
+
+    _, board = ci_runs[2]
+    (rec,) = [r for r in board["records"] if r["method"] == "bc"]
+    suite = load_suite("ci")
+    spec = cell_spec_for_record(suite, rec, tmp_path)
+    assert (spec.cell.method, spec.cell.seed, spec.cell.task) == ("bc", rec["seed"], rec["task"])
+    again = run_one_cell(spec, tmp_path, device="cpu")
+    assert again["score"] == rec["score"] and again["episode_scores"] == rec["episode_scores"]
+    assert (tmp_path / again["checkpoint"]).is_file()
+    with pytest.raises(Exception, match="no cell"):
+        cell_spec_for_record(suite, {**rec, "seed": 99}, tmp_path)

@@ -6,26 +6,39 @@ config; a re-run skips finished cells, so an interrupted run resumes losing noth
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from kdmarl_bench.checkpoint import weights_sha256
+from kdmarl_bench.cells import (
+    RECORD_VERSION,
+    CellResult,
+    CellSpec,
+    RandomScoreJob,
+    TeacherJob,
+    make_cell_spec,
+    run_cell,
+)
 from kdmarl_bench.envs import get_task
-from kdmarl_bench.errors import BackendUnavailable, UsageError
-from kdmarl_bench.evaluate import evaluate
-from kdmarl_bench.results.store import ResultStore, cell_key, claim_out_dir
-from kdmarl_bench.safeio import confine, task_dirname
+from kdmarl_bench.errors import BackendUnavailable, KdmarlError, TrainingError, UsageError
+from kdmarl_bench.executors.base import Executor, InlineExecutor
+from kdmarl_bench.results.store import ResultStore, claim_out_dir
+from kdmarl_bench.safeio import confine
 from kdmarl_bench.suite import Cell, Suite, plan
+from kdmarl_bench.teachers.resolve import (
+    CheckpointBlob,
+    TeacherRef,
+    read_checkpoint_blob,
+    resolve_teacher,
+    teacher_path,
+    trained_teacher_stem,
+    write_checkpoint_blob,
+)
 
-RECORD_VERSION = 1
-
+__all__ = ["RECORD_VERSION", "RunEvents", "Runner", "cell_spec_for_record", "run_one_cell", "run_suite"]
 
 @dataclass
 class RunEvents:
@@ -38,6 +51,8 @@ class RunEvents:
     """(cell, record, was_cached)."""
     on_train_progress: Callable[[Cell, int, dict], None] | None = None
     on_message: Callable[[str], None] | None = None
+    on_cell_lost: Callable[[Cell, str], None] | None = None
+    """(cell, why): a worker was lost and the cell has no result (re-run to retry it)."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -49,216 +64,285 @@ def resolve_device(device: str) -> torch.device:
 
 
 class Runner:
+    """The driver: plans cells, hands them to an executor, writes every result, then profiles."""
+
     def __init__(self, suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
-                 retry_failed: bool = False):
+                 retry_failed: bool = False, executor: Executor | None = None):
         self.suite = suite
         self.out = Path(out_dir)
         self.device = resolve_device(device)
         self.events = events or RunEvents()
         self.retry_failed = retry_failed
+        self.executor = executor
         self.store = ResultStore(self.out)
-        self._teachers: dict[str, tuple] = {}
-        self._digests: dict[str, str] = {}
+        self._teachers: dict[str, TeacherRef] = {}
+        self._random: dict[tuple, float | None] = {}
+        """(task, eval episodes, eval seed) → the random policy's score (None: win-rate task or not yet)."""
 
     # ---- teachers ------------------------------------------------------------------
-    def teacher(self, task_id: str):
-        """(policy, card, ref, weights path) for a task, loaded or trained once per run."""
-        if task_id in self._teachers:
-            return self._teachers[task_id]
-        from kdmarl_bench.teachers.zoo import load_teacher, resolve_ref
-
-        spec = get_task(task_id).spec
-        src = self.suite.teacher_for(task_id)
-        if src.source == "train":
-            stem = confine(self.out, Path("teachers") / task_dirname(task_id), "teacher checkpoint")
-            path = stem.with_suffix(".safetensors")
-            if not path.exists():
-                from kdmarl_bench.teachers.train import train_teacher
-
-                self._msg(f"training teacher for {task_id} ({src.steps:,} steps)")
-                train_teacher(task_id, src.steps, 0, stem,
-                              command=f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')")
-            ref = str(path.relative_to(self.out))
-            policy, card = load_teacher(str(path), spec)
-        elif src.source.startswith("zoo"):
-            ref = f"zoo:{task_id}" if src.source == "zoo" else src.source
-            policy, card = load_teacher(ref, spec)
-            path = resolve_ref(ref)
-        else:
-            # Checkpoint paths in cells are relative to the run dir, like the students'.
-            policy, card = load_teacher(src.source, spec)
-            path = Path(src.source).with_suffix(".safetensors")
-            ref = os.path.relpath(path.resolve(), self.out.resolve())
-        self._teachers[task_id] = (policy, card, ref, path)
+    def teacher_ref(self, task_id: str) -> TeacherRef:
+        """The task's teacher reference (and digest once its weights exist), resolved once per run."""
+        if task_id not in self._teachers:
+            self._teachers[task_id] = resolve_teacher(task_id, self.suite.teacher_for(task_id), self.out)
         return self._teachers[task_id]
 
-    def random_score(self, task_id: str, episodes: int, eval_seed: int) -> float | None:
-        """R_rand under the same protocol (return tasks only), cached like a cell."""
-        spec = get_task(task_id).spec
-        if spec.metric != "return":
-            return None
-        key = cell_key({"kind": "random-score", "task": task_id, "episodes": episodes, "eval_seed": eval_seed})
-        if self.store.has(key):
-            return self.store.load_score(key)
-        res = evaluate(None, task_id, episodes, eval_seed)
-        self.store.save(key, {"kind": "random-score", "task": task_id, "score": res.score, "episodes": episodes,
-                              "eval_seed": eval_seed})
-        return res.score
+    def teacher_digest(self, task_id: str) -> str | None:
+        return self.teacher_ref(task_id).sha256
 
     # ---- cells -----------------------------------------------------------------------
+    def specs(self) -> list[CellSpec]:
+        """Every planned cell, self-contained (see :class:`kdmarl_bench.cells.CellSpec`)."""
+        return [make_cell_spec(c, self.teacher_ref(c.task), self.suite.profile, self.suite.info())
+                for c in plan(self.suite)]
+
     def key(self, cell: Cell) -> str:
         # The teacher's weights are part of a cell's identity: a retrained zoo teacher must
         # not be mistaken for the one a finished cell was distilled from.
         # So is the method's resolved config: changing a default must not reuse old cells.
-        from kdmarl_bench.methods import METHODS
-
-        method = METHODS.get(cell.base_method or cell.method).from_overrides(cell.method_config)
-        return cell_key({"record_version": RECORD_VERSION, **cell.config(),
-                         "teacher_sha256": self.teacher_digest(cell.task),
-                         "resolved_config": dataclasses.asdict(method.config)})
-
-    def teacher_digest(self, task_id: str) -> str:
-        if task_id not in self._digests:
-            path = self.teacher(task_id)[3]
-            self._digests[task_id] = weights_sha256(path)
-        return self._digests[task_id]
-
-    def run(self) -> list[dict]:
-        cells = plan(self.suite)
-        # Check every backend and teacher up front: fail before hours of work, not midway.
-        for task_id in self.suite.tasks:
-            task = get_task(task_id)
-            why = task.availability()
-            if why is not None:
-                raise BackendUnavailable(f"task {task_id!r} cannot run here: {why}")
-            self.teacher(task_id)
-        keys = [self.key(c) for c in cells]
-        done = sum(1 for k in keys if self._finished(k))
-        if self.events.on_plan:
-            self.events.on_plan(len(cells), done)
-        records = []
-        for cell, key in zip(cells, keys, strict=True):
-            if self._finished(key):
-                rec = self.store.load_cell(key, cell.task, cell.method, cell.seed)
-                if self.events.on_cell_done:
-                    self.events.on_cell_done(cell, rec, True)
-            else:
-                if self.events.on_cell_start:
-                    self.events.on_cell_start(cell)
-                rec = self.run_cell(cell)
-                self.store.save(key, rec)
-                if self.events.on_cell_done:
-                    self.events.on_cell_done(cell, rec, False)
-            records.append(rec)
-        return records
+        return make_cell_spec(cell, self.teacher_ref(cell.task), self.suite.profile, self.suite.info()).key
 
     def _finished(self, key: str) -> bool:
         if not self.store.has(key):
             return False
         return not (self.retry_failed and self.store.load(key).get("error"))
 
-    def run_cell(self, cell: Cell) -> dict:
-        from kdmarl_bench.methods import METHODS
-        from kdmarl_bench.methods.base import DistillContext, NonFiniteLoss
+    def run(self) -> list[dict]:
+        """Run (or resume) every cell; returns the records in plan order, latency attached."""
+        executor = self.executor or InlineExecutor(str(self.device))
+        try:
+            # Check every backend and teacher up front: fail before hours of work, not midway.
+            for task_id in self.suite.tasks:
+                why = get_task(task_id).availability()
+                if why is not None:
+                    raise BackendUnavailable(f"task {task_id!r} cannot run here: {why}")
+                self.teacher_ref(task_id)
+            specs = self.specs()
+            records = self._drive(specs, executor)
+        except BaseException:
+            executor.stop()  # Ctrl-C or an error: stop every worker; finished cells are already on disk
+            raise
+        executor.close()
+        # ---- profile phase: on the driver, with every worker gone ----------------------
+        done = [(s, r) for s, r in zip(specs, records, strict=True) if r is not None]
+        self._fill_random_scores(done)
+        self._attach_latency(done)
+        lost = [s for s, r in zip(specs, records, strict=True) if r is None]
+        if lost:
+            names = "; ".join(s.cell.label() for s in lost[:5]) + (" ..." if len(lost) > 5 else "")
+            raise TrainingError(f"{len(lost)} cell(s) have no result because their worker was lost ({names}); "
+                                f"the other cells are saved in {self.out}: run the same command to retry")
+        return [r for _, r in done]
 
-        task = get_task(cell.task)
-        spec = task.spec
-        teacher, _, tref, _ = self.teacher(cell.task)
-        method_cls = METHODS.get(cell.base_method or cell.method)
-        record = {
-            "task": cell.task,
-            "backend": spec.backend,
-            "backend_versions": task.versions(),
-            "metric": spec.metric,
-            "method": cell.method,
-            "base_method": cell.base_method or cell.method,
-            "student": None,
-            "seed": cell.seed,
-            "eval_seed": cell.eval_seed,
-            "eval_episodes": cell.eval_episodes,
-            "teacher": tref,
-            "teacher_sha256": self.teacher_digest(cell.task),
-            "method_config": {},
-            "budget": {"env_steps": cell.env_steps},
-            "train": None,
-            "checkpoint": None if method_cls.trains_student else tref,
-            "error": None,
-        }
-        policy = teacher
-        if method_cls.trains_student:
-            from kdmarl_bench.checkpoint import save_checkpoint
-            from kdmarl_bench.models.capacity import student_widths
-            from kdmarl_bench.models.policy import StudentPolicy
+    # ---- the driver loop ---------------------------------------------------------------
+    def _drive(self, specs: list[CellSpec], executor: Executor) -> list[dict | None]:
+        events = self.events
+        records: list[dict | None] = [None] * len(specs)
+        cached = [i for i, s in enumerate(specs) if s.teacher.sha256 is not None and self._finished(s.key)]
+        if events.on_plan:
+            events.on_plan(len(specs), len(cached))
+        for i in cached:
+            records[i] = self.store.load_cell(specs[i].key, specs[i].cell.task, specs[i].cell.method,
+                                                 specs[i].cell.seed)
+            if events.on_cell_done:
+                events.on_cell_done(specs[i].cell, records[i], True)
+        todo = [i for i in range(len(specs)) if records[i] is None]
+        jobs: dict[int, object] = {}
+        cell_of_job: dict[int, int] = {}
+        started: set[int] = set()
+        lost: set[int] = set()
 
-            size = cell.size
-            widths = student_widths(spec.obs_dims, size.hidden, size.scale)
-            record["student"] = {"size": size.label, "widths": [list(w) for w in widths]}
-            method = method_cls.from_overrides(cell.method_config)
-            record["method_config"] = dataclasses.asdict(method.config)
-            # Same seed → same student init for every method (paired comparison).
-            torch.manual_seed(10_007 * cell.seed + 1)
-            student = StudentPolicy(spec.obs_dims, spec.n_actions, widths)
-            ctx = DistillContext(
-                spec=spec,
-                make_env=lambda n: task.make(n),
-                teacher=teacher,
-                student=student,
-                env_steps=cell.env_steps,
-                num_envs=cell.num_envs,
-                seed=cell.seed,
-                device=self.device,
-                progress=(lambda s, m: self.events.on_train_progress(cell, s, m)) if self.events.on_train_progress else None,
-            )
-            try:
-                stats = method.train(ctx)
-            except NonFiniteLoss as exc:
-                record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}")
-                return record
-            except (UsageError, BackendUnavailable):
-                raise
-            except Exception as exc:  # a method bug must not lose the other cells' results
-                tb = traceback.format_exc(limit=4)
-                record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}\n{tb}")
-                return record
-            record["train"] = stats.to_dict()
-            ckpt = confine(self.out, Path("students") / task_dirname(cell.task) / cell.method / size.label
-                           / f"seed{cell.seed}", "student checkpoint")
-            save_checkpoint(student, ckpt, {
-                "kind": "student",
-                "task": cell.task,
-                "method": cell.method,
-                "method_config": record["method_config"],
-                "teacher": tref,
-                "seed": cell.seed,
-                "env_steps": stats.env_steps,
-                "suite": self.suite.info(),
-            })
-            record["checkpoint"] = str(ckpt.with_suffix(".safetensors").relative_to(self.out))
-            policy = student.eval()
+        def submit(job, teacher=None, cell_index: int | None = None) -> int:
+            job_id = len(jobs)
+            jobs[job_id] = job
+            if cell_index is not None:
+                cell_of_job[job_id] = cell_index
+            executor.submit(job_id, job, teacher)
+            return job_id
 
-        # ---- evaluate (greedy, paired eval seed) ----------------------------------------
-        t0 = time.perf_counter()
-        res = evaluate(policy, cell.task, cell.eval_episodes, cell.eval_seed)
-        record.update(
-            score=res.score,
-            episode_scores=res.episode_scores,
-            win_rate=res.win_rate,
-            mean_return=sum(res.returns) / len(res.returns),
-            eval_wall_s=round(time.perf_counter() - t0, 2),
-            random_score=self.random_score(cell.task, cell.eval_episodes, cell.eval_seed),
-        )
-        # ---- cost --------------------------------------------------------------------
-        from kdmarl_bench.profiling.policy import profile_policy
+        # Random-policy scores first (short, and every record of a return task needs one).
+        for i in todo:
+            c = specs[i].cell
+            rj = RandomScoreJob(c.task, c.eval_episodes, c.eval_seed)
+            if (rj.task, rj.episodes, rj.eval_seed) in self._random:
+                continue
+            if get_task(c.task).spec.metric != "return":
+                self._random[(rj.task, rj.episodes, rj.eval_seed)] = None
+            elif self.store.has(rj.key):
+                self._random[(rj.task, rj.episodes, rj.eval_seed)] = self.store.load_score(rj.key)
+            else:
+                self._random[(rj.task, rj.episodes, rj.eval_seed)] = None
+                submit(rj)
+        # Teachers the suite trains are jobs their cells depend on.
+        blobs: dict[str, CheckpointBlob] = {}
+        teacher_jobs: dict[str, int] = {}
+        waiting: dict[str, list[int]] = {}
+        for task in dict.fromkeys(specs[i].cell.task for i in todo):
+            ref = self.teacher_ref(task)
+            if ref.sha256 is None:
+                self._msg(f"training teacher for {task} ({ref.steps:,} steps)")
+                teacher_jobs[task] = submit(TeacherJob(task, ref.steps,
+                                                       f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')"))
+            else:
+                blobs[task] = read_checkpoint_blob(ref, self.out)
+        for i in todo:
+            task = specs[i].cell.task
+            if task in blobs:
+                submit(specs[i], blobs[task], i)
+            elif executor.resolves_dependencies:
+                submit(specs[i], executor.handle(teacher_jobs[task]), i)
+            else:
+                waiting.setdefault(task, []).append(i)
 
-        prof = self.suite.profile
-        cost, latency = profile_policy(policy, iters=prof.iters, warmup=prof.warmup, threads=prof.threads,
-                                       batch_sizes=prof.batch_sizes, cuda=prof.cuda, paths=prof.paths)
-        record.update(cost=cost, latency=latency)
-        return record
+        def start(job_id: int) -> None:
+            if job_id in cell_of_job and job_id not in started:
+                started.add(job_id)
+                if events.on_cell_start:
+                    events.on_cell_start(specs[cell_of_job[job_id]].cell)
+
+        while executor.pending() or any(waiting.values()):
+            finished = executor.wait(timeout=0.25)
+            for ev in executor.events():
+                if ev[0] == "start":
+                    start(ev[1])
+                elif ev[0] == "progress" and ev[1] in cell_of_job and ev[1] in started and events.on_train_progress:
+                    if records[cell_of_job[ev[1]]] is None:
+                        events.on_train_progress(specs[cell_of_job[ev[1]]].cell, ev[2], {})
+            for job_id, result, err in finished:
+                job = jobs[job_id]
+                if err is not None:
+                    if isinstance(err, KdmarlError):
+                        raise err
+                    why = f"{type(err).__name__}: {err}"
+                    if isinstance(job, TeacherJob):
+                        self._msg(f"[red]teacher training for {job.task} failed[/]: {why}")
+                        for i in waiting.pop(job.task, []):
+                            lost.add(i)
+                            self._lost(specs[i], why)
+                    elif isinstance(job, CellSpec):
+                        lost.add(cell_of_job[job_id])
+                        self._lost(job, why)
+                    else:
+                        self._msg(f"random-policy score for {job.task} failed: {why}")
+                    continue
+                if isinstance(job, TeacherJob):
+                    blob = result
+                    write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task), "teacher checkpoint"))
+                    self._teachers[job.task] = replace(self.teacher_ref(job.task), sha256=blob.sha256)
+                    blobs[job.task] = blob
+                    for i in waiting.pop(job.task, []):
+                        specs[i] = specs[i].with_teacher_digest(blob.sha256)
+                        if self._finished(specs[i].key):
+                            records[i] = self.store.load_cell(specs[i].key, specs[i].cell.task, specs[i].cell.method,
+                                                 specs[i].cell.seed)
+                            if events.on_cell_done:
+                                events.on_cell_done(specs[i].cell, records[i], True)
+                        else:
+                            submit(specs[i], blob, i)
+                elif isinstance(job, RandomScoreJob):
+                    self._random[(job.task, job.episodes, job.eval_seed)] = result
+                    if result is not None:
+                        self.store.save(job.key, {"kind": "random-score", "task": job.task, "score": result,
+                                                  "episodes": job.episodes, "eval_seed": job.eval_seed})
+                else:
+                    i = cell_of_job[job_id]
+                    if records[i] is not None:  # recorded once, even if a retry also reported
+                        continue
+                    start(job_id)
+                    records[i] = self._record(i, specs, result)
+                    if events.on_cell_done:
+                        events.on_cell_done(specs[i].cell, records[i], False)
+        return records
+
+    def _record(self, i: int, specs: list[CellSpec], result: CellResult) -> dict:
+        """Write a worker's result: the student checkpoint, then the cell file (atomically, once)."""
+        spec = specs[i]
+        if spec.teacher.sha256 is None:  # submitted before its teacher was trained (Ray dependency)
+            spec = specs[i] = spec.with_teacher_digest(result.record["teacher_sha256"])
+        rec = dict(result.record)
+        if result.student is not None:
+            weights = write_checkpoint_blob(result.student, confine(self.out, spec.checkpoint_stem, "student checkpoint"))
+            rec["checkpoint"] = str(weights.relative_to(self.out))
+        c = spec.cell
+        rec["random_score"] = self._random.get((c.task, c.eval_episodes, c.eval_seed))
+        self.store.save(spec.key, rec)
+        return rec
+
+    def _fill_random_scores(self, done: list[tuple[CellSpec, dict]]) -> None:
+        """A cell saved before its task's random-policy score arrived gets it now (file rewritten)."""
+        for spec, rec in done:
+            if rec.get("random_score") is None and not rec.get("error"):
+                score = self._random.get((rec["task"], rec["eval_episodes"], rec["eval_seed"]))
+                if score is not None:
+                    rec["random_score"] = score
+                    self.store.save(spec.key, rec)
+
+    def _lost(self, spec: CellSpec, why: str) -> None:
+        if self.events.on_cell_lost:
+            self.events.on_cell_lost(spec.cell, why)
+        self._msg(f"[red]lost[/] {spec.cell.label()}: {why}")
+
+    # ---- profile phase -----------------------------------------------------------------
+    def _attach_latency(self, done: list[tuple[CellSpec, dict]]) -> None:
+        """Time every distinct architecture of each task once (interleaved with its teacher) and put
+        the measurement on every row that shares it. Runs on the driver with no worker busy."""
+        from kdmarl_bench.checkpoint import load_checkpoint
+        from kdmarl_bench.profiling.phase import annotate, arch_id, profile_task
+
+        paths = self.suite.profile.paths
+        for task in self.suite.tasks:
+            rows = [(s, r) for s, r in done if s.cell.task == task and not r.get("error")]
+            if not rows:
+                continue
+            teacher = None
+            students: dict[str, object] = {}
+            arch_of: list[tuple[dict, str, str]] = []
+            for spec, rec in rows:
+                if spec.base_method == "teacher":
+                    if teacher is None:
+                        policy, _ = load_checkpoint(teacher_path(self.teacher_ref(task), self.out))
+                        teacher = (arch_id(policy, paths), policy)
+                    arch_of.append((rec, teacher[0], "teacher"))
+                else:
+                    policy, _ = load_checkpoint(self.out / rec["checkpoint"])
+                    a = arch_id(policy, paths)
+                    students.setdefault(a, policy)
+                    arch_of.append((rec, a, "student"))
+            measured = profile_task(self.out, task, teacher, students, self.suite.profile, self.events.on_message)
+            roles = {"teacher"} if teacher else set()
+            if students:
+                roles.add("student")
+            counts: dict[str, int] = {}
+            for _, a, _ in arch_of:
+                counts[a] = counts.get(a, 0) + 1
+            for rec, a, role in arch_of:
+                rec["latency"] = annotate(measured[a], a, role, roles, counts[a])
 
     def _msg(self, text: str) -> None:
         if self.events.on_message:
             self.events.on_message(text)
+
+
+def run_one_cell(spec: CellSpec, out_dir: str | Path, device: str = "cpu") -> dict:
+    """Run one cell here, in this process (``verify --retrain``): the student checkpoint is written
+    under ``out_dir`` (at ``spec.checkpoint_stem``), the record is returned, not saved. No latency."""
+    out = Path(out_dir)
+    result = run_cell(spec, read_checkpoint_blob(spec.teacher, out), str(resolve_device(device)))
+    rec = dict(result.record)
+    if result.student is not None:
+        rec["checkpoint"] = str(write_checkpoint_blob(result.student, confine(out, spec.checkpoint_stem, "student checkpoint"))
+                            .relative_to(out))
+    return rec
+
+
+def cell_spec_for_record(suite: Suite, record: dict, out_dir: str | Path) -> CellSpec:
+    """The planned cell of ``suite`` a leaderboard record came from (task, method, size, seed)."""
+    size = (record.get("student") or {}).get("size", "full")
+    for spec in Runner(suite, out_dir, device="cpu").specs():
+        c = spec.cell
+        if (c.task, c.method, c.size_label, c.seed) == (record["task"], record["method"], size, record["seed"]):
+            return spec
+    raise UsageError(f"{suite.path}: no cell of suite {suite.name!r} matches record "
+                     f"{record['task']} · {record['method']} · {size} · seed {record['seed']}")
 
 
 def fill_teacher_scores(records: list[dict]) -> list[dict]:
@@ -300,13 +384,16 @@ def rebase_checkpoints(records: list[dict], out_dir: Path, leaderboard_path: Pat
 
 
 def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
-              retry_failed: bool = False, leaderboard_path: str | Path | None = None) -> tuple[dict, Path]:
-    """Run (or resume) every cell, then write the leaderboard (default ``out_dir/leaderboard.json``)."""
+              retry_failed: bool = False, leaderboard_path: str | Path | None = None,
+              executor: Executor | None = None) -> tuple[dict, Path]:
+    """Run (or resume) every cell, then write the leaderboard (default ``out_dir/leaderboard.json``).
+
+    ``executor`` None runs the cells one by one in this process; see :mod:`kdmarl_bench.executors`."""
     from kdmarl_bench.results.leaderboard import write_leaderboard
 
     out_dir = Path(out_dir)
     with claim_out_dir(out_dir):  # writable, and no second run on the same folder
-        runner = Runner(suite, out_dir, device, events, retry_failed)
+        runner = Runner(suite, out_dir, device, events, retry_failed, executor)
         records = runner.run()
         target = Path(leaderboard_path) if leaderboard_path else out_dir / "leaderboard.json"
         board = build_suite_leaderboard(suite, rebase_checkpoints(records, out_dir, target))

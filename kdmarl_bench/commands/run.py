@@ -21,7 +21,14 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Training device.")
 @click.option("--threads", type=click.IntRange(min=1, max=_MAX_THREADS), default=1, show_default=True,
-              help="torch CPU threads for training (JAX keeps its own pool; more threads oversubscribe small CPUs).")
+              help="torch CPU threads per worker for training (JAX/XLA gets one). Results depend on it "
+                   "(float reductions), not on --jobs.")
+@click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where cells run: a process pool on this machine, or Ray tasks (pip install \"kdmarl-bench[ray]\").")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Cells at once (default: usable cores for local, the cluster's CPUs for ray).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to use (default: $RAY_ADDRESS, else a new local instance on 127.0.0.1).")
 @click.option("--leaderboard", "leaderboard_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the leaderboard (default: OUT/leaderboard.json).")
 @click.option("--task", "only_tasks", multiple=True, metavar="TASK",
@@ -30,18 +37,22 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--retry-failed", is_flag=True, help="Re-run cells that finished with an error (e.g. NaN loss).")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard JSON on stdout instead of the table.")
 @handle_errors
-def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, retry_failed, as_json):
+def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_address, leaderboard_path, only_tasks,
+            retry_failed, as_json):
     """Run SUITE: obtain teachers, distill students, evaluate, profile, write a leaderboard.
 
+    Cells run in parallel (``--jobs``, default every usable core; ``--executor ray`` for a cluster).
     Every finished cell is saved at once; re-running the same command skips them, so an
-    interrupted run (Ctrl-C, kill) resumes where it stopped.
+    interrupted run (Ctrl-C, kill) resumes where it stopped. Latency is timed afterwards, on this
+    machine alone, once per distinct architecture.
     """
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kdmarl_bench.commands.common import set_crash_dir
-    from kdmarl_bench.results.render import leaderboard_table
-    from kdmarl_bench.runner import RunEvents, run_suite
+    from kdmarl_bench.commands.progress import RunProgress
+    from kdmarl_bench.executors import make_executor
+    from kdmarl_bench.results.render import print_leaderboard
+    from kdmarl_bench.runner import resolve_device, run_suite
     from kdmarl_bench.suite import load_suite
 
     suite = load_suite(suite_path)
@@ -51,35 +62,13 @@ def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, 
     set_crash_dir(Path(out_dir) / "logs")  # an unexpected error's traceback goes beside the results
     torch.set_num_threads(threads)
     err = stderr_console()
-    err.print(f"[bold]suite[/] {suite.name} v{suite.version} → {out_dir}")
-
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=err) as bar:
-        overall = bar.add_task("cells", total=None, status="")
-
-        def on_plan(total, finished):
-            bar.update(overall, total=total, completed=0)
-            if finished:
-                err.print(f"resuming: {finished}/{total} cells already finished")
-
-        def on_cell_start(cell):
-            bar.update(overall, status=cell.label())
-
-        def on_cell_done(cell, rec, cached):
-            bar.advance(overall)
-            if not cached:
-                if rec.get("error"):
-                    err.print(f"[red]failed[/] {cell.label()}: {rec['error'].splitlines()[0]}")
-                else:
-                    err.print(f"[green]done[/] {cell.label()}: score {rec['score']:.3f}")
-
-        def on_train(cell, steps, metrics):
-            bar.update(overall, status=f"{cell.label()} · {steps:,}/{cell.env_steps:,} steps")
-
-        events = RunEvents(on_plan=on_plan, on_cell_start=on_cell_start, on_cell_done=on_cell_done,
-                           on_train_progress=on_train, on_message=err.print)
+    executor = make_executor(executor_name, jobs=jobs, threads=threads, device=str(resolve_device(device)),
+                             address=ray_address)
+    err.print(f"[bold]suite[/] {suite.name} v{suite.version} → {out_dir} ({executor.describe()})")
+    with RunProgress(err) as progress:
         try:
-            board, path = run_suite(suite, out_dir, device, events, retry_failed, leaderboard_path)
+            board, path = run_suite(suite, out_dir, device, progress.events(), retry_failed, leaderboard_path,
+                                    executor=executor)
         except KeyboardInterrupt:
             raise CliError(f"interrupted: finished cells are saved in {out_dir}; run the same command to resume",
                            exit_code=130) from None
@@ -88,7 +77,7 @@ def run_cmd(suite_path, out_dir, device, threads, leaderboard_path, only_tasks, 
     if as_json:
         echo_json(board)
     else:
-        stdout_console().print(leaderboard_table(board))
+        print_leaderboard(stdout_console(), board)
     if failed:
         err.print(f"[yellow]{len(failed)} cell(s) failed; see 'error' in {path} (re-run with --retry-failed)")
     err.print(f"leaderboard: {path}")

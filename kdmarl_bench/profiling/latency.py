@@ -38,7 +38,7 @@ from torch import nn
 
 from kdmarl_bench.profiling.flops import input_dtype, to_device
 
-__all__ = ["cpu_name", "cuda_available", "time_batched", "time_decentralized"]
+__all__ = ["cpu_name", "cuda_available", "time_batched", "time_decentralized", "time_interleaved"]
 
 TIMER_MIN_RUN_TIME_S = 0.2
 TIMER_MISMATCH_RTOL = 0.20
@@ -182,6 +182,11 @@ def _time(
         torch.set_num_threads(previous)
         del decision
 
+    return _summary(blocks, timer_ms, dev, n_threads, batch, mode, iters, repeats)
+
+
+def _summary(blocks: list[np.ndarray], timer_ms: float, dev: torch.device, n_threads: int, batch: int, mode: str,
+             iters: int, repeats: int) -> dict:
     all_ms = np.concatenate(blocks)
     p50, p90, p99 = (float(v) for v in np.percentile(all_ms, [50, 90, 99]))
     medians = np.array([np.median(b) for b in blocks])
@@ -250,3 +255,59 @@ def time_batched(
     """
     return _time(actors, obs_dims, mode="batched", device=device, threads=threads, warmup=warmup,
                  iters=iters, repeats=repeats, batch=batch, extra_inputs=extra_inputs)
+
+
+def time_interleaved(
+    policies: list[tuple[list[nn.Module], list[int]]],
+    *,
+    mode: str = "decentralized",
+    device: str = "cpu",
+    threads: int | None = 1,
+    batch: int = 1,
+    warmup: int = 100,
+    iters: int = 1000,
+    repeats: int = 3,
+) -> list[dict]:
+    """Time several policies side by side: block r of every policy runs before block r+1 of any.
+
+    ``policies`` are ``(actors, obs_dims)`` pairs. Each gets the same entry ``time_decentralized`` /
+    ``time_batched`` would give, but its ``repeats`` blocks alternate with the other policies'
+    blocks (A1 B1 A2 B2 A3 B3), so a change in machine load during the measurement hits every
+    policy alike and cancels in their latency ratios.
+    """
+    if not policies:
+        return []
+    if mode not in ("decentralized", "batched"):
+        raise ValueError(f"unknown mode {mode!r}: use 'decentralized' or 'batched'")
+    if iters < 1 or repeats < 1 or warmup < 0 or batch < 1:
+        raise ValueError(f"need iters >= 1, repeats >= 1, warmup >= 0, batch >= 1 (got {iters}, {repeats}, "
+                         f"{warmup}, {batch})")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    for actors, obs_dims in policies:
+        if not actors or len(list(actors)) != len(list(obs_dims)):
+            raise ValueError(f"{len(list(actors))} actors but {len(list(obs_dims))} obs_dims")
+    dev = _resolve_device(device)
+    n_threads = int(threads) if threads is not None else (os.cpu_count() or 1)
+    sample = _sample_cuda if dev.type == "cuda" else _sample_cpu
+
+    previous = torch.get_num_threads()
+    decisions: list[Callable[[], None]] = []
+    try:
+        torch.set_num_threads(n_threads)
+        decisions = [_build_decision(list(a), [int(d) for d in o], batch, dev, None) for a, o in policies]
+        blocks: list[list[np.ndarray]] = [[] for _ in decisions]
+        with torch.inference_mode():
+            for decision in decisions:
+                for _ in range(warmup):
+                    decision()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            for _ in range(repeats):
+                for i, decision in enumerate(decisions):
+                    blocks[i].append(sample(decision, iters))
+        timer_ms = [_timer_median_ms(decision, n_threads) for decision in decisions]
+    finally:
+        torch.set_num_threads(previous)
+        del decisions
+    return [_summary(b, t, dev, n_threads, batch, mode, iters, repeats) for b, t in zip(blocks, timer_ms, strict=True)]

@@ -1,0 +1,28 @@
+"""Where cells run: inline, a local process pool, or a Ray cluster — one interface (:class:`Executor`).
+
+``make_executor("local", jobs=N)`` / ``make_executor("ray", jobs=N, address=...)`` build one; the
+runner (the *driver*) submits jobs, collects results and alone writes the run directory.
+"""
+
+from kdmarl_bench.executors.base import WORKER_ENV, Executor, InlineExecutor, usable_cores, worker_entry
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(name: str, jobs: int | None = None, threads: int = 1, device: str = "cpu",
+                  address: str | None = None) -> Executor:
+    """An executor by name. ``jobs`` None = usable cores (local) or the cluster's CPUs (ray)."""
+    from kdmarl_bench.errors import UsageError
+
+    if name == "local":
+        from kdmarl_bench.executors.local import LocalExecutor
+
+        return LocalExecutor(jobs or usable_cores(), threads=threads, device=device)
+    if name == "ray":
+        from kdmarl_bench.executors.ray import RayExecutor
+
+        return RayExecutor(jobs, threads=threads, device=device, address=address)
+    raise UsageError(f"--executor {name!r}: unknown executor; valid choices: {', '.join(EXECUTORS)}")
+
+
+__all__ = ["EXECUTORS", "WORKER_ENV", "Executor", "InlineExecutor", "make_executor", "usable_cores", "worker_entry"]

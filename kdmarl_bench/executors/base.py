@@ -1,0 +1,139 @@
+"""The executor interface, the worker entry point every executor calls, and the inline executor.
+
+A job is a :class:`~kdmarl_bench.cells.CellSpec`, a ``TeacherJob`` or a ``RandomScoreJob``: plain
+picklable data. Workers report ``("start", job_id, pid)`` and ``("progress", job_id, steps)``
+events to a queue the driver drains; results come back through the executor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from typing import Any
+
+WORKER_ENV = {
+    # One thread per worker for JAX/XLA (env simulation) and BLAS: workers do not fight for cores,
+    # and results do not depend on how many workers run (XLA and torch split reductions by thread).
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+"""Environment of every worker process, set before torch or jax is imported there."""
+PROGRESS_EVERY_S = 0.5
+"""At most one training-progress event per worker per this many seconds."""
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (affinity / cgroup cpusets), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int, events: Any) -> Any:
+    """Run one job in a worker: pin torch threads, report start and training progress to ``events``
+    (anything with ``put``; None = silent) and return the job's result."""
+    import torch
+
+    from kdmarl_bench.cells import execute_job
+
+    torch.set_num_threads(threads)
+    if events is None:
+        return execute_job(job, teacher, device, None)
+    events.put(("start", job_id, os.getpid()))
+    last = [0.0]
+
+    def progress(steps: int, metrics: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S:  # a progress line, not a flood through the queue
+            last[0] = now
+            events.put(("progress", job_id, int(steps)))
+
+    return execute_job(job, teacher, device, progress)
+
+
+class Executor(ABC):
+    """Runs jobs somewhere and hands results back to the driver."""
+
+    name: str = "?"
+    workers: int = 1
+    """How many jobs run at once."""
+    resolves_dependencies: bool = False
+    """True when a cell may be submitted with a pending teacher job's handle as its teacher."""
+
+    @abstractmethod
+    def submit(self, job_id: int, job: Any, teacher: Any = None) -> None:
+        """Queue a job; ``teacher`` is a CheckpointBlob, None, or (when ``resolves_dependencies``)
+        ``self.handle(teacher_job_id)``."""
+
+    def handle(self, job_id: int) -> Any:
+        raise NotImplementedError(f"{self.name} executor does not pass pending results between jobs")
+
+    @abstractmethod
+    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+        """Finished jobs as ``(job_id, result, error)``; waits up to ``timeout`` s for the first."""
+
+    def events(self) -> list[tuple]:
+        """Worker events since the last call (start, progress)."""
+        return []
+
+    def pending(self) -> int:
+        return 0
+
+    def stop(self) -> None:  # noqa: B027 (nothing to stop for an executor without workers)
+        """Stop every worker now (Ctrl-C): running jobs are abandoned, finished results are kept."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release the workers after a normal end."""
+
+    def describe(self) -> str:
+        return f"{self.name} executor, {self.workers} worker(s)"
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.stop()
+
+
+class InlineExecutor(Executor):
+    """Runs each job in this process when the driver waits for it (library default, tests)."""
+
+    name = "inline"
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._queue: deque = deque()
+        self._events: list[tuple] = []
+
+    def submit(self, job_id: int, job: Any, teacher: Any = None) -> None:
+        self._queue.append((job_id, job, teacher))
+
+    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+        from kdmarl_bench.cells import execute_job
+        from kdmarl_bench.errors import KdmarlError
+
+        if not self._queue:
+            return []
+        job_id, job, teacher = self._queue.popleft()
+        self._events.append(("start", job_id, os.getpid()))
+        try:
+            result = execute_job(job, teacher, self.device,
+                                 lambda steps, metrics: self._events.append(("progress", job_id, int(steps))))
+        except KdmarlError as exc:
+            return [(job_id, None, exc)]
+        return [(job_id, result, None)]
+
+    def events(self) -> list[tuple]:
+        out, self._events = self._events, []
+        return out
+
+    def pending(self) -> int:
+        return len(self._queue)

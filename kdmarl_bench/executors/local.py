@@ -1,0 +1,96 @@
+"""``--executor local``: a process pool on this machine (default: one worker per usable core).
+
+Workers are started with ``spawn`` (JAX is not fork-safe) and with :data:`WORKER_ENV` in their
+environment, so XLA and BLAS use one thread each; torch uses ``threads`` per worker. Workers ignore
+SIGINT: the driver decides, and on Ctrl-C terminates them all.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import queue
+import signal
+from typing import Any
+
+from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
+
+_EVENTS: Any = None  # the worker's end of the progress queue (set by _init_worker)
+
+
+def _init_worker(events: Any) -> None:
+    global _EVENTS
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _EVENTS = events
+
+
+def _run(job_id: int, job: Any, teacher: Any, device: str, threads: int) -> Any:
+    return worker_entry(job_id, job, teacher, device, threads, _EVENTS)
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, workers: int, threads: int = 1, device: str = "cpu"):
+        if workers < 1:
+            raise ValueError(f"need at least one worker, got {workers}")
+        self.workers = workers
+        self.threads = threads
+        self.device = device
+        ctx = mp.get_context("spawn")
+        self._events = ctx.Queue()
+        # The workers inherit the environment at spawn: set the thread pins for them here.
+        os.environ.update(WORKER_ENV)
+        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                            initargs=(self._events,))
+        self._futures: dict[cf.Future, int] = {}
+
+    def submit(self, job_id: int, job: Any, teacher: Any = None) -> None:
+        fut = self._pool.submit(_run, job_id, job, teacher, self.device, self.threads)
+        self._futures[fut] = job_id
+
+    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+        if not self._futures:
+            return []
+        done, _ = cf.wait(list(self._futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        out = []
+        for fut in done:
+            job_id = self._futures.pop(fut)
+            err = fut.exception()
+            out.append((job_id, None if err else fut.result(), err))
+        return out
+
+    def events(self) -> list[tuple]:
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                return out
+
+    def pending(self) -> int:
+        return len(self._futures)
+
+    def stop(self) -> None:
+        # Terminate the worker processes themselves: cancelling futures would let running cells finish.
+        procs = list(getattr(self._pool, "_processes", {}).values())
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._futures.clear()
+        self._close_queue()
+
+    def close(self) -> None:
+        # Every result is in: the idle workers are terminated rather than left to tear down torch and
+        # JAX (seconds each), so the profile phase starts at once on a quiet machine.
+        self.stop()
+
+    def _close_queue(self) -> None:
+        self._events.close()
+        self._events.cancel_join_thread()

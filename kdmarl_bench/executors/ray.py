@@ -1,0 +1,146 @@
+"""``--executor ray``: each job is a Ray Core task, on this machine or a cluster.
+
+Connects to ``address`` (``--ray-address``), else ``RAY_ADDRESS``, else starts a local instance bound
+to 127.0.0.1. A teacher the suite trains is a task whose result (the checkpoint as bytes) is an
+argument of its students' tasks, so Ray runs them after it, wherever they land. A task whose worker
+dies is retried (``max_retries``); the driver records a cell once, whatever the retries. Workers may
+be other machines: they get the teacher as bytes and send the record and the student back, and only
+the driver writes into ``--out``. Workers need ``kdmarl-bench`` installed (same version).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kdmarl_bench.errors import BackendUnavailable
+from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
+
+INSTALL_HINT = 'pip install "kdmarl-bench[ray]"'
+MAX_RETRIES = 3
+"""Re-runs of a task whose worker process or node was lost."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendUnavailable(f"--executor ray needs Ray, which is not installed here: {INSTALL_HINT}") from exc
+    return ray
+
+
+def _remote_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int, events: Any) -> Any:
+    return worker_entry(job_id, job, teacher, device, threads, events)
+
+
+class RayExecutor(Executor):
+    name = "ray"
+    resolves_dependencies = True
+
+    def __init__(self, workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None):
+        ray = import_ray()
+        self._ray = ray
+        self.threads = threads
+        self.device = device
+        self._started_here = False
+        if not ray.is_initialized():
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                from kdmarl_bench.executors.base import usable_cores
+
+                ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
+                         _node_ip_address="127.0.0.1", log_to_driver=False)
+                self._started_here = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = min(workers, cpus) if workers else cpus
+        from ray.util.queue import Queue
+
+        self._events = Queue()
+        # Each task takes threads CPUs, so Ray never runs more tasks on a node than it has cores.
+        # The thread pins go with every task (workers start with them, before torch or jax is imported).
+        self._remote = ray.remote(num_cpus=threads, max_retries=MAX_RETRIES, retry_exceptions=False,
+                                  runtime_env={"env_vars": dict(WORKER_ENV)})(_remote_entry)
+        self._refs: dict[Any, int] = {}
+        self._by_id: dict[int, Any] = {}
+        self._queued: list[tuple[int, Any, Any]] = []
+
+    # Only ``workers`` tasks are in flight at once (--jobs caps a cluster too); the rest wait here.
+    def submit(self, job_id: int, job: Any, teacher: Any = None) -> None:
+        self._queued.append((job_id, job, teacher))
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._queued and len(self._refs) < self.workers:
+            job_id, job, teacher = self._queued.pop(0)
+            ref = self._remote.remote(job_id, job, teacher, self.device, self.threads, self._events)
+            self._refs[ref] = job_id
+            self._by_id[job_id] = ref
+
+    def handle(self, job_id: int) -> Any:
+        ref = self._by_id.get(job_id)
+        if ref is None:  # not in flight yet: start it now so students can depend on its ref
+            for i, (jid, job, teacher) in enumerate(self._queued):
+                if jid == job_id:
+                    del self._queued[i]
+                    ref = self._remote.remote(jid, job, teacher, self.device, self.threads, self._events)
+                    self._refs[ref] = jid
+                    self._by_id[jid] = ref
+                    break
+            else:
+                raise KeyError(job_id)
+        return ref
+
+    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+        ray = self._ray
+        if not self._refs:
+            self._fill()
+            if not self._refs:
+                return []
+        done, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        out = []
+        for ref in done:
+            job_id = self._refs.pop(ref)
+            try:
+                out.append((job_id, ray.get(ref), None))
+            except ray.exceptions.RayTaskError as exc:
+                out.append((job_id, None, exc.as_instanceof_cause()))
+            except ray.exceptions.RayError as exc:  # retries exhausted: worker or node lost
+                out.append((job_id, None, exc))
+        self._fill()
+        return out
+
+    def events(self) -> list[tuple]:
+        out = []
+        while not self._events.empty():
+            try:
+                out.extend(self._events.get_nowait_batch(self._events.qsize()))
+            except Exception:  # the queue actor is gone (shutdown): nothing more to report
+                break
+        return out
+
+    def pending(self) -> int:
+        return len(self._refs) + len(self._queued)
+
+    def describe(self) -> str:
+        where = "local Ray instance (127.0.0.1)" if self._started_here else "Ray cluster"
+        return f"ray executor on a {where}, {self.workers} worker(s)"
+
+    def stop(self) -> None:
+        for ref in list(self._refs):
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception:  # already finished or gone
+                pass
+        self._refs.clear()
+        self._queued.clear()
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._ray.kill(self._events.actor)
+        except Exception:
+            pass
+        if self._started_here:
+            self._ray.shutdown()

@@ -1,0 +1,143 @@
+"""Which teacher a suite's task uses, its identity (sha256 of the weights), and moving it to workers.
+
+A suite names a teacher per task as ``zoo`` (bundled), ``zoo:TASK``, ``train`` (trained with the
+suite into ``OUT/teachers/``) or a checkpoint path. :func:`resolve_teacher` turns that into a
+:class:`TeacherRef`: plain data a cell carries to any worker. The driver reads the weights once and
+ships them as a :class:`CheckpointBlob` (bytes), so a worker on another machine needs neither the run
+directory nor the suite's checkpoint path; it checks the bytes against the reference's digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.suite import TeacherSource
+
+TEACHER_SEED = 0
+"""Seed of teachers trained with a suite (``[teacher] source = "train"``)."""
+
+
+@dataclass(frozen=True)
+class TeacherRef:
+    """A task's teacher as a cell records it."""
+
+    task: str
+    source: str
+    """The suite's setting: ``zoo``, ``zoo:TASK``, ``train`` or a checkpoint path."""
+    steps: int
+    """Training env-steps (``train`` only)."""
+    ref: str
+    """What records store: ``zoo:TASK``, or the weights path relative to the run directory."""
+    sha256: str | None
+    """sha256 of the weights file; None while a ``train`` teacher is not trained yet."""
+
+    @property
+    def trained_in_run(self) -> bool:
+        return self.source == "train"
+
+
+@dataclass(frozen=True)
+class CheckpointBlob:
+    """A checkpoint as bytes: a teacher travelling from the driver to a worker, or a trained teacher or
+    student coming back to the driver, which alone writes into the run directory."""
+
+    weights: bytes
+    """The ``.safetensors`` file."""
+    card: str
+    """The ``.json`` card."""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.weights).hexdigest()
+
+
+def trained_teacher_stem(out_dir: str | Path, task_id: str) -> Path:
+    """``OUT/teachers/<family>_<name>``: where a suite-trained teacher lives (no extension)."""
+    return Path(out_dir) / "teachers" / task_id.replace("/", "_")
+
+
+def teacher_path(ref: TeacherRef, out_dir: str | Path) -> Path:
+    """The weights file of a reference on this machine."""
+    from kdmarl_bench.teachers.zoo import resolve_ref
+
+    if ref.ref.startswith("zoo:"):
+        return resolve_ref(ref.ref)
+    if ref.trained_in_run:
+        return Path(out_dir) / ref.ref
+    return Path(ref.source).with_suffix(".safetensors")  # the suite's path, as given
+
+
+def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path) -> TeacherRef:
+    """The reference (and digest, when the weights exist) of a task's teacher.
+
+    Checks a given checkpoint fits the task (dims) so a wrong teacher fails before any work.
+    """
+    from kdmarl_bench.checkpoint import weights_sha256
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.teachers.zoo import load_teacher
+
+    out = Path(out_dir)
+    if src.source == "train":
+        path = trained_teacher_stem(out, task_id).with_suffix(".safetensors")
+        ref = TeacherRef(task_id, src.source, src.steps, str(path.relative_to(out)), None)
+        return replace(ref, sha256=weights_sha256(path)) if path.exists() else ref
+    spec = get_task(task_id).spec
+    if src.source.startswith("zoo"):
+        name = f"zoo:{task_id}" if src.source == "zoo" else src.source
+        load_teacher(name, spec)  # existence, dims and kind, with the zoo's own messages
+        ref = TeacherRef(task_id, src.source, src.steps, name, None)
+    else:
+        load_teacher(src.source, spec)
+        path = Path(src.source).with_suffix(".safetensors")
+        # Checkpoint paths in cells are relative to the run dir, like the students'.
+        ref = TeacherRef(task_id, src.source, src.steps, os.path.relpath(path.resolve(), out.resolve()), None)
+    return replace(ref, sha256=weights_sha256(teacher_path(ref, out)))
+
+
+def read_checkpoint_blob(ref: TeacherRef, out_dir: str | Path) -> CheckpointBlob:
+    weights = teacher_path(ref, out_dir)
+    return CheckpointBlob(weights.read_bytes(), weights.with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | None = None):
+    """The frozen teacher policy from shipped bytes (safetensors: no pickle), dims checked."""
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.teachers.zoo import load_teacher
+
+    if expect_sha256 is not None and blob.sha256 != expect_sha256:
+        raise UsageError(f"teacher for {task_id}: shipped weights have sha256 {blob.sha256[:12]}…, "
+                         f"the cell expects {expect_sha256[:12]}…")
+    with tempfile.TemporaryDirectory(prefix="kdmarl-teacher-") as tmp:
+        path = write_checkpoint_blob(blob, Path(tmp) / "teacher")
+        policy, _ = load_teacher(str(path), get_task(task_id).spec)
+    return policy
+
+
+def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path) -> Path:
+    """Write weights and card next to each other (atomically each); returns the weights path."""
+    from kdmarl_bench.results.store import write_json_atomic
+
+    stem = Path(stem)
+    weights = stem.with_suffix(".safetensors")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_name(weights.name + ".tmp")
+    tmp.write_bytes(blob.weights)
+    tmp.replace(weights)
+    write_json_atomic(stem.with_suffix(".json"), json.loads(blob.card))
+    return weights
+
+
+def train_teacher_blob(task_id: str, steps: int, command: str) -> CheckpointBlob:
+    """Train a suite's teacher in a scratch folder and return it as bytes (runs on any worker)."""
+    from kdmarl_bench.teachers.train import train_teacher
+
+    with tempfile.TemporaryDirectory(prefix="kdmarl-train-") as tmp:
+        stem = Path(tmp) / task_id.replace("/", "_")
+        path, _ = train_teacher(task_id, steps, TEACHER_SEED, stem, command=command)
+        return CheckpointBlob(path.read_bytes(), path.with_suffix(".json").read_text(encoding="utf-8"))

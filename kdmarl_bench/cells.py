@@ -234,7 +234,18 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         random_score=None,  # the driver's random-score job fills it
     )
     # ---- cost (counted here; latency is timed by the driver's profile phase) --------
-    record.update(cost=count_policy_cost(policy.deploy_actors(), list(policy.obs_dims)), latency=[])
+    from kdmarl_bench.profiling.memory import memory_footprint
+
+    actors, obs_dims = policy.deploy_actors(), list(policy.obs_dims)
+    record.update(cost=count_policy_cost(actors, obs_dims), latency=[],
+                  memory=memory_footprint(actors, obs_dims).to_dict())
+    # ---- int8 twin ([profile] quantize): scored under the same protocol ---------------
+    if "int8" in spec.profile.quantize and method_cls.trains_student:
+        from kdmarl_bench.profiling.quantize import int8_result
+
+        # Its retention is filled by the driver once the teacher's score is known (with_int8_retention).
+        record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed, fp32_score=res.score,
+                                     warmup=spec.profile.warmup, iters=spec.profile.iters)
     return CellResult(record, student_blob)
 
 

@@ -116,6 +116,13 @@ class Runner:
                 if why is not None:
                     raise BackendUnavailable(f"task {task_id!r} cannot run here: {why}")
                 self.teacher_ref(task_id)
+            # ... and every deployment runtime the profile asks for (exit 3 with the install command).
+            from kdmarl_bench.profiling.deploy import require_paths
+            from kdmarl_bench.profiling.runtimes import require_runtime
+
+            require_paths(self.suite.profile.paths)
+            if self.suite.profile.quantize:
+                require_runtime("onnxruntime")
             specs = self.specs()
             records = self._drive(specs, executor)
         except BaseException:
@@ -346,14 +353,17 @@ def cell_spec_for_record(suite: Suite, record: dict, out_dir: str | Path) -> Cel
 
 
 def fill_teacher_scores(records: list[dict]) -> list[dict]:
-    """Give every record the teacher's score on the same (task, seed) — the retention base."""
+    """Give every record the teacher's score on the same (task, seed) — the retention base (and its
+    int8 twin, when it has one, the retention against it)."""
+    from kdmarl_bench.profiling.quantize import with_int8_retention
+
     teacher = {(r["task"], r["seed"]): r.get("score") for r in records
                if r.get("base_method", r["method"]) == "teacher" and not r.get("error")}
     out = []
     for r in records:
         r = dict(r)
         r["teacher_score"] = teacher.get((r["task"], r["seed"]))
-        out.append(r)
+        out.append(with_int8_retention(r))
     return out
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from kdmarl_bench.models.policy import TeamPolicy
-from kdmarl_bench.profiling.deploy import deploy
+from kdmarl_bench.profiling.deploy import RUNTIME_PATHS, deploy
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
 from kdmarl_bench.results.store import canonical_json, cell_key, write_json_atomic
 from kdmarl_bench.suite import ProfileSettings
@@ -74,7 +74,15 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
             out[i].append({**e, "path": path})
 
     for path in settings.paths:
-        if path != "eager":
+        if path in RUNTIME_PATHS:
+            # ONNX Runtime / ExecuTorch: each exported team checked against eager, then timed on its
+            # own (one architecture after the other, not interleaved: the sessions are separate).
+            from kdmarl_bench.profiling.deploy import deploy_entry
+
+            for i, p in enumerate(policies):
+                out[i].append(deploy_entry(p.deploy_actors(), obs[i], path, warmup=settings.warmup,
+                                           iters=settings.iters, repeats=REPEATS))
+        elif path != "eager":
             actors = [deploy(p.deploy_actors(), path) for p in policies]
             add(time_interleaved(list(zip(actors, obs, strict=True)), device="cpu", threads=1,
                                  iters=settings.iters, **common), path)
@@ -90,6 +98,13 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
         for b in settings.batch_sizes:
             add(time_interleaved(eager, mode="batched", device="cuda", threads=None, batch=b,
                                  iters=max(settings.iters // 4, 10), **common))
+    # Every CPU entry as a multiple of this machine's measured floor (FLOPs / peak, weight bytes / bandwidth).
+    from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
+    from kdmarl_bench.profiling.flops import count_policy_cost
+
+    for i, p in enumerate(policies):
+        actors = p.deploy_actors()
+        annotate_floor(out[i], count_policy_cost(actors, obs[i])["flops"], dram_weight_bytes(actors))
     return out
 
 

@@ -164,3 +164,28 @@ def test_profile_without_the_tasks_backend_checks_on_random_observations_and_say
     out = json.loads(res.output[res.output.index("{"):])
     ts = next(e for e in out["latency"] if e["path"] == "torchscript")
     assert ts["equivalence"]["n_recorded"] == 0 and ts["equivalence"]["passed"]
+
+
+def test_run_records_memory_runtime_paths_and_int8_retention(tmp_path):
+    """A suite asking for ONNX Runtime and int8: every student record carries its memory footprint,
+    an onnxruntime latency entry with its equivalence check and floor multiple, and an int8 twin
+    whose retention is filled against the teacher like the fp32 student's."""
+    from kdmarl_bench.runner import run_suite
+    from kdmarl_bench.suite import parse_suite
+
+    suite = parse_suite({
+        "suite": {"name": "deploy-run"}, "tasks": ["mpe/simple_spread_v3"], "methods": ["teacher", "bc"],
+        "seeds": [0], "budget": {"env_steps": 1000, "num_envs": 4}, "eval": {"episodes": {"mpe": 4}},
+        "profile": {"iters": 20, "warmup": 5, "threads": [1], "batch_sizes": [], "cuda": "off",
+                    "paths": ["eager", "onnxruntime"], "quantize": ["int8"]},
+    }, str(tmp_path / "s.toml"))
+    board, _ = run_suite(suite, tmp_path / "out", device="cpu")
+    student = next(r for r in board["records"] if r["method"] == "bc")
+    assert student["memory"]["weights_fp32_bytes"] > student["memory"]["weights_int8_bytes"] > 0
+    ort = next(e for e in student["latency"] if e["path"] == "onnxruntime")
+    assert ort["equivalence"]["passed"] and ort["file_bytes"] > 0
+    assert ort["x_floor"] > 1
+    int8 = student["int8"]
+    assert len(int8["episode_scores"]) == 4 and int8["retention"] is not None
+    teacher = next(r for r in board["records"] if r["method"] == "teacher")
+    assert "int8" not in teacher

@@ -156,11 +156,14 @@ RunCell = Callable[[Suite, Cell, Path], dict]
 
 
 def run_cell_here(suite: Suite, cell: Cell, out_dir: Path) -> dict:
-    """Train, evaluate and profile one cell with the runner's own code into ``out_dir`` (the one
-    place verify calls into the runner; re-point it when the runner exposes a public function)."""
-    from kdmarl_bench.runner import Runner
+    """Train and evaluate one cell with the runner's own code (``runner.run_one_cell``) into
+    ``out_dir``: the one place verify calls into the runner."""
+    from kdmarl_bench.cells import make_cell_spec
+    from kdmarl_bench.runner import Runner, run_one_cell
 
-    return Runner(suite, out_dir, device="cpu").run_cell(cell)
+    runner = Runner(suite, out_dir, device="cpu")
+    spec = make_cell_spec(cell, runner.teacher_ref(cell.task), suite.profile, suite.info())
+    return run_one_cell(spec, out_dir, device="cpu")
 
 
 def _find_suite(data: dict, board_path: Path) -> Suite:

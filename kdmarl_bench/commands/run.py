@@ -23,8 +23,10 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--threads", type=click.IntRange(min=1, max=_MAX_THREADS), default=1, show_default=True,
               help="torch CPU threads per worker for training (JAX/XLA gets one). Results depend on it "
                    "(float reductions), not on --jobs.")
-@click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where cells run: a process pool on this machine, or Ray tasks (pip install \"kdmarl-bench[ray]\").")
+@click.option("--executor", "executor_name", type=click.Choice(["local", "ray", "inline"]), default="local",
+              show_default=True,
+              help="Where cells run: a process pool on this machine, Ray tasks (pip install \"kdmarl-bench[ray]\"), "
+                   "or inline: in this process one cell at a time (for a debugger or profiler).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Cells at once (default: usable cores for local, the cluster's CPUs for ray).")
 @click.option("--ray-address", default=None, metavar="ADDR",

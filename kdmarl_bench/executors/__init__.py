@@ -6,7 +6,7 @@ runner (the *driver*) submits jobs, collects results and alone writes the run di
 
 from kdmarl_bench.executors.base import WORKER_ENV, Executor, InlineExecutor, usable_cores, worker_entry
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "inline")
 
 
 def make_executor(name: str, jobs: int | None = None, threads: int = 1, device: str = "cpu",
@@ -18,6 +18,8 @@ def make_executor(name: str, jobs: int | None = None, threads: int = 1, device: 
         from kdmarl_bench.executors.local import LocalExecutor
 
         return LocalExecutor(jobs or usable_cores(), threads=threads, device=device)
+    if name == "inline":  # this process, one cell at a time: for debuggers and profilers
+        return InlineExecutor(device)
     if name == "ray":
         from kdmarl_bench.executors.ray import RayExecutor
 

@@ -106,7 +106,7 @@ def read_checkpoint_blob(ref: TeacherRef, out_dir: str | Path) -> CheckpointBlob
 
 
 def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | None = None):
-    """The frozen teacher policy from shipped bytes (safetensors: no pickle), dims checked."""
+    """The frozen teacher policy from shipped bytes (safetensors: tensors only, no code), dims checked."""
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.teachers.zoo import load_teacher
 

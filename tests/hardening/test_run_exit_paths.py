@@ -76,12 +76,12 @@ def test_unwritable_out_fails_before_the_first_cell(tmp_path, suite):
     started = []
     import kdmarl_bench.runner as runner_mod
 
-    real = runner_mod.Runner.run_cell
+    real = runner_mod.Runner._drive  # the driver loop that hands cells to workers
     try:
-        runner_mod.Runner.run_cell = lambda self, cell: started.append(cell) or real(self, cell)
-        res = _run(suite, blocker / "out")
+        runner_mod.Runner._drive = lambda self, specs, ex: started.append(specs) or real(self, specs, ex)
+        res = _run(suite, blocker / "out", "--executor", "inline")
     finally:
-        runner_mod.Runner.run_cell = real
+        runner_mod.Runner._drive = real
     assert res.exit_code == 2, res.output
     assert "not writable" in res.output and "file/out" in res.output and "Traceback" not in res.output
     assert started == []
@@ -157,7 +157,7 @@ def test_failed_cell_exits_4_after_writing_the_rest_and_broken_cells_exit_2(tmp_
     real = bc.ce_to_teacher
     monkeypatch.setattr(bc, "ce_to_teacher", lambda *a, **k: real(*a, **k) * float("nan"))
     out = tmp_path / "out"
-    res = _run(suite, out)
+    res = _run(suite, out, "--executor", "inline")  # the patch lives in this process, not in pool workers
     assert res.exit_code == 4, res.output
     assert "1 cell(s) failed" in res.output
     board = json.loads((out / "leaderboard.json").read_text())

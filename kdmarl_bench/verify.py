@@ -80,9 +80,11 @@ def record_problem(r: dict, fresh_seed: int) -> str | None:
 
 def verify_leaderboard(data: dict, path: str | Path, sample: int = 4, fresh_seed: int = 777_000,
                        rng_seed: int = 0, include_teacher: bool = False,
-                       allow_outside: bool = False) -> list[Verification]:
+                       allow_outside: bool = False,
+                       progress: Callable[[int, int, str], None] | None = None) -> list[Verification]:
     """Re-evaluate ``sample`` records. Checkpoint paths are relative to the leaderboard's folder; one that
-    leaves it (absolute, ``..``, a symlink out) is refused (UsageError) unless ``allow_outside``."""
+    leaves it (absolute, ``..``, a symlink out) is refused (UsageError) unless ``allow_outside``.
+    ``progress(done, total, label)`` is called before each record and once at the end."""
     from kdmarl_bench.checkpoint import check_dims
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.errors import UsageError
@@ -93,10 +95,12 @@ def verify_leaderboard(data: dict, path: str | Path, sample: int = 4, fresh_seed
                   and (include_teacher or r["method"] != "teacher")]
     picked = random.Random(rng_seed).sample(candidates, min(sample, len(candidates)))
     out = []
-    for i, r in picked:
+    for n, (i, r) in enumerate(picked):
         ck = r["checkpoint"]
-        where = (f"{path}: record {i} ({r.get('task')} · {r.get('method')} · "
-                 f"{(r.get('student') or {}).get('size', 'full')} · seed {r.get('seed')})")
+        label = f"{r.get('task')} · {r.get('method')} · {(r.get('student') or {}).get('size', 'full')} · seed {r.get('seed')}"
+        where = f"{path}: record {i} ({label})"
+        if progress is not None:
+            progress(n, len(picked), label)
         problem = record_problem(r, fresh_seed)
         if problem:
             raise UsageError(f"{where}: {problem}")
@@ -114,6 +118,8 @@ def verify_leaderboard(data: dict, path: str | Path, sample: int = 4, fresh_seed
         size = (r.get("student") or {}).get("size", "full")
         out.append(Verification(r["task"], r["method"], size, int(r["seed"]), ck, float(r["score"]), (lo, hi),
                                 res.score, seed, lo <= res.score <= hi, (dlo, dhi), dhi >= 0.0))
+    if progress is not None:
+        progress(len(picked), len(picked), "")
     return out
 
 

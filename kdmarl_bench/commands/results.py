@@ -198,8 +198,12 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
         else:
             click.echo(headline_markdown(rows, data.focus), nl=False)
         return
+    from kdmarl_bench.commands.common import progress_bar
+
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
-    result = write_report(data, out, source=str(leaderboard))
+    with progress_bar(f"report → {out}", None, "") as update:  # a spinner while the plots render
+        update(0, status="plotting")
+        result = write_report(data, out, source=str(leaderboard))
     if as_json:
         echo_json(result.to_dict())
         return
@@ -245,8 +249,12 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
         _verify_retrain(load_leaderboard(leaderboard), leaderboard, retrain, as_json)
         return
 
-    rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
-                              include_teacher=include_teacher, allow_outside=allow_outside)
+    from kdmarl_bench.commands.common import progress_bar
+
+    with progress_bar("verify", None, "records") as update:
+        rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
+                                  include_teacher=include_teacher, allow_outside=allow_outside,
+                                  progress=lambda done, total, label: update(done, total, label))
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:

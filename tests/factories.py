@@ -186,3 +186,53 @@ def as_v1(board: dict) -> dict:
             if group:
                 group.pop("noisy", None)
     return old
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny real suites for integration tests
+
+TINY_TASK = "mpe/simple_speaker_listener_v4"
+
+
+def random_teacher(path, task: str = TINY_TASK):
+    """A random-init 2x32 teacher checkpoint for ``task`` (real weights, untrained): returns its path."""
+    import torch
+
+    from kdmarl_bench.checkpoint import save_checkpoint
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.models.policy import TeacherPolicy
+
+    spec = get_task(task).spec
+    torch.manual_seed(0)
+    pol = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (32, 32), (32, 32))
+    return save_checkpoint(pol, path, {"kind": "teacher", "task": task, "note": "random init, for tests"})
+
+
+def tiny_suite_toml(*, teacher: str = "zoo", task: str = TINY_TASK, methods=("teacher", "kd-marl", "bc"),
+                    seeds=(0,), name: str = "t", env_steps: int = 400, teacher_steps: int | None = None,
+                    batch_sizes=(), extra: str = "") -> str:
+    """The text of a suite small enough to run in seconds on real envs (6 eval episodes, 20 timed calls)."""
+    import json
+
+    steps = f"\nsteps = {teacher_steps}" if teacher_steps is not None else ""
+    return f"""
+[suite]
+name = "{name}"
+tasks = ["{task}"]
+methods = {json.dumps(list(methods))}
+seeds = {json.dumps(list(seeds))}
+[teacher]
+source = "{teacher}"{steps}
+[budget]
+env_steps = {env_steps}
+num_envs = 4
+[eval]
+episodes = 6
+[profile]
+iters = 20
+warmup = 2
+threads = [1]
+batch_sizes = {json.dumps(list(batch_sizes))}
+cuda = "off"
+{extra}
+"""

@@ -16,6 +16,7 @@ import pytest
 from kdmarl_bench.executors import make_executor
 from kdmarl_bench.runner import RunEvents, Runner, run_suite
 from kdmarl_bench.suite import load_suite, plan
+from tests.factories import tiny_suite_toml
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -23,27 +24,8 @@ TASK = "mpe/simple_speaker_listener_v4"
 def tiny_suite(tmp_path: Path, teacher: str = "zoo", methods=("teacher", "kd-marl", "bc"), seeds=(0,),
                env_steps: int = 400, teacher_steps: int = 800, task: str = TASK, name: str = "suite") -> Path:
     p = tmp_path / f"{name}.toml"
-    p.write_text(f"""
-[suite]
-name = "tiny"
-tasks = ["{task}"]
-methods = {json.dumps(list(methods))}
-seeds = {json.dumps(list(seeds))}
-[teacher]
-source = "{teacher}"
-steps = {teacher_steps}
-[budget]
-env_steps = {env_steps}
-num_envs = 4
-[eval]
-episodes = 6
-[profile]
-iters = 20
-warmup = 2
-threads = [1]
-batch_sizes = []
-cuda = "off"
-""")
+    p.write_text(tiny_suite_toml(teacher=teacher, task=task, methods=methods, seeds=seeds, name="tiny",
+                                 env_steps=env_steps, teacher_steps=teacher_steps))
     return p
 
 

@@ -19,40 +19,18 @@ from kdmarl_bench.models.policy import TeacherPolicy
 from kdmarl_bench.results.leaderboard import load_leaderboard, validate
 from kdmarl_bench.runner import RunEvents, run_suite
 from kdmarl_bench.suite import load_suite
+from tests.factories import random_teacher, tiny_suite_toml
 
 TASK = "mpe/simple_speaker_listener_v4"
 
 
 def make_teacher(path: Path, task: str = TASK) -> Path:
-    spec = get_task(task).spec
-    torch.manual_seed(0)
-    pol = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (32, 32), (32, 32))
-    return save_checkpoint(pol, path, {"kind": "teacher", "task": task, "note": "random init, for tests"})
+    return random_teacher(path, task)
 
 
 def write_suite(tmp_path: Path, teacher: Path, methods=("teacher", "kd-marl", "bc"), extra: str = "",
                 task: str = TASK) -> Path:
-    text = f"""
-[suite]
-name = "t"
-tasks = ["{task}"]
-methods = {json.dumps(list(methods))}
-seeds = [0]
-[teacher]
-source = "{teacher}"
-[budget]
-env_steps = 400
-num_envs = 4
-[eval]
-episodes = 6
-[profile]
-iters = 20
-warmup = 2
-threads = [1]
-batch_sizes = [8]
-cuda = "off"
-{extra}
-"""
+    text = tiny_suite_toml(teacher=str(teacher), task=task, methods=methods, batch_sizes=(8,), extra=extra)
     p = tmp_path / "suite.toml"
     p.write_text(text)
     return p

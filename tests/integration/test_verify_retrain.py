@@ -7,18 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
-from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import main
-from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.models.policy import TeacherPolicy
 from kdmarl_bench.results.leaderboard import load_leaderboard, write_leaderboard
 from kdmarl_bench.runner import run_suite
 from kdmarl_bench.suite import load_suite
 from kdmarl_bench.verify import judge_retrained, reconstruct_cell
+from tests.factories import random_teacher, tiny_suite_toml
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -27,31 +24,10 @@ TASK = "mpe/simple_speaker_listener_v4"
 def board(tmp_path_factory) -> Path:
     """A real two-seed board: a random-init teacher and behaviour cloning at a tiny budget."""
     d = tmp_path_factory.mktemp("retrain")
-    spec = get_task(TASK).spec
-    torch.manual_seed(0)
-    teacher = save_checkpoint(TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (32, 32), (32, 32)),
-                              d / "teacher", {"kind": "teacher", "task": TASK, "note": "random init, for tests"})
+    teacher = random_teacher(d / "teacher", TASK)
     suite = d / "suite.toml"
-    suite.write_text(f"""
-[suite]
-name = "retrain-test"
-tasks = ["{TASK}"]
-methods = ["teacher", "bc"]
-seeds = [0, 1]
-[teacher]
-source = "{teacher}"
-[budget]
-env_steps = 400
-num_envs = 4
-[eval]
-episodes = 6
-[profile]
-iters = 20
-warmup = 2
-threads = [1]
-batch_sizes = []
-cuda = "off"
-""")
+    suite.write_text(tiny_suite_toml(teacher=str(teacher), task=TASK, methods=("teacher", "bc"), seeds=(0, 1),
+                                     name="retrain-test"))
     _, path = run_suite(load_suite(suite), d / "out")
     return path
 

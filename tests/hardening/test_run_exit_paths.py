@@ -110,7 +110,9 @@ def test_disk_full_mid_run_exits_2_naming_the_file_and_keeps_finished_cells(tmp_
 
     monkeypatch.setattr(ResultStore, "save", save)
     out = tmp_path / "out"
-    res = _run(suite, out)
+    # In plan order (teacher, then bc), so a cell has finished before the disk fills; with a pool
+    # the bc cell may finish first and nothing would be there to keep.
+    res = _run(suite, out, "--executor", "inline")
     assert res.exit_code == 2, res.output
     assert "No space left on device" in res.output and "cells" in res.output and "Traceback" not in res.output
     kept = [json.loads(c.read_text()) for c in (out / "cells").glob("*.json")]

@@ -22,6 +22,9 @@ _EVENTS: Any = None  # the worker's end of the progress queue (set by _init_work
 def _init_worker(events: Any) -> None:
     global _EVENTS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The driver ends idle workers with SIGTERM; they die quietly (the CLI's SIGTERM → Ctrl-C path,
+    # inherited through the imports, is for the driver only and would print a traceback per worker).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _EVENTS = events
 
 

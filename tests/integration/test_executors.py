@@ -212,3 +212,13 @@ def test_run_one_cell_reproduces_a_record_here(ci_runs, tmp_path):
     assert (tmp_path / again["checkpoint"]).is_file()
     with pytest.raises(Exception, match="no cell"):
         cell_spec_for_record(suite, {**rec, "seed": 99}, tmp_path)
+
+
+def test_a_pool_run_ends_without_worker_tracebacks(tmp_path):
+    """The driver ends idle pool workers with SIGTERM at the end of a run; they must die quietly
+    (once, each printed a `Terminated` traceback on stderr after every successful run)."""
+    suite = tiny_suite(tmp_path, methods=("teacher", "bc"), task="mpe/simple_spread_v3")
+    res = subprocess.run([sys.executable, "-m", "kdmarl_bench", "run", str(suite), "--out", str(tmp_path / "out"),
+                          "--jobs", "2"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "Terminated" not in res.stderr, res.stderr

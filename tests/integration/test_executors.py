@@ -218,7 +218,11 @@ def test_a_pool_run_ends_without_worker_tracebacks(tmp_path):
     """The driver ends idle pool workers with SIGTERM at the end of a run; they must die quietly
     (once, each printed a `Terminated` traceback on stderr after every successful run)."""
     suite = tiny_suite(tmp_path, methods=("teacher", "bc"), task="mpe/simple_spread_v3")
-    res = subprocess.run([sys.executable, "-m", "kdmarl_bench", "run", str(suite), "--out", str(tmp_path / "out"),
-                          "--jobs", "2"], capture_output=True, text=True, timeout=300)
+    import shutil
+
+    exe = shutil.which("kdmarl-bench")  # the console script users run (spawned workers re-import it)
+    cmd = [exe] if exe else [sys.executable, "-m", "kdmarl_bench"]
+    res = subprocess.run([*cmd, "run", str(suite), "--out", str(tmp_path / "out"), "--jobs", "2"],
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "Terminated" not in res.stderr, res.stderr

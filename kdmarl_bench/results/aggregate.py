@@ -129,6 +129,29 @@ def latency_summary(records: Iterable[Record]) -> LatencySummary:
 # summaries
 
 
+def _weights_bytes(r: Record) -> float | None:
+    mem = r.extra.get("memory")
+    val = mem.get("weights_fp32_bytes") if isinstance(mem, dict) else None
+    return float(val) if is_finite_number(val) else None
+
+
+def _best_path(records: list[Record]) -> dict[str, Any]:
+    """``best_path`` / ``best_path_p50_ms``: the fastest 1-thread decentralized CPU path whose
+    equivalence check passed (eager always qualifies), from the least disturbed record (min p50)."""
+    best: tuple[float, str] | None = None
+    for r in records:
+        for e in r.latency:
+            if e.device != "cpu" or e.threads != 1 or e.mode != "decentralized" or e.batch != 1:
+                continue
+            eq = e.extra.get("equivalence") if hasattr(e, "extra") else None
+            if isinstance(eq, dict) and eq.get("passed") is False:
+                continue
+            cand = (e.p50_ms, e.path or "eager")
+            if is_finite_number(e.p50_ms) and (best is None or cand < best):
+                best = cand
+    return {} if best is None else {"best_path": best[1], "best_path_p50_ms": best[0]}
+
+
 def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS) -> list[Summary]:
     """One summary per (task, method, size), teacher first per task."""
     groups: dict[Key, list[Record]] = defaultdict(list)
@@ -161,6 +184,8 @@ def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS
             latency_cpu_p50_ms=_mean_of(r.cpu_p50_ms for r in ok),
             latency_speedup_cpu=None,
             latency_summary=latency_summary(ok),
+            weights_bytes=_mean_of(_weights_bytes(r) for r in ok),
+            **_best_path(ok),
         ))
     teachers = {row.task: row for row in rows if row.method == TEACHER}
     out = []

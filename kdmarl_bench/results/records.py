@@ -483,6 +483,12 @@ class Summary:
     backend: str | None = None
     n_failed: int = 0
     latency_summary: LatencySummary = field(default_factory=LatencySummary)
+    weights_bytes: float | None = None
+    """fp32 weight bytes of the deployed team (shared modules once; the records' ``memory``)."""
+    best_path: str | None = None
+    """The deployment path with the lowest 1-thread decentralized CPU p50 (among those whose
+    equivalence check passed; eager is the reference and always qualifies)."""
+    best_path_p50_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -518,6 +524,9 @@ class Summary:
             "latency_cpu_p50_ms": self.latency_cpu_p50_ms,
             "latency_speedup_cpu": self.latency_speedup_cpu,
             "latency_summary": self.latency_summary.to_dict(),
+            **({"weights_bytes": self.weights_bytes} if self.weights_bytes is not None else {}),
+            **({"best_path": self.best_path, "best_path_p50_ms": self.best_path_p50_ms}
+               if self.best_path is not None else {}),
             **self.extra,
         }
 

@@ -28,8 +28,34 @@ LEADERBOARD_COLUMNS = (
     "reduction ×",
     "CPU p50 ms",
     "speed-up ×",
+    "weights",
+    "best path p50 ms",
 )
 _NUMERIC_FROM = 3  # columns from this index on are right-aligned
+
+_PATH_SHORT = {"eager": "eager", "torchscript": "ts", "onnxruntime": "ort", "executorch": "et"}
+
+
+def fmt_bytes(x: Any) -> str:
+    if not _ok(x):
+        return DASH
+    for unit, size in (("MB", 1e6), ("kB", 1e3)):
+        if x >= size:
+            return f"{x / size:.1f} {unit}"
+    return f"{int(x)} B"
+
+
+def fmt_best_path(path: str | None, p50: Any) -> str:
+    """``0.013 ort``: the fastest deployment path's 1-thread p50 and which path it is."""
+    if path is None or not _ok(p50):
+        return DASH
+    return f"{p50:.3f} {_PATH_SHORT.get(path, path)}"
+
+
+def _drop_empty_columns(header, rows, right):
+    """Leave out columns that are empty (—) in every row (e.g. memory on boards made before it)."""
+    keep = [i for i in range(len(header)) if any(r[i] != DASH for r in rows)] if rows else list(range(len(header)))
+    return [header[i] for i in keep], [[r[i] for i in keep] for r in rows], [k for k, i in enumerate(keep) if i in right]
 
 
 def human_count(x: Any) -> str:
@@ -104,6 +130,8 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
                 fmt_ratio(r.flops_reduction),
                 fmt_ms(r.latency_cpu_p50_ms),
                 fmt_ratio(r.latency_speedup_cpu, 2),
+                fmt_bytes(r.weights_bytes),
+                fmt_best_path(r.best_path, r.best_path_p50_ms),
             ]
         )
     return rows
@@ -121,7 +149,7 @@ _LEADERBOARD_FIT = (
     Column("score (95% CI)", 0, right=True, compact=0, compact_name="score"),
     Column("retention (95% CI)", 0, right=True, compact=1, compact_name="retention"),
     Column("FLOPs", 3, right=True), Column("reduction ×", 1, right=True), Column("CPU p50 ms", 4, right=True),
-    Column("speed-up ×", 2, right=True),
+    Column("speed-up ×", 2, right=True), Column("weights", 5, right=True), Column("best path p50 ms", 6, right=True),
 )
 STACK_BELOW = 120
 """Narrower than this, a board is shown as one table per task (the task id as its title)."""
@@ -147,14 +175,17 @@ def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[st
     picked = [i for i, r in enumerate(rows) if (not tasks or r[0] in tasks) and (not methods or r[1] in methods)]
     rows, alt = [rows[i] for i in picked], [alt[i] for i in picked]
     styles = ["bold" if r[1] == TEACHER else None for r in rows]
+    # Columns empty on every row (e.g. memory on boards made before it was recorded) are left out.
+    keep = [i for i in range(len(_LEADERBOARD_FIT)) if i == 0 or any(r[i] != DASH for r in rows)]
+    columns = tuple(_LEADERBOARD_FIT[i] for i in keep)
+    rows = [[r[i] for i in keep] for r in rows]
     if width >= STACK_BELOW:
         sections = [i + 1 == len(rows) or rows[i + 1][0] != r[0] for i, r in enumerate(rows)]
-        return [fit_table(_LEADERBOARD_FIT, rows, width, title=_title(data), alt=alt, sections=sections,
-                          styles=styles)]
+        return [fit_table(columns, rows, width, title=_title(data), alt=alt, sections=sections, styles=styles)]
     out = []
     for task in dict.fromkeys(r[0] for r in rows):
         idx = [i for i, r in enumerate(rows) if r[0] == task]
-        out.append(fit_table(_LEADERBOARD_FIT[1:], [rows[i][1:] for i in idx], width, title=task,
+        out.append(fit_table(columns[1:], [rows[i][1:] for i in idx], width, title=task,
                              alt=[alt[i] for i in idx], styles=[styles[i] for i in idx]))
     return out
 
@@ -202,10 +233,10 @@ def markdown_table(
 
 
 def leaderboard_markdown(data: Leaderboard | dict) -> str:
-    """The leaderboard table as GitHub markdown."""
-    return markdown_table(
-        LEADERBOARD_COLUMNS, leaderboard_rows(data), range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))
-    )
+    """The leaderboard table as GitHub markdown (columns empty on every row left out)."""
+    header, rows, right = _drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
+                                              set(range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))))
+    return markdown_table(header, rows, right)
 
 
 def print_table(console: Console, table: Table, max_width: int = 240) -> None:

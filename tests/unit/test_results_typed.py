@@ -332,3 +332,38 @@ def test_typed_board_is_what_readers_get(tmp_path: Path):
     assert isinstance(row.retention_ci95, CI) and row.retention_ci95.lo <= 0.95 <= row.retention_ci95.hi
     rec = board.records[0]
     assert isinstance(rec.latency[0], LatencyEntry) and rec.size in ("full", "small")
+
+
+# ---------------------------------------------------------------------------------------------
+# deployment columns: weights bytes and the best path
+
+
+def _entry(path, p50, passed=None):
+    e = {"device": "cpu", "device_name": "x", "threads": 1, "batch": 1, "mode": "decentralized", "p50_ms": p50,
+         "p90_ms": p50, "p99_ms": p50, "path": path}
+    if passed is not None:
+        e["equivalence"] = {"passed": passed}
+    return e
+
+
+def test_summary_best_path_skips_failed_equivalence_and_carries_weights():
+    from kdmarl_bench.results.aggregate import _best_path, _weights_bytes
+    from kdmarl_bench.results.records import Record
+    from tests.factories import make_record
+
+    rec = make_record(task="smax/3m", method="bc", seed=0, score=0.8)
+    rec["memory"] = {"weights_fp32_bytes": 4000, "weights_int8_bytes": 1000}
+    rec["latency"] = [_entry("eager", 0.05), _entry("torchscript", 0.02), _entry("onnxruntime", 0.01, passed=False),
+                      _entry("executorch", 0.015, passed=True)]
+    r = Record.from_dict(rec)
+    assert _best_path([r]) == {"best_path": "executorch", "best_path_p50_ms": 0.015}
+    assert _weights_bytes(r) == 4000.0
+
+
+def test_markdown_leaves_out_columns_empty_on_every_row():
+    from kdmarl_bench.results.render import leaderboard_markdown
+
+    board = make_leaderboard()  # factory records carry no memory; their one latency entry is eager
+    lines = leaderboard_markdown(board).splitlines()
+    assert "weights" not in lines[0] and "retention" in lines[0]
+    assert lines[0].endswith("| best path p50 ms |") and lines[2].endswith(" eager |")

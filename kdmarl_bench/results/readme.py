@@ -22,7 +22,7 @@ from pathlib import Path
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.headline import headline, headline_markdown
 from kdmarl_bench.results.io import read_leaderboard
-from kdmarl_bench.results.render import leaderboard_markdown
+from kdmarl_bench.results.render import int8_markdown, leaderboard_markdown
 from kdmarl_bench.results.report import poi_markdown
 
 BLOCK_RE = re.compile(
@@ -63,6 +63,9 @@ BLOCKS: dict[str, Block] = {
     "reference-poi-smax": Block(("smax",), lambda b: poi_markdown(b[0])),
     # the tuning sweep behind the method defaults
     "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
+    # the deployment board: every row, and the int8 twins next to their fp32 students
+    "deploy": Block(("deploy",), lambda b: leaderboard_markdown(b[0])),
+    "deploy-int8": Block(("deploy",), lambda b: int8_markdown(b[0])),
     # every command and option, from click's own help (no board)
     "cli-reference": Block((), lambda b: _cli_reference()),
 }

@@ -353,3 +353,36 @@ def print_compare(console: Console, rows: list[dict], paths: list[str]) -> None:
         console.print(f.table)
     for note in dict.fromkeys(f.note() for f in fitted if f.note()):
         console.print(f"[dim]{note}[/]", highlight=False)
+
+
+def int8_markdown(board: Leaderboard | dict) -> str:
+    """Students next to their int8 twins (``[profile] quantize = ["int8"]``): mean retention over
+    seeds, the fp32 weights and the int8 ONNX file, and both p50s. Empty when no record has one."""
+    data = as_leaderboard(board)
+    groups: dict[tuple[str, str, str], list] = {}
+    for r in data.records:
+        if isinstance(r.extra.get("int8"), dict) and r.ok:
+            groups.setdefault((r.task, r.method, r.size), []).append(r)
+    rows = []
+    for (task, method, size), recs in sorted(groups.items()):
+        def mean(xs):
+            xs = [x for x in xs if _ok(x)]
+            return sum(xs) / len(xs) if xs else None
+
+        i8 = [r.extra["int8"] for r in recs]
+        lat = [((x.get("latency") or {}).get("p50_ms")) for x in i8]
+        rows.append([task, method, size, str(len(recs)),
+                     fmt_retention(mean(r.retention for r in recs), None),
+                     fmt_retention(mean(x.get("retention") for x in i8), None),
+                     fmt_bytes(mean(_weights(r) for r in recs)), fmt_bytes(mean(x.get("bytes") for x in i8)),
+                     fmt_ms(mean(r.cpu_p50_ms for r in recs)), fmt_ms(mean(lat))])
+    if not rows:
+        return ""
+    header = ["task", "method", "size", "seeds", "fp32 retention", "int8 retention", "fp32 weights", "int8 file",
+              "fp32 p50 ms (eager)", "int8 p50 ms (ort)"]
+    return markdown_table(header, rows, range(3, len(header)))
+
+
+def _weights(r) -> float | None:
+    mem = r.extra.get("memory")
+    return mem.get("weights_fp32_bytes") if isinstance(mem, dict) else None

@@ -207,8 +207,18 @@ def _human_log_ticks(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | None = None) -> Path:
-    """Retention (95% CI error bars) vs team FLOPs (log x) for one task, with the Pareto front."""
+_COSTS = {
+    "flops": ("FLOPs", FLOPS_LABEL),
+    "weights_bytes": ("weight bytes", "memory: fp32 weight bytes of the deployed team (log scale)"),
+}
+
+
+def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | None = None,
+                     cost: str = "flops") -> Path:
+    """Retention (95% CI error bars) vs team cost (log x) for one task, with the Pareto front.
+
+    ``cost``: ``flops`` (per team decision) or ``weights_bytes`` (the deployed team's fp32 weights)."""
+    unit, xlabel = _COSTS[cost]
     style = style or _Style(board)
     rows = _task_rows(board, task)
     metric = next((r.metric for r in rows if r.metric), None)
@@ -216,12 +226,12 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | 
     missing: list[str] = []
     for r in rows:
         y = 1.0 if r.method == TEACHER else r.retention_mean
-        if r.flops is None or r.flops <= 0 or y is None:
+        if getattr(r, cost) is None or getattr(r, cost) <= 0 or y is None:
             missing.append(f"{label(r.method, r.size)}: {_why_missing(r)}")
             continue
         ci = r.retention_ci95 if r.method != TEACHER else None
         lo, hi = (ci.lo, ci.hi) if ci is not None else (y, y)
-        points.append({"row": r, "x": float(r.flops), "y": float(y), "lo": min(lo, y), "hi": max(hi, y)})
+        points.append({"row": r, "x": float(getattr(r, cost)), "y": float(y), "lo": min(lo, y), "hi": max(hi, y)})
 
     fig = _figure(9.0, 5.6)
     ax = fig.add_subplot(1, 1, 1)
@@ -262,7 +272,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | 
             linestyle="--",
             linewidth=1.5,
             zorder=2,
-            label="Pareto front: best retention at ≤ FLOPs\n(front points circled)",
+            label=f"Pareto front: best retention at ≤ {unit}\n(front points circled)",
         )
         ax.scatter(
             [xs_plot[i] for i in front],
@@ -286,7 +296,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | 
         ax.text(
             0.5,
             0.5,
-            "no method has both FLOPs and a retention",
+            f"no method has both {unit} and a retention",
             ha="center",
             va="center",
             transform=ax.transAxes,
@@ -294,7 +304,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | 
         )
     ax.axhline(1.0, color="#000000", linewidth=0.8, alpha=0.5)
     ax.axhline(_CLAIM, color="#999999", linewidth=0.8, linestyle=":", label=_CLAIM_TEXT)
-    ax.set_xlabel(FLOPS_LABEL)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(RETENTION_LABEL)
     if metric == "return":
         how = "return normalised: (S − R_rand) / (T − R_rand)"
@@ -306,7 +316,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: _Style | 
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     notes = []
     if any(x != p["x"] for x, p in zip(xs_plot, points, strict=True)):
-        notes.append("points with equal FLOPs are spread slightly sideways for readability")
+        notes.append(f"points with equal {unit} are spread slightly sideways for readability")
     if missing:
         notes.append("not plotted: " + "; ".join(missing))
     if notes:
@@ -656,6 +666,9 @@ def build_markdown(
         plot = plots.get("pareto", {}).get(task)
         if plot:
             lines += [f"### {task}", "", f"![{task}: retention vs FLOPs per team decision]({plot})", ""]
+            bplot = plots.get("pareto_bytes", {}).get(task)
+            if bplot:
+                lines += [f"![{task}: retention vs weight bytes of the deployed team]({bplot})", ""]
     lines += ["## Aggregate retention across tasks", "", aggregate_markdown(data)]
     if plots.get("aggregate"):
         lines += [f"![aggregate IQM and mean retention]({plots['aggregate']})", ""]
@@ -746,6 +759,10 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
                 used.add(name)
                 report.plots.append(plot_task_pareto(data, task, out / name, style))
                 plots["pareto"][task] = name
+                if any(r.task == task and r.weights_bytes for r in data.summary):  # boards with memory
+                    bname = f"pareto_bytes_{_slug(task)}.png"
+                    report.plots.append(plot_task_pareto(data, task, out / bname, style, cost="weights_bytes"))
+                    plots.setdefault("pareto_bytes", {})[task] = bname
             if any(a.iqm_retention is not None for a in _students(data)):
                 report.plots.append(plot_aggregate(data, out / "aggregate_retention.png", style))
                 plots["aggregate"] = "aggregate_retention.png"

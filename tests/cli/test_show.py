@@ -99,3 +99,14 @@ def test_report_defaults_next_to_its_board_and_removes_stale_plots(tmp_path):
     rep = write_report(json.loads(QUICKSTART.read_text()), out)
     assert not (out / "pareto_old_task.png").exists() and (out / "notes.png").exists()
     assert any("pareto_old_task.png" in n for n in rep.notes)
+
+
+def test_report_plots_retention_vs_bytes_when_the_board_has_memory(tmp_path):
+    from kdmarl_bench.results.report import write_report
+
+    rep = write_report(json.loads((ROOT / "baselines" / "deploy.json").read_text()), tmp_path / "deploy")
+    names = {p.name for p in rep.plots}
+    assert {"pareto_bytes_smax_3m.png", "pareto_smax_3m.png"} <= names
+    assert "pareto_bytes_smax_3m.png" in rep.markdown.read_text()
+    rep = write_report(json.loads(MPE.read_text()), tmp_path / "mpe")  # made before memory was recorded
+    assert not any(p.name.startswith("pareto_bytes_") for p in rep.plots)

@@ -35,14 +35,13 @@ from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.profiling import count_policy_cost, time_decentralized
 from kdmarl_bench.profiling.deploy import deploy
 from kdmarl_bench.profiling.floor import dram_weight_bytes, floor_ms, machine_peak
-from kdmarl_bench.profiling.latency import cpu_name, cuda_available
+from kdmarl_bench.profiling.latency import cpu_name, cuda_available, latency_stats, sample_cpu
 from kdmarl_bench.profiling.memory import memory_footprint
 from kdmarl_bench.profiling.runtimes import (
     RuntimeTeam,
     check_equivalence,
     export_onnx,
     export_units,
-    latency_stats,
     missing_modules,
     random_observations,
     time_team,
@@ -84,15 +83,7 @@ def time_calls(calls, warmup: int, iters: int, repeats: int) -> dict:
             c()
     for _ in range(warmup):
         decision()
-    blocks = []
-    for _ in range(repeats):
-        out = np.empty(iters)
-        for k in range(iters):
-            t0 = time.perf_counter_ns()
-            decision()
-            out[k] = time.perf_counter_ns() - t0
-        blocks.append(out / 1e6)
-    return latency_stats(blocks)
+    return latency_stats([sample_cpu(decision, iters) for _ in range(repeats)])
 
 
 def main() -> int:

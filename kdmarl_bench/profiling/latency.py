@@ -104,7 +104,8 @@ def _build_decision(
     return decision
 
 
-def _timer_median_ms(decision: Callable[[], None], threads: int) -> float:
+def timer_median_ms(decision: Callable[[], None], threads: int) -> float:
+    """The cross-check: ``torch.utils.benchmark.Timer`` median of ``decision()`` in ms."""
     from torch.utils.benchmark import Timer
 
     timer = Timer(stmt="decision()", globals={"decision": decision}, num_threads=threads)
@@ -112,7 +113,8 @@ def _timer_median_ms(decision: Callable[[], None], threads: int) -> float:
         return float(timer.blocked_autorange(min_run_time=TIMER_MIN_RUN_TIME_S).median) * 1e3
 
 
-def _sample_cpu(decision: Callable[[], None], iters: int) -> np.ndarray:
+def sample_cpu(decision: Callable[[], None], iters: int) -> np.ndarray:
+    """``iters`` wall-clock timings of ``decision()`` in ms (perf_counter_ns around each call)."""
     out = np.empty(iters, dtype=np.float64)
     clock = time.perf_counter_ns
     for i in range(iters):
@@ -170,31 +172,36 @@ def _time(
     try:
         torch.set_num_threads(n_threads)
         decision = _build_decision(actors, obs_dims, batch, dev, extra_inputs)
-        sample = _sample_cuda if dev.type == "cuda" else _sample_cpu
+        sample = _sample_cuda if dev.type == "cuda" else sample_cpu
         with torch.inference_mode():
             for _ in range(warmup):
                 decision()
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             blocks = [sample(decision, iters) for _ in range(repeats)]
-        timer_ms = _timer_median_ms(decision, n_threads)
+        timer_ms = timer_median_ms(decision, n_threads)
     finally:
         torch.set_num_threads(previous)
         del decision
 
-    return _summary(blocks, timer_ms, dev, n_threads, batch, mode, iters, repeats)
+    return latency_entry(blocks, timer_ms, dev, n_threads, batch, mode, iters, repeats)
 
 
-def _summary(blocks: list[np.ndarray], timer_ms: float, dev: torch.device, n_threads: int, batch: int, mode: str,
-             iters: int, repeats: int) -> dict:
+def latency_stats(blocks: list[np.ndarray]) -> dict:
+    """p50/p90/p99/mean over all samples and the cv of the per-block medians (pure)."""
     all_ms = np.concatenate(blocks)
     p50, p90, p99 = (float(v) for v in np.percentile(all_ms, [50, 90, 99]))
     medians = np.array([np.median(b) for b in blocks])
-    cv = float(np.std(medians, ddof=1) / np.mean(medians)) if repeats > 1 and np.mean(medians) > 0 else 0.0
-    if dev.type == "cuda":
-        device_name = torch.cuda.get_device_name(dev)
-    else:
-        device_name = cpu_name()
+    cv = float(np.std(medians, ddof=1) / np.mean(medians)) if len(blocks) > 1 and np.mean(medians) > 0 else 0.0
+    return {"p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(np.mean(all_ms)), "cv": cv}
+
+
+def latency_entry(blocks: list[np.ndarray], timer_ms: float, dev: torch.device, n_threads: int, batch: int,
+                  mode: str, iters: int, repeats: int) -> dict:
+    """One latency entry from timed blocks and the Timer cross-check (every timing path builds it here)."""
+    stats = latency_stats(blocks)
+    p50 = stats["p50_ms"]
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
     return {
         "device": dev.type,
         "device_name": device_name,
@@ -202,12 +209,12 @@ def _summary(blocks: list[np.ndarray], timer_ms: float, dev: torch.device, n_thr
         "batch": int(batch),
         "mode": mode,
         "p50_ms": p50,
-        "p90_ms": p90,
-        "p99_ms": p99,
-        "mean_ms": float(np.mean(all_ms)),
+        "p90_ms": stats["p90_ms"],
+        "p99_ms": stats["p99_ms"],
+        "mean_ms": stats["mean_ms"],
         "iters": int(iters),
         "repeats": int(repeats),
-        "cv": cv,
+        "cv": stats["cv"],
         "timer_median_ms": timer_ms,
         "timer_mismatch": bool(abs(timer_ms - p50) > TIMER_MISMATCH_RTOL * p50),
         "throughput_decisions_per_s": float(batch / (p50 / 1e3)) if p50 > 0 else float("inf"),
@@ -289,7 +296,7 @@ def time_interleaved(
             raise ValueError(f"{len(list(actors))} actors but {len(list(obs_dims))} obs_dims")
     dev = _resolve_device(device)
     n_threads = int(threads) if threads is not None else (os.cpu_count() or 1)
-    sample = _sample_cuda if dev.type == "cuda" else _sample_cpu
+    sample = _sample_cuda if dev.type == "cuda" else sample_cpu
 
     previous = torch.get_num_threads()
     decisions: list[Callable[[], None]] = []
@@ -306,8 +313,9 @@ def time_interleaved(
             for _ in range(repeats):
                 for i, decision in enumerate(decisions):
                     blocks[i].append(sample(decision, iters))
-        timer_ms = [_timer_median_ms(decision, n_threads) for decision in decisions]
+        timer_ms = [timer_median_ms(decision, n_threads) for decision in decisions]
     finally:
         torch.set_num_threads(previous)
         del decisions
-    return [_summary(b, t, dev, n_threads, batch, mode, iters, repeats) for b, t in zip(blocks, timer_ms, strict=True)]
+    return [latency_entry(b, t, dev, n_threads, batch, mode, iters, repeats)
+            for b, t in zip(blocks, timer_ms, strict=True)]

@@ -29,7 +29,6 @@ import io
 import logging
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -438,25 +437,6 @@ def check_equivalence(actors: list[nn.Module], team: RuntimeTeam, *, recorded: l
 # ---- timing -----------------------------------------------------------------------------------
 
 
-def _sample(decision: Callable[[], None], iters: int) -> np.ndarray:
-    out = np.empty(iters, dtype=np.float64)
-    clock = time.perf_counter_ns
-    for k in range(iters):
-        t0 = clock()
-        decision()
-        out[k] = clock() - t0
-    return out / 1e6
-
-
-def latency_stats(blocks: list[np.ndarray]) -> dict:
-    """p50/p90/p99/mean over all samples and the cv of per-block medians (pure)."""
-    all_ms = np.concatenate(blocks)
-    p50, p90, p99 = (float(v) for v in np.percentile(all_ms, [50, 90, 99]))
-    medians = np.array([np.median(b) for b in blocks])
-    cv = float(np.std(medians, ddof=1) / np.mean(medians)) if len(blocks) > 1 and np.mean(medians) > 0 else 0.0
-    return {"p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(np.mean(all_ms)), "cv": cv}
-
-
 def time_team(team: RuntimeTeam, *, warmup: int = 100, iters: int = 1000, repeats: int = 3, threads: int = 1,
               batch: int = 1) -> dict:
     """Latency of one decentralized team decision through ``team``'s sessions (CPU).
@@ -469,9 +449,7 @@ def time_team(team: RuntimeTeam, *, warmup: int = 100, iters: int = 1000, repeat
     if iters < 1 or repeats < 1 or warmup < 0 or batch < 1:
         raise ValueError(f"need iters >= 1, repeats >= 1, warmup >= 0, batch >= 1 (got {iters}, {repeats}, "
                          f"{warmup}, {batch})")
-    from torch.utils.benchmark import Timer
-
-    from kdmarl_bench.profiling.latency import TIMER_MIN_RUN_TIME_S, TIMER_MISMATCH_RTOL, cpu_name
+    from kdmarl_bench.profiling.latency import latency_entry, sample_cpu, timer_median_ms
 
     calls = team.decision_calls(random_observations(team.obs_dims, batch, seed=1))
 
@@ -484,28 +462,12 @@ def time_team(team: RuntimeTeam, *, warmup: int = 100, iters: int = 1000, repeat
         torch.set_num_threads(threads)
         for _ in range(warmup):
             decision()
-        blocks = [_sample(decision, iters) for _ in range(repeats)]
-        timer = Timer(stmt="decision()", globals={"decision": decision}, num_threads=threads)
-        timer_ms = float(timer.blocked_autorange(min_run_time=TIMER_MIN_RUN_TIME_S).median) * 1e3
+        blocks = [sample_cpu(decision, iters) for _ in range(repeats)]
+        timer_ms = timer_median_ms(decision, threads)
     finally:
         torch.set_num_threads(previous)
-    stats = latency_stats(blocks)
-    p50 = stats["p50_ms"]
-    return {
-        "device": "cpu",
-        "device_name": cpu_name(),
-        "threads": int(threads),
-        "batch": int(batch),
-        "mode": "decentralized",
-        **stats,
-        "iters": int(iters),
-        "repeats": int(repeats),
-        "timer_median_ms": timer_ms,
-        "timer_mismatch": bool(abs(timer_ms - p50) > TIMER_MISMATCH_RTOL * p50),
-        "throughput_decisions_per_s": float(batch / (p50 / 1e3)) if p50 > 0 else float("inf"),
-        "torch": torch.__version__,
-        "runtime": runtime_versions(team.path),
-    }
+    entry = latency_entry(blocks, timer_ms, torch.device("cpu"), int(threads), batch, "decentralized", iters, repeats)
+    return {**entry, "runtime": runtime_versions(team.path)}
 
 
 def torchscript_bytes(module: nn.Module) -> int:

@@ -48,7 +48,8 @@ def _ci(lo: float, hi: float) -> CI | None:
     return CI.parse([lo, hi])
 
 
-def _mean_of(values: Iterable[Any]) -> float | None:
+def finite_mean(values: Iterable[Any]) -> float | None:
+    """Mean of the finite numbers among ``values`` (None when there are none)."""
     vals = [float(v) for v in values if is_finite_number(v)]
     return float(np.mean(vals)) if vals else None
 
@@ -100,13 +101,13 @@ def _latency_group(entries: list[LatencyEntry]) -> LatencyGroup | None:
         batch=first.batch,
         mode=first.mode,
         n_seeds=len(entries),
-        p50_ms=_mean_of(e.p50_ms for e in entries),
-        p90_ms=_mean_of(e.p90_ms for e in entries),
-        p99_ms=_mean_of(e.p99_ms for e in entries),
-        timer_median_ms=_mean_of(e.timer_median_ms for e in entries),
+        p50_ms=finite_mean(e.p50_ms for e in entries),
+        p90_ms=finite_mean(e.p90_ms for e in entries),
+        p99_ms=finite_mean(e.p99_ms for e in entries),
+        timer_median_ms=finite_mean(e.timer_median_ms for e in entries),
         timer_mismatch=any(mismatches) if mismatches else None,
         cv_max=max(cvs) if cvs else None,
-        throughput_decisions_per_s=_mean_of(e.throughput_decisions_per_s for e in entries),
+        throughput_decisions_per_s=finite_mean(e.throughput_decisions_per_s for e in entries),
         noisy=any(noisy) if noisy else None,
     )
 
@@ -129,12 +130,6 @@ def latency_summary(records: Iterable[Record]) -> LatencySummary:
 # summaries
 
 
-def _weights_bytes(r: Record) -> float | None:
-    mem = r.extra.get("memory")
-    val = mem.get("weights_fp32_bytes") if isinstance(mem, dict) else None
-    return float(val) if is_finite_number(val) else None
-
-
 def _best_path(records: list[Record]) -> dict[str, Any]:
     """``best_path`` / ``best_path_p50_ms``: the fastest 1-thread decentralized CPU path whose
     equivalence check passed (eager always qualifies), from the least disturbed record (min p50)."""
@@ -143,7 +138,7 @@ def _best_path(records: list[Record]) -> dict[str, Any]:
         for e in r.latency:
             if e.device != "cpu" or e.threads != 1 or e.mode != "decentralized" or e.batch != 1:
                 continue
-            eq = e.extra.get("equivalence") if hasattr(e, "extra") else None
+            eq = e.extra.get("equivalence")
             if isinstance(eq, dict) and eq.get("passed") is False:
                 continue
             cand = (e.p50_ms, e.path or "eager")
@@ -165,7 +160,7 @@ def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS
         rets = [r.retention for r in ok if is_finite_number(r.retention)]
         r_mean, r_lo, r_hi = stats.mean_ci(rets, **kw)
         costs = [r.cost for r in recs if r.cost is not None]
-        params = _mean_of(c.params for c in costs)
+        params = finite_mean(c.params for c in costs)
         rows.append(Summary(
             task=task,
             method=method,
@@ -178,13 +173,13 @@ def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS
             score_ci95=_ci(s_lo, s_hi),
             retention_mean=finite_or_none(r_mean),
             retention_ci95=_ci(r_lo, r_hi),
-            flops=_mean_of(c.flops for c in costs),
+            flops=finite_mean(c.flops for c in costs),
             params=None if params is None else int(round(params)),
             flops_reduction=None,
-            latency_cpu_p50_ms=_mean_of(r.cpu_p50_ms for r in ok),
+            latency_cpu_p50_ms=finite_mean(r.cpu_p50_ms for r in ok),
             latency_speedup_cpu=None,
             latency_summary=latency_summary(ok),
-            weights_bytes=_mean_of(_weights_bytes(r) for r in ok),
+            weights_bytes=finite_mean(r.weights_bytes for r in ok),
             **_best_path(ok),
         ))
     teachers = {row.task: row for row in rows if row.method == TEACHER}

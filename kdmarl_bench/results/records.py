@@ -317,6 +317,13 @@ class Record:
     def env_steps(self) -> int:
         return int(self.budget.get("env_steps") or 0)
 
+    @property
+    def weights_bytes(self) -> float | None:
+        """fp32 weight bytes of the deployed team (the record's ``memory``; None on older records)."""
+        mem = self.extra.get("memory")
+        val = mem.get("weights_fp32_bytes") if isinstance(mem, dict) else None
+        return float(val) if is_finite_number(val) else None
+
     def latency_entry(self, device: str, threads: int | None = 1, path: str = "eager") -> LatencyEntry | None:
         """The decentralized latency entry on ``device`` ('cpu' or 'cuda'), batch 1 preferred.
 

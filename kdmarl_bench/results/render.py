@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from kdmarl_bench.results.aggregate import finite_mean
 from kdmarl_bench.results.fit import Column, FitResult, fit_table
 from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
@@ -365,24 +366,17 @@ def int8_markdown(board: Leaderboard | dict) -> str:
             groups.setdefault((r.task, r.method, r.size), []).append(r)
     rows = []
     for (task, method, size), recs in sorted(groups.items()):
-        def mean(xs):
-            xs = [x for x in xs if _ok(x)]
-            return sum(xs) / len(xs) if xs else None
-
         i8 = [r.extra["int8"] for r in recs]
         lat = [((x.get("latency") or {}).get("p50_ms")) for x in i8]
         rows.append([task, method, size, str(len(recs)),
-                     fmt_retention(mean(r.retention for r in recs), None),
-                     fmt_retention(mean(x.get("retention") for x in i8), None),
-                     fmt_bytes(mean(_weights(r) for r in recs)), fmt_bytes(mean(x.get("bytes") for x in i8)),
-                     fmt_ms(mean(r.cpu_p50_ms for r in recs)), fmt_ms(mean(lat))])
+                     fmt_retention(finite_mean(r.retention for r in recs), None),
+                     fmt_retention(finite_mean(x.get("retention") for x in i8), None),
+                     fmt_bytes(finite_mean(r.weights_bytes for r in recs)),
+                     fmt_bytes(finite_mean(x.get("bytes") for x in i8)),
+                     fmt_ms(finite_mean(r.cpu_p50_ms for r in recs)), fmt_ms(finite_mean(lat))])
     if not rows:
         return ""
     header = ["task", "method", "size", "seeds", "fp32 retention", "int8 retention", "fp32 weights", "int8 file",
               "fp32 p50 ms (eager)", "int8 p50 ms (ort)"]
     return markdown_table(header, rows, range(3, len(header)))
 
-
-def _weights(r) -> float | None:
-    mem = r.extra.get("memory")
-    return mem.get("weights_fp32_bytes") if isinstance(mem, dict) else None

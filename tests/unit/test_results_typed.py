@@ -347,7 +347,7 @@ def _entry(path, p50, passed=None):
 
 
 def test_summary_best_path_skips_failed_equivalence_and_carries_weights():
-    from kdmarl_bench.results.aggregate import _best_path, _weights_bytes
+    from kdmarl_bench.results.aggregate import _best_path
     from kdmarl_bench.results.records import Record
     from tests.factories import make_record
 
@@ -357,7 +357,7 @@ def test_summary_best_path_skips_failed_equivalence_and_carries_weights():
                       _entry("executorch", 0.015, passed=True)]
     r = Record.from_dict(rec)
     assert _best_path([r]) == {"best_path": "executorch", "best_path_p50_ms": 0.015}
-    assert _weights_bytes(r) == 4000.0
+    assert r.weights_bytes == 4000.0
 
 
 def test_markdown_leaves_out_columns_empty_on_every_row():

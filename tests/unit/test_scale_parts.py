@@ -54,13 +54,13 @@ def test_arch_id_is_the_computation_not_the_weights():
 
 def test_interleaved_blocks_alternate(monkeypatch):
     order = []
-    real = latency._sample_cpu
+    real = latency.sample_cpu
 
     def spy(decision, iters):
         order.append(decision)
         return real(decision, iters)
 
-    monkeypatch.setattr(latency, "_sample_cpu", spy)
+    monkeypatch.setattr(latency, "sample_cpu", spy)
     small = StudentPolicy((4,), (3,), [(8,)])
     big = StudentPolicy((4,), (3,), [(64, 64)])
     entries = latency.time_interleaved([(small.deploy_actors(), [4]), (big.deploy_actors(), [4])],

@@ -84,9 +84,11 @@ class TeacherJob:
     task: str
     steps: int
     command: str
+    kind: str = "local"
+    """``privileged``: train the centralized expert (``[teacher] kind``)."""
 
     def label(self) -> str:
-        return f"{self.task} · teacher training · {self.steps:,} steps"
+        return f"{self.task} · {'privileged ' if self.kind == 'privileged' else ''}teacher training · {self.steps:,} steps"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def execute_job(job: Job, teacher: CheckpointBlob | None, device: str = "cpu",
     if isinstance(job, TeacherJob):
         from kdmarl_bench.teachers.resolve import train_teacher_blob
 
-        return train_teacher_blob(job.task, job.steps, job.command)
+        return train_teacher_blob(job.task, job.steps, job.command, job.kind)
     if isinstance(job, RandomScoreJob):
         from kdmarl_bench.envs import get_task
         from kdmarl_bench.evaluate import evaluate
@@ -175,6 +177,8 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         "eval_episodes": cell.eval_episodes,
         "teacher": spec.teacher.ref,
         "teacher_sha256": teacher_sha,
+        "teacher_kind": "privileged" if teacher.view == "privileged" else "local",
+        "view": cell.view,
         "method_config": {},
         "budget": {"env_steps": cell.env_steps},
         "train": None,
@@ -184,17 +188,19 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     policy = teacher
     student_blob = None
     if method_cls.trains_student:
+        from kdmarl_bench.envs.views import get_view
         from kdmarl_bench.models.capacity import student_widths
         from kdmarl_bench.models.policy import StudentPolicy
 
         size = cell.size
-        widths = student_widths(env_spec.obs_dims, size.hidden, size.scale)
+        view = get_view(cell.task, cell.view, "cell view", students=True)
+        widths = student_widths(view.obs_dims, size.hidden, size.scale)
         record["student"] = {"size": size.label, "widths": [list(w) for w in widths]}
         method = method_cls.from_overrides(cell.method_config)
         record["method_config"] = dataclasses.asdict(method.config)
         # Same seed → same student init for every method (paired comparison).
         torch.manual_seed(10_007 * cell.seed + 1)
-        student = StudentPolicy(env_spec.obs_dims, env_spec.n_actions, widths)
+        student = StudentPolicy(view.obs_dims, env_spec.n_actions, widths, view=view.name)
         ctx = DistillContext(spec=env_spec, make_env=lambda n: task.make(n), teacher=teacher, student=student,
                              env_steps=cell.env_steps, num_envs=cell.num_envs, seed=cell.seed,
                              device=torch.device(device), progress=progress)
@@ -217,6 +223,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
             "method": cell.method,
             "method_config": record["method_config"],
             "teacher": spec.teacher.ref,
+            "view": cell.view,
             "seed": cell.seed,
             "env_steps": stats.env_steps,
             "suite": spec.suite,

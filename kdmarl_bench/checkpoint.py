@@ -101,6 +101,9 @@ def check_architecture(arch: dict, card_path: str | Path) -> None:
         raise bad("n_actions", f"expected {n} sizes in [1, {MAX_DIM:,}] (one per agent), got {str(arch.get('n_actions'))[:80]}")
     if arch.get("activation", "relu") not in ACTIVATIONS:
         raise bad("activation", f"unknown activation {arch.get('activation')!r}; valid choices: {', '.join(ACTIVATIONS)}")
+    view = arch.get("view", "full")
+    if not (isinstance(view, str) and 0 < len(view) <= 64):
+        raise bad("view", f"expected a view name (a short string), got {str(view)[:80]!r}")
     width_rule = f"a list of 1 to 16 widths, each in [1, {MAX_WIDTH:,}]"
     if cls == "TeacherPolicy":
         if not (isinstance(arch.get("state_dim"), int) and not isinstance(arch.get("state_dim"), bool)
@@ -189,8 +192,14 @@ def _load_file(weights: Path) -> dict:
 
 def check_dims(card: dict, spec, path: str | Path) -> None:
     """Refuse a checkpoint whose architecture does not fit the task's dims."""
+    from kdmarl_bench.envs.views import get_view
+
     arch = card["architecture"]
-    want = {"obs_dims": list(spec.obs_dims), "n_actions": list(spec.n_actions)}
+    view = arch.get("view", "full")
+    if not isinstance(view, str):
+        raise UsageError(f"{path}: architecture.view must be a string, got {view!r}")
+    where = f"{path}: architecture.view"
+    want = {"obs_dims": list(get_view(spec.id, view, where).obs_dims), "n_actions": list(spec.n_actions)}
     if arch.get("class") == "TeacherPolicy":
         want["state_dim"] = spec.state_dim
     for key, val in want.items():

@@ -56,11 +56,17 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
              num_envs: int | None = None, progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Run ``episodes`` full episodes; ``policy=None`` = uniform random over available actions.
 
+    The policy acts through the view it was trained on (``policy.view``: a student's limited view,
+    a privileged teacher's ``obs ⊕ state``).
+
     Copy i of B runs a fixed quota of episodes, so which episodes count never depends on
     how fast a policy finishes them (keeps evaluation paired across methods).
     ``progress(done, episodes)`` is called whenever episodes finish.
     """
+    from kdmarl_bench.envs.views import policy_view
+
     spec = get_task(task_id).spec
+    view = policy_view(task_id, policy) if policy is not None else None  # what the policy may see
     b = num_envs or min(episodes, 32)
     quota = torch.tensor([episodes // b + (1 if i < episodes % b else 0) for i in range(b)])
     returns: list[list[float]] = [[] for _ in range(b)]
@@ -76,7 +82,7 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
                 if policy is None:
                     actions = random_actions(step.avail, gen)
                 else:
-                    actions = policy.act(step.obs, step.avail, greedy=greedy, generator=gen)
+                    actions = policy.act(view(step.obs, step.state), step.avail, greedy=greedy, generator=gen)
             step = env.step(actions)
             finished = torch.nonzero(step.done).flatten().tolist()
             for i in finished:

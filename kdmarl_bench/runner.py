@@ -188,7 +188,8 @@ class Runner:
             if ref.sha256 is None:
                 self._msg(f"training teacher for {task} ({ref.steps:,} steps)")
                 teacher_jobs[task] = submit(TeacherJob(task, ref.steps,
-                                                       f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')"))
+                                                       f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')",
+                                                       ref.kind))
             else:
                 blobs[task] = read_checkpoint_blob(ref, self.out)
         for i in todo:
@@ -233,7 +234,7 @@ class Runner:
                     continue
                 if isinstance(job, TeacherJob):
                     blob = result
-                    write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task), "teacher checkpoint"))
+                    write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task, job.kind), "teacher checkpoint"))
                     self._teachers[job.task] = replace(self.teacher_ref(job.task), sha256=blob.sha256)
                     blobs[job.task] = blob
                     for i in waiting.pop(job.task, []):

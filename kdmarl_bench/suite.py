@@ -48,6 +48,9 @@ class TeacherSource:
     """``zoo`` (bundled), ``train`` (train with the suite), or a checkpoint path."""
     steps: int = 200_000
     """Env steps when ``source = "train"``."""
+    kind: str = "local"
+    """``local``: the actor sees each agent's own observation; ``privileged``: the centralized expert,
+    whose actor also sees the global state (``train-teacher --privileged``)."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,14 @@ class Suite:
 
     def teacher_for(self, task_id: str) -> TeacherSource:
         ov = self.task_overrides.get(task_id, {})
-        if "teacher" in ov or "teacher_steps" in ov:
-            return TeacherSource(ov.get("teacher", self.teacher.source), int(ov.get("teacher_steps", self.teacher.steps)))
+        if "teacher" in ov or "teacher_steps" in ov or "teacher_kind" in ov:
+            return TeacherSource(ov.get("teacher", self.teacher.source), int(ov.get("teacher_steps", self.teacher.steps)),
+                                 ov.get("teacher_kind", self.teacher.kind))
         return self.teacher
+
+    def view_for(self, task_id: str) -> str:
+        """The students' observation view of a task (``[task."ID"] view``, default ``full``)."""
+        return str(self.task_overrides.get(task_id, {}).get("view", "full"))
 
 
 @dataclass(frozen=True)
@@ -161,15 +169,23 @@ class Cell:
     method_config: dict[str, Any]
     base_method: str = ""
     """Registered method id that runs this cell (differs from ``method`` for suite variants)."""
+    view: str = "full"
+    """The students' observation view of the task (``[task."ID"] view``; ``kdmarl_bench/envs/views.py``)."""
 
     @property
     def size_label(self) -> str:
         return self.size.label if self.size else "full"
 
     def config(self) -> dict:
-        """Everything that determines the result; its hash keys the result file."""
+        """Everything that determines the result; its hash keys the result file. Fields at the defaults
+        they had before they existed (``view = "full"``, a ``local`` teacher) are left out, so cells of
+        older suites keep their keys."""
         d = asdict(self)
         d["size"] = asdict(self.size) if self.size else None
+        if d["view"] == "full":
+            del d["view"]
+        if d["teacher"]["kind"] == "local":
+            del d["teacher"]["kind"]
         return d
 
     def label(self) -> str:
@@ -376,10 +392,11 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
                                "run twice, not another sample)")
 
     t = ctx.typed(data, "teacher", dict, "", {})
-    ctx.unknown_keys(t, {"source", "steps"}, "teacher.")
+    ctx.unknown_keys(t, {"source", "steps", "kind"}, "teacher.")
     teacher = TeacherSource(
         source=ctx.typed(t, "source", str, "teacher.", "zoo"),
         steps=_positive(ctx, ctx.typed(t, "steps", int, "teacher.", 200_000), "teacher.steps"),
+        kind=_teacher_kind(ctx, ctx.typed(t, "kind", str, "teacher.", "local"), "teacher.kind"),
     )
 
     st = ctx.typed(data, "students", dict, "", {})
@@ -479,12 +496,23 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             raise ctx.err(f"task.{tname}", f"overrides a task the suite does not list{suggest(tname, tasks)}")
         if not isinstance(ov, dict):
             raise ctx.err(f"task.{tname}", "expected a table")
-        ctx.unknown_keys(ov, {"env_steps", "eval_episodes", "teacher", "teacher_steps"}, f"task.{tname}.")
+        ctx.unknown_keys(ov, {"env_steps", "eval_episodes", "teacher", "teacher_steps", "teacher_kind", "view"},
+                         f"task.{tname}.")
         for k in ("env_steps", "eval_episodes", "teacher_steps"):
             if k in ov:
                 _positive(ctx, ctx.typed(ov, k, int, f"task.{tname}."), f"task.{tname}.{k}")
         if "teacher" in ov:
             ctx.typed(ov, "teacher", str, f"task.{tname}.")
+        if "teacher_kind" in ov:
+            _teacher_kind(ctx, ov["teacher_kind"], f"task.{tname}.teacher_kind")
+        if "view" in ov:
+            from kdmarl_bench.envs.views import get_view
+
+            view_name = ctx.typed(ov, "view", str, f"task.{tname}.")
+            try:
+                get_view(tname, view_name, students=True)
+            except UsageError as exc:
+                raise ctx.err(f"task.{tname}.view", str(exc)) from None
         task_overrides[tname] = dict(ov)
 
     focus = _focus(ctx, meta, methods)
@@ -508,6 +536,15 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
         focus=focus,
     )
+
+
+def _teacher_kind(ctx: _Ctx, val: Any, where: str) -> str:
+    from kdmarl_bench.envs.views import TEACHER_KINDS
+
+    if val not in TEACHER_KINDS:
+        raise ctx.err(where, f"unknown teacher kind {val!r}{suggest(str(val), list(TEACHER_KINDS))}; "
+                             f"valid choices: {', '.join(TEACHER_KINDS)}")
+    return str(val)
 
 
 def _focus(ctx: _Ctx, meta: dict, methods: list[str]) -> str:
@@ -584,6 +621,7 @@ def plan(suite: Suite) -> list[Cell]:
                             teacher=suite.teacher_for(task),
                             method_config=dict(suite.method_config.get(method, {})),
                             base_method=base,
+                            view=suite.view_for(task),
                         )
                     )
     return cells

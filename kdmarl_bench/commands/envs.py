@@ -12,7 +12,9 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def envs_cmd(family, as_json):
-    """List the tasks: agents, obs dims, state dim, actions, episode limit, metric, availability."""
+    """List the tasks: agents, obs dims, state dim, actions, episode limit, metric, bundled teachers, the
+    students' observation views (``--json``: every view with each agent's student and teacher observation
+    sizes), availability."""
     from kdmarl_bench.envs import all_tasks
     from kdmarl_bench.teachers.zoo import zoo_teachers
 
@@ -24,18 +26,25 @@ def envs_cmd(family, as_json):
             continue
         why = task.availability()
         teacher = zoo.get(spec.id)
+        expert = zoo.get(f"{spec.id}@privileged")
+        views = [v.to_dict(spec.obs_dims) for v in task.views().values()]
         rows.append({**spec.to_dict(), "available": why is None, "unavailable_reason": why,
                      "zoo_teacher": None if teacher is None else {
                          "ref": f"zoo:{spec.id}", "score": teacher.score, "metric": spec.metric,
-                         "env_steps": teacher.env_steps}})
+                         "env_steps": teacher.env_steps},
+                     "zoo_privileged_teacher": None if expert is None else {
+                         "ref": f"zoo:{spec.id}@privileged", "score": expert.score, "metric": spec.metric,
+                         "env_steps": expert.env_steps},
+                     "views": views})
     if as_json:
         echo_json(rows)
         return
 
     from rich.table import Table
 
-    table = Table(title="kdmarl-bench tasks (teacher: the bundled zoo teacher's greedy score)")
-    for col in ("id", "agents", "obs dims", "state", "actions", "limit", "metric", "teacher", "available"):
+    table = Table(title="kdmarl-bench tasks (teacher: the bundled zoo teacher's greedy score; "
+                        "views: students' observation sizes beyond full)")
+    for col in ("id", "agents", "obs dims", "state", "actions", "limit", "metric", "teacher", "views", "available"):
         table.add_column(col, justify="left" if col in ("id", "metric", "available") else "right", no_wrap=True)
 
     def dims(v):
@@ -46,6 +55,16 @@ def envs_cmd(family, as_json):
             return "-"
         return f"{t['score']:.0%}" if metric == "win_rate" else f"{t['score']:.2f}"
 
+    def teacher_cells(r):
+        local = teacher_cell(r["zoo_teacher"], r["metric"])
+        if r["zoo_privileged_teacher"] is None:
+            return local
+        return f"{local} (+priv {teacher_cell(r['zoo_privileged_teacher'], r['metric'])})"
+
+    def views_cell(r):
+        limited = [v for v in r["views"] if v["limited"]]
+        return " ".join(f"{v['name']}:{dims(v['obs_dims'])}" for v in limited) or "-"
+
     reasons = {}
     for r in rows:
         if r["available"]:
@@ -54,7 +73,7 @@ def envs_cmd(family, as_json):
             mark = reasons.setdefault(r["unavailable_reason"], f"[{len(reasons) + 1}]")
             avail = f"[red]no[/] {mark}"
         table.add_row(r["id"], str(r["n_agents"]), dims(r["obs_dims"]), str(r["state_dim"]), dims(r["n_actions"]),
-                      str(r["episode_limit"]), r["metric"], teacher_cell(r["zoo_teacher"], r["metric"]), avail)
+                      str(r["episode_limit"]), r["metric"], teacher_cells(r), views_cell(r), avail)
     con = stdout_console()
     con.print(table)
     for reason, mark in reasons.items():

@@ -14,9 +14,11 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default 32 SMAX/SMAC, 100 MPE).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True, help="Eval seed.")
 @click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel env copies.")
+@click.option("--view", "view_name", default=None,
+              help="Observation view (default: the one the checkpoint was trained on; another one is refused).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with per-episode scores.")
 @handle_errors
-def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, as_json):
+def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_name, as_json):
     """Greedy evaluation of CHECKPOINT (a .safetensors path or zoo:TASK), or --policy random.
 
     Prints the mean score with a 95% bootstrap CI over episodes, and the win rate
@@ -41,6 +43,13 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, as_json)
         where = "--task" if task_id is not None else f"{checkpoint}: card field 'task'"
         task_id = task_id or card["task"]
         check_dims(card, get_task(task_id, where).spec, checkpoint)
+        from kdmarl_bench.envs.views import check_view, get_view
+
+        if view_name is not None:
+            get_view(task_id, view_name, "--view")  # an unknown name: "did you mean" and the task's views
+        check_view(pol.view, view_name, checkpoint)
+    elif view_name is not None:
+        raise CliError("--view applies to a checkpoint; a random policy ignores observations")
     if task_id is None:
         raise CliError("--task is required with --policy random")
     spec = get_task(task_id, "--task").spec

@@ -35,10 +35,13 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--init", "init", default=None, metavar="REF",
               help="Warm-start from this teacher (zoo:TASK or a checkpoint path): its weights, a fresh optimizer "
                    "and a fresh --steps schedule; the card lists every stage.")
+@click.option("--privileged", is_flag=True,
+              help="Train the centralized expert: each actor also sees the global state (teacher kind 'privileged'). "
+                   "With --init from a local teacher, training starts from that teacher's policy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON on stdout.")
 @handle_errors
 def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len, epochs, ent_coef, eval_episodes,
-                      threads, checkpoint_every, resume, init, as_json):
+                      threads, checkpoint_every, resume, init, privileged, as_json):
     """Train a centralized MAPPO teacher for TASK and save checkpoint + card."""
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -82,7 +85,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
             path, card = train_teacher(
                 task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
                 lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
-                checkpoint_every=checkpoint_every, resume=resume, init=init,
+                checkpoint_every=checkpoint_every, resume=resume, init=init, privileged=privileged,
             )
         except KeyboardInterrupt:
             from kdmarl_bench.teachers.train import snapshot_path

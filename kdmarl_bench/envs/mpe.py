@@ -17,6 +17,7 @@ import torch
 
 from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
 from kdmarl_bench.envs.registry import Task, register_task
+from kdmarl_bench.envs.views import View, columns
 from kdmarl_bench.signals import deferred_interrupts
 
 MAX_CYCLES = 25
@@ -45,6 +46,44 @@ def mpe_spec(name: str) -> EnvSpec:
         backend="mpe2",
         agent_names=agents,
     )
+
+
+# ---- student views ------------------------------------------------------------------------
+# simple_spread_v3 (3 agents, 3 landmarks): an agent's observation is [own velocity (2), own
+# position (2), each landmark's position relative to it (3×2), each other agent's relative
+# position (2×2), the others' communication (2×2, always zero: spread agents are silent)].
+SPREAD_VEL, SPREAD_POS, SPREAD_LANDMARKS, SPREAD_OTHERS = slice(0, 2), slice(2, 4), slice(4, 10), slice(10, 14)
+
+
+def _nearest_landmarks(o: torch.Tensor, k: int) -> torch.Tensor:
+    """Own velocity and position, then the ``k`` nearest landmarks' relative positions, nearest first."""
+    rel = o[:, SPREAD_LANDMARKS].reshape(o.shape[0], 3, 2)
+    order = torch.linalg.vector_norm(rel, dim=-1).argsort(dim=-1, stable=True)[:, :k]
+    near = torch.gather(rel, 1, order[..., None].expand(-1, -1, 2))
+    return torch.cat([o[:, SPREAD_VEL], o[:, SPREAD_POS], near.flatten(1)], dim=-1)
+
+
+def mpe_views(spec: EnvSpec) -> list[View]:
+    """simple_spread: ``near2`` (the 2 nearest landmarks, no other agents) and ``hetero`` (agent_0
+    sees landmarks and agents, agent_1 the 2 nearest landmarks, agent_2 the nearest one). Other
+    MPE tasks have no limited view (speaker_listener is heterogeneous as the env defines it)."""
+    if spec.name != "simple_spread_v3":
+        return []
+
+    def near2(obs, state):
+        return [_nearest_landmarks(o, 2) for o in obs]
+
+    no_comm = columns([list(range(14))])
+
+    def hetero(obs, state):
+        return [no_comm([obs[0]], state)[0], _nearest_landmarks(obs[1], 2), _nearest_landmarks(obs[2], 1)]
+
+    return [
+        View("near2", (8, 8, 8), "own velocity and position and the 2 nearest landmarks (relative, nearest "
+             "first); no other agent", near2, limited=True),
+        View("hetero", (14, 8, 6), "agent_0: landmarks and other agents; agent_1: the 2 nearest landmarks; "
+             "agent_2: the nearest landmark only", hetero, limited=True),
+    ]
 
 
 def _availability() -> str | None:
@@ -175,4 +214,4 @@ def _factory(name: str):
 
 
 for _name in MPE_TASKS:
-    register_task(Task(mpe_spec(_name), _factory(_name), _availability, _versions))
+    register_task(Task(mpe_spec(_name), _factory(_name), _availability, _versions, mpe_views))

@@ -21,6 +21,7 @@ import torch
 
 from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
 from kdmarl_bench.envs.registry import Task, register_task
+from kdmarl_bench.envs.views import View
 
 # map → (allies, enemies). Obs/state/action sizes follow from these (REFERENCE.md):
 # obs = 13·(allies−1+enemies)+10, state = 12·(allies+enemies), actions = 5+enemies.
@@ -63,6 +64,60 @@ def smax_spec(map_name: str) -> EnvSpec:
         agent_names=tuple(f"ally_{i}" for i in range(allies)),
         notes=note,
     )
+
+
+# ---- student views ------------------------------------------------------------------------
+# An agent's SMAX observation is one 13-feature block per other unit (allies first, then enemies:
+# [health, Δx, Δy, last move x, last move y, last target, cooldown, 6 type bits], Δ divided by the
+# *observer's* sight range), then its own 10 features ([health, x, y, cooldown, 6 type bits]).
+# A unit SMAX does not show (out of sight, or dead) is an all-zero block.
+UNIT_FEATURES = 13
+OWN_FEATURES = 10
+SIGHT_RANGES = (9.0, 10.0, 10.0, 9.0, 8.0, 9.0)  # SMAX's per-type sight ranges (marine, marauder, stalker, …)
+STUDENT_SIGHT = 5.0  # a marine's attack range: a student sees only what it could shoot at
+
+
+def _sight_mask(o: torch.Tensor, n_blocks: int, sight: float) -> torch.Tensor:
+    """``(B, n_blocks)`` bool: the block's unit lies within ``sight`` of the observer."""
+    blocks = o[:, : n_blocks * UNIT_FEATURES].reshape(o.shape[0], n_blocks, UNIT_FEATURES)
+    own_type = o[:, n_blocks * UNIT_FEATURES + 4 :]  # one-hot of the observer's unit type
+    own_sight = own_type @ torch.tensor(SIGHT_RANGES, dtype=o.dtype, device=o.device)  # 0 when dead
+    dist = torch.linalg.vector_norm(blocks[..., 1:3], dim=-1) * own_sight[:, None]
+    return dist < sight
+
+
+def _limit(o: torch.Tensor, n_allies: int, n_enemies: int, sight: float, allies: bool) -> torch.Tensor:
+    """One agent's observation with units beyond ``sight`` blanked (as SMAX blanks unseen units);
+    ``allies=False`` also drops the ally blocks (the agent sees enemies and itself only)."""
+    n_blocks = n_allies - 1 + n_enemies
+    keep = _sight_mask(o, n_blocks, sight)
+    blocks = o[:, : n_blocks * UNIT_FEATURES].reshape(o.shape[0], n_blocks, UNIT_FEATURES) * keep[..., None]
+    if not allies:
+        blocks = blocks[:, n_allies - 1 :]
+    return torch.cat([blocks.flatten(1), o[:, n_blocks * UNIT_FEATURES :]], dim=-1)
+
+
+def smax_views(spec: EnvSpec) -> list[View]:
+    """``sight5`` (every student sees units within 5) and ``hetero`` (ally_0 keeps the full view,
+    the others see only enemies within 5, so their observations and capacity-rule widths are smaller)."""
+    n_allies, n_enemies = SMAX_MAPS[spec.name]
+    full = spec.obs_dims[0]
+    enemies_only = UNIT_FEATURES * n_enemies + OWN_FEATURES
+    r = STUDENT_SIGHT
+
+    def sight(obs, state):
+        return [_limit(o, n_allies, n_enemies, r, allies=True) for o in obs]
+
+    def hetero(obs, state):
+        return [o if i == 0 else _limit(o, n_allies, n_enemies, r, allies=False) for i, o in enumerate(obs)]
+
+    return [
+        View("sight5", (full,) * n_allies, f"units farther than {r:g} (a marine's attack range) are hidden, "
+             "as SMAX hides units out of sight", sight, limited=True),
+        View("hetero", (full,) + (enemies_only,) * (n_allies - 1),
+             f"ally_0 sees everything it normally sees; the others see only enemies within {r:g}", hetero,
+             limited=n_allies > 1),
+    ]
 
 
 def _availability() -> str | None:
@@ -256,4 +311,4 @@ def _factory(map_name: str):
 
 
 for _name in SMAX_MAPS:
-    register_task(Task(smax_spec(_name), _factory(_name), _availability, _versions))
+    register_task(Task(smax_spec(_name), _factory(_name), _availability, _versions, smax_views))

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from kdmarl_bench.envs.views import policy_view
 from kdmarl_bench.methods.base import (
     DistillContext,
     DistillMethod,
@@ -69,6 +70,7 @@ class OfflineDistillMethod(DistillMethod):
             data, env_steps = collect_teacher_dataset(
                 env, ctx.teacher, ctx.env_steps, ctx.seed, gen, cfg.max_dataset,
                 sample=cfg.teacher_sampling, device=device, on_steps=on_steps,
+                student_view=policy_view(ctx.spec.id, student),
             )
         finally:
             env.close()

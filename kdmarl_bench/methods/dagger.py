@@ -82,7 +82,7 @@ class Dagger(DistillMethod):
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
         spec = ctx.spec
         capacity = max(1, min(cfg.max_dataset, ctx.env_steps))
-        data = LabelledBuffer(spec.obs_dims, spec.n_actions, capacity, "fifo", device, gen)
+        data = LabelledBuffer(student.obs_dims, spec.n_actions, capacity, "fifo", device, gen)
         optim = torch.optim.Adam(student.parameters(), lr=cfg.lr, eps=1e-5)
 
         env = ctx.make_env(num_envs)

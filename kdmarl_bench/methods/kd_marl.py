@@ -174,10 +174,10 @@ class KdMarl(DistillMethod):
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
 
         # ---- training-only projection heads --------------------------------------------------
-        t_widths = hidden_widths(teacher, spec.obs_dims)
+        t_widths = hidden_widths(teacher, teacher.obs_dims)
         if (use_rel or use_role) and len(set(t_widths)) != 1:
             raise ValueError(f"kd-marl: teacher agents' hidden widths differ ({t_widths}); L_rel/L_role need one width")
-        heads = ProjectionHeads(hidden_widths(student, spec.obs_dims), t_widths[0], cfg.proj_dim).to(device)
+        heads = ProjectionHeads(hidden_widths(student, student.obs_dims), t_widths[0], cfg.proj_dim).to(device)
         params = list(student.parameters()) + list(heads.parameters())
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
 

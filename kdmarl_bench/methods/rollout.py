@@ -8,6 +8,11 @@ Two ways of visiting states:
   the teacher labels the same observations (logits, last hidden features) and, on request, its
   centralized critic evaluates the global state.
 
+Views (``kdmarl_bench/envs/views.py``): each policy acts through its own view of the same step.
+The teacher labels from ``teacher.view`` (its full observation, or ``obs ⊕ state`` for a privileged
+teacher); the student's observations (stored in datasets and rollouts, ``obs``) come through
+``student.view``, which may hold less.
+
 Budget accounting: one ``VecEnv.step`` on B copies costs B env-steps.
 Env tensors live on the CPU; observations are moved to ``device`` for the networks, actions
 come back to the CPU. Sampling uses an explicit CPU ``torch.Generator`` (seeded by the method).
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from kdmarl_bench.envs.base import VecEnv
+from kdmarl_bench.envs.views import View, full_view, policy_view
 from kdmarl_bench.models.mlp import masked_logits
 from kdmarl_bench.models.policy import TeacherPolicy, TeamPolicy
 
@@ -175,25 +181,30 @@ class LabelledBuffer:
 @torch.no_grad()
 def collect_teacher_dataset(env: VecEnv, teacher: TeamPolicy, budget: int, seed: int, generator: torch.Generator,
                             capacity: int, sample: bool = True, device: torch.device | str = "cpu",
-                            on_steps: Callable[[int], None] | None = None) -> tuple[LabelledBuffer, int]:
+                            on_steps: Callable[[int], None] | None = None,
+                            student_view: View | None = None) -> tuple[LabelledBuffer, int]:
     """Roll out the frozen teacher for up to ``budget`` env-steps and keep every state it visits.
 
     ``sample=True``: the teacher samples from its masked softmax (wider state coverage than its
-    greedy policy); ``False``: it acts greedily. Returns (buffer, env-steps used).
+    greedy policy); ``False``: it acts greedily. The buffer stores each state as the student will
+    see it (``student_view``, default the full observation) with the teacher's logits from its own
+    view of the same state. Returns (buffer, env-steps used).
     """
     device = torch.device(device)
     b = env.num_envs
     n_steps = budget // b
     spec = env.spec
-    buffer = LabelledBuffer(spec.obs_dims, spec.n_actions, max(1, min(capacity, n_steps * b)), "reservoir",
+    t_view = policy_view(spec.id, teacher)
+    s_view = student_view if student_view is not None else full_view(spec.obs_dims)
+    buffer = LabelledBuffer(s_view.obs_dims, spec.n_actions, max(1, min(capacity, n_steps * b)), "reservoir",
                             device, generator)
     step = env.reset(seed)
     used = 0
     for t in range(n_steps):
-        obs = [o.to(device) for o in step.obs]
+        s_obs = [o.to(device) for o in s_view(step.obs, step.state)]
         avail = [m.to(device) for m in step.avail]
-        t_logits, _ = teacher_outputs(teacher, obs, device)
-        buffer.add(obs, avail, t_logits)
+        t_logits, _ = teacher_outputs(teacher, t_view(step.obs, step.state), device)
+        buffer.add(s_obs, avail, t_logits)
         actions = sample_actions(t_logits, avail, generator)[0] if sample else greedy_actions(t_logits, avail)
         step = env.step(actions)
         used += b
@@ -210,7 +221,7 @@ class Rollout:
     """A ``(T, B)`` student rollout with the teacher's labels. Per-agent lists where sizes differ."""
 
     obs: list[torch.Tensor]
-    """Per agent ``(T, B, obs_i)``."""
+    """Per agent ``(T, B, obs_i)``, as the student sees them (its view)."""
     avail: list[torch.Tensor]
     """Per agent ``(T, B, A_i)`` bool."""
     actions: torch.Tensor
@@ -252,6 +263,8 @@ class OnPolicyCollector:
         self.teacher = teacher
         self.generator = generator
         self.device = torch.device(device)
+        self.student_view = policy_view(env.spec.id, student)
+        self.teacher_view = policy_view(env.spec.id, teacher)
         self.step = env.reset(seed)
 
     @torch.no_grad()
@@ -271,9 +284,9 @@ class OnPolicyCollector:
         was_training = self.student.training
         self.student.eval()
         for _ in range(rollout_len):
-            obs = [o.to(dev) for o in self.step.obs]
+            obs = [o.to(dev) for o in self.student_view(self.step.obs, self.step.state)]
             avail = [m.to(dev) for m in self.step.avail]
-            t_logits, t_hidden = teacher_outputs(self.teacher, obs, dev)
+            t_logits, t_hidden = teacher_outputs(self.teacher, self.teacher_view(self.step.obs, self.step.state), dev)
             s_logits = self.student.logits(obs)
             actions, _ = sample_actions(s_logits, avail, self.generator)
             use_teacher = torch.zeros(b, dtype=torch.bool)

@@ -23,6 +23,9 @@ from kdmarl_bench.models.value_norm import ValueNorm
 class TeamPolicy(nn.Module):
     obs_dims: tuple[int, ...]
     n_actions: tuple[int, ...]
+    view: str = "full"
+    """The observation view this policy acts through (``kdmarl_bench/envs/views.py``): its
+    ``obs_dims`` are that view's sizes. Recorded in the architecture when not ``full``."""
 
     def features(self, obs: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         raise NotImplementedError
@@ -80,8 +83,9 @@ class TeacherPolicy(TeamPolicy):
     centralized critic V(s) on the global state."""
 
     def __init__(self, obs_dims, n_actions, state_dim: int, actor_hidden=(512, 512, 512),
-                 critic_hidden=(512, 512, 512), activation: str = "relu"):
+                 critic_hidden=(512, 512, 512), activation: str = "relu", view: str = "full"):
         super().__init__()
+        self.view = view
         self.obs_dims = tuple(obs_dims)
         self.n_actions = tuple(n_actions)
         self.state_dim = state_dim
@@ -133,14 +137,17 @@ class TeacherPolicy(TeamPolicy):
             "actor_hidden": list(self.actor_hidden),
             "critic_hidden": list(self.critic_hidden),
             "activation": self.activation,
+            **({"view": self.view} if self.view != "full" else {}),
         }
 
 
 class StudentPolicy(TeamPolicy):
     """Decentralized student: agent i has its own small actor sized for its obs."""
 
-    def __init__(self, obs_dims, n_actions, widths: list[tuple[int, ...]], activation: str = "relu"):
+    def __init__(self, obs_dims, n_actions, widths: list[tuple[int, ...]], activation: str = "relu",
+                 view: str = "full"):
         super().__init__()
+        self.view = view
         self.obs_dims = tuple(obs_dims)
         self.n_actions = tuple(n_actions)
         self.widths = [tuple(w) for w in widths]
@@ -163,6 +170,7 @@ class StudentPolicy(TeamPolicy):
             "n_actions": list(self.n_actions),
             "widths": [list(w) for w in self.widths],
             "activation": self.activation,
+            **({"view": self.view} if self.view != "full" else {}),
         }
 
 

@@ -162,6 +162,7 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
         "precision": "int8" if int8 else "fp32",
         "quantization": "onnxruntime.quantization.quantize_dynamic (QInt8 weights, per tensor)" if int8 else None,
         "task": spec.to_dict(),
+        "view": policy.view,
         "source": {
             "checkpoint": ref,
             "kind": card.get("kind"),
@@ -209,4 +210,5 @@ def load_exported(out_dir: Path, threads: int = 1) -> tuple[RuntimePolicy, dict]
     obs_dims = [int(a["obs_dim"]) for a in manifest["agents"]]
     team = RuntimeTeam(runtime, units, models, [make_session(runtime, m, threads) for m in models], n_agents,
                        obs_dims)
-    return RuntimePolicy(team, [int(a["n_actions"]) for a in manifest["agents"]]), manifest
+    view = manifest.get("view", "full")  # manifests before views existed were full-view students
+    return RuntimePolicy(team, [int(a["n_actions"]) for a in manifest["agents"]], view=view), manifest

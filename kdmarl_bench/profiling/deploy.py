@@ -106,17 +106,20 @@ def recorded_observations(policy, task_id: str, n: int = 256, seed: int = 0, num
     import torch
 
     from kdmarl_bench.envs import get_task
+    from kdmarl_bench.envs.views import policy_view
 
     env = get_task(task_id).make(num_envs)
+    view = policy_view(task_id, policy)
     rows: list[list[np.ndarray]] = [[] for _ in policy.obs_dims]
     try:
         step = env.reset(seed)
         policy.eval()
         while sum(len(r) for r in rows[0]) < n:
-            for i, o in enumerate(step.obs):
+            obs = view(step.obs, step.state)
+            for i, o in enumerate(obs):
                 rows[i].append(o.detach().cpu().numpy().astype(np.float32))
             with torch.inference_mode():
-                actions = policy.act(step.obs, step.avail, greedy=True)
+                actions = policy.act(obs, step.avail, greedy=True)
             step = env.step(actions)
     finally:
         env.close()

@@ -59,7 +59,7 @@ def evaluate_int8(policy: TeamPolicy, task: str, episodes: int, eval_seed: int, 
     from kdmarl_bench.evaluate import evaluate
 
     team = team or int8_team(policy)
-    return evaluate(RuntimePolicy(team, list(policy.n_actions)), task, episodes, eval_seed)
+    return evaluate(RuntimePolicy(team, list(policy.n_actions), view=policy.view), task, episodes, eval_seed)
 
 
 def int8_result(policy: TeamPolicy, task: str, episodes: int, eval_seed: int, *, fp32_score: float | None = None,

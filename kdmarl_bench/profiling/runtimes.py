@@ -502,9 +502,10 @@ class RuntimePolicy(TeamPolicy):
     available actions), so an exported or quantized student is scored exactly like its checkpoint.
     """
 
-    def __init__(self, team: RuntimeTeam, n_actions: list[int]):
+    def __init__(self, team: RuntimeTeam, n_actions: list[int], view: str = "full"):
         super().__init__()
         self.team = team
+        self.view = view
         self.obs_dims = tuple(team.obs_dims)
         self.n_actions = tuple(int(a) for a in n_actions)
 

@@ -52,8 +52,29 @@ def task_backends(label: str, board: Leaderboard | dict) -> dict[str, tuple[str,
     return out
 
 
+def task_regimes(label: str, board: Leaderboard | dict) -> dict[str, tuple[str, str]]:
+    """``{task: (students' view, teacher kind)}`` of one leaderboard; UsageError if a task mixes them."""
+    out: dict[str, tuple[str, str]] = {}
+    for r in as_leaderboard(board).records:
+        regime = (r.view, r.teacher_kind)
+        if out.setdefault(r.task, regime) != regime:
+            raise UsageError(f"{label}: task {r.task!r} mixes views/teachers {out[r.task]} and {regime} within one "
+                             "leaderboard")
+    return out
+
+
 def check_compatible(a_label: str, a: Leaderboard | dict, b_label: str, b: Leaderboard | dict) -> None:
-    """UsageError when the same task id comes from different backends (or backend major versions)."""
+    """UsageError when the same task id comes from different backends (or backend major versions), or
+    its students saw it through different views, or its teachers were of different kinds."""
+    a_reg, b_reg = task_regimes(a_label, a), task_regimes(b_label, b)
+    for task in sorted(set(a_reg) & set(b_reg)):
+        if a_reg[task] != b_reg[task]:
+            (va, ka), (vb, kb) = a_reg[task], b_reg[task]
+            raise UsageError(
+                f"cannot compare task {task!r}: {a_label} has students on view {va!r} with a {ka} teacher but "
+                f"{b_label} has view {vb!r} with a {kb} teacher; what students can see changes the task, so these "
+                "numbers never share a column"
+            )
     a_tasks, b_tasks = task_backends(a_label, a), task_backends(b_label, b)
     for task in sorted(set(a_tasks) & set(b_tasks)):
         (ba, va), (bb, vb) = a_tasks[task], b_tasks[task]

@@ -291,6 +291,12 @@ class Record:
     error: str | None
     base_method: str | None = None
     """The registered method a variant configures (None: ``method`` itself)."""
+    view: str = "full"
+    """The students' observation view of the task (``kdmarl_bench/envs/views.py``); boards from before
+    views existed are ``full``. Numbers under different views are never compared in one column."""
+    teacher_kind: str = "local"
+    """``local`` (the teacher's actor sees each agent's own observation) or ``privileged`` (also the
+    global state: the centralized expert)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- derived views
@@ -389,6 +395,8 @@ class Record:
             "checkpoint": self.checkpoint,
             "error": self.error,
         })
+        if self.view != "full" or self.teacher_kind != "local":  # older boards stay byte-identical
+            out.update(view=self.view, teacher_kind=self.teacher_kind)
         return {**out, **self.extra}
 
 
@@ -496,6 +504,9 @@ class Summary:
     """The deployment path with the lowest 1-thread decentralized CPU p50 (among those whose
     equivalence check passed; eager is the reference and always qualifies)."""
     best_path_p50_ms: float | None = None
+    view: str = "full"
+    """The students' observation view of the task (the records'; one per task on a board)."""
+    teacher_kind: str = "local"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -534,6 +545,8 @@ class Summary:
             **({"weights_bytes": self.weights_bytes} if self.weights_bytes is not None else {}),
             **({"best_path": self.best_path, "best_path_p50_ms": self.best_path_p50_ms}
                if self.best_path is not None else {}),
+            **({"view": self.view, "teacher_kind": self.teacher_kind}
+               if self.view != "full" or self.teacher_kind != "local" else {}),
             **self.extra,
         }
 

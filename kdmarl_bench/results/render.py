@@ -122,7 +122,7 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
             score = f"failed ({r.n_failed})"
         rows.append(
             [
-                r.task,
+                task_label(r.task, r.view),
                 r.method,
                 r.size,
                 score,
@@ -136,6 +136,11 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def task_label(task: str, view: str) -> str:
+    """A task as tables show it: ``smax/3m`` under the full view, ``smax/3m@sight5`` under another."""
+    return task if view == "full" else f"{task}@{view}"
 
 
 def _title(board: Leaderboard) -> str:
@@ -173,7 +178,8 @@ def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[st
     data = as_leaderboard(board)
     tasks, methods = set(tasks), set(methods)
     rows, alt = leaderboard_rows(data), leaderboard_compact_rows(data)
-    picked = [i for i, r in enumerate(rows) if (not tasks or r[0] in tasks) and (not methods or r[1] in methods)]
+    picked = [i for i, r in enumerate(rows)
+              if (not tasks or r[0] in tasks or r[0].partition("@")[0] in tasks) and (not methods or r[1] in methods)]
     rows, alt = [rows[i] for i in picked], [alt[i] for i in picked]
     styles = ["bold" if r[1] == TEACHER else None for r in rows]
     # Columns empty on every row (e.g. memory on boards made before it was recorded) are left out.

@@ -164,6 +164,9 @@ def train_mappo(
             raise UsageError(f"{ckpt}: training snapshot is inconsistent (update {start_update} of {n_updates}); "
                              "delete it to start over")
     t_start = time.perf_counter() - wall_before
+    from kdmarl_bench.envs.views import policy_view
+
+    view = policy_view(env.spec.id, policy)
 
     for update in range(start_update, n_updates):
         if cfg.anneal_lr:
@@ -177,14 +180,15 @@ def train_mappo(
         policy.eval()
         with torch.no_grad():
             for _ in range(cfg.rollout_len):
-                logits = policy.logits(step.obs)
+                obs = view(step.obs, step.state)  # the policy's own view (students: limited; privileged: + state)
+                logits = policy.logits(obs)
                 actions, logps = [], []
                 for i in range(n_agents):
                     z = masked_logits(logits[i], step.avail[i])
                     a = torch.multinomial(torch.softmax(z, -1), 1, generator=gen).squeeze(-1)
                     actions.append(a)
                     logps.append(torch.log_softmax(z, -1).gather(-1, a[:, None]).squeeze(-1))
-                    b_obs[i].append(step.obs[i])
+                    b_obs[i].append(obs[i])
                     b_avail[i].append(step.avail[i])
                 b_state.append(step.state)
                 b_val.append(value_norm.denormalize(critic(step.state).squeeze(-1)))

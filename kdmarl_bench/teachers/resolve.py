@@ -36,6 +36,8 @@ class TeacherRef:
     """What records store: ``zoo:TASK``, or the weights path relative to the run directory."""
     sha256: str | None
     """sha256 of the weights file; None while a ``train`` teacher is not trained yet."""
+    kind: str = "local"
+    """``local`` or ``privileged`` (the centralized expert; ``[teacher] kind``)."""
 
     @property
     def trained_in_run(self) -> bool:
@@ -57,9 +59,9 @@ class CheckpointBlob:
         return hashlib.sha256(self.weights).hexdigest()
 
 
-def trained_teacher_stem(out_dir: str | Path, task_id: str) -> Path:
-    """``OUT/teachers/<family>_<name>``: where a suite-trained teacher lives (no extension)."""
-    return Path(out_dir) / "teachers" / task_id.replace("/", "_")
+def trained_teacher_stem(out_dir: str | Path, task_id: str, kind: str = "local") -> Path:
+    """``OUT/teachers/<family>_<name>[.privileged]``: where a suite-trained teacher lives (no extension)."""
+    return Path(out_dir) / "teachers" / (task_id.replace("/", "_") + ("" if kind == "local" else f".{kind}"))
 
 
 def teacher_path(ref: TeacherRef, out_dir: str | Path) -> Path:
@@ -80,23 +82,24 @@ def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path) -> Te
     """
     from kdmarl_bench.checkpoint import weights_sha256
     from kdmarl_bench.envs import get_task
-    from kdmarl_bench.teachers.zoo import load_teacher
+    from kdmarl_bench.teachers.zoo import load_teacher, zoo_key
 
     out = Path(out_dir)
+    kind = src.kind
     if src.source == "train":
-        path = trained_teacher_stem(out, task_id).with_suffix(".safetensors")
-        ref = TeacherRef(task_id, src.source, src.steps, str(path.relative_to(out)), None)
+        path = trained_teacher_stem(out, task_id, kind).with_suffix(".safetensors")
+        ref = TeacherRef(task_id, src.source, src.steps, str(path.relative_to(out)), None, kind)
         return replace(ref, sha256=weights_sha256(path)) if path.exists() else ref
     spec = get_task(task_id).spec
     if src.source.startswith("zoo"):
-        name = f"zoo:{task_id}" if src.source == "zoo" else src.source
-        load_teacher(name, spec)  # existence, dims and kind, with the zoo's own messages
-        ref = TeacherRef(task_id, src.source, src.steps, name, None)
+        name = f"zoo:{zoo_key(task_id, kind)}" if src.source == "zoo" else src.source
+        load_teacher(name, spec, kind)  # existence, dims and kind, with the zoo's own messages
+        ref = TeacherRef(task_id, src.source, src.steps, name, None, kind)
     else:
-        load_teacher(src.source, spec)
+        load_teacher(src.source, spec, kind)
         path = Path(src.source).with_suffix(".safetensors")
         # Checkpoint paths in cells are relative to the run dir, like the students'.
-        ref = TeacherRef(task_id, src.source, src.steps, os.path.relpath(path.resolve(), out.resolve()), None)
+        ref = TeacherRef(task_id, src.source, src.steps, os.path.relpath(path.resolve(), out.resolve()), None, kind)
     return replace(ref, sha256=weights_sha256(teacher_path(ref, out)))
 
 
@@ -133,11 +136,12 @@ def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path) -> Path:
     return weights
 
 
-def train_teacher_blob(task_id: str, steps: int, command: str) -> CheckpointBlob:
+def train_teacher_blob(task_id: str, steps: int, command: str, kind: str = "local") -> CheckpointBlob:
     """Train a suite's teacher in a scratch folder and return it as bytes (runs on any worker)."""
     from kdmarl_bench.teachers.train import train_teacher
 
     with tempfile.TemporaryDirectory(prefix="kdmarl-train-") as tmp:
         stem = Path(tmp) / task_id.replace("/", "_")
-        path, _ = train_teacher(task_id, steps, TEACHER_SEED, stem, command=command)
+        path, _ = train_teacher(task_id, steps, TEACHER_SEED, stem, command=command,
+                                privileged=kind == "privileged")
         return CheckpointBlob(path.read_bytes(), path.with_suffix(".json").read_text(encoding="utf-8"))

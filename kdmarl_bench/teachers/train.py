@@ -42,7 +42,7 @@ def snapshot_path(out: str | Path) -> Path:
 def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: tuple[int, ...] = (512, 512, 512),
                   eval_episodes: int | None = None, progress: Callable[[TrainLog], None] | None = None,
                   command: str | None = None, checkpoint_every: int = 20, resume: bool = False,
-                  init: str | None = None, **overrides) -> tuple[Path, dict]:
+                  init: str | None = None, privileged: bool = False, **overrides) -> tuple[Path, dict]:
     """Train, evaluate under the protocol, save ``out``.safetensors + card.
 
     Every ``checkpoint_every`` updates a training snapshot ``out``.train.safetensors is written;
@@ -52,12 +52,23 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     ``init`` (``zoo:TASK`` or a teacher checkpoint path) warm-starts from that teacher's
     actor, critic and value normaliser with a fresh optimizer and a fresh learning-rate
     schedule of ``steps``; the card then lists every stage so the chain can be re-run.
+
+    ``privileged=True`` trains the *centralized expert*: each actor sees its own observation
+    followed by the global state (view ``privileged``). Warm-starting it from a ``local`` teacher
+    widens each actor's first layer with zero weights on the state inputs, so training starts
+    from exactly the local teacher's policy.
     """
+    from kdmarl_bench.envs.views import PRIVILEGED
+
     task = get_task(task_id)
     spec = task.spec
     cfg = teacher_config(task_id, steps, seed, **overrides)
     torch.manual_seed(seed)
-    policy = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, hidden, hidden)
+    if privileged:
+        view = task.views()[PRIVILEGED]
+        policy = TeacherPolicy(view.obs_dims, spec.n_actions, spec.state_dim, hidden, hidden, view=PRIVILEGED)
+    else:
+        policy = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, hidden, hidden)
     prior_stages: list[dict] = []
     prior_curve: list[list] = []
     init_info = None
@@ -104,6 +115,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         "backend_versions": task.versions(),
         "metric": spec.metric,
         "algorithm": "mappo",
+        "teacher_kind": "privileged" if privileged else "local",
         "config": dataclasses.asdict(cfg),
         # Total over all stages; ``stages`` has the per-stage split.
         "env_steps": prior_steps + log.env_steps,
@@ -136,6 +148,26 @@ def _whole_curve(prior: list[list], prior_steps: int, stage: list[list]) -> list
     return [*prior, *([prior_steps + pt[0], *pt[1:]] for pt in stage)]
 
 
+@torch.no_grad()
+def _widen_for_state(policy: TeacherPolicy, source: TeacherPolicy) -> None:
+    """Copy a local teacher into a privileged one: an actor's input is [obs_i, state, agent one-hot]
+    instead of [obs_i, agent one-hot]; the state columns of the first layer start at zero."""
+    if policy.actor_hidden != source.actor_hidden or policy.critic_hidden != source.critic_hidden:
+        return  # the architecture check that follows names the difference
+    state = policy.state_dict()
+    for name, tensor in source.state_dict().items():
+        mine = state[name]
+        if mine.shape == tensor.shape:
+            mine.copy_(tensor)
+            continue
+        # A first actor layer: (hidden, obs_i + N) → (hidden, obs_i + S + N)
+        d = tensor.shape[1] - policy.n_agents
+        mine.zero_()
+        mine[:, :d] = tensor[:, :d]
+        mine[:, -policy.n_agents:] = tensor[:, d:]
+    policy.value_norm.load_state_dict(source.value_norm.state_dict())
+
+
 def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], list[list], dict]:
     """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, its learning
     curve, init record)."""
@@ -150,11 +182,15 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
     if card["task"] != task_id:
         raise UsageError(f"--init {ref}: {path} is a teacher for {card['task']!r}, not {task_id!r}")
     want, have = policy.architecture(), source.architecture()
+    if want.get("view") == "privileged" and have.get("view", "full") == "full":
+        _widen_for_state(policy, source)
+        have = dict(have, view="privileged", obs_dims=want["obs_dims"])
     if want != have:
         diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
         raise UsageError(f"--init {ref}: {path} has a different architecture (init vs requested): {diff}; "
                          f"pass --hidden {','.join(map(str, have['actor_hidden']))}")
-    policy.load_state_dict(source.state_dict())
+    if not (want.get("view") == "privileged" and source.view == "full"):
+        policy.load_state_dict(source.state_dict())
     sha = weights_sha256(path)
     prior = list(card.get("stages") or [_stage_of(card)])
     curve = list((card.get("train") or {}).get("curve") or [])

@@ -17,15 +17,28 @@ from kdmarl_bench.registry import suggest
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
 
-def zoo_path(task_id: str) -> Path:
-    return ZOO_DIR / (task_id.replace("/", "_") + ".safetensors")
+def zoo_key(task_id: str, kind: str = "local") -> str:
+    """A zoo entry's name: ``TASK`` for a local teacher, ``TASK@privileged`` for a centralized expert."""
+    return task_id if kind == "local" else f"{task_id}@{kind}"
+
+
+def zoo_path(key: str) -> Path:
+    """``smax/3m`` → ``zoo/smax_3m.safetensors``; ``smax/3m@privileged`` → ``zoo/smax_3m.privileged.safetensors``."""
+    task_id, _, kind = key.partition("@")
+    return ZOO_DIR / (task_id.replace("/", "_") + (f".{kind}" if kind else "") + ".safetensors")
+
+
+def _card_key(card: dict) -> str:
+    view = (card.get("architecture") or {}).get("view", "full")
+    return zoo_key(card["task"], "privileged" if view == "privileged" else "local")
 
 
 def zoo_tasks() -> list[str]:
+    """Every zoo entry's key (``TASK`` or ``TASK@privileged``)."""
     out = []
     for card in sorted(ZOO_DIR.glob("*.json")):
         try:
-            out.append(load_card(card)["task"])
+            out.append(_card_key(load_card(card)))
         except UsageError:
             continue
     return out
@@ -43,12 +56,12 @@ class ZooEntry:
 
 
 def zoo_teachers() -> dict[str, ZooEntry]:
-    """Task id → its bundled teacher (cards that do not parse are left out)."""
+    """Zoo key (``TASK`` or ``TASK@privileged``) → its bundled teacher (cards that do not parse are left out)."""
     out = {}
     for card_path in sorted(ZOO_DIR.glob("*.json")):
         try:
             card = load_card(card_path)
-            out[card["task"]] = ZooEntry(card["task"], float(card["eval"]["score"]), int(card["env_steps"]),
+            out[_card_key(card)] = ZooEntry(card["task"], float(card["eval"]["score"]), int(card["env_steps"]),
                                          card_path.with_suffix(".safetensors"))
         except (UsageError, KeyError, TypeError, ValueError):
             continue
@@ -73,16 +86,22 @@ def load_policy_ref(ref: str) -> tuple[TeamPolicy, dict]:
     return load_checkpoint(resolve_ref(ref))
 
 
-def load_teacher(ref: str, spec) -> tuple[TeamPolicy, dict]:
-    """Load a teacher for ``spec`` from ``zoo`` / ``zoo:TASK`` / a path; dims are checked."""
+def load_teacher(ref: str, spec, kind: str | None = None) -> tuple[TeamPolicy, dict]:
+    """Load a teacher for ``spec`` from ``zoo`` / ``zoo:TASK`` / a path; dims are checked, and its kind
+    (``local`` or ``privileged``) when ``kind`` is given."""
     if ref == "zoo":
-        ref = f"zoo:{spec.id}"
+        ref = f"zoo:{zoo_key(spec.id, kind or 'local')}"
     path = resolve_ref(ref)
     card = load_card(path)
     check_dims(card, spec, path)
     policy, card = load_checkpoint(path)
     if card.get("kind") != "teacher" or policy.architecture()["class"] != "TeacherPolicy":
         raise UsageError(f"{path}: is not a teacher checkpoint (kind={card.get('kind')!r})")
+    have = "privileged" if policy.view == "privileged" else "local"
+    if kind is not None and have != kind:
+        flag = " --privileged" if kind == "privileged" else ""
+        raise UsageError(f"{path}: is a {have} teacher but the suite asks for a {kind} one; train one with "
+                         f"'kdmarl-bench train-teacher {spec.id}{flag}'")
     for p in policy.parameters():
         p.requires_grad_(False)
     return policy, card
@@ -96,14 +115,17 @@ def check_teacher_sources(suite) -> None:
     """
     have = zoo_teachers()
     for i, task_id in enumerate(suite.tasks):
-        src = suite.teacher_for(task_id).source
+        teacher = suite.teacher_for(task_id)
+        src, kind = teacher.source, teacher.kind
         field = f"task.{task_id}.teacher" if "teacher" in suite.task_overrides.get(task_id, {}) else "teacher.source"
-        if src == "zoo" and task_id not in have:
-            stem = f"teachers/{task_id.replace('/', '_')}"
+        if src == "zoo" and zoo_key(task_id, kind) not in have:
+            stem = f"teachers/{task_id.replace('/', '_')}" + (".privileged" if kind == "privileged" else "")
+            flag = " --privileged" if kind == "privileged" else ""
+            what = "privileged (centralized-expert) zoo teacher" if kind == "privileged" else "bundled zoo teacher"
             raise UsageError(
-                f"{suite.path}: field '{field}': tasks[{i}] {task_id!r} has no bundled zoo teacher "
+                f"{suite.path}: field '{field}': tasks[{i}] {task_id!r} has no {what} "
                 f"(zoo teachers: {', '.join(sorted(have)) or 'none'}); train one with "
-                f"'kdmarl-bench train-teacher {task_id} --out {stem}' and set [task.\"{task_id}\"] "
+                f"'kdmarl-bench train-teacher {task_id}{flag} --out {stem}' and set [task.\"{task_id}\"] "
                 f"teacher = \"{stem}.safetensors\", or set [teacher] source = \"train\""
             )
         if src.startswith("zoo:"):

@@ -1,0 +1,125 @@
+"""Observation views: what a policy is allowed to see of a task.
+
+The env hands every agent its full local observation ``obs_i`` and a global ``state``. A *view*
+maps those to the observation one policy acts on, per agent and batched, in torch:
+
+- ``full``: the agent's own observation, unchanged (what today's teachers act on);
+- ``privileged``: ``obs_i ⊕ state``, the *centralized expert*'s input (teachers only);
+- task views that hold **less** than ``obs_i`` (a shorter sight range, the nearest landmarks
+  only, per-agent feature groups of different sizes) for students.
+
+A view is a pure function of ``(obs, state)`` of the same time step, so the teacher's labels
+always come from the same state the student sees through its view. Views are declared by the
+task's family module (``envs/smax.py``, ``envs/mpe.py``) and looked up by name with "did you
+mean" (``get_view``). Every policy records the view it acts through (``TeamPolicy.view``), so a
+checkpoint can only be run through the view it was trained on (``check_view``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.registry import suggest
+
+FULL = "full"
+PRIVILEGED = "privileged"
+TEACHER_KINDS = {"local": FULL, "privileged": PRIVILEGED}
+"""Teacher kind (recorded on boards) → the view its actor acts through."""
+
+Select = Callable[[list[torch.Tensor], torch.Tensor], list[torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class View:
+    """One named way of observing a task."""
+
+    name: str
+    obs_dims: tuple[int, ...]
+    """Observation size of each agent under this view."""
+    description: str
+    select: Select
+    """``select(obs, state)`` → per-agent ``(B, obs_dims[i])`` tensors."""
+    limited: bool = False
+    """True when at least one agent sees less than its full observation."""
+    teacher_only: bool = False
+    """True for ``privileged``: students are decentralized and never see the global state."""
+
+    def __call__(self, obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
+        return self.select(obs, state)
+
+    @property
+    def heterogeneous(self) -> bool:
+        return len(set(self.obs_dims)) > 1
+
+    def to_dict(self, full_dims: tuple[int, ...]) -> dict:
+        return {"name": self.name, "description": self.description, "obs_dims": list(self.obs_dims),
+                "teacher_obs_dims": list(full_dims), "limited": self.limited,
+                "heterogeneous": self.heterogeneous, "teacher_only": self.teacher_only}
+
+
+def full_view(obs_dims: tuple[int, ...]) -> View:
+    return View(FULL, tuple(obs_dims), "each agent's own observation, as the env gives it", lambda obs, state: list(obs))
+
+
+def privileged_view(obs_dims: tuple[int, ...], state_dim: int) -> View:
+    return View(PRIVILEGED, tuple(d + state_dim for d in obs_dims),
+                "own observation followed by the global state (the centralized expert's input; teachers only)",
+                _concat_state, teacher_only=True)
+
+
+def columns(index: list[list[int]]) -> Select:
+    """A view that keeps, for agent i, the columns ``index[i]`` of its observation (in that order)."""
+    idx = [torch.tensor(ix, dtype=torch.long) for ix in index]
+
+    def select(obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
+        return [o.index_select(-1, ix.to(o.device)) for o, ix in zip(obs, idx, strict=True)]
+
+    return select
+
+
+def task_views(task_id: str) -> dict[str, View]:
+    """Every view of a task, ``full`` first (UsageError for an unknown task)."""
+    from kdmarl_bench.envs.registry import get_task
+
+    return get_task(task_id).views()
+
+
+def get_view(task_id: str, name: str, where: str = "", students: bool = False) -> View:
+    """A task's view by name; an unknown name (or ``privileged`` for a student) is a UsageError
+    that lists the task's views."""
+    views = task_views(task_id)
+    allowed = [n for n, v in views.items() if not (students and v.teacher_only)]
+    if name not in allowed:
+        at = f"{where}: " if where else ""
+        what = "student view" if students else "view"
+        raise UsageError(f"{at}unknown {what} {name!r} for task {task_id!r}{suggest(name, allowed)}; "
+                         f"views of {task_id}: {', '.join(allowed)}")
+    return views[name]
+
+
+def check_view(trained: str, asked: str | None, what: str) -> str:
+    """The view to run a checkpoint through: the one it was trained on. Asking for another is a UsageError."""
+    if asked is not None and asked != trained:
+        raise UsageError(f"{what} was trained on view {trained!r} and cannot be run through view {asked!r}; "
+                         f"drop --view or pass --view {trained}")
+    return trained
+
+
+def _concat_state(obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
+    return [torch.cat([o, state], dim=-1) for o in obs]
+
+
+def policy_view(task_id: str, policy) -> View:
+    """The view a policy acts through (``policy.view``; ``full`` for None or a policy without one).
+    ``full`` and ``privileged`` are the same for every task; other views come from the task."""
+    name = getattr(policy, "view", FULL)
+    dims = tuple(getattr(policy, "obs_dims", ()))
+    if name == FULL:
+        return View(FULL, dims, "each agent's own observation", lambda obs, state: list(obs))
+    if name == PRIVILEGED:
+        return View(PRIVILEGED, dims, "own observation followed by the global state", _concat_state, teacher_only=True)
+    return get_view(task_id, name)

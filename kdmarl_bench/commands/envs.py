@@ -8,7 +8,8 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 
 
 @click.command("envs")
-@click.option("--family", type=click.Choice(["mpe", "smax", "smacv2"]), default=None, help="Only this env family.")
+@click.option("--family", default=None, metavar="NAME", help="Only this env family (mpe, smax, smacv2; every family "
+              "module registers itself).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def envs_cmd(family, as_json):
@@ -18,6 +19,10 @@ def envs_cmd(family, as_json):
     from kdmarl_bench.envs import all_tasks
     from kdmarl_bench.teachers.zoo import zoo_teachers
 
+    if family is not None:
+        from kdmarl_bench.envs.family import get_family
+
+        get_family(family, "--family")  # an unknown name: "did you mean" and the families
     zoo = zoo_teachers()
     rows = []
     for task in all_tasks():

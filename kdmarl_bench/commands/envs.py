@@ -53,7 +53,16 @@ def envs_cmd(family, as_json):
         table.add_column(col, justify="left" if col in ("id", "metric", "available") else "right", no_wrap=True)
 
     def dims(v):
-        return str(v[0]) if len(set(v)) == 1 else "/".join(map(str, v))
+        """Sizes per agent, runs of equal sizes as ``size×count`` (27 agents stay short)."""
+        if len(set(v)) == 1:
+            return str(v[0])
+        runs: list[list[int]] = []
+        for d in v:
+            if runs and runs[-1][0] == d:
+                runs[-1][1] += 1
+            else:
+                runs.append([d, 1])
+        return "/".join(f"{d}×{n}" if n > 1 else str(d) for d, n in runs)
 
     def teacher_cell(t, metric):
         if t is None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stdout_console
+from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
+from kdmarl_bench.results.formats import format_help
 
 
 @click.command()
@@ -214,9 +216,6 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
         click.echo(f"wrote {plot}")
 
 
-_EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "gh-benchmark-smaller")
-
-
 @click.command()
 @click.argument("leaderboard", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--sample", type=click.IntRange(min=1), default=4, show_default=True, help="Records to re-evaluate.")
@@ -305,13 +304,9 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
         sys.exit(1)
 
 
-def _gh_pair(out: Path) -> tuple[Path, Path]:
-    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
-    suffix = out.suffix or ".json"
-    return out.with_name(f"{stem}-bigger{suffix}"), out.with_name(f"{stem}-smaller{suffix}")
-
-
 _CHECKPOINT_EXPORT_FORMATS = ("onnx", "executorch")  # kdmarl_bench.profiling.artifacts.CHECKPOINT_FORMATS
+_CHECKPOINT_EXPORT_HELP = ("Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx / executorch: one model per agent + "
+                           "manifest.json into the folder --out (needs `pip install 'kdmarl-bench[deploy]'`).")
 
 
 @click.command()
@@ -319,13 +314,9 @@ _CHECKPOINT_EXPORT_FORMATS = ("onnx", "executorch")  # kdmarl_bench.profiling.ar
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(_EXPORT_FORMATS + _CHECKPOINT_EXPORT_FORMATS),
+    type=click.Choice(LEADERBOARD_FORMATS.names() + list(_CHECKPOINT_EXPORT_FORMATS)),
     required=True,
-    help="Of a LEADERBOARD: csv: one row per record; marl-eval: InstaDeep marl-eval raw-data JSON; "
-    "gh-benchmark-bigger / gh-benchmark-smaller: github-action-benchmark customBiggerIsBetter (retention, score) / "
-    "customSmallerIsBetter (FLOPs, CPU p50 ms); gh-benchmark: both, into OUT-bigger.json and "
-    "OUT-smaller.json (needs --out). Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx / executorch: "
-    "one model per agent + manifest.json into the folder --out (needs `pip install 'kdmarl-bench[deploy]'`).",
+    help=f"Of a LEADERBOARD: {format_help()}. {_CHECKPOINT_EXPORT_HELP}",
 )
 @click.option(
     "--out",
@@ -343,30 +334,28 @@ def export(leaderboard: Path, fmt: str, out: Path | None, int8: bool) -> None:
         export_checkpoint_cli(str(leaderboard), fmt, out, int8)
         return
     reject_checkpoint(str(leaderboard), fmt, int8)
-    from kdmarl_bench.results.export import export as export_leaderboard
+    from kdmarl_bench.results.formats import export as export_text
+    from kdmarl_bench.results.formats import export_files
     from kdmarl_bench.results.io import read_leaderboard
 
+    if out is None and LEADERBOARD_FORMATS.get(fmt).needs_out:
+        raise CliError(f"--format {fmt} writes several files; give --out FILE "
+                       f"(or a one-file format: {', '.join(n for n, f in LEADERBOARD_FORMATS.items() if not f.needs_out)})", 2)
     data = read_leaderboard(leaderboard)
-    if fmt == "gh-benchmark":
-        if out is None:
-            raise CliError(
-                "--format gh-benchmark writes two files (bigger- and smaller-is-better); give --out FILE "
-                "or use --format gh-benchmark-bigger / gh-benchmark-smaller to print one",
-                2,
-            )
-        for path, sub in zip(_gh_pair(out), ("gh-benchmark-bigger", "gh-benchmark-smaller"), strict=True):
-            text, _ = export_leaderboard(data, sub)
-            _write_text(path, text, f"{sub} export")
-            click.echo(f"wrote {path}", err=True)
-        return
-    text, warnings = export_leaderboard(data, fmt)
+    if out is None:
+        text, warnings = export_text(data, fmt)
+    else:
+        try:
+            paths, warnings = export_files(data, fmt, out)
+        except OSError as exc:
+            raise CliError(f"{exc.filename or out}: cannot write the {fmt} export: {exc.strerror or exc}", 2) from exc
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     if out is None:
         click.echo(text, nl=False)
     else:
-        _write_text(out, text, f"{fmt} export")
-        click.echo(f"wrote {out}", err=True)
+        for path in paths:
+            click.echo(f"wrote {path}", err=True)
 
 
 COMMANDS = [compare, gate, report, export, verify]

@@ -14,7 +14,7 @@ from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import stats
 from kdmarl_bench.results.aggregate import improvements_of
-from kdmarl_bench.results.export import to_gh_benchmark
+from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
 from kdmarl_bench.results.headline import headline, headline_markdown
 from kdmarl_bench.results.io import as_leaderboard, read_leaderboard, write_leaderboard
 from kdmarl_bench.results.leaderboard import load_leaderboard

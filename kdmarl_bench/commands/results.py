@@ -205,7 +205,7 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
     with progress_bar(f"report → {out}", None, "") as update:  # a spinner while the plots render
         update(0, status="plotting")
-        result = write_report(data, out, source=str(leaderboard))
+        result = write_report(data, out, source=str(leaderboard), on_section=lambda name: update(0, status=name))
     if as_json:
         echo_json(result.to_dict())
         return

@@ -275,6 +275,18 @@ def test_aggregate_axis_is_fitted_to_the_compared_methods():
     assert lo > 0.3 and hi >= 1.0
 
 
+def test_pareto_axis_is_fitted_to_the_compared_methods(tmp_path):
+    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.report.pareto import plot_task_pareto, y_limits
+
+    board = as_leaderboard(_with_control_and_variant())
+    points = [{"row": r, "y": r.retention_mean, "lo": r.retention_mean, "hi": r.retention_mean}
+              for r in board.summary if r.task == "smax/3m" and r.retention_mean is not None]
+    lo, _hi = y_limits(board, points)
+    assert lo > 0.3  # scratch at −0.5 does not stretch it
+    assert plot_task_pareto(board, "smax/3m", tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+
+
 def test_profiles_panel_per_focus_size_with_the_best_baselines():
     from kdmarl_bench.results.io import as_leaderboard
     from kdmarl_bench.results.report.profiles import panels

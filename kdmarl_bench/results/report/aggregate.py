@@ -102,7 +102,7 @@ def plot_aggregate(board: Leaderboard, path: Path, style: Style | None = None) -
     height = 1.6 + 0.45 * max(len(entries), 1)
     fig = figure(11.0, height)
     axes = fig.subplots(1, 2, sharey=True)
-    clipped: list[str] = []
+    clipped: dict[str, list[str]] = {}
     for ax, (key, name) in zip(axes, (("iqm_retention", "IQM"), ("mean_retention", "mean")), strict=True):
         lo, hi = axis_limits(board, entries, key)
         for i, a in enumerate(entries):
@@ -110,10 +110,13 @@ def plot_aggregate(board: Leaderboard, path: Path, style: Style | None = None) -
             if v is None:
                 continue
             if lo <= v <= hi:
-                labelled_interval(ax, v, ci, i, style.marker(a.method, a.size), style.color(a.method), "center")
+                # labels near the axis ends lean inwards so they stay inside the panel
+                where = (v - lo) / (hi - lo)
+                ha = "left" if where < 0.2 else ("right" if where > 0.8 else "center")
+                labelled_interval(ax, v, ci, i, style.marker(a.method, a.size), style.color(a.method), ha)
             else:
                 _off_axis(ax, v, ci, i, lo, hi, style.color(a.method))
-                clipped.append(f"{label(a.method, a.size)} ({name} {v:.2f})")
+                clipped.setdefault(label(a.method, a.size), []).append(f"{name} {v:.2f}")
         ax.axvline(1.0, color="#000000", linewidth=1.0, linestyle="--", label="teacher = 1.0")
         ax.axvline(CLAIM, color="#999999", linewidth=0.8, linestyle=":", label=CLAIM_TEXT)
         ax.set_xlim(lo, hi)
@@ -131,7 +134,8 @@ def plot_aggregate(board: Leaderboard, path: Path, style: Style | None = None) -
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False)
     title = f"Aggregate retention (95% stratified-bootstrap CI, {boot_text(board)})"
     if clipped:
-        title += "\naxis fitted to the compared methods; off axis (arrow, value written): " + ", ".join(clipped)
+        title += ("\naxis fitted to the compared methods; off axis (arrow, value written): "
+                  + "; ".join(f"{who}: {', '.join(vals)}" for who, vals in clipped.items()))
     fig.suptitle(title)
     return save(fig, path)
 

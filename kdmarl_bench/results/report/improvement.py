@@ -86,9 +86,12 @@ def plot_probability_of_improvement(board: Leaderboard, path: Path, style: Style
             lo, hi = (ci.lo, ci.hi) if ci is not None and ci.lo is not None and ci.hi is not None else (v, v)
             ax.errorbar([v], [i], xerr=[[v - min(lo, v)], [max(hi, v) - v]], fmt="o", mfc="white",
                         color="#999999", markersize=8, capsize=5, elinewidth=1.5, clip_on=False)
-            ax.annotate(f"{value_text(v, ci)} · too few runs ({n} per task) to judge", (v, i), xytext=(0, 9),
-                        textcoords="offset points", ha=ha, va="bottom", fontsize=9, color="#666666",
-                        bbox=TEXT_BOX)
+            # the long label goes beside the interval, on the side with more room
+            right_room = 1.0 - max(hi, v) > min(lo, v)
+            ax.annotate(f"{value_text(v, ci)} · too few runs ({n} per task) to judge",
+                        (max(hi, v) if right_room else min(lo, v), i), xytext=(8 if right_room else -8, 0),
+                        textcoords="offset points", ha="left" if right_room else "right", va="center",
+                        fontsize=9, color="#666666", bbox=TEXT_BOX)
         else:
             labelled_interval(ax, v, ci, i, "o", style.color(p.method), ha, clip_on=False)
     ax.axvline(0.5, color="#000000", linewidth=1.2, linestyle="--", label="0.5 = no difference")

@@ -19,6 +19,7 @@ from kdmarl_bench.results.report.style import (
     figure,
     human_log_ticks,
     label,
+    role,
     save,
     slug,
 )
@@ -55,6 +56,15 @@ _COSTS = {
 }
 
 
+def y_limits(board: Leaderboard, points: list[dict]) -> tuple[float, float]:
+    """Retention range: every non-control point with its CI, the teacher and the claim line, padded
+    (controls far below, like a scratch student, are drawn at the edge instead of stretching it)."""
+    main = [p for p in points if role(board, p["row"].method) != "control"] or points
+    ys = [p["lo"] for p in main] + [p["hi"] for p in main] + [1.0, CLAIM]
+    pad = max(0.05, 0.08 * (max(ys) - min(ys)))
+    return min(ys) - pad, max(ys) + pad
+
+
 def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | None = None,
                      cost: str = "flops") -> Path:
     """Retention (95% CI error bars) vs team cost (log x) for one task, with the Pareto front.
@@ -78,9 +88,18 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
     fig = figure(9.0, 5.6)
     ax = fig.add_subplot(1, 1, 1)
     xs_plot = _spread([p["x"] for p in points], list(range(len(points))))
+    y_lo, y_hi = y_limits(board, points)
+    off_axis: list[str] = []
     for p, xp in zip(points, xs_plot, strict=True):
         r = p["row"]
         is_teacher = r.method == TEACHER
+        if not y_lo <= p["y"] <= y_hi:  # a control far off: an arrow at the edge, its value written
+            edge = y_lo if p["y"] < y_lo else y_hi
+            ax.plot([xp], [edge], marker="v" if p["y"] < y_lo else "^", color=style.color(r.method),
+                    markersize=10, clip_on=False, zorder=3,
+                    label=f"{label(r.method, r.size)}: {p['y']:.2f} (off axis)")
+            off_axis.append(f"{label(r.method, r.size)} at {p['y']:.2f}")
+            continue
         lbl = "teacher (retention 1.0 by definition)" if is_teacher else label(r.method, r.size)
         n = r.n_seeds
         if not is_teacher:
@@ -129,10 +148,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
         lo_x, hi_x = min(xs_plot), max(xs_plot)
         ax.set_xlim(lo_x / 1.8, hi_x * 1.8)
         human_log_ticks(ax)
-        ys = [p["lo"] for p in points] + [p["hi"] for p in points] + [1.0, CLAIM]
-        span = max(ys) - min(ys)
-        pad = max(0.05, 0.08 * span)
-        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+        ax.set_ylim(y_lo, y_hi)
     else:
         ax.set_xscale("log")
         ax.text(
@@ -159,6 +175,8 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
     notes = []
     if any(x != p["x"] for x, p in zip(xs_plot, points, strict=True)):
         notes.append(f"points with equal {unit} are spread slightly sideways for readability")
+    if off_axis:
+        notes.append("axis fitted to the compared methods; drawn at the edge (off axis): " + "; ".join(off_axis))
     if missing:
         notes.append("not plotted: " + "; ".join(missing))
     if notes:

@@ -50,13 +50,30 @@ def panels(board: Leaderboard) -> list[Panel]:
     return out
 
 
+def informative_start(entries: list[Aggregate]) -> float:
+    """The last τ before any curve (or its band) leaves 1.0: left of it every run of every curve
+    is above τ, so the panel starts there instead of spending most of its width on flat lines."""
+    first = None
+    for a in entries:
+        prof = a.performance_profile
+        assert prof is not None
+        for i, (f, lo) in enumerate(zip(prof.fraction, prof.ci95_lo, strict=True)):
+            if (f is not None and f < 1.0) or (lo is not None and lo < 1.0):
+                first = i if first is None else min(first, i)
+                break
+    if first is None or not entries:
+        return 0.0
+    taus = entries[0].performance_profile.taus  # type: ignore[union-attr]
+    return float(taus[max(first - 1, 0)])
+
+
 def plot_performance_profiles(board: Leaderboard, path: Path, style: Style | None = None) -> Path:
     """Small multiples of performance profiles (see the module docstring)."""
     style = style or Style(board)
     grid = panels(board)
     ncols = min(len(grid), 3)
     nrows = math.ceil(len(grid) / ncols)
-    fig = figure(5.2 * ncols + 0.5, 4.4 * nrows + 0.8)
+    fig = figure(max(5.2 * ncols + 0.5, 9.0), 4.4 * nrows + 1.0)
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     for ax, panel in zip(axes, grid, strict=False):
         for a in panel.entries:
@@ -76,14 +93,17 @@ def plot_performance_profiles(board: Leaderboard, path: Path, style: Style | Non
                 ax.fill_between(prof.taus, lo, hi, color=color, alpha=0.22 if is_focus else 0.10, linewidth=0)
         ax.axvline(CLAIM, color="#999999", linewidth=0.8, linestyle=":")
         ax.set_title(panel.title, fontsize=10)
-        ax.set_xlabel("retention threshold τ")
+        start = informative_start(panel.entries)
+        last = max(max(a.performance_profile.taus) for a in panel.entries)  # type: ignore[union-attr]
+        ax.set_xlim(start - 0.02, last + 0.02)
+        ax.set_xlabel("retention threshold τ" + (f" (every run is above τ < {start:g})" if start > 0 else ""))
         ax.set_ylim(-0.03, 1.03)
         ax.legend(loc="lower left", fontsize=8, frameon=True, framealpha=0.85)
     for ax in axes[len(grid):]:
         ax.set_visible(False)
     for ax in axes[::ncols]:
         ax.set_ylabel("fraction of runs with retention > τ")
-    fig.suptitle(f"Performance profiles of retention (bands: 95% stratified-bootstrap CI, {boot_text(board)})")
+    fig.suptitle(f"Performance profiles of retention\n(bands: 95% stratified-bootstrap CI, {boot_text(board)})")
     return save(fig, path)
 
 

@@ -257,18 +257,9 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from rich.table import Table
+        from kdmarl_bench.results.render_verify import verify_table
 
-        t = Table(title=f"fresh-seed re-evaluation of {leaderboard}")
-        for col in ("task", "method", "size", "seed", "recorded", "95% CI", "fresh", "inside CI",
-                    "fresh − recorded [95% CI]", "holds"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(r.task, r.method, r.size, str(r.seed), f"{r.recorded:.3f}", f"[{r.ci95[0]:.3f}, {r.ci95[1]:.3f}]",
-                      f"{r.fresh:.3f}", "yes" if r.inside else "no",
-                      f"{r.fresh - r.recorded:+.3f} [{r.diff_ci95[0]:+.3f}, {r.diff_ci95[1]:+.3f}]",
-                      "[green]yes[/]" if r.holds else "[red]no[/]")
-        stdout_console().print(t)
+        stdout_console().print(verify_table(rows, str(leaderboard)))
     if not all(r.holds for r in rows):
         sys.exit(1)
 
@@ -281,25 +272,11 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from rich.table import Table
+        from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
 
-        t = Table(title=f"retrained here vs the seed-to-seed spread of {leaderboard}")
-        for col in ("task", "method", "size", "seed", "recorded", "retrained", "cell mean (n seeds)",
-                    "95% prediction interval", "verdict"):
-            t.add_column(col)
-        style = {"holds": "[green]holds[/]", "outside": "[red]outside[/]", "inconclusive": "[yellow]inconclusive[/]"}
-        for r in rows:
-            t.add_row(r.task, r.method, r.size, str(r.seed), f"{r.recorded:.3f}",
-                      f"{r.retrained:.3f}" + (" (identical)" if r.identical else ""),
-                      f"{r.cell_mean:.3f} ({r.n_seeds})", f"[{r.interval[0]:.3f}, {r.interval[1]:.3f}]",
-                      style[r.verdict])
-        stdout_console().print(t)
-        for r in rows:
-            for note in r.notes:
-                click.echo(f"note: {r.task} {r.method} {r.size} seed {r.seed}: {note}", err=True)
-            if r.verdict == "inconclusive":
-                click.echo(f"warning: {r.task} {r.method} {r.size}: one seed on the board and no other cells to "
-                           "pool with: no spread to judge against", err=True)
+        stdout_console().print(retrain_table(rows, str(leaderboard)))
+        for message in retrain_messages(rows):
+            click.echo(message, err=True)
     if any(r.verdict == "outside" for r in rows):
         sys.exit(1)
 

@@ -77,6 +77,8 @@ class Measured:
     gap_after: str
     """The last output line before the longest gap ('(start)' when it came first)."""
     chunks: int
+    first_output: str
+    """The first line the command drew (a status line, when it shows one while loading)."""
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
@@ -96,7 +98,7 @@ def measure(name: str, args: list[str], timeout: float = 600.0) -> Measured:
     proc = subprocess.Popen([sys.executable, "-m", "kdmarl_bench", *args], stdin=slave, stdout=slave, stderr=slave,
                             cwd=ROOT, env=env, close_fds=True)
     os.close(slave)
-    last, longest, after, seen, chunks = t0, 0.0, "(start)", "", 0
+    last, longest, after, seen, chunks, first = t0, 0.0, "(start)", "", 0, ""
     while True:
         ready, _, _ = select.select([master], [], [], 0.2)
         now = time.monotonic()
@@ -111,6 +113,7 @@ def measure(name: str, args: list[str], timeout: float = 600.0) -> Measured:
                 longest, after = now - last, _last_line(seen) or "(start)"
             last, chunks = now, chunks + 1
             seen = (seen + data.decode("utf-8", "replace"))[-4000:]
+            first = first or _last_line(data.decode("utf-8", "replace"))
         elif proc.poll() is not None:
             break
         if now - t0 > timeout:
@@ -121,7 +124,7 @@ def measure(name: str, args: list[str], timeout: float = 600.0) -> Measured:
     os.close(master)
     if end - last > longest:
         longest, after = end - last, (_last_line(seen) or "(start)") + " [until exit]"
-    return Measured(name, code, end - t0, longest, after, chunks)
+    return Measured(name, code, end - t0, longest, after, chunks, first)
 
 
 def main() -> None:

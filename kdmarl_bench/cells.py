@@ -178,6 +178,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         "teacher": spec.teacher.ref,
         "teacher_sha256": teacher_sha,
         "teacher_kind": "privileged" if teacher.view == "privileged" else "local",
+        "method_kind": method_cls.kind,
         "view": cell.view,
         "method_config": {},
         "budget": {"env_steps": cell.env_steps},

@@ -120,6 +120,8 @@ class Suite:
     focus: str = "kd-marl"
     """The method under test (``[suite] focus``): the headline, the report and the probability of
     improvement are about it; recorded in the leaderboard's ``suite.focus``."""
+    headline_size: str = "auto"
+    """The student size the headline is about (``[suite] headline_size``, a ``students.sizes`` label)."""
 
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
         """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
@@ -135,8 +137,11 @@ class Suite:
         return self.sizes if labels is None else tuple(s for s in self.sizes if s.label in labels)
 
     def info(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "path": self.path,
-                "focus": self.focus}
+        out = {"name": self.name, "version": self.version, "sha256": self.sha256, "path": self.path,
+               "focus": self.focus}
+        if self.headline_size != "auto":
+            out["headline_size"] = self.headline_size
+        return out
 
     def eval_episodes(self, task_id: str) -> int:
         ov = self.task_overrides.get(task_id, {})
@@ -326,7 +331,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             if key in data:
                 raise ctx.err(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
             data[key] = meta.pop(key)
-    ctx.unknown_keys(meta, {"name", "version", "description", "focus"}, "suite.")
+    ctx.unknown_keys(meta, {"name", "version", "description", "focus", "headline_size"}, "suite.")
     name = _slug(ctx, ctx.typed(meta, "name", str, "suite."), "suite.name")  # names runs/<name>
     version = str(ctx.typed(meta, "version", (str, int), "suite.", "1"))
     description = ctx.typed(meta, "description", str, "suite.", "")
@@ -523,6 +528,10 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         task_overrides[tname] = dict(ov)
 
     focus = _focus(ctx, meta, methods)
+    headline_size = ctx.typed(meta, "headline_size", str, "suite.", "auto")
+    if headline_size not in size_labels:
+        raise ctx.err("suite.headline_size", f"unknown size label {headline_size!r}{suggest(headline_size, size_labels)}; "
+                                             f"valid choices: {', '.join(size_labels)}")
     return Suite(
         path=path,
         name=name,
@@ -542,6 +551,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         sha256=sha256,
         method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
         focus=focus,
+        headline_size=headline_size,
     )
 
 

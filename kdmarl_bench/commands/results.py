@@ -176,11 +176,14 @@ def _write_text(path: Path, text: str, what: str) -> None:
     help="Directory for the PNG plots and report.md [default: <leaderboard dir>/report].",
 )
 @click.option("--headline", "headline_only", is_flag=True,
-              help="Only print the headline (the suite's focus method, default kd-marl, vs the best baseline "
-              "per task at the auto size); write nothing.")
+              help="Only print the headline (the suite's focus method, default kd-marl, vs the best action-imitation "
+              "baseline per task and regime, with P(improvement) and the paper's claim); write nothing.")
+@click.option("--size", "headline_size", default=None, metavar="LABEL",
+              help="Student size of the headline [default: the suite's headline_size, else auto].")
 @click.option("--json", "as_json", is_flag=True, help="Print the written paths (or the headline rows) as JSON.")
 @handle_errors
-def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json: bool) -> None:
+def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headline_size: str | None,
+           as_json: bool) -> None:
     """Write PNG plots and a Markdown report of a LEADERBOARD.
 
     Per task: retention (95% CI) vs FLOPs per team decision with the Pareto front; across
@@ -194,7 +197,11 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
     if headline_only:
         from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
 
-        rows = headline(data)
+        rows = headline(data, headline_size)
+        if headline_size is not None and not rows:
+            sizes = sorted({s.size for s in data.summary if s.method == data.focus})
+            raise CliError(f"--size: no {data.focus} results at size {headline_size!r}; sizes on this board: "
+                           f"{', '.join(sizes) or 'none'}")
         if as_json:
             echo_json(headline_dicts(rows))
         else:

@@ -33,7 +33,7 @@ from kdmarl_bench.results.records import (
 from kdmarl_bench.results.render import DASH, fmt_retention, fmt_score, markdown_table, task_label
 
 __all__ = ["CLAIM_FLOPS_REDUCTION", "CLAIM_RETENTION", "HeadlineRow", "claim_met", "claim_verdict", "headline",
-           "headline_dicts", "headline_markdown", "method_kind"]
+           "headline_dicts", "headline_markdown"]
 
 SAME_VIEW = "same view"
 LIMITED = "limited"
@@ -97,17 +97,6 @@ def claim_verdict(retention: float | None, flops_reduction: float | None) -> str
     return "fails" if inside else "beyond range"
 
 
-def method_kind(method: str, base: str) -> str:
-    """A method's ``kind`` from the registry (via its base for variants); unknown ids count as
-    action imitation (boards may name methods this version no longer has)."""
-    from kdmarl_bench.methods import METHODS
-
-    for name in (method, base):
-        if name in METHODS:
-            return METHODS.get(name).kind
-    return "action-imitation"
-
-
 def regime(view: str, teacher_kind: str) -> str:
     return LIMITED if view != "full" or teacher_kind != "local" else SAME_VIEW
 
@@ -136,13 +125,14 @@ def _poi(board: Leaderboard, task: str, mine: Summary, best: Summary | None) -> 
     return point, [lo, hi], verdict
 
 
-def headline(board: Leaderboard | dict, size: str = "auto", focus: str | None = None) -> list[HeadlineRow]:
+def headline(board: Leaderboard | dict, size: str | None = None, focus: str | None = None) -> list[HeadlineRow]:
     """One row per task that has a summary of the focus method at ``size`` (tasks in board order).
 
-    ``focus`` defaults to the board's ``suite.focus``.
+    ``focus`` defaults to the board's ``suite.focus``, ``size`` to its ``suite.headline_size`` (``auto``).
     """
     board = as_leaderboard(board)
     focus = focus or board.focus
+    size = size or board.suite.headline_size
     base = board.base_methods()
     rows_by_task: dict[str, list[Summary]] = {}
     for s in board.summary:
@@ -156,7 +146,7 @@ def headline(board: Leaderboard | dict, size: str = "auto", focus: str | None = 
             s for s in rows
             if s.size == size and s.method != TEACHER and s.method != focus
             and base.get(s.method, s.method) != focus
-            and method_kind(s.method, base.get(s.method, s.method)) == "action-imitation"
+            and board.method_kind(s.method) == "action-imitation"
             and s.retention_mean is not None
         ]
         best = max(baselines, key=lambda s: s.retention_mean or 0.0, default=None)

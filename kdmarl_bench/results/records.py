@@ -298,6 +298,9 @@ class Record:
     teacher_kind: str = "local"
     """``local`` (the teacher's actor sees each agent's own observation) or ``privileged`` (also the
     global state: the centralized expert)."""
+    method_kind: str | None = None
+    """The method's ``kind`` when the cell ran (``teacher``, ``action-imitation``, ``structure``,
+    ``control``); None on boards made before it was recorded."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- derived views
@@ -398,6 +401,8 @@ class Record:
         })
         if self.view != "full" or self.teacher_kind != "local":  # older boards stay byte-identical
             out.update(view=self.view, teacher_kind=self.teacher_kind)
+        if self.method_kind is not None:
+            out["method_kind"] = self.method_kind
         return {**out, **self.extra}
 
 
@@ -655,6 +660,8 @@ class SuiteInfo:
     sha256: str
     focus: str = DEFAULT_FOCUS
     """The method under test (``[suite] focus``): headline, report and PoI are about it."""
+    headline_size: str = "auto"
+    """The student size the headline is about (``[suite] headline_size``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -663,8 +670,10 @@ class SuiteInfo:
         return cls(**known, extra=extra)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "focus": self.focus,
-                **self.extra}
+        out = {"name": self.name, "version": self.version, "sha256": self.sha256, "focus": self.focus}
+        if self.headline_size != "auto":  # older boards stay byte-identical
+            out["headline_size"] = self.headline_size
+        return {**out, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -763,6 +772,22 @@ class Leaderboard:
 
     def teacher_summary(self, task: str) -> Summary | None:
         return next((s for s in self.summary if s.task == task and s.method == TEACHER), None)
+
+    def method_kind(self, method: str) -> str:
+        """A method's kind as its records say; for boards made before kinds were recorded, the registry's
+        (via the variant's base); an id the registry does not know counts as action imitation."""
+        kinds = {r.method_kind for r in self.records if r.method == method and r.method_kind}
+        if kinds:
+            return kinds.pop()
+        if method == TEACHER:
+            return "teacher"
+        from kdmarl_bench.methods import METHODS  # imports torch: only for boards without recorded kinds
+
+        base = self.base_methods().get(method, method)
+        for name in (method, base):
+            if name in METHODS:
+                return METHODS.get(name).kind
+        return "action-imitation"
 
     def base_methods(self) -> dict[str, str]:
         """Method → its registered base (a variant's base, or itself)."""

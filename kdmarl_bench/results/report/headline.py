@@ -1,4 +1,5 @@
-"""Report section ``headline``: the focus method against the best baseline per task at the auto size."""
+"""Report section ``headline``: the focus method against the best action-imitation baseline per task at
+the suite's headline size."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from kdmarl_bench.results.report.base import Section, SectionOutput, register_se
 
 def headline_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
     name = display_name(board.focus)
+    size = board.suite.headline_size
     lines = [
         "## Headline",
         "",
-        f"{name} (the suite's method under test) at the default (`auto`) student size against the baseline "
-        f"with the best mean retention at that size, per task; the last column checks the claim "
-        f"(≥ {100 * CLAIM_RETENTION:.0f}% retention at ≥ {CLAIM_FLOPS_REDUCTION:.0f}× fewer team FLOPs) "
-        "with the mean and with the CI's lower bound.",
+        f"{name} (the suite's method under test) at the `{size}` student size against the action-imitation "
+        f"baseline with the best mean retention at that size, per task and regime (`same view`: students see "
+        f"what the teacher's actor sees; `limited`: a limited student view and/or a privileged teacher). "
+        f"P({name} > it) is the probability that a seed of {name} keeps more than a seed of that baseline, "
+        f"with a bootstrap CI over seeds. The last column checks the paper's claim "
+        f"(≥ {100 * CLAIM_RETENTION:.0f}% retention at up to {CLAIM_FLOPS_REDUCTION:g}× fewer team FLOPs) with "
+        "the mean and with the CI's lower bound; a student cheaper than that is beyond the claim's range.",
         "",
         headline_markdown(headline(board), board.focus),
     ]

@@ -57,11 +57,6 @@ CLAIM_TEXT = f"{100 * CLAIM_RETENTION:.0f}% retention"
 # ---------------------------------------------------------------------------------------------
 # roles of the methods on a board
 
-CONTROL_METHODS = frozenset({"scratch"})
-"""Students trained without the teacher (the registered methods with ``uses_teacher = False``;
-a test keeps this in step with ``kdmarl_bench.methods``). Kept here so a report never imports torch."""
-
-
 def role(board: Leaderboard, method: str) -> str:
     """``teacher``, ``focus``, ``variant`` (a variant of the focus method), ``control`` or ``baseline``."""
     if method == TEACHER:
@@ -71,7 +66,7 @@ def role(board: Leaderboard, method: str) -> str:
     base = board.base_methods().get(method, method)
     if base == board.focus:
         return "variant"
-    if base in CONTROL_METHODS:
+    if board.method_kind(method) == "control":  # trained without the teacher
         return "control"
     return "baseline"
 

@@ -4,16 +4,27 @@ Also home of the shared offline recipe (``OfflineConfig``/``OfflineDistillMethod
 ``pd-kl`` and ``logit-mse`` reuse: spend the whole env-step budget rolling out the frozen
 teacher, store every visited state with the teacher's logits, then fit the student for
 ``epochs`` passes over that dataset in shuffled minibatches. Only the loss differs.
+
+Learning curves (``[budget] eval_at``): the budget is spent in stages, one per budget point.
+Stage k rolls the teacher on (the same env stream, never reset between stages) until point k,
+then fits ``epochs`` passes over the whole dataset collected so far, continuing from the previous
+stage's student and optimizer, and the student is evaluated at point k. With one point (no
+``eval_at``) this is exactly one collection of the whole budget and one fit: the same computation,
+bit for bit, as without curves. With several points the fits cost more (stage k passes over every
+row collected up to point k) and the final student differs from a one-point run's: it has seen the
+early rows in every stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from kdmarl_bench.envs.base import VecEnv
 from kdmarl_bench.methods.base import (
     DistillContext,
     DistillMethod,
@@ -23,7 +34,14 @@ from kdmarl_bench.methods.base import (
     register_method,
 )
 from kdmarl_bench.methods.losses import ce_to_teacher
-from kdmarl_bench.methods.rollout import collect_teacher_dataset, plan_num_envs
+from kdmarl_bench.methods.rollout import (
+    LabelledBuffer,
+    greedy_actions,
+    plan_num_envs,
+    sample_actions,
+    teacher_outputs,
+)
+from kdmarl_bench.models.policy import TeamPolicy
 
 
 @dataclass
@@ -41,7 +59,8 @@ class OfflineConfig(MethodConfig):
 
 
 class OfflineDistillMethod(DistillMethod):
-    """Collect a teacher dataset with the whole budget, then fit ``loss`` for ``epochs`` epochs."""
+    """Collect a teacher dataset with the whole budget, then fit ``loss`` for ``epochs`` epochs
+    (in stages, one per budget point, when the suite asks for a learning curve)."""
 
     config_cls: ClassVar[type] = OfflineConfig
     loss_name: ClassVar[str] = "loss"
@@ -63,40 +82,96 @@ class OfflineDistillMethod(DistillMethod):
             if ctx.progress is not None:
                 ctx.progress(done, {})
 
-        # ---- rollout: the teacher's dataset (the whole budget) ----------------------------
         env = ctx.make_env(plan_num_envs(ctx.env_steps, ctx.num_envs))
-        try:
-            data, env_steps = collect_teacher_dataset(
-                env, ctx.teacher, ctx.env_steps, ctx.seed, gen, cfg.max_dataset,
-                sample=cfg.teacher_sampling, device=device, on_steps=on_steps,
-            )
-        finally:
-            env.close()
-
-        # ---- supervised training over the dataset -------------------------------------------
-        optim = torch.optim.Adam(student.parameters(), lr=cfg.lr, eps=1e-5)
-        student.train()
+        optim: torch.optim.Optimizer | None = None
         updates = 0
         final: dict[str, float] = {}
-        for _ in range(cfg.epochs):
-            epoch_loss, n_mb = 0.0, 0
-            for mb_idx in data.epoch(cfg.minibatch_size):
-                mb_obs, mb_avail, mb_tlogits = data.get(mb_idx)
-                logits = student.logits(mb_obs)
-                loss = self.loss(logits, mb_tlogits, mb_avail)
-                check_finite({self.loss_name: loss.detach()})
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-                optim.step()
-                updates += 1
-                epoch_loss += loss.item()
-                n_mb += 1
-            final = {self.loss_name: epoch_loss / max(n_mb, 1)}
-            if ctx.progress is not None:
-                ctx.progress(env_steps, dict(final))
+        try:
+            stream = TeacherStream(env, ctx.teacher, ctx.env_steps, ctx.seed, gen, cfg.max_dataset,
+                                   sample=cfg.teacher_sampling, device=device, on_steps=on_steps)
+            for point in ctx.budget_points():
+                # ---- rollout: the teacher's dataset, up to this budget point ----------------------
+                env_steps = stream.collect_until(point)
+                data = stream.buffer
+
+                # ---- supervised training over the dataset so far -------------------------------------
+                if optim is None:
+                    optim = torch.optim.Adam(student.parameters(), lr=cfg.lr, eps=1e-5)
+                student.train()
+                for _ in range(cfg.epochs):
+                    epoch_loss, n_mb = 0.0, 0
+                    for mb_idx in data.epoch(cfg.minibatch_size):
+                        mb_obs, mb_avail, mb_tlogits = data.get(mb_idx)
+                        logits = student.logits(mb_obs)
+                        loss = self.loss(logits, mb_tlogits, mb_avail)
+                        check_finite({self.loss_name: loss.detach()})
+                        optim.zero_grad(set_to_none=True)
+                        loss.backward()
+                        nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+                        optim.step()
+                        updates += 1
+                        epoch_loss += loss.item()
+                        n_mb += 1
+                    final = {self.loss_name: epoch_loss / max(n_mb, 1)}
+                    if ctx.progress is not None:
+                        ctx.progress(env_steps, dict(final))
+                ctx.reached(env_steps, budget_spent=point)  # learning curve: this stage's student
+        finally:
+            env.close()
         student.eval()
         return TrainStats(env_steps=env_steps, wall_s=self.clock() - t_start, updates=updates, final_losses=final)
+
+
+class TeacherStream:
+    """The frozen teacher rolled out in one env stream, collected in stages into one dataset.
+
+    ``collect_until(n)`` continues the same episodes up to ``n`` env-steps (whole steps of every
+    copy). Run to the whole budget in one call it does exactly what
+    ``rollout.collect_teacher_dataset`` does (same buffer, same generator draws, in the same order;
+    ``tests/unit/test_curves.py`` checks it), so a one-stage offline method is unchanged.
+    """
+
+    def __init__(self, env: VecEnv, teacher: TeamPolicy, budget: int, seed: int, generator: torch.Generator,
+                 capacity: int, sample: bool = True, device: torch.device | str = "cpu",
+                 on_steps: Callable[[int], None] | None = None):
+        self.env = env
+        self.teacher = teacher
+        self.generator = generator
+        self.sample = sample
+        self.device = torch.device(device)
+        self.on_steps = on_steps
+        spec = env.spec
+        n_steps = budget // env.num_envs
+        # Sized for the whole budget: a reservoir over every stage's rows.
+        self.buffer = LabelledBuffer(spec.obs_dims, spec.n_actions, max(1, min(capacity, n_steps * env.num_envs)),
+                                     "reservoir", self.device, generator)
+        self.step = env.reset(seed)
+        self.t = 0
+        """Steps of every copy taken so far."""
+
+    @property
+    def used(self) -> int:
+        return self.t * self.env.num_envs
+
+    @torch.no_grad()
+    def collect_until(self, env_steps: int) -> int:
+        """Roll on until ``env_steps`` (rounded down to whole steps of every copy); returns env-steps used."""
+        b = self.env.num_envs
+        n_steps = env_steps // b
+        while self.t < n_steps:
+            obs = [o.to(self.device) for o in self.step.obs]
+            avail = [m.to(self.device) for m in self.step.avail]
+            t_logits, _ = teacher_outputs(self.teacher, obs, self.device)
+            self.buffer.add(obs, avail, t_logits)
+            if self.sample:
+                actions = sample_actions(t_logits, avail, self.generator)[0]
+            else:
+                actions = greedy_actions(t_logits, avail)
+            self.step = self.env.step(actions)
+            if self.on_steps is not None and (self.t % 32 == 31 or self.t == n_steps - 1):
+                self.on_steps((self.t + 1) * b)
+            self.t += 1
+        return self.used
 
 
 @dataclass

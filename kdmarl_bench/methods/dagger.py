@@ -120,6 +120,7 @@ class Dagger(DistillMethod):
                 iteration += 1
                 if ctx.progress is not None:
                     ctx.progress(env_steps, {**final, "beta": beta})
+                ctx.reached(env_steps)  # learning curve: evaluate at the budget points just passed
         finally:
             env.close()
         student.eval()

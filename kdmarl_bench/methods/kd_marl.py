@@ -268,6 +268,7 @@ class KdMarl(DistillMethod):
                 final = {k: v / n_mb for k, v in sums.items()}
                 if ctx.progress is not None:
                     ctx.progress(env_steps, dict(final))
+                ctx.reached(env_steps)  # learning curve: evaluate at the budget points just passed
         finally:
             env.close()
         student.eval()

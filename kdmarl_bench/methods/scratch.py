@@ -79,9 +79,10 @@ class Scratch(DistillMethod):
         student = ctx.student.to("cpu")
         critic = MLP(ctx.spec.state_dim, (cfg.critic_hidden, cfg.critic_hidden), 1, out_gain=1.0)
 
-        def on_log(log: TrainLog) -> None:
+        def on_log(log: TrainLog) -> None:  # after every PPO update (log_every=1)
             if ctx.progress is not None:
                 ctx.progress(log.env_steps, dict(log.losses))
+            ctx.reached(log.env_steps)  # learning curve: evaluate at the budget points just passed
 
         env = ctx.make_env(num_envs)
         try:

@@ -257,10 +257,10 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
 def learning_curve(ctx, env_steps_used: int, final) -> list[dict]:
     """The record's ``curve``: the intermediate points the method reached, then every other budget
     point (the final one, and any the method stopped short of) with the final evaluation ``final``."""
-    from kdmarl_bench.methods.base import CurvePoint
+    from kdmarl_bench.methods.base import BudgetEvaluation
 
     done = {c.env_steps: c for c in ctx.curve}
-    points = [done.get(p) or CurvePoint(p, env_steps_used, final.score, list(final.episode_scores))
+    points = [done.get(p) or BudgetEvaluation(p, env_steps_used, final.score, list(final.episode_scores))
               for p in ctx.budget_points()]
     return [c.to_dict() for c in points]
 

@@ -65,7 +65,7 @@ class DistillContext:
     evaluate: Callable[[StudentPolicy], Any] | None = None
     """``evaluate(student)`` → an ``EvalResult`` under the cell's protocol (greedy, paired eval seed);
     None = no intermediate evaluation."""
-    curve: list[CurvePoint] = field(default_factory=list)
+    curve: list[BudgetEvaluation] = field(default_factory=list)
     """Intermediate points evaluated so far (filled by ``reached``)."""
     eval_wall_s: float = 0.0
     """Seconds spent in intermediate evaluations (the runner takes them out of the training time)."""
@@ -85,7 +85,7 @@ class DistillContext:
         t0 = time.perf_counter()
         result = self._evaluate_quietly()
         for p in due:
-            self.curve.append(CurvePoint(p, env_steps_used, result.score, list(result.episode_scores)))
+            self.curve.append(BudgetEvaluation(p, env_steps_used, result.score, list(result.episode_scores)))
         self.eval_wall_s += time.perf_counter() - t0
 
     def _evaluate_quietly(self) -> Any:
@@ -108,7 +108,7 @@ class DistillContext:
 
 
 @dataclass(frozen=True)
-class CurvePoint:
+class BudgetEvaluation:
     """One point of a student's learning curve."""
 
     env_steps: int

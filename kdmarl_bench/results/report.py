@@ -10,7 +10,9 @@ display, no pyplot global state):
   stratified-bootstrap CIs;
 - ``probability_of_improvement.png``: P(focus method > other) with CIs and the 0.5 line (the
   focus method is the board's ``suite.focus``, default ``kd-marl``);
-- ``performance_profiles.png``: fraction of runs with retention > tau, with CI bands.
+- ``performance_profiles.png``: fraction of runs with retention > tau, with CI bands;
+- ``learning_curves.png`` (boards with ``[budget] eval_at``): retention vs env-steps per task
+  (``kdmarl_bench/results/curves.py``).
 
 ``report.md`` embeds them by relative path next to the leaderboard table, the aggregates, a
 latency table (p50/p90/p99, the ``torch.utils.benchmark.Timer`` cross-check, CV, threads,
@@ -684,6 +686,8 @@ def build_markdown(
         lines += [f"![performance profiles of retention]({plots['profiles']})", ""]
     else:
         lines += ["Not available: no run has a retention.", ""]
+    if plots.get("curves"):  # learning curves (results/curves.py), boards with [budget] eval_at
+        lines += [plots["curves"], ""]
     lines += [
         "## Latency",
         "",
@@ -720,7 +724,7 @@ def default_out_dir(leaderboard_path: str | os.PathLike) -> Path:
 
 # Files this module writes: anything else matching these in a report folder is a stale leftover.
 _OWN_FILES = ("pareto_*.png", "aggregate_retention.png", "probability_of_improvement.png",
-              "performance_profiles.png")
+              "performance_profiles.png", "learning_curves.png")
 
 
 def _remove_stale(out: Path, written: list[Path]) -> list[str]:
@@ -782,6 +786,10 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
                 plots["profiles"] = "performance_profiles.png"
             else:
                 report.notes.append("No run has a retention: the performance-profile plot is skipped.")
+            from kdmarl_bench.results.curves import plot_curves
+
+            plots["curves"], curve_files = plot_curves(data, out)
+            report.plots += curve_files
         text = build_markdown(data, plots, report.notes, source)
         report.markdown.write_text(text, encoding="utf-8")
         removed = _remove_stale(out, report.plots)

@@ -17,13 +17,17 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.results.store import cell_key
 from kdmarl_bench.safeio import task_dirname
 from kdmarl_bench.suite import Cell, ProfileSettings
 from kdmarl_bench.teachers.resolve import CheckpointBlob, TeacherRef
+
+if TYPE_CHECKING:
+    from kdmarl_bench.evaluate import EvalResult
+    from kdmarl_bench.methods.base import DistillContext
 
 RECORD_VERSION = 1
 """Part of every cell key. Records no longer carry latency in the cell file (it is attached from
@@ -254,7 +258,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     return CellResult(record, student_blob)
 
 
-def learning_curve(ctx, env_steps_used: int, final) -> list[dict]:
+def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) -> list[dict]:
     """The record's ``curve``: the intermediate points the method reached, then every other budget
     point (the final one, and any the method stopped short of) with the final evaluation ``final``."""
     from kdmarl_bench.methods.base import BudgetEvaluation

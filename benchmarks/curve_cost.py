@@ -1,7 +1,7 @@
 """What a learning curve costs: one quickstart-sized cell run with 4 budget points and with 1, side by side.
 
 For each (task, method) the same cell (quickstart's budget, 40,000 env-steps on 16 copies, and its eval
-episodes: 100 on MPE, 32 on SMAX) runs with ``eval_at = [5000, 10000, 20000, 40000]`` and without,
+episodes: 100 on MPE, 32 on SMAX; one thread, as in a ``run`` worker) runs with ``eval_at = [5000, 10000, 20000, 40000]`` and without,
 alternately, ``--repeats`` times. Printed: median wall time of the whole cell (train + final evaluation +
 cost count) both ways, their ratio, the seconds the intermediate evaluations took (``train.curve_eval_s``)
 and the training time without them. On-policy methods pay only the evaluations; offline methods (bc,
@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
 import tomllib
 
-from kdmarl_bench.runner import Runner, run_one_cell
-from kdmarl_bench.suite import parse_suite
+from kdmarl_bench.executors.base import WORKER_ENV
+
+os.environ.update(WORKER_ENV)  # one thread, as in a `run` worker (before torch and jax load)
+
+import torch  # noqa: E402
+
+from kdmarl_bench.runner import Runner, run_one_cell  # noqa: E402
+from kdmarl_bench.suite import parse_suite  # noqa: E402
 
 POINTS = [5000, 10000, 20000, 40000]
 
@@ -56,6 +63,7 @@ def main() -> int:
     ap.add_argument("--methods", nargs="+", default=["kd-marl", "bc"])
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
+    torch.set_num_threads(1)
     print(f"{'task':22} {'method':9} {'1 point s':>10} {'4 points s':>11} {'ratio':>6} {'evals s':>8} "
           f"{'train s (1 / 4)':>16}")
     for task in args.tasks:

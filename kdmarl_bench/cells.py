@@ -17,13 +17,17 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.results.store import cell_key
 from kdmarl_bench.safeio import task_dirname
 from kdmarl_bench.suite import Cell, ProfileSettings
 from kdmarl_bench.teachers.resolve import CheckpointBlob, TeacherRef
+
+if TYPE_CHECKING:
+    from kdmarl_bench.evaluate import EvalResult
+    from kdmarl_bench.methods.base import DistillContext
 
 RECORD_VERSION = 1
 """Part of every cell key. Records no longer carry latency in the cell file (it is attached from
@@ -204,7 +208,8 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         student = StudentPolicy(view.obs_dims, env_spec.n_actions, widths, view=view.name)
         ctx = DistillContext(spec=env_spec, make_env=lambda n: task.make(n), teacher=teacher, student=student,
                              env_steps=cell.env_steps, num_envs=cell.num_envs, seed=cell.seed,
-                             device=torch.device(device), progress=progress)
+                             device=torch.device(device), progress=progress, eval_at=tuple(cell.eval_at),
+                             evaluate=lambda pol: evaluate(pol, cell.task, cell.eval_episodes, cell.eval_seed))
         try:
             stats = method.train(ctx)
         except NonFiniteLoss as exc:
@@ -216,7 +221,9 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
             tb = traceback.format_exc(limit=4)
             record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}\n{tb}")
             return CellResult(record)
-        record["train"] = stats.to_dict()
+        # Intermediate evaluations ran inside train(): their time is not training time.
+        stats = dataclasses.replace(stats, wall_s=max(stats.wall_s - ctx.eval_wall_s, 0.0))
+        record["train"] = {**stats.to_dict(), "curve_eval_s": round(ctx.eval_wall_s, 3)}
         policy = student.eval()
         student_blob = student_checkpoint_blob(student, {
             "kind": "student",
@@ -241,6 +248,8 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         eval_wall_s=round(time.perf_counter() - t0, 2),
         random_score=None,  # the driver's random-score job fills it
     )
+    if method_cls.trains_student:
+        record["curve"] = learning_curve(ctx, stats.env_steps, res)
     # ---- cost (counted here; latency is timed by the driver's profile phase) --------
     from kdmarl_bench.profiling.memory import memory_footprint
 
@@ -255,6 +264,17 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed, fp32_score=res.score,
                                      warmup=spec.profile.warmup, iters=spec.profile.iters)
     return CellResult(record, student_blob)
+
+
+def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) -> list[dict]:
+    """The record's ``curve``: the intermediate points the method reached, then every other budget
+    point (the final one, and any the method stopped short of) with the final evaluation ``final``."""
+    from kdmarl_bench.methods.base import BudgetEvaluation
+
+    done = {c.env_steps: c for c in ctx.curve}
+    points = [done.get(p) or BudgetEvaluation(p, env_steps_used, final.score, list(final.episode_scores))
+              for p in ctx.budget_points()]
+    return [c.to_dict() for c in points]
 
 
 def student_checkpoint_blob(policy, card: dict) -> CheckpointBlob:

@@ -27,6 +27,8 @@ BATCH_RANGE = (1, 65_536)
 """Batched-latency batch sizes accepted (``profile.batch_sizes``, ``profile --batch``)."""
 MAX_LAYERS = 16
 """Most hidden layers a student size may have."""
+MAX_EVAL_POINTS = 8
+"""Most budget points (``[budget] eval_at``, the final one included) a student is evaluated at."""
 SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task",
               "variant"}
 
@@ -59,6 +61,10 @@ class Budget:
     """Environment steps each student may use (same for every method on a task)."""
     num_envs: int = 16
     """Parallel env copies used for rollouts."""
+    eval_at: tuple[int, ...] = ()
+    """Env-steps at which each student is evaluated during its one training run (a learning curve),
+    as written in the suite; empty = only at the end. ``Suite.eval_points(task)`` adds the task's
+    ``env_steps`` as the final point."""
 
 
 def family_eval_episodes() -> dict[str, int]:
@@ -112,7 +118,7 @@ class Suite:
     method_base: dict[str, str]
     """Method name → registered method id (itself, or a variant's base, ``[variant.NAME] method = ...``)."""
     task_overrides: dict[str, dict[str, Any]]
-    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_episodes, teacher."""
+    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_at, eval_episodes, teacher."""
     sha256: str
     method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Method or variant → the ``students.sizes`` labels it runs at (``sizes = [...]`` in ``[variant.X]`` or
@@ -152,6 +158,12 @@ class Suite:
     def env_steps(self, task_id: str) -> int:
         return int(self.task_overrides.get(task_id, {}).get("env_steps", self.budget.env_steps))
 
+    def eval_points(self, task_id: str) -> tuple[int, ...]:
+        """The budget points of a task's students: ``eval_at`` (``[task.X]`` or ``[budget]``) with the
+        task's ``env_steps`` as the last one; ``(env_steps,)`` when the suite sets none."""
+        given = self.task_overrides.get(task_id, {}).get("eval_at", self.budget.eval_at)
+        return eval_points(given, self.env_steps(task_id))
+
     def teacher_for(self, task_id: str) -> TeacherSource:
         ov = self.task_overrides.get(task_id, {})
         if "teacher" in ov or "teacher_steps" in ov or "teacher_kind" in ov:
@@ -183,6 +195,8 @@ class Cell:
     """Registered method id that runs this cell (differs from ``method`` for suite variants)."""
     view: str = "full"
     """The students' observation view of the task (``[task."ID"] view``; ``kdmarl_bench/envs/views.py``)."""
+    eval_at: tuple[int, ...] = ()
+    """Budget points the student is evaluated at (the last is ``env_steps``); empty for the teacher."""
 
     @property
     def size_label(self) -> str:
@@ -190,14 +204,19 @@ class Cell:
 
     def config(self) -> dict:
         """Everything that determines the result; its hash keys the result file. Fields at the defaults
-        they had before they existed (``view = "full"``, a ``local`` teacher) are left out, so cells of
-        older suites keep their keys."""
+        they had before they existed are left out, so cells of older suites keep their keys:
+        ``view = "full"``, a ``local`` teacher, and ``eval_at`` with one point (the final evaluation
+        every cell always had)."""
         d = asdict(self)
         d["size"] = asdict(self.size) if self.size else None
         if d["view"] == "full":
             del d["view"]
         if d["teacher"]["kind"] == "local":
             del d["teacher"]["kind"]
+        if len(self.eval_at) <= 1:
+            del d["eval_at"]
+        else:
+            d["eval_at"] = list(self.eval_at)
         return d
 
     def label(self) -> str:
@@ -262,6 +281,31 @@ def batch_sizes_problem(vals: Any) -> str | None:
     for v in vals:
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             return f"batch size {v!r} is outside the allowed range [{lo}, {hi}]"
+    return None
+
+
+def eval_points(given: tuple[int, ...] | list[int], env_steps: int) -> tuple[int, ...]:
+    """``given`` budget points with ``env_steps`` appended when it is not the last one."""
+    points = tuple(int(p) for p in given)
+    return points if points and points[-1] == env_steps else (*points, env_steps)
+
+
+def eval_at_problem(vals: Any, env_steps: int) -> str | None:
+    """Why a list of budget points cannot be a learning curve's, or None: strictly increasing positive
+    integers, none above ``env_steps``, at most ``MAX_EVAL_POINTS`` with ``env_steps`` added last."""
+    rule = (f"a list of strictly increasing positive integers <= env_steps ({env_steps:,}), at most "
+            f"{MAX_EVAL_POINTS} points counting the final env_steps (added when missing)")
+    if not isinstance(vals, (list, tuple)) or not vals:
+        return f"expected {rule}, got {vals!r}"
+    for v in vals:
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            return f"point {v!r} is not a positive integer; expected {rule}"
+        if v > env_steps:
+            return f"point {v:,} is above env_steps ({env_steps:,}); expected {rule}"
+    if any(b <= a for a, b in zip(vals, vals[1:], strict=False)):
+        return f"points {list(vals)} are not strictly increasing; expected {rule}"
+    if len(eval_points(vals, env_steps)) > MAX_EVAL_POINTS:
+        return f"{len(eval_points(vals, env_steps))} points counting the final env_steps; expected {rule}"
     return None
 
 
@@ -416,12 +460,17 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     sizes = tuple(_parse_sizes(ctx, ctx.typed(st, "sizes", list, "students.", ["auto"])))
 
     b = ctx.typed(data, "budget", dict, "", {})
-    ctx.unknown_keys(b, {"env_steps", "num_envs"}, "budget.")
+    ctx.unknown_keys(b, {"env_steps", "num_envs", "eval_at"}, "budget.")
     budget = Budget(
         env_steps=_positive(ctx, ctx.typed(b, "env_steps", int, "budget.", Budget.env_steps), "budget.env_steps"),
         num_envs=_positive(ctx, ctx.typed(b, "num_envs", int, "budget.", Budget.num_envs), "budget.num_envs",
                            MAX_NUM_ENVS),
+        eval_at=tuple(ctx.typed(b, "eval_at", list, "budget.", [])),
     )
+    if "eval_at" in b:
+        problem = eval_at_problem(list(budget.eval_at), budget.env_steps)
+        if problem:
+            raise ctx.err("budget.eval_at", problem)
 
     e = ctx.typed(data, "eval", dict, "", {})
     ctx.unknown_keys(e, {"episodes", "seed_base"}, "eval.")
@@ -508,7 +557,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             raise ctx.err(f"task.{tname}", f"overrides a task the suite does not list{suggest(tname, tasks)}")
         if not isinstance(ov, dict):
             raise ctx.err(f"task.{tname}", "expected a table")
-        ctx.unknown_keys(ov, {"env_steps", "eval_episodes", "teacher", "teacher_steps", "teacher_kind", "view"},
+        ctx.unknown_keys(ov, {"env_steps", "eval_episodes", "teacher", "teacher_steps", "teacher_kind", "view", "eval_at"},
                          f"task.{tname}.")
         for k in ("env_steps", "eval_episodes", "teacher_steps"):
             if k in ov:
@@ -526,6 +575,18 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             except UsageError as exc:
                 raise ctx.err(f"task.{tname}.view", str(exc)) from None
         task_overrides[tname] = dict(ov)
+        if "eval_at" in ov:
+            ov_at = ctx.typed(ov, "eval_at", list, f"task.{tname}.")
+            problem = eval_at_problem(ov_at, int(ov.get("env_steps", budget.env_steps)))
+            if problem:
+                raise ctx.err(f"task.{tname}.eval_at", problem)
+            task_overrides[tname]["eval_at"] = tuple(ov_at)
+        elif budget.eval_at and "env_steps" in ov:
+            # [budget] eval_at must also fit a task whose own budget is smaller.
+            problem = eval_at_problem(list(budget.eval_at), int(ov["env_steps"]))
+            if problem:
+                raise ctx.err("budget.eval_at", f"{problem} (task {tname!r} sets env_steps = {ov['env_steps']:,}; "
+                                                f"give it its own task.\"{tname}\".eval_at)")
 
     focus = _focus(ctx, meta, methods)
     headline_size = ctx.typed(meta, "headline_size", str, "suite.", "auto")
@@ -639,6 +700,7 @@ def plan(suite: Suite) -> list[Cell]:
                             method_config=dict(suite.method_config.get(method, {})),
                             base_method=base,
                             view=suite.view_for(task),
+                            eval_at=() if base == "teacher" else suite.eval_points(task),
                         )
                     )
     return cells

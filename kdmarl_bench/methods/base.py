@@ -3,17 +3,27 @@
 A method is one module: a config dataclass (defaults + a docstring per field) and a
 class registered once under its kebab-case id. Every method gets the same frozen
 teacher, the same fresh student architecture and the same env-step budget.
+
+Learning curves: a suite's ``[budget] eval_at`` gives budget points (the last is ``env_steps``).
+A method reports the env-steps it has used with ``ctx.reached(env_steps_used)`` after each update
+(on-policy methods) or at the end of each stage (offline methods, see ``bc.py``); the context
+evaluates the student, greedy on the cell's paired eval seed, the first time each intermediate
+point is passed. The final point is the cell's ordinary final evaluation. An evaluation leaves the
+global torch / numpy / Python RNG states and the student's train/eval mode as it found them, so
+a run's training is bit-identical with or without intermediate points.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
@@ -50,6 +60,67 @@ class DistillContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     progress: Callable[[int, dict[str, float]], None] | None = None
     """Called as ``progress(env_steps_done, metrics)`` now and then."""
+    eval_at: tuple[int, ...] = ()
+    """Budget points of the learning curve, increasing, the last one ``env_steps``; empty = only the end."""
+    evaluate: Callable[[StudentPolicy], Any] | None = None
+    """``evaluate(student)`` → an ``EvalResult`` under the cell's protocol (greedy, paired eval seed);
+    None = no intermediate evaluation."""
+    curve: list[BudgetEvaluation] = field(default_factory=list)
+    """Intermediate points evaluated so far (filled by ``reached``)."""
+    eval_wall_s: float = 0.0
+    """Seconds spent in intermediate evaluations (the runner takes them out of the training time)."""
+
+    def budget_points(self) -> tuple[int, ...]:
+        """The curve's points, ``(env_steps,)`` without ``eval_at``: an offline method's stage ends."""
+        return self.eval_at or (self.env_steps,)
+
+    def reached(self, env_steps_used: int, budget_spent: int | None = None) -> None:
+        """The method has used ``env_steps_used`` env-steps (or, with ``budget_spent``, finished
+        spending the budget up to that point): evaluate the student once for every intermediate point
+        passed since the last call. The final point is left to the cell's final evaluation."""
+        upto = max(env_steps_used, budget_spent or 0)
+        due = [p for p in self.budget_points()[:-1] if p <= upto and p not in {c.env_steps for c in self.curve}]
+        if not due or self.evaluate is None:
+            return
+        t0 = time.perf_counter()
+        result = self._evaluate_quietly()
+        for p in due:
+            self.curve.append(BudgetEvaluation(p, env_steps_used, result.score, list(result.episode_scores)))
+        self.eval_wall_s += time.perf_counter() - t0
+
+    def _evaluate_quietly(self) -> Any:
+        """``evaluate(student)`` leaving every global RNG and the student's mode as they were."""
+        torch_state = torch.get_rng_state()
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        np_state = np.random.get_state()
+        py_state = random.getstate()
+        was_training = self.student.training
+        try:
+            with torch.no_grad():
+                return self.evaluate(self.student)
+        finally:
+            self.student.train(was_training)
+            torch.set_rng_state(torch_state)
+            if cuda_states is not None:
+                torch.cuda.set_rng_state_all(cuda_states)
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+@dataclass(frozen=True)
+class BudgetEvaluation:
+    """One point of a student's learning curve."""
+
+    env_steps: int
+    """The budget point (from ``eval_at``)."""
+    env_steps_used: int
+    """Env-steps the student had actually used when evaluated (an on-policy update may pass the point)."""
+    score: float
+    episode_scores: list[float]
+
+    def to_dict(self) -> dict:
+        return {"env_steps": self.env_steps, "env_steps_used": self.env_steps_used, "score": self.score,
+                "episode_scores": list(self.episode_scores)}
 
 
 @dataclass

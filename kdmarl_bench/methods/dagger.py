@@ -9,6 +9,10 @@ minibatches drawn uniformly from the aggregate. β starts at ``beta_start`` and 
 the budget (linearly in env-steps) or geometrically per iteration (β_k = β_0·decay^k, Ross et
 al.'s β_i = p^(i−1)). A fixed number of gradient steps per iteration keeps the compute linear
 in the budget instead of re-fitting the whole, growing aggregate every time.
+
+Learning curves: after every iteration's update the method reports the env-steps used
+(``ctx.reached``); the student is evaluated at each ``[budget] eval_at`` point the first time it
+is passed.
 """
 
 from __future__ import annotations
@@ -120,6 +124,7 @@ class Dagger(DistillMethod):
                 iteration += 1
                 if ctx.progress is not None:
                     ctx.progress(env_steps, {**final, "beta": beta})
+                ctx.reached(env_steps)  # learning curve: evaluate at the budget points just passed
         finally:
             env.close()
         student.eval()

@@ -24,6 +24,9 @@ common width; used by both L_rel and L_role) and one ``Linear(H_T, proj_dim)`` s
 agents for L_role. The teacher head is trained jointly with the student (a frozen random map would
 fix an arbitrary target geometry); it only shapes the role term, never the teacher. L_rel uses the
 teacher's hidden features directly: normalised distances do not depend on their width.
+
+Learning curves: after every update the method reports the env-steps used (``ctx.reached``); the
+student is evaluated at each ``[budget] eval_at`` point the first time it is passed.
 """
 
 from __future__ import annotations
@@ -269,6 +272,7 @@ class KdMarl(DistillMethod):
                 final = {k: v / n_mb for k, v in sums.items()}
                 if ctx.progress is not None:
                     ctx.progress(env_steps, dict(final))
+                ctx.reached(env_steps)  # learning curve: evaluate at the budget points just passed
         finally:
             env.close()
         student.eval()

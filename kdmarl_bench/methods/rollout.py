@@ -178,39 +178,72 @@ class LabelledBuffer:
         return torch.randperm(self.size, generator=self.generator)[:minibatch_size]
 
 
-@torch.no_grad()
+class TeacherStream:
+    """The frozen teacher rolled out in one env stream, its visited states collected (in stages) into one
+    reservoir dataset.
+
+    ``collect_until(n)`` continues the same episodes up to ``n`` env-steps (whole steps of every copy);
+    offline methods with a learning curve call it once per budget point, and
+    ``collect_teacher_dataset`` calls it once for the whole budget. ``sample=True``: the teacher samples
+    from its masked softmax (wider state coverage than its greedy policy); ``False``: it acts greedily.
+    Each row holds the state as the student will see it (``student_view``, default the full
+    observation) with the teacher's logits from its own view of the same state.
+    """
+
+    def __init__(self, env: VecEnv, teacher: TeamPolicy, budget: int, seed: int, generator: torch.Generator,
+                 capacity: int, sample: bool = True, device: torch.device | str = "cpu",
+                 on_steps: Callable[[int], None] | None = None, student_view: View | None = None):
+        self.env = env
+        self.teacher = teacher
+        self.generator = generator
+        self.sample = sample
+        self.device = torch.device(device)
+        self.on_steps = on_steps
+        spec = env.spec
+        self.teacher_view = policy_view(spec.id, teacher)
+        self.student_view = student_view if student_view is not None else full_view(spec.obs_dims)
+        n_steps = budget // env.num_envs
+        # Sized for the whole budget: a reservoir over every stage's rows.
+        self.buffer = LabelledBuffer(self.student_view.obs_dims, spec.n_actions,
+                                     max(1, min(capacity, n_steps * env.num_envs)), "reservoir", self.device, generator)
+        self.step = env.reset(seed)
+        self.t = 0
+        """Steps of every copy taken so far."""
+
+    @property
+    def used(self) -> int:
+        return self.t * self.env.num_envs
+
+    @torch.no_grad()
+    def collect_until(self, env_steps: int) -> int:
+        """Roll on until ``env_steps`` (rounded down to whole steps of every copy); returns env-steps used."""
+        b = self.env.num_envs
+        n_steps = env_steps // b
+        while self.t < n_steps:
+            step = self.step
+            s_obs = [o.to(self.device) for o in self.student_view(step.obs, step.state)]
+            avail = [m.to(self.device) for m in step.avail]
+            t_logits, _ = teacher_outputs(self.teacher, self.teacher_view(step.obs, step.state), self.device)
+            self.buffer.add(s_obs, avail, t_logits)
+            if self.sample:
+                actions = sample_actions(t_logits, avail, self.generator)[0]
+            else:
+                actions = greedy_actions(t_logits, avail)
+            self.step = self.env.step(actions)
+            if self.on_steps is not None and (self.t % 32 == 31 or self.t == n_steps - 1):
+                self.on_steps((self.t + 1) * b)
+            self.t += 1
+        return self.used
+
+
 def collect_teacher_dataset(env: VecEnv, teacher: TeamPolicy, budget: int, seed: int, generator: torch.Generator,
                             capacity: int, sample: bool = True, device: torch.device | str = "cpu",
                             on_steps: Callable[[int], None] | None = None,
                             student_view: View | None = None) -> tuple[LabelledBuffer, int]:
-    """Roll out the frozen teacher for up to ``budget`` env-steps and keep every state it visits.
-
-    ``sample=True``: the teacher samples from its masked softmax (wider state coverage than its
-    greedy policy); ``False``: it acts greedily. The buffer stores each state as the student will
-    see it (``student_view``, default the full observation) with the teacher's logits from its own
-    view of the same state. Returns (buffer, env-steps used).
-    """
-    device = torch.device(device)
-    b = env.num_envs
-    n_steps = budget // b
-    spec = env.spec
-    t_view = policy_view(spec.id, teacher)
-    s_view = student_view if student_view is not None else full_view(spec.obs_dims)
-    buffer = LabelledBuffer(s_view.obs_dims, spec.n_actions, max(1, min(capacity, n_steps * b)), "reservoir",
-                            device, generator)
-    step = env.reset(seed)
-    used = 0
-    for t in range(n_steps):
-        s_obs = [o.to(device) for o in s_view(step.obs, step.state)]
-        avail = [m.to(device) for m in step.avail]
-        t_logits, _ = teacher_outputs(teacher, t_view(step.obs, step.state), device)
-        buffer.add(s_obs, avail, t_logits)
-        actions = sample_actions(t_logits, avail, generator)[0] if sample else greedy_actions(t_logits, avail)
-        step = env.step(actions)
-        used += b
-        if on_steps is not None and (t % 32 == 31 or t == n_steps - 1):
-            on_steps(used)
-    return buffer, used
+    """Roll out the frozen teacher for up to ``budget`` env-steps and keep every state it visits
+    (``TeacherStream`` in one stage). Returns (buffer, env-steps used)."""
+    stream = TeacherStream(env, teacher, budget, seed, generator, capacity, sample, device, on_steps, student_view)
+    return stream.buffer, stream.collect_until(budget)
 
 
 # ---- on-policy (student) rollouts ---------------------------------------------------

@@ -4,6 +4,10 @@ Same env-step budget as every other method; the algorithm is the project's MAPPO
 (``teachers.mappo.train_mappo``, the one that trained the teachers), with a fresh small
 centralized critic on the global state. The critic and its value normaliser are
 training-only: they are discarded afterwards, so the deployed policy is exactly the student.
+
+Learning curves: after every PPO update (``train_mappo``'s progress callback) the method reports the
+env-steps used (``ctx.reached``); the student is evaluated at each ``[budget] eval_at`` point the
+first time it is passed.
 """
 
 from __future__ import annotations
@@ -80,9 +84,10 @@ class Scratch(DistillMethod):
         student = ctx.student.to("cpu")
         critic = MLP(ctx.spec.state_dim, (cfg.critic_hidden, cfg.critic_hidden), 1, out_gain=1.0)
 
-        def on_log(log: TrainLog) -> None:
+        def on_log(log: TrainLog) -> None:  # after every PPO update (log_every=1)
             if ctx.progress is not None:
                 ctx.progress(log.env_steps, dict(log.losses))
+            ctx.reached(log.env_steps)  # learning curve: evaluate at the budget points just passed
 
         env = ctx.make_env(num_envs)
         try:

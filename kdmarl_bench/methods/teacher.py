@@ -1,4 +1,7 @@
-"""``teacher``: the expert itself, evaluated under the same protocol (the 100% line)."""
+"""``teacher``: the expert itself, evaluated under the same protocol (the 100% line).
+
+The teacher does not train, so its records carry no learning curve: its retention is 1 at every
+budget point (the report draws it as the dashed 1.0 line)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Build a leaderboard from cell records: per-seed retention, summaries with bootstrap CIs, latency
-summaries and aggregates across tasks (IQM, mean, performance profile, probability of improvement).
+summaries, learning curves (retention per budget point and its normalised area, CIs over seeds) and
+aggregates across tasks (IQM, mean, performance profile, probability of improvement).
 
 Every statistic is a pure function of (runs × tasks) retention matrices (``results.stats``); no
 method is special: the focus method (``suite.focus``) only decides whose aggregate entries carry
@@ -23,6 +24,8 @@ from kdmarl_bench.results.records import (
     TEACHER,
     Aggregate,
     Bootstrap,
+    CurvePoint,
+    CurveSummaryPoint,
     Improvement,
     Key,
     LatencyEntry,
@@ -70,7 +73,19 @@ def complete_record(record: dict | Record) -> Record:
         if r.metric == "win_rate" or (r.metric == "return" and is_finite_number(r.random_score)):
             value = stats.retention(r.score, r.teacher_score, r.metric, r.random_score)
             r = replace(r, retention=finite_or_none(value))
+    if r.curve and r.ok:
+        r = replace(r, curve=[_point_retention(c, r) for c in r.curve])
     return r
+
+
+def _point_retention(point: CurvePoint, r: Record) -> CurvePoint:
+    """A curve point with its retention filled the way the record's is (teacher on the same seed)."""
+    if point.retention is not None or not is_finite_number(point.score) or not is_finite_number(r.teacher_score):
+        return point
+    if r.metric == "return" and not is_finite_number(r.random_score):
+        return point
+    value = stats.retention(point.score, r.teacher_score, r.metric, r.random_score)
+    return replace(point, retention=finite_or_none(value))
 
 
 def group_ok_records(records: Iterable[Record]) -> dict[Key, list[Record]]:
@@ -124,6 +139,41 @@ def latency_summary(records: Iterable[Record]) -> LatencySummary:
         entries = [e for e in (r.latency_entry(device, threads) for r in records) if e is not None]
         out[device] = _latency_group(entries)
     return LatencySummary(**out)
+
+
+# ---------------------------------------------------------------------------------------------
+# learning curves
+
+
+def curve_summary(records: list[Record], boot: Bootstrap) -> dict[str, Any]:
+    """``retention_curve``, ``curve_auc`` and ``curve_auc_ci95`` of one (task, method, size) from its
+    successful records; empty when none carries a curve of two or more points.
+
+    Per budget point: the mean over seeds of score and retention with percentile-bootstrap CIs over
+    seeds. The area: each seed's retention curve integrated (trapezoids) and divided by the
+    env-step range, then the mean over seeds with its CI; a seed whose curve misses a point or a
+    retention is left out of the area.
+    """
+    curves = [r.curve for r in records if r.ok and r.curve and len(r.curve) >= 2]
+    if not curves:
+        return {}
+    kw = boot.kwargs()
+    points = sorted({c.env_steps for curve in curves for c in curve})
+    rows = []
+    for x in points:
+        at = [c for curve in curves for c in curve if c.env_steps == x]
+        s_mean, s_lo, s_hi = stats.mean_ci([c.score for c in at], **kw)
+        rets = [c.retention for c in at if is_finite_number(c.retention)]
+        r_mean, r_lo, r_hi = stats.mean_ci(rets, **kw)
+        rows.append(CurveSummaryPoint(x, len(at), finite_or_none(s_mean), _ci(s_lo, s_hi),
+                                      finite_or_none(r_mean), _ci(r_lo, r_hi)))
+    aucs = []
+    for curve in curves:
+        by_x = {c.env_steps: c.retention for c in curve}
+        if all(is_finite_number(by_x.get(x)) for x in points):
+            aucs.append(stats.curve_auc(points, [by_x[x] for x in points]))
+    a_mean, a_lo, a_hi = stats.mean_ci(aucs, **kw)
+    return {"retention_curve": rows, "curve_auc": finite_or_none(a_mean), "curve_auc_ci95": _ci(a_lo, a_hi)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +233,7 @@ def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS
             latency_summary=latency_summary(ok),
             weights_bytes=finite_mean(r.weights_bytes for r in ok),
             **_best_path(ok),
+            **curve_summary(ok, boot),
         ))
     teachers = {row.task: row for row in rows if row.method == TEACHER}
     out = []

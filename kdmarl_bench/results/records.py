@@ -1,4 +1,4 @@
-"""Typed leaderboard data: records, summaries, latency entries, aggregates and the board itself.
+"""Typed leaderboard data: records, summaries, latency entries, learning curves, aggregates and the board itself.
 
 A leaderboard file is read once (``results.io.read_leaderboard``: read → validate → migrate →
 ``Leaderboard.from_dict``); every reader works on these dataclasses and never re-checks a field
@@ -265,6 +265,31 @@ class Student:
 
 
 @dataclass(frozen=True)
+class CurvePoint:
+    """A student's score at one budget point of its training run (``[budget] eval_at``)."""
+
+    env_steps: int
+    """The budget point."""
+    score: float
+    episode_scores: list[float]
+    env_steps_used: int | None = None
+    """Env-steps the student had used when evaluated (an on-policy update may pass the point)."""
+    retention: float | None = None
+    """Retention of ``score`` against the teacher on the same (task, seed), filled with the record's."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CurvePoint:
+        known, extra = _split(data, cls)
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict:
+        out = {"env_steps": self.env_steps, "score": self.score, "episode_scores": list(self.episode_scores)}
+        _with_optional(out, self, ("env_steps_used", "retention"))
+        return {**out, **self.extra}
+
+
+@dataclass(frozen=True)
 class Record:
     """One (task, method, size, seed) cell: its score, retention, cost and latency."""
 
@@ -301,6 +326,9 @@ class Record:
     method_kind: str | None = None
     """The method's ``kind`` when the cell ran (``teacher``, ``action-imitation``, ``structure``,
     ``control``); None on boards made before it was recorded."""
+    curve: list[CurvePoint] | None = None
+    """The learning curve: the score at every budget point, the last one the final score (None: the
+    teacher, or a record written before curves existed)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- derived views
@@ -364,8 +392,10 @@ class Record:
         train = known.pop("train")
         cost = known.pop("cost")
         latency = known.pop("latency") or []
+        curve = known.pop("curve", None)
         return cls(
             **known,
+            curve=None if curve is None else [c if isinstance(c, CurvePoint) else CurvePoint.from_dict(c) for c in curve],
             student=Student.from_dict(student) if isinstance(student, dict) else None,
             train=TrainStats.from_dict(train) if isinstance(train, dict) else None,
             cost=Cost.from_dict(cost) if isinstance(cost, dict) else None,
@@ -403,6 +433,8 @@ class Record:
             out.update(view=self.view, teacher_kind=self.teacher_kind)
         if self.method_kind is not None:
             out["method_kind"] = self.method_kind
+        if self.curve is not None:
+            out["curve"] = [c.to_dict() for c in self.curve]
         return {**out, **self.extra}
 
 
@@ -483,6 +515,28 @@ class LatencySummary:
 
 
 @dataclass(frozen=True)
+class CurveSummaryPoint:
+    """One budget point of a (task, method, size): means over seeds with bootstrap CIs over seeds."""
+
+    env_steps: int
+    n_seeds: int
+    score_mean: float | None
+    score_ci95: CI | None
+    retention_mean: float | None
+    retention_ci95: CI | None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CurveSummaryPoint:
+        return cls(data["env_steps"], data["n_seeds"], data["score_mean"], CI.parse(data["score_ci95"]),
+                   data["retention_mean"], CI.parse(data["retention_ci95"]))
+
+    def to_dict(self) -> dict:
+        return {"env_steps": self.env_steps, "n_seeds": self.n_seeds, "score_mean": self.score_mean,
+                "score_ci95": _ci_out(self.score_ci95), "retention_mean": self.retention_mean,
+                "retention_ci95": _ci_out(self.retention_ci95)}
+
+
+@dataclass(frozen=True)
 class Summary:
     """Per (task, method, size): means over seeds with bootstrap CIs, cost and latency."""
 
@@ -513,6 +567,13 @@ class Summary:
     view: str = "full"
     """The students' observation view of the task (the records'; one per task on a board)."""
     teacher_kind: str = "local"
+    retention_curve: list[CurveSummaryPoint] | None = None
+    """Retention (and score) per budget point over seeds, when the records carry curves of >= 2 points."""
+    curve_auc: float | None = None
+    """Area under the retention curve divided by its env-step range (first to last point): the mean
+    retention over the budget range; mean over seeds."""
+    curve_auc_ci95: CI | None = None
+    """Bootstrap CI over seeds of ``curve_auc``."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -524,6 +585,9 @@ class Summary:
         known, extra = _split(data, cls)
         known["score_ci95"] = CI.parse(known.get("score_ci95"))
         known["retention_ci95"] = CI.parse(known.get("retention_ci95"))
+        known["curve_auc_ci95"] = CI.parse(known.get("curve_auc_ci95"))
+        if known.get("retention_curve") is not None:
+            known["retention_curve"] = [CurveSummaryPoint.from_dict(c) for c in known["retention_curve"]]
         known["latency_summary"] = LatencySummary.from_dict(known.get("latency_summary") or {})
         if known.get("n_failed") is None:
             known["n_failed"] = 0
@@ -553,6 +617,8 @@ class Summary:
                if self.best_path is not None else {}),
             **({"view": self.view, "teacher_kind": self.teacher_kind}
                if self.view != "full" or self.teacher_kind != "local" else {}),
+            **({"retention_curve": [c.to_dict() for c in self.retention_curve], "curve_auc": self.curve_auc,
+                "curve_auc_ci95": _ci_out(self.curve_auc_ci95)} if self.retention_curve is not None else {}),
             **self.extra,
         }
 

@@ -1,7 +1,8 @@
 """Leaderboard schema versions: validation against the JSON Schema of a file's own version, and
 the migrations that bring every older version to the current one.
 
-``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (2);
+``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (2; since extended with optional
+fields only: records' ``curve``, summaries' ``retention_curve`` / ``curve_auc`` / ``curve_auc_ci95``);
 ``leaderboard.v1.schema.json`` is version 1, frozen as it was written. Every reader goes
 through ``validate`` (the file as written, so errors point at what is in it) then ``migrate``.
 

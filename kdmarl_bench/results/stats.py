@@ -248,6 +248,22 @@ def retention(student: Any, teacher: Any, metric: str, random_score: Any = None)
     return float(out) if out.ndim == 0 else out
 
 
+def curve_auc(env_steps: Sequence[float], values: Sequence[float]) -> float:
+    """Area under a piecewise-linear curve divided by its env-step range (first to last point).
+
+    The trapezoid rule over the points in increasing ``env_steps``: the curve's mean value over the
+    budget range (a constant curve's AUC is that constant). NaN with fewer than two points, a
+    non-finite value, or ``env_steps`` that are not strictly increasing.
+    """
+    x, y = _as_1d(env_steps), _as_1d(values)
+    if x.size != y.size:
+        raise ValueError(f"{x.size} env-step points but {y.size} values")
+    if x.size < 2 or not np.all(np.isfinite(y)) or not np.all(np.diff(x) > 0):
+        return math.nan
+    area = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+    return area / float(x[-1] - x[0])
+
+
 # Retention thresholds of the leaderboard's performance profiles: 0.00, 0.05, ..., 1.20.
 PROFILE_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(25))
 

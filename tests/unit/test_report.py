@@ -300,7 +300,7 @@ def test_sections_registered_in_order_and_markdown_without_plots(lb):
     from kdmarl_bench.results.report.base import ordered_sections
 
     names = [s.name for s in ordered_sections()]
-    assert names[:3] == ["headline", "leaderboard", "pareto"] and names[-1] == "provenance"
+    assert names[:4] == ["headline", "leaderboard", "learning-curves", "pareto"] and names[-1] == "provenance"
     assert set(names) == set(SECTIONS.names())
     md = build_markdown(lb)
     assert "## Aggregate retention across tasks" in md and "![" not in md  # nothing drawn

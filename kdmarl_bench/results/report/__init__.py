@@ -49,8 +49,8 @@ __all__ = [
     "write_report",
 ]
 
-_SECTION_MODULES = ("headline", "board_table", "pareto", "aggregate", "improvement", "profiles", "latency",
-                    "failed", "provenance")
+_SECTION_MODULES = ("headline", "board_table", "learning_curves", "pareto", "aggregate", "improvement", "profiles",
+                    "latency", "failed", "provenance")
 
 for _name in _SECTION_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

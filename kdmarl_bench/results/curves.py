@@ -1,0 +1,158 @@
+"""Learning curves in the report: retention against env-steps per task.
+
+A suite's ``[budget] eval_at`` evaluates every student at several budget points of its one training
+run; ``results.aggregate.curve_summary`` puts the mean retention per point (bootstrap CI over seeds)
+and the area under the curve on each summary row. This module draws them:
+``learning_curves.png``, one panel per task, one line per method with a shaded 95% CI band, the
+teacher at 1.0 and the claim's retention as reference lines.
+
+Which size: every method at ``auto`` when the task has curves at ``auto``, else at the size of the
+focus method's first curve; a method without a curve at that size but with exactly one size of
+curves is drawn at its own size (the legend says which). ``curve_lines`` is the pure data step;
+``plot_curves`` draws and returns the report's markdown with the files it wrote.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdmarl_bench.results.records import CI, CLAIM_RETENTION, TEACHER, Leaderboard, Summary
+
+CURVES_FILE = "learning_curves.png"
+AUTO_SIZE = "auto"
+
+
+@dataclass(frozen=True)
+class CurveLine:
+    """One method's mean retention per budget point on one task (a summary row's ``retention_curve``)."""
+
+    task: str
+    method: str
+    size: str
+    env_steps: list[int]
+    retention: list[float]
+    """Mean over seeds per point (NaN where no seed has a retention)."""
+    lo: list[float]
+    hi: list[float]
+    """The 95% bootstrap CI over seeds per point (the mean itself where there is no interval)."""
+    n_seeds: int
+    auc: float | None
+    auc_ci95: CI | None
+
+
+def _line(row: Summary) -> CurveLine:
+    points = row.retention_curve or []
+    mean = [math.nan if p.retention_mean is None else p.retention_mean for p in points]
+    lo = [m if p.retention_ci95 is None else p.retention_ci95.lo for p, m in zip(points, mean, strict=True)]
+    hi = [m if p.retention_ci95 is None else p.retention_ci95.hi for p, m in zip(points, mean, strict=True)]
+    return CurveLine(row.task, row.method, row.size, [p.env_steps for p in points], mean, lo, hi,
+                     max((p.n_seeds for p in points), default=0), row.curve_auc, row.curve_auc_ci95)
+
+
+def curve_size(rows: list[Summary], focus: str) -> str | None:
+    """The size a task's curves are compared at: ``auto`` if any method has curves there, else the
+    focus method's first size with a curve, else the first size with a curve."""
+    sizes = [r.size for r in rows]
+    if AUTO_SIZE in sizes:
+        return AUTO_SIZE
+    focus_sizes = [r.size for r in rows if r.method == focus]
+    return (focus_sizes or sizes or [None])[0]
+
+
+def curve_lines(board: Leaderboard) -> dict[str, list[CurveLine]]:
+    """``{task: lines}`` for every task where some student has a curve of two or more points; the
+    methods in the board's order (focus method first)."""
+    out: dict[str, list[CurveLine]] = {}
+    for task in board.tasks:
+        rows = [r for r in board.ordered_summary()
+                if r.task == task and r.method != TEACHER and r.retention_curve and len(r.retention_curve) >= 2]
+        size = curve_size(rows, board.focus)
+        if size is None:
+            continue
+        lines = []
+        for method in dict.fromkeys(r.method for r in rows):
+            mine = [r for r in rows if r.method == method]
+            row = next((r for r in mine if r.size == size), mine[0] if len(mine) == 1 else None)
+            if row is not None:
+                lines.append(_line(row))
+        out[task] = lines
+    return out
+
+
+def _steps_text(x: float, _pos: object = None) -> str:
+    if x >= 1e6:
+        return f"{x / 1e6:g}M"
+    return f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{v + 0.0:.3f}"  # + 0.0: no "-0.000"
+
+
+def curves_markdown(lines: dict[str, list[CurveLine]], file_name: str) -> str:
+    """The report's section: the figure and, per task and method, retention at each point and the
+    normalised area under the curve with its CI."""
+    text = [
+        "## Learning curves",
+        "",
+        "Each student is evaluated at every budget point of its one training run (`[budget] eval_at`; greedy, "
+        "the same paired eval episodes as the final score). Lines: mean retention over seeds; bands: 95% "
+        "bootstrap CI over seeds. AUC: the area under each seed's retention curve divided by the env-step "
+        "range (first to last point), i.e. the mean retention over the budget range; mean over seeds with "
+        "its CI. Offline methods (bc, pd-kl, logit-mse) are trained in stages, one per point.",
+        "",
+        f"![retention vs env-steps per task]({file_name})",
+        "",
+    ]
+    from kdmarl_bench.results.render import markdown_table
+
+    rows = []
+    for task, task_lines in lines.items():
+        for ln in task_lines:
+            points = ", ".join(f"{_steps_text(x)}: {_fmt(y)}" for x, y in zip(ln.env_steps, ln.retention, strict=True))
+            ci = "" if ln.auc_ci95 is None or ln.auc_ci95.is_point else f" [{_fmt(ln.auc_ci95.lo)}, {_fmt(ln.auc_ci95.hi)}]"
+            rows.append([task, f"{ln.method} ({ln.size})", str(ln.n_seeds), points, _fmt(ln.auc) + ci])
+    text += [markdown_table(["task", "method", "seeds", "retention per env-steps", "AUC [95% CI]"], rows)]
+    return "\n".join(text)
+
+
+def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path]]:
+    """Draw ``learning_curves.png`` into ``out_dir``; returns (the report's markdown section, files).
+
+    ``("", [])`` when no student on the board has a curve of two or more points."""
+    from matplotlib.ticker import FuncFormatter
+
+    from kdmarl_bench.results.report.style import Style, figure, label, save
+
+    lines = curve_lines(board)
+    if not lines:
+        return "", []
+    style = Style(board)
+    tasks = list(lines)
+    ncols = min(3, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    fig = figure(4.6 * ncols + 2.4, 3.6 * nrows + 0.6)
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(len(tasks))]
+    handles: dict[str, object] = {}
+    for ax, task in zip(axes, tasks, strict=True):
+        for ln in lines[task]:
+            color = style.color(ln.method)
+            (h,) = ax.plot(ln.env_steps, ln.retention, color=color, marker=style.marker(ln.method, ln.size),
+                           markersize=4, linewidth=1.8, linestyle=style.linestyle(ln.method, ln.size))
+            ax.fill_between(ln.env_steps, ln.lo, ln.hi, color=color, alpha=0.15, linewidth=0)
+            handles.setdefault(label(ln.method, ln.size), h)
+        ax.axhline(1.0, color="#000000", linewidth=1.0, linestyle="--")
+        ax.axhline(CLAIM_RETENTION, color="#999999", linewidth=0.8, linestyle=":")
+        ax.set_xticks(sorted({x for ln in lines[task] for x in ln.env_steps}))  # the budget points
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_text))
+        ax.set_title(task)
+        ax.set_xlabel("env-steps of training")
+        ax.set_ylabel("retention")
+    fig.suptitle("Retention vs env-steps of training\n(lines: mean over seeds; bands: 95% bootstrap CI over seeds; "
+                 f"dashed: teacher; dotted: {100 * CLAIM_RETENTION:.0f}% retention)", fontsize=11)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(4, len(handles)),
+               frameon=False)
+    path = save(fig, Path(out_dir) / CURVES_FILE)
+    return curves_markdown(lines, CURVES_FILE), [path]

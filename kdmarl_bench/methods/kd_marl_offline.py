@@ -28,11 +28,13 @@ on-policy reconstruction in ``kd_marl.py``:
   training-only ``ProjectionHeads``), on the teacher's last hidden features of the same state;
 - total: λ_awr·L_awr + λ_kl·L_kl + λ_rel·L_rel + λ_role·L_role.
 
-Teacher hidden features are **recomputed per minibatch** from the teacher's own-view observation
-stored in each row, not stored: a row then costs Σ_i obs_T_i floats (3m: 225; spread: 54) instead of
-N·512 (1,536 on 3m, 4,096 on 8-agent maps), which at ``max_dataset`` = 200k rows is the difference
-between ~0.2 GB and ~1.2–3.3 GB; the price is one frozen-teacher forward per minibatch, only when
-L_rel or L_role is on.
+Teacher hidden features: each row stores the teacher's **own-view observation**, not its hidden
+features: a row then costs Σ_i obs_T_i floats (3m: 225; spread: 54) instead of N·512 (1,536 on 3m,
+4,096 on 8-agent maps), which at ``max_dataset`` = 200k rows is ~0.2 GB instead of ~1.2–3.3 GB.
+Once collection ends, the features of every stored row are computed in one pass and kept when they
+fit in ``feature_cache_mb`` (40k rows of 3 agents: ~0.25 GB); otherwise they are recomputed per
+minibatch (one frozen-teacher forward per minibatch, which measured ~2× this method's wall time at
+10 epochs on simple_spread). Only when L_rel or L_role is on.
 
 Heterogeneous student views work as in every method (per-agent observation lists, per-agent widths
 mapped to ``proj_dim`` by the heads). With two agents L_rel is 0 under ``rel_per_timestep`` (see
@@ -109,6 +111,8 @@ class KdMarlOfflineConfig(OfflineConfig):
     """Temperature κ of the role-alignment InfoNCE (default 0.1)."""
     proj_dim: int = 32
     """Common width of the training-only projection heads (default 32)."""
+    feature_cache_mb: int = 1024
+    """Keep the teacher's hidden features of the whole dataset when they fit in this many MB, else recompute per minibatch (default 1024)."""
 
 
 def awr_weights(adv: torch.Tensor, temperature: float, max_weight: float) -> torch.Tensor:
@@ -184,6 +188,16 @@ class KdMarlOffline(DistillMethod):
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
         t_splits = list(teacher.obs_dims)
 
+        def teacher_hidden(t_obs: torch.Tensor) -> torch.Tensor:
+            """``(rows, Σ obs_T)`` teacher own-view obs → ``(rows, N, H_T)`` last hidden features."""
+            return torch.stack(teacher_outputs(teacher, list(t_obs.split(t_splits, -1)), device)[1], 1)
+
+        cached_hidden = None
+        if heads is not None and data.size * n_agents * t_widths[0] * 4 <= cfg.feature_cache_mb * 2**20:
+            t_obs_all = data.extras.pop("teacher_obs")[:data.size]
+            cached_hidden = torch.cat([teacher_hidden(chunk) for chunk in t_obs_all.split(4096)])
+            del t_obs_all
+
         # ---- supervised training over the dataset ------------------------------------------------
         student.train()
         updates = 0
@@ -206,9 +220,8 @@ class KdMarlOffline(DistillMethod):
                     losses["kl"] = kl_distill(logits, mb_tlogits, mb_avail, cfg.tau, weights if cfg.weight_kl else None)
                     loss = loss + cfg.lambda_kl * losses["kl"]
                 if heads is not None:
-                    t_obs = list(mb_extra["teacher_obs"].split(t_splits, -1))
-                    _, t_hidden = teacher_outputs(teacher, t_obs, device)
-                    mb_thidden = torch.stack(t_hidden, 1)  # (mb, N, H_T)
+                    mb_thidden = (cached_hidden[mb_idx.to(device)] if cached_hidden is not None
+                                  else teacher_hidden(mb_extra["teacher_obs"]))  # (mb, N, H_T)
                     s_proj = heads.project_student(hidden)  # (mb, N, D)
                     if use_rel:
                         losses["rel"] = relation_loss(s_proj, mb_thidden, cfg.rel_per_timestep)

@@ -134,3 +134,18 @@ def test_bad_config_values_are_refused():
     for bad in ({"adv_temperature": 0.0}, {"adv_weight_max": 0.5}, {"lambda_awr": -1.0}):
         with pytest.raises(UsageError, match=next(iter(bad))):
             KdMarlOffline.validate_overrides(bad, err)
+
+
+def test_cached_teacher_features_match_recomputed_ones():
+    # 4,400 rows x 2 agents x 32 features x 4 B ≈ 1.1 MB: cached under 1024 MB, recomputed per minibatch under 1 MB.
+    runs = []
+    for cache_mb in (1024, 1):
+        ctx, _ = make_ctx(budget=4400, num_envs=8, seed=2)
+        cfg = dataclasses.replace(KdMarlOfflineConfig(), epochs=1, feature_cache_mb=cache_mb)
+        stats = KdMarlOffline(cfg).train(ctx)
+        runs.append((stats.final_losses, torch.cat([p.detach().flatten() for p in ctx.student.parameters()])))
+    (loss_a, w_a), (loss_b, w_b) = runs
+    assert loss_a.keys() == loss_b.keys()
+    for k in loss_a:
+        assert loss_a[k] == pytest.approx(loss_b[k], rel=1e-4, abs=1e-6), k
+    assert torch.allclose(w_a, w_b, atol=1e-4)

@@ -67,10 +67,17 @@ class Budget:
     """Parallel env copies used for rollouts."""
 
 
+def family_eval_episodes() -> dict[str, int]:
+    """Each env family's protocol eval episodes (``kdmarl_bench/envs/family.py``)."""
+    from kdmarl_bench.envs.family import FAMILIES, family_names
+
+    return {name: FAMILIES.get(name).eval_episodes for name in family_names()}
+
+
 @dataclass(frozen=True)
 class EvalSettings:
-    episodes: dict[str, int] = field(default_factory=lambda: {"smax": 32, "smacv2": 32, "mpe": 100})
-    """Eval episodes per seed, by env family (SMAC convention 32; MPE 100)."""
+    episodes: dict[str, int] = field(default_factory=lambda: family_eval_episodes())
+    """Eval episodes per seed, by env family (defaults: each family's ``eval_episodes``)."""
     seed_base: int = 10_000
     """Eval seeds are seed_base + seed: the same for every method on a task (paired)."""
 

@@ -25,10 +25,11 @@ def methods_table(infos: list[MethodInfo]) -> Table:
     table.add_column("id", no_wrap=True)
     table.add_column("trains", no_wrap=True)
     table.add_column("teacher", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
     table.add_column("fields", justify="right", no_wrap=True)
     table.add_column("what it is", ratio=1)
     for m in infos:
-        table.add_row(m.id, "student" if m.trains_student else "-", "yes" if m.uses_teacher else "no",
+        table.add_row(m.id, "student" if m.trains_student else "-", "yes" if m.uses_teacher else "no", m.kind,
                       str(len(m.fields)), m.summary)
     return table
 

@@ -208,7 +208,6 @@ def _resolved_overrides(method_cls: Any, recorded: dict, where: str) -> dict:
 def reconstruct_cell(suite: Suite, record: dict, where: str) -> tuple[Cell, list[str]]:
     """The suite's cell for a record (task, method, size, seed), with the record's budget, eval
     seed and episodes and resolved method config; UsageError when the record does not fit it."""
-    from kdmarl_bench.envs import get_task
     from kdmarl_bench.methods import METHODS
     from kdmarl_bench.models.capacity import student_widths
     from kdmarl_bench.suite import plan
@@ -237,8 +236,10 @@ def reconstruct_cell(suite: Suite, record: dict, where: str) -> tuple[Cell, list
     cell = dataclasses.replace(cell, eval_episodes=int(episodes), eval_seed=int(eval_seed))
     widths = (record.get("student") or {}).get("widths")
     if cell.size is not None and widths is not None:
-        spec = get_task(cell.task).spec
-        mine = [list(w) for w in student_widths(spec.obs_dims, cell.size.hidden, cell.size.scale)]
+        from kdmarl_bench.envs.views import get_view
+
+        dims = get_view(cell.task, cell.view, where, students=True).obs_dims
+        mine = [list(w) for w in student_widths(dims, cell.size.hidden, cell.size.scale)]
         if mine != widths:
             raise UsageError(f"{where}: student widths {widths} do not match size {size!r} of the suite ({mine})")
     return cell, notes

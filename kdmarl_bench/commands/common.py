@@ -43,7 +43,8 @@ def handle_errors(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from kdmarl_bench.signals import import_heavy
 
-        import_heavy()  # a Ctrl-C now waits for these imports to finish, then exits 130 cleanly
+        with loading_status("loading numpy, scipy and torch"):
+            import_heavy()  # a Ctrl-C now waits for these imports to finish, then exits 130 cleanly
         try:
             return fn(*args, **kwargs)
         except KdmarlError as exc:
@@ -74,6 +75,17 @@ def stderr_console():
     from rich.console import Console
 
     return Console(file=sys.stderr, stderr=True, quiet=_QUIET)
+
+
+@contextlib.contextmanager
+def loading_status(text: str):
+    """A transient spinner with ``text`` on stderr while a slow step runs (only on a terminal, not
+    with --quiet): imports and compilation take seconds and must not look like a hang."""
+    if _QUIET or not sys.stderr.isatty():
+        yield
+        return
+    with stderr_console().status(f"{text}…", spinner="dots"):
+        yield
 
 
 @contextlib.contextmanager

@@ -8,7 +8,8 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 
 
 @click.command("envs")
-@click.option("--family", type=click.Choice(["mpe", "smax", "smacv2"]), default=None, help="Only this env family.")
+@click.option("--family", default=None, metavar="NAME", help="Only this env family (mpe, smax, smacv2; every family "
+              "module registers itself).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def envs_cmd(family, as_json):
@@ -18,6 +19,10 @@ def envs_cmd(family, as_json):
     from kdmarl_bench.envs import all_tasks
     from kdmarl_bench.teachers.zoo import zoo_teachers
 
+    if family is not None:
+        from kdmarl_bench.envs.family import get_family
+
+        get_family(family, "--family")  # an unknown name: "did you mean" and the families
     zoo = zoo_teachers()
     rows = []
     for task in all_tasks():
@@ -48,7 +53,16 @@ def envs_cmd(family, as_json):
         table.add_column(col, justify="left" if col in ("id", "metric", "available") else "right", no_wrap=True)
 
     def dims(v):
-        return str(v[0]) if len(set(v)) == 1 else "/".join(map(str, v))
+        """Sizes per agent, runs of equal sizes as ``size×count`` (27 agents stay short)."""
+        if len(set(v)) == 1:
+            return str(v[0])
+        runs: list[list[int]] = []
+        for d in v:
+            if runs and runs[-1][0] == d:
+                runs[-1][1] += 1
+            else:
+                runs.append([d, 1])
+        return "/".join(f"{d}×{n}" if n > 1 else str(d) for d, n in runs)
 
     def teacher_cell(t, metric):
         if t is None:

@@ -11,7 +11,7 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
 @click.argument("checkpoint", required=False)
 @click.option("--task", "task_id", default=None, help="Task id, e.g. smax/3m (default: the checkpoint's task).")
 @click.option("--policy", type=click.Choice(["random"]), default=None, help="Evaluate a built-in policy instead.")
-@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default 32 SMAX/SMAC, 100 MPE).")
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default: the env family's protocol, 32 SMAX/SMAC, 100 MPE).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True, help="Eval seed.")
 @click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel env copies.")
 @click.option("--view", "view_name", default=None,
@@ -53,7 +53,7 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
     if task_id is None:
         raise CliError("--task is required with --policy random")
     spec = get_task(task_id, "--task").spec
-    episodes = episodes or (100 if spec.metric == "return" else 32)
+    episodes = episodes or get_task(task_id).family.eval_episodes
     from kdmarl_bench.commands.common import progress_bar
 
     with progress_bar(f"evaluate {task_id}", episodes, "episodes") as update:

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import CliError
+from kdmarl_bench.results.formats import FORMATS
 
-LEADERBOARD_FORMATS = "csv, marl-eval, gh-benchmark, gh-benchmark-bigger, gh-benchmark-smaller"
+LEADERBOARD_FORMATS = ", ".join(FORMATS.names())
 CHECKPOINT_FORMATS = "onnx, executorch"
 
 

@@ -31,7 +31,8 @@ def plan_cmd(suite_path, as_json):
         echo_json({"suite": suite.info(), "n_cells": len(cells),
                    "methods": {m: {"method": suite.method_base[m], "overrides": suite.method_config.get(m, {}),
                                    "resolved_config": resolved[m]} for m in suite.methods},
-                   "cells": [{**c.config(), "resolved_config": resolved[c.method]} for c in cells],
+                   "cells": [{**c.config(), "view": c.view, "teacher_kind": c.teacher.kind,
+                              "resolved_config": resolved[c.method]} for c in cells],
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
     from rich.table import Table
@@ -40,8 +41,9 @@ def plan_cmd(suite_path, as_json):
     for col in ("task", "method", "size", "seed", "env steps", "eval episodes", "teacher"):
         table.add_column(col)
     for c in cells:
-        table.add_row(c.task, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}", str(c.eval_episodes),
-                      c.teacher.source)
+        label = c.task if c.view == "full" else f"{c.task}@{c.view}"
+        teacher = c.teacher.source + (f" ({c.teacher.kind})" if c.teacher.kind != "local" else "")
+        table.add_row(label, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}", str(c.eval_episodes), teacher)
     con = stdout_console()
     con.print(table)
     for r in flops_sizes:

@@ -26,12 +26,6 @@ def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(["eager", *chosen]))
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 1024:,.1f} KiB" if n < 2**20 else f"{n / 2**20:,.2f} MiB"
-
-
 @click.command("profile")
 @click.argument("checkpoint")
 @click.option("--iters", type=click.IntRange(min=10), default=1000, show_default=True,
@@ -91,29 +85,11 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
     if as_json:
         echo_json(out)
         return
-    from rich.table import Table
+    from kdmarl_bench.results.render_profile import latency_table, profile_lines
 
     con = stdout_console()
-    con.print(f"{checkpoint} ({card.get('kind')}, {card['task']}): params {cost['params']:,} · MACs {cost['macs']:,} "
-              f"(thop) · FLOPs {cost['flops']:,} (FlopCounterMode) · agree {cost['agree']}")
-    con.print(f"memory: weights {_bytes(memory['weights_fp32_bytes'])} fp32 / {_bytes(memory['weights_int8_bytes'])} "
-              f"int8 · peak activations {memory['peak_activation_bytes']:,} B at batch 1 · floor: "
-              f"{out['peak']['matmul_gflops']:.1f} GFLOP/s matmul, {out['peak']['bandwidth_gbs']:.1f} GB/s copy, "
-              f"LLC {out['peak']['llc_bytes'] / 2**20:.0f} MiB (1 thread)")
-    t = Table(title="latency per team decision")
-    for col in ("path", "device", "threads", "mode", "batch", "p50 ms", "p90 ms", "p99 ms", "Timer ms", "cv",
-                "decisions/s", "x floor", "equivalence", "file"):
-        t.add_column(col, justify="right")
-    for e in latency:
-        eq = e.get("equivalence")
-        eq_txt = "-" if eq is None else (f"{'ok' if eq['passed'] else '[red]FAILED[/]'} "
-                                         f"(max diff {eq['max_abs_diff']:.1e}, n {eq['n']})")
-        x_floor = e.get("x_floor")
-        t.add_row(e["path"], e["device"], str(e["threads"]), e["mode"], str(e["batch"]), f"{e['p50_ms']:.4f}",
-                  f"{e['p90_ms']:.4f}", f"{e['p99_ms']:.4f}", f"{e['timer_median_ms']:.4f}", f"{e['cv']:.3f}",
-                  f"{e['throughput_decisions_per_s']:,.0f}", "-" if x_floor is None else f"{x_floor:,.1f}x",
-                  eq_txt, _bytes(e.get("file_bytes")))
-    con.print(t)
-
+    for line in profile_lines(out):
+        con.print(line)
+    con.print(latency_table(latency))
 
 COMMANDS = [profile_cmd]

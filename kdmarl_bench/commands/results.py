@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stdout_console
+from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
+from kdmarl_bench.results.formats import format_help
 
 
 @click.command()
@@ -203,7 +205,7 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
     with progress_bar(f"report → {out}", None, "") as update:  # a spinner while the plots render
         update(0, status="plotting")
-        result = write_report(data, out, source=str(leaderboard))
+        result = write_report(data, out, source=str(leaderboard), on_section=lambda name: update(0, status=name))
     if as_json:
         echo_json(result.to_dict())
         return
@@ -212,9 +214,6 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, as_json
     click.echo(f"wrote {result.markdown}")
     for plot in result.plots:
         click.echo(f"wrote {plot}")
-
-
-_EXPORT_FORMATS = ("csv", "marl-eval", "gh-benchmark", "gh-benchmark-bigger", "gh-benchmark-smaller")
 
 
 @click.command()
@@ -258,18 +257,9 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from rich.table import Table
+        from kdmarl_bench.results.render_verify import verify_table
 
-        t = Table(title=f"fresh-seed re-evaluation of {leaderboard}")
-        for col in ("task", "method", "size", "seed", "recorded", "95% CI", "fresh", "inside CI",
-                    "fresh − recorded [95% CI]", "holds"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(r.task, r.method, r.size, str(r.seed), f"{r.recorded:.3f}", f"[{r.ci95[0]:.3f}, {r.ci95[1]:.3f}]",
-                      f"{r.fresh:.3f}", "yes" if r.inside else "no",
-                      f"{r.fresh - r.recorded:+.3f} [{r.diff_ci95[0]:+.3f}, {r.diff_ci95[1]:+.3f}]",
-                      "[green]yes[/]" if r.holds else "[red]no[/]")
-        stdout_console().print(t)
+        stdout_console().print(verify_table(rows, str(leaderboard)))
     if not all(r.holds for r in rows):
         sys.exit(1)
 
@@ -282,36 +272,18 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from rich.table import Table
+        from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
 
-        t = Table(title=f"retrained here vs the seed-to-seed spread of {leaderboard}")
-        for col in ("task", "method", "size", "seed", "recorded", "retrained", "cell mean (n seeds)",
-                    "95% prediction interval", "verdict"):
-            t.add_column(col)
-        style = {"holds": "[green]holds[/]", "outside": "[red]outside[/]", "inconclusive": "[yellow]inconclusive[/]"}
-        for r in rows:
-            t.add_row(r.task, r.method, r.size, str(r.seed), f"{r.recorded:.3f}",
-                      f"{r.retrained:.3f}" + (" (identical)" if r.identical else ""),
-                      f"{r.cell_mean:.3f} ({r.n_seeds})", f"[{r.interval[0]:.3f}, {r.interval[1]:.3f}]",
-                      style[r.verdict])
-        stdout_console().print(t)
-        for r in rows:
-            for note in r.notes:
-                click.echo(f"note: {r.task} {r.method} {r.size} seed {r.seed}: {note}", err=True)
-            if r.verdict == "inconclusive":
-                click.echo(f"warning: {r.task} {r.method} {r.size}: one seed on the board and no other cells to "
-                           "pool with: no spread to judge against", err=True)
+        stdout_console().print(retrain_table(rows, str(leaderboard)))
+        for message in retrain_messages(rows):
+            click.echo(message, err=True)
     if any(r.verdict == "outside" for r in rows):
         sys.exit(1)
 
 
-def _gh_pair(out: Path) -> tuple[Path, Path]:
-    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
-    suffix = out.suffix or ".json"
-    return out.with_name(f"{stem}-bigger{suffix}"), out.with_name(f"{stem}-smaller{suffix}")
-
-
 _CHECKPOINT_EXPORT_FORMATS = ("onnx", "executorch")  # kdmarl_bench.profiling.artifacts.CHECKPOINT_FORMATS
+_CHECKPOINT_EXPORT_HELP = ("Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx / executorch: one model per agent + "
+                           "manifest.json into the folder --out (needs `pip install 'kdmarl-bench[deploy]'`).")
 
 
 @click.command()
@@ -319,13 +291,9 @@ _CHECKPOINT_EXPORT_FORMATS = ("onnx", "executorch")  # kdmarl_bench.profiling.ar
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(_EXPORT_FORMATS + _CHECKPOINT_EXPORT_FORMATS),
+    type=click.Choice(LEADERBOARD_FORMATS.names() + list(_CHECKPOINT_EXPORT_FORMATS)),
     required=True,
-    help="Of a LEADERBOARD: csv: one row per record; marl-eval: InstaDeep marl-eval raw-data JSON; "
-    "gh-benchmark-bigger / gh-benchmark-smaller: github-action-benchmark customBiggerIsBetter (retention, score) / "
-    "customSmallerIsBetter (FLOPs, CPU p50 ms); gh-benchmark: both, into OUT-bigger.json and "
-    "OUT-smaller.json (needs --out). Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx / executorch: "
-    "one model per agent + manifest.json into the folder --out (needs `pip install 'kdmarl-bench[deploy]'`).",
+    help=f"Of a LEADERBOARD: {format_help()}. {_CHECKPOINT_EXPORT_HELP}",
 )
 @click.option(
     "--out",
@@ -343,30 +311,28 @@ def export(leaderboard: Path, fmt: str, out: Path | None, int8: bool) -> None:
         export_checkpoint_cli(str(leaderboard), fmt, out, int8)
         return
     reject_checkpoint(str(leaderboard), fmt, int8)
-    from kdmarl_bench.results.export import export as export_leaderboard
+    from kdmarl_bench.results.formats import export as export_text
+    from kdmarl_bench.results.formats import export_files
     from kdmarl_bench.results.io import read_leaderboard
 
+    if out is None and LEADERBOARD_FORMATS.get(fmt).needs_out:
+        raise CliError(f"--format {fmt} writes several files; give --out FILE "
+                       f"(or a one-file format: {', '.join(n for n, f in LEADERBOARD_FORMATS.items() if not f.needs_out)})", 2)
     data = read_leaderboard(leaderboard)
-    if fmt == "gh-benchmark":
-        if out is None:
-            raise CliError(
-                "--format gh-benchmark writes two files (bigger- and smaller-is-better); give --out FILE "
-                "or use --format gh-benchmark-bigger / gh-benchmark-smaller to print one",
-                2,
-            )
-        for path, sub in zip(_gh_pair(out), ("gh-benchmark-bigger", "gh-benchmark-smaller"), strict=True):
-            text, _ = export_leaderboard(data, sub)
-            _write_text(path, text, f"{sub} export")
-            click.echo(f"wrote {path}", err=True)
-        return
-    text, warnings = export_leaderboard(data, fmt)
+    if out is None:
+        text, warnings = export_text(data, fmt)
+    else:
+        try:
+            paths, warnings = export_files(data, fmt, out)
+        except OSError as exc:
+            raise CliError(f"{exc.filename or out}: cannot write the {fmt} export: {exc.strerror or exc}", 2) from exc
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     if out is None:
         click.echo(text, nl=False)
     else:
-        _write_text(out, text, f"{fmt} export")
-        click.echo(f"wrote {out}", err=True)
+        for path in paths:
+            click.echo(f"wrote {path}", err=True)
 
 
 COMMANDS = [compare, gate, report, export, verify]

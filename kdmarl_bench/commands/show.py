@@ -12,7 +12,7 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 @click.command("show")
 @click.argument("leaderboard", metavar="LEADERBOARD|RUN_DIR", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("--summary", is_flag=True,
-              help="Instead of every row: the focus method against the best baseline per task (the headline).")
+              help="Instead of every row: the focus method against the best action-imitation baseline per task (the headline: regime, PoI, the claim).")
 @click.option("--task", "tasks", multiple=True, metavar="TASK", help="Only this task (repeatable).")
 @click.option("--method", "methods", multiple=True, metavar="METHOD", help="Only this method (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the selected summary rows (or headline rows) as JSON.")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
+from kdmarl_bench.envs.family import Family, register_family
 from kdmarl_bench.envs.registry import Task, register_task
 from kdmarl_bench.envs.views import View, columns
 from kdmarl_bench.signals import deferred_interrupts
@@ -206,6 +207,14 @@ class MpeVecEnv(VecEnv):
             env.close()
 
 
+FAMILY = register_family(Family(
+    "mpe", "Multi-Particle Environments on mpe2", eval_episodes=100,
+    # more, shorter rollouts than SMAX: episodes last 25 steps
+    teacher_defaults={"num_envs": 32, "rollout_len": 50, "lr": 7e-4, "epochs": 4, "minibatches": 4},
+    views=mpe_views,
+))
+
+
 def _factory(name: str):
     def make(num_envs: int, **_: object) -> VecEnv:
         return MpeVecEnv(name, num_envs)
@@ -214,4 +223,4 @@ def _factory(name: str):
 
 
 for _name in MPE_TASKS:
-    register_task(Task(mpe_spec(_name), _factory(_name), _availability, _versions, mpe_views))
+    register_task(Task(mpe_spec(_name), _factory(_name), _availability, _versions))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
+from kdmarl_bench.envs.family import get_family
 from kdmarl_bench.envs.views import View, full_view, privileged_view
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.registry import Registry
@@ -20,16 +21,20 @@ class Task:
     """Returns None when the backend works here, else how to install it."""
     versions: Callable[[], dict[str, str]]
     """Backend package versions, recorded with every result."""
-    extra_views: Callable[[EnvSpec], list[View]] | None = None
-    """The family's student views of this task beyond ``full`` (see ``envs/views.py``)."""
 
     def views(self) -> dict[str, View]:
-        """``full``, the task's own views, then ``privileged`` (teachers only)."""
+        """``full``, the views the task's family declares for it, then ``privileged`` (teachers only)."""
         out = {"full": full_view(self.spec.obs_dims)}
-        for v in self.extra_views(self.spec) if self.extra_views else []:
+        declared = get_family(self.spec.family).views
+        for v in declared(self.spec) if declared else []:
             out[v.name] = v
         out["privileged"] = privileged_view(self.spec.obs_dims, self.spec.state_dim)
         return out
+
+    @property
+    def family(self):
+        """The task's ``Family`` (eval episodes, teacher defaults, views)."""
+        return get_family(self.spec.family)
 
     @property
     def available(self) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
+from kdmarl_bench.envs.family import Family, register_family
 from kdmarl_bench.envs.registry import Task, register_task
 from kdmarl_bench.errors import BackendUnavailable
 
@@ -501,6 +502,12 @@ def _factory(spec: EnvSpec, game: Callable[..., Any]) -> Callable[..., VecEnv]:
         return SC2VecEnv(spec, num_envs, one)
 
     return make
+
+
+FAMILY = register_family(Family(
+    "smacv2", "the real StarCraft II (SMACv2 and SMAC maps), when installed", eval_episodes=32,
+    teacher_defaults={"num_envs": 8, "rollout_len": 100, "lr": 5e-4, "epochs": 5, "minibatches": 1},
+))
 
 
 def _register() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
+from kdmarl_bench.envs.family import Family, register_family
 from kdmarl_bench.envs.registry import Task, register_task
 from kdmarl_bench.envs.views import View
 
@@ -303,6 +304,14 @@ class SmaxVecEnv(VecEnv):
         return self._to_step(o, ws, m, r, d, w)
 
 
+FAMILY = register_family(Family(
+    "smax", "SMAC-style maps on JaxMARL's SMAX (no StarCraft II)", eval_episodes=32,
+    # JaxMARL's MAPPO recipe scaled to a CPU batch (REFERENCE.md)
+    teacher_defaults={"num_envs": 64, "rollout_len": 64, "lr": 5e-4, "epochs": 4, "minibatches": 4},
+    views=smax_views,
+))
+
+
 def _factory(map_name: str):
     def make(num_envs: int, **_: object) -> VecEnv:
         return SmaxVecEnv(map_name, num_envs)
@@ -311,4 +320,4 @@ def _factory(map_name: str):
 
 
 for _name in SMAX_MAPS:
-    register_task(Task(smax_spec(_name), _factory(_name), _availability, _versions, smax_views))
+    register_task(Task(smax_spec(_name), _factory(_name), _availability, _versions))

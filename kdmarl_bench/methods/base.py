@@ -130,6 +130,9 @@ class DistillMethod:
     trains_student: ClassVar[bool] = True
     """False only for ``teacher`` (the expert is evaluated, not distilled)."""
     uses_teacher: ClassVar[bool] = True
+    kind: ClassVar[str] = "action-imitation"
+    """What the method distills, for the headline's comparisons (``METHOD_KINDS``): the focus method is
+    judged against the best ``action-imitation`` baseline; ``control`` and ``teacher`` are never baselines."""
 
     def __init__(self, config: Any | None = None):
         self.config = config if config is not None else self.config_cls()
@@ -164,6 +167,13 @@ class DistillMethod:
     def clock() -> float:
         return time.perf_counter()
 
+
+METHOD_KINDS = {
+    "teacher": "the expert itself, evaluated under the same protocol",
+    "action-imitation": "the student imitates the teacher's actions or action distribution (bc, pd-kl, logit-mse, dagger)",
+    "structure": "distills coordination structure besides actions (KD-MARL and its readings)",
+    "control": "trained without the teacher (from-scratch RL)",
+}
 
 METHODS: Registry[type[DistillMethod]] = Registry("method")
 

@@ -40,6 +40,8 @@ class MethodInfo:
     trains_student: bool
     uses_teacher: bool
     fields: tuple[ConfigField, ...]
+    kind: str = "action-imitation"
+    """``METHOD_KINDS``: what the method distills (the headline compares the focus with action imitation)."""
 
 
 @cache
@@ -88,7 +90,7 @@ def describe_method(method_id: str) -> MethodInfo:
 
     cls = METHODS.get(method_id, "methods")
     return MethodInfo(id=method_id, summary=_summary(cls), trains_student=cls.trains_student,
-                      uses_teacher=cls.uses_teacher, fields=config_fields(cls.config_cls))
+                      uses_teacher=cls.uses_teacher, fields=config_fields(cls.config_cls), kind=cls.kind)
 
 
 def describe_methods() -> list[MethodInfo]:

@@ -152,6 +152,7 @@ class KdMarl(DistillMethod):
     """On-policy students, teacher-guided GAE + composite distillation loss."""
 
     config_cls = KdMarlConfig
+    kind = "structure"
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config

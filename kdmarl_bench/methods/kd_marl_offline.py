@@ -126,6 +126,7 @@ class KdMarlOffline(DistillMethod):
     """Teacher rollouts (the whole budget), then epochs of advantage-weighted KL/CE + L_rel + L_role."""
 
     config_cls = KdMarlOfflineConfig
+    kind = "structure"
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config

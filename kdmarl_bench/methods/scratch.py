@@ -60,6 +60,7 @@ class Scratch(DistillMethod):
 
     config_cls = ScratchConfig
     uses_teacher = False
+    kind = "control"
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config

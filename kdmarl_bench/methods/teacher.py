@@ -16,3 +16,4 @@ class TeacherConfig(MethodConfig):
 class TeacherMethod(DistillMethod):
     config_cls = TeacherConfig
     trains_student = False
+    kind = "teacher"

@@ -23,7 +23,7 @@ from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.headline import headline, headline_markdown
 from kdmarl_bench.results.io import read_leaderboard
 from kdmarl_bench.results.render import int8_markdown, leaderboard_markdown
-from kdmarl_bench.results.report import poi_markdown
+from kdmarl_bench.results.report.improvement import poi_markdown
 
 BLOCK_RE = re.compile(
     r"(?P<begin><!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(?P<end><!-- END generated:(?P=name) -->)",

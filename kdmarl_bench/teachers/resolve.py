@@ -60,8 +60,8 @@ class CheckpointBlob:
 
 
 def trained_teacher_stem(out_dir: str | Path, task_id: str, kind: str = "local") -> Path:
-    """``OUT/teachers/<family>_<name>[.privileged]``: where a suite-trained teacher lives (no extension)."""
-    return Path(out_dir) / "teachers" / (task_id.replace("/", "_") + ("" if kind == "local" else f".{kind}"))
+    """``OUT/teachers/<family>_<name>[-privileged]``: where a suite-trained teacher lives (no extension)."""
+    return Path(out_dir) / "teachers" / (task_id.replace("/", "_") + ("" if kind == "local" else f"-{kind}"))
 
 
 def teacher_path(ref: TeacherRef, out_dir: str | Path) -> Path:

@@ -18,18 +18,10 @@ from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import TeacherPolicy
 from kdmarl_bench.teachers.mappo import MappoConfig, TrainLog, train_mappo
 
-# Per-family defaults: SMAX from JaxMARL's MAPPO recipe scaled to a CPU batch (REFERENCE.md);
-# MPE with more, shorter rollouts since episodes last 25 steps.
-FAMILY_DEFAULTS: dict[str, dict] = {
-    "smax": {"num_envs": 64, "rollout_len": 64, "lr": 5e-4, "epochs": 4, "minibatches": 4},
-    "mpe": {"num_envs": 32, "rollout_len": 50, "lr": 7e-4, "epochs": 4, "minibatches": 4},
-    "smacv2": {"num_envs": 8, "rollout_len": 100, "lr": 5e-4, "epochs": 5, "minibatches": 1},
-}
-
 
 def teacher_config(task_id: str, steps: int, seed: int, **overrides) -> MappoConfig:
-    family = task_id.split("/", 1)[0]
-    base = dict(FAMILY_DEFAULTS.get(family, {}))
+    """The family's MAPPO settings (``Family.teacher_defaults``) with ``overrides`` on top."""
+    base = dict(get_task(task_id).family.teacher_defaults)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return dataclasses.replace(MappoConfig(), total_steps=steps, seed=seed, **base)
 

@@ -23,9 +23,9 @@ def zoo_key(task_id: str, kind: str = "local") -> str:
 
 
 def zoo_path(key: str) -> Path:
-    """``smax/3m`` → ``zoo/smax_3m.safetensors``; ``smax/3m@privileged`` → ``zoo/smax_3m.privileged.safetensors``."""
+    """``smax/3m`` → ``zoo/smax_3m.safetensors``; ``smax/3m@privileged`` → ``zoo/smax_3m-privileged.safetensors`` (a second dot would read as a suffix)."""
     task_id, _, kind = key.partition("@")
-    return ZOO_DIR / (task_id.replace("/", "_") + (f".{kind}" if kind else "") + ".safetensors")
+    return ZOO_DIR / (task_id.replace("/", "_") + (f"-{kind}" if kind else "") + ".safetensors")
 
 
 def _card_key(card: dict) -> str:
@@ -119,7 +119,7 @@ def check_teacher_sources(suite) -> None:
         src, kind = teacher.source, teacher.kind
         field = f"task.{task_id}.teacher" if "teacher" in suite.task_overrides.get(task_id, {}) else "teacher.source"
         if src == "zoo" and zoo_key(task_id, kind) not in have:
-            stem = f"teachers/{task_id.replace('/', '_')}" + (".privileged" if kind == "privileged" else "")
+            stem = f"teachers/{task_id.replace('/', '_')}" + ("-privileged" if kind == "privileged" else "")
             flag = " --privileged" if kind == "privileged" else ""
             what = "privileged (centralized-expert) zoo teacher" if kind == "privileged" else "bundled zoo teacher"
             raise UsageError(

@@ -60,7 +60,7 @@ def test_show_filters_summary_and_json(tmp_path):
     rows = json.loads(_show([str(QUICKSTART), "--json", "--method", "kd-marl"], 200))
     assert {r["method"] for r in rows} == {"kd-marl"} and len(rows) == 2
     head = _show([str(QUICKSTART), "--summary"], 200)
-    assert "best baseline" in head and "smax/3m" in head
+    assert "best action imitation" in head and "smax/3m" in head
     res = CliRunner().invoke(main, ["show", str(QUICKSTART), "--method", "kdmarl"])
     assert res.exit_code == 2 and "did you mean: kd-marl" in res.output
 

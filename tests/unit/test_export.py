@@ -9,7 +9,11 @@ import json
 
 import pytest
 
-from kdmarl_bench.results.export import CSV_COLUMNS, FORMATS, export, to_gh_benchmark, to_marl_eval
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.formats import FORMATS, export, export_files
+from kdmarl_bench.results.formats.csv_rows import CSV_COLUMNS
+from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
+from kdmarl_bench.results.formats.marl_eval import to_marl_eval
 from tests.factories import make_leaderboard, make_record, standard_records
 
 
@@ -222,5 +226,36 @@ def test_gh_benchmark_skips_failed_cells(with_failures):
 
 def test_unknown_format():
     assert "csv" in FORMATS
-    with pytest.raises(ValueError, match="valid choices"):
+    with pytest.raises(UsageError, match="valid choices"):
         export(make_leaderboard(), "xml")
+    with pytest.raises(UsageError, match="did you mean: marl-eval"):
+        export(make_leaderboard(), "marl_eval")
+
+
+def test_registry_lists_every_format_once():
+    assert FORMATS.names() == ["csv", "gh-benchmark", "gh-benchmark-bigger", "gh-benchmark-smaller", "marl-eval"]
+    assert [n for n, f in FORMATS.items() if f.needs_out] == ["gh-benchmark"]
+    with pytest.raises(UsageError, match="several files"):
+        export(make_leaderboard(), "gh-benchmark")
+
+
+def test_gh_benchmark_pair_matches_single_files(tmp_path):
+    board = make_leaderboard()
+    paths, warnings = export_files(board, "gh-benchmark", tmp_path / "bench.json")
+    assert [p.name for p in paths] == ["bench-bigger.json", "bench-smaller.json"] and warnings == []
+    assert paths[0].read_text() == export(board, "gh-benchmark-bigger")[0]
+    assert paths[1].read_text() == export(board, "gh-benchmark-smaller")[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-bigger.json", "bench-smaller.json"]  # no temp left
+
+
+def test_gh_benchmark_pair_refuses_a_symlink_out_of_the_folder(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target.json").write_text("keep")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "bench-smaller.json").symlink_to(outside / "target.json")
+    with pytest.raises(UsageError, match="would leave the folder"):
+        export_files(make_leaderboard(), "gh-benchmark", folder / "bench.json")
+    assert (outside / "target.json").read_text() == "keep"
+    assert not (folder / "bench-bigger.json").exists()  # refused before anything was written

@@ -20,6 +20,7 @@ from tests.unit.test_methods import FAKE_SPEC, FakeEnv, make_ctx, make_policies
 def test_registered_with_documented_config():
     cls = METHODS.get("kd-marl-offline")
     assert cls is KdMarlOffline and cls.trains_student and cls.uses_teacher
+    assert cls.kind == "structure"  # a reading of KD-MARL: never the headline's action-imitation baseline
     assert issubclass(KdMarlOfflineConfig, OfflineConfig)  # bc's dataset fields: same budget, reservoir, epochs
 
 

@@ -217,6 +217,90 @@ def test_report_into_a_file_path_is_a_usage_error(lb, tmp_path):
 
 
 def test_tick_count_is_short_for_round_counts():
-    from kdmarl_bench.results.report import tick_count
+    from kdmarl_bench.results.report.style import tick_count
 
     assert [tick_count(v) for v in (5, 1000, 10_000, 50_000, 1.5e6, 2e9)] == ["5", "1k", "10k", "50k", "1.5M", "2G"]
+
+
+# ---------------------------------------------------------------------------------------------
+# sections, roles and plots that scale
+
+
+def _with_control_and_variant() -> dict:
+    """standard_records plus a scratch control far below (−0.5 retention on smax/3m) and a kd-marl variant."""
+    recs = standard_records()
+    for seed in range(3):
+        recs.append(make_record("smax/3m", "scratch", seed, -0.5, 1.0, flops=1000.0))
+        recs.append(make_record("smax/3m", "kd-marl-no-adv", seed, 0.85, 1.0, flops=1000.0, base_method="kd-marl"))
+    return make_leaderboard(recs)
+
+
+def test_control_methods_match_the_method_registry():
+    from kdmarl_bench.methods import METHODS
+    from kdmarl_bench.results.report.style import CONTROL_METHODS
+
+    assert {name for name, cls in METHODS.items() if cls.trains_student and not cls.uses_teacher} == CONTROL_METHODS
+
+
+def test_probability_of_improvement_only_against_baselines(tmp_path):
+    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.report.improvement import poi_rows
+    from kdmarl_bench.results.report.style import role
+
+    board = as_leaderboard(_with_control_and_variant())
+    assert [role(board, m) for m in ("teacher", "kd-marl", "kd-marl-no-adv", "scratch", "bc")] == [
+        "teacher", "focus", "variant", "control", "baseline"]
+    assert [(p.method, p.size) for _a, p in poi_rows(board)] == [("bc", "small")]
+    md = write_report(board, tmp_path).markdown.read_text()
+    section = md[md.index("## Probability of improvement"):md.index("## Performance profiles")]
+    assert "| bc |" in section and "teacher" not in section and "scratch" not in section and "no-adv" not in section
+
+
+def test_too_few_runs_are_said_so(tmp_path):
+    recs = [r for r in standard_records() if r["seed"] < 2]
+    md = write_report(make_leaderboard(recs, seeds=[0, 1]), tmp_path).markdown.read_text()
+    assert "too few runs to judge (2 per task; needs ≥ 3)" in md
+    assert "1 of 1 comparisons have fewer than 3 runs per task" in md
+
+
+def test_aggregate_axis_is_fitted_to_the_compared_methods():
+    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.report.aggregate import axis_limits
+    from kdmarl_bench.results.report.style import students
+
+    board = as_leaderboard(_with_control_and_variant())
+    scratch = next(a for a in board.aggregate if a.method == "scratch")
+    lo, hi = axis_limits(board, students(board), "mean_retention")
+    assert scratch.mean_retention is not None and scratch.mean_retention < lo  # drawn off axis, not stretching it
+    assert lo > 0.3 and hi >= 1.0
+
+
+def test_pareto_axis_is_fitted_to_the_compared_methods(tmp_path):
+    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.report.pareto import plot_task_pareto, y_limits
+
+    board = as_leaderboard(_with_control_and_variant())
+    points = [{"row": r, "y": r.retention_mean, "lo": r.retention_mean, "hi": r.retention_mean}
+              for r in board.summary if r.task == "smax/3m" and r.retention_mean is not None]
+    lo, _hi = y_limits(board, points)
+    assert lo > 0.3  # scratch at −0.5 does not stretch it
+    assert plot_task_pareto(board, "smax/3m", tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_profiles_panel_per_focus_size_with_the_best_baselines():
+    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.report.profiles import panels
+
+    (panel,) = panels(as_leaderboard(_with_control_and_variant()))
+    assert [a.method for a in panel.entries] == ["kd-marl", "bc", "teacher"]  # no control, no variant
+
+
+def test_sections_registered_in_order_and_markdown_without_plots(lb):
+    from kdmarl_bench.results.report import SECTIONS, build_markdown
+    from kdmarl_bench.results.report.base import ordered_sections
+
+    names = [s.name for s in ordered_sections()]
+    assert names[:3] == ["headline", "leaderboard", "pareto"] and names[-1] == "provenance"
+    assert set(names) == set(SECTIONS.names())
+    md = build_markdown(lb)
+    assert "## Aggregate retention across tasks" in md and "![" not in md  # nothing drawn

@@ -14,7 +14,7 @@ from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import stats
 from kdmarl_bench.results.aggregate import improvements_of
-from kdmarl_bench.results.export import to_gh_benchmark
+from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
 from kdmarl_bench.results.headline import headline, headline_markdown
 from kdmarl_bench.results.io import as_leaderboard, read_leaderboard, write_leaderboard
 from kdmarl_bench.results.leaderboard import load_leaderboard
@@ -106,7 +106,7 @@ def test_built_board_round_trips_and_keeps_open_fields(tmp_path: Path):
     assert entry.timing == {"where": "main", "phase": "after"}
     row = back.summary_index()[rec.key]
     assert row.latency_summary.cpu is not None and row.latency_summary.cpu.noisy is True
-    md = build_markdown(back, {}, [])
+    md = build_markdown(back)
     line = next(li for li in md.splitlines() if li.startswith(f"| {rec.task} | {rec.method} | {rec.size} | cpu |"))
     assert line.endswith("| ⚠ yes |")  # the report's latency table shows the summary's noisy flag
 
@@ -196,7 +196,8 @@ def test_focus_bc_changes_the_headline_method():
     by_task = {r.task: r for r in bc_rows}
     smax = by_task["smax/3m"]
     assert smax.retention == pytest.approx(0.6)  # bc's own numbers: 0.5, 0.6, 0.7 of a teacher at 1.0
-    assert smax.best_baseline == "kd-marl" and smax.baseline_retention == pytest.approx(0.95)
+    # baselines are action-imitation methods other than the focus: kd-marl (structure) is not one
+    assert smax.best_baseline is None and smax.baseline_retention is None and smax.poi is None
     assert not smax.claim_met
     assert "bc retention [95% CI]" in headline_markdown(bc_rows)
     # an explicit focus overrides the board's
@@ -212,8 +213,9 @@ def test_focus_decides_whose_probability_of_improvement_is_stored_and_reported()
     assert bc_vs_kd.value == pytest.approx(0.0)  # bc is below kd-marl on every seed of both tasks
     # any method can be asked for, stored or not: the same numbers either way
     assert [p for _a, p in improvements_of(kd, "bc")] == [p for _a, p in improvements_of(bc)]
-    md = build_markdown(bc, {}, [])
-    assert "P(bc > other)" in md and "## Probability of improvement (bc vs each method)" in md
+    md = build_markdown(bc)
+    assert "P(bc > other)" in md and "## Probability of improvement (bc vs each baseline)" in md
+    assert "| small | kd-marl | small |" in md  # with bc in focus, kd-marl is a baseline
 
 
 def test_suite_focus_setting(tmp_path: Path):

@@ -1,0 +1,16 @@
+"""Report section ``leaderboard``: the summary table of every (task, method, size)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdmarl_bench.results.records import Leaderboard
+from kdmarl_bench.results.render import leaderboard_markdown
+from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
+
+
+def leaderboard_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
+    return SectionOutput("\n".join(["## Leaderboard", "", leaderboard_markdown(board)]))
+
+
+register_section(Section("leaderboard", leaderboard_section))

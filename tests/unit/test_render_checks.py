@@ -1,0 +1,44 @@
+"""verify's and profile's tables, rendered by the render layer (the commands only print them)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from kdmarl_bench.results.render_profile import fmt_kib, latency_table, profile_lines
+from kdmarl_bench.results.render_verify import verify_table
+from kdmarl_bench.verify import Verification
+
+
+def _text(renderable) -> str:
+    con = Console(width=240, record=True, color_system=None)
+    con.print(renderable)
+    return con.export_text()
+
+
+def test_verify_table_shows_each_verdict():
+    rows = [Verification("smax/3m", "bc", "auto", 0, "s.safetensors", 0.9, (0.8, 1.0), 0.85, 7, True,
+                         (-0.1, 0.02), True),
+            Verification("smax/3m", "bc", "auto", 1, "s.safetensors", 0.9, (0.8, 1.0), 0.5, 8, False,
+                         (-0.5, -0.3), False)]
+    text = _text(verify_table(rows, "b.json"))
+    assert "fresh-seed re-evaluation of b.json" in text
+    assert "-0.050 [-0.100, +0.020]" in text and "-0.400 [-0.500, -0.300]" in text
+    lines = [li for li in text.splitlines() if "smax/3m" in li]
+    assert lines[0].rstrip(" │|").endswith("yes") and lines[1].rstrip(" │|").endswith("no")
+
+
+def test_profile_lines_and_latency_table():
+    out = {"checkpoint": "zoo:smax/3m", "kind": "teacher", "task": "smax/3m",
+           "cost": {"params": 1234, "macs": 1000, "flops": 2000, "agree": True},
+           "memory": {"weights_fp32_bytes": 4936, "weights_int8_bytes": 1234, "peak_activation_bytes": 512},
+           "peak": {"matmul_gflops": 50.0, "bandwidth_gbs": 10.0, "llc_bytes": 32 * 2**20}}
+    first, second = profile_lines(out)
+    assert "params 1,234" in first and "FLOPs 2,000" in first
+    assert "weights 4.8 KiB fp32" in second and "LLC 32 MiB" in second
+    entry = {"path": "eager", "device": "cpu", "threads": 1, "mode": "decentralized", "batch": 1, "p50_ms": 0.0123,
+             "p90_ms": 0.02, "p99_ms": 0.03, "timer_median_ms": 0.0125, "cv": 0.01,
+             "throughput_decisions_per_s": 81300.0, "x_floor": 12.0,
+             "equivalence": {"passed": False, "max_abs_diff": 0.5, "n": 64}, "file_bytes": 3 * 2**20}
+    text = _text(latency_table([entry]))
+    assert "0.0123" in text and "81,300" in text and "12.0x" in text and "FAILED" in text and "3.00 MiB" in text
+    assert fmt_kib(None) == "-"

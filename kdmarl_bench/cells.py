@@ -194,13 +194,16 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     student_blob = None
     if method_cls.trains_student:
         from kdmarl_bench.envs.views import get_view
-        from kdmarl_bench.models.capacity import student_widths
+        from kdmarl_bench.models.capacity import resolve_widths
         from kdmarl_bench.models.policy import StudentPolicy
 
         size = cell.size
         view = get_view(cell.task, cell.view, "cell view", students=True)
-        widths = student_widths(view.obs_dims, size.hidden, size.scale)
+        widths, fit = resolve_widths(view.obs_dims, env_spec.n_actions, size.hidden, size.scale, size.flops_reduction,
+                                     teacher.architecture(), f"{cell.label()}: size {size.label!r}")
         record["student"] = {"size": size.label, "widths": [list(w) for w in widths]}
+        if fit is not None:
+            record["student"].update(flops_reduction_target=fit.target, flops_reduction=round(fit.reduction, 4))
         method = method_cls.from_overrides(cell.method_config)
         record["method_config"] = dataclasses.asdict(method.config)
         # Same seed → same student init for every method (paired comparison).

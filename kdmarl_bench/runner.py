@@ -120,6 +120,10 @@ class Runner:
             from kdmarl_bench.profiling.deploy import require_paths
             from kdmarl_bench.profiling.runtimes import require_runtime
 
+            # ... and every FLOP-target size against the teachers that exist already (the others at their cells).
+            from kdmarl_bench.teachers.resolve import resolve_flops_sizes
+
+            resolve_flops_sizes(self.suite, self.out)
             require_paths(self.suite.profile.paths)
             if self.suite.profile.quantize:
                 require_runtime("onnxruntime")

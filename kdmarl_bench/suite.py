@@ -29,6 +29,8 @@ MAX_LAYERS = 16
 """Most hidden layers a student size may have."""
 MAX_EVAL_POINTS = 8
 """Most budget points (``[budget] eval_at``, the final one included) a student is evaluated at."""
+MAX_FLOPS_REDUCTION = 100_000
+"""Largest ``flops_reduction`` target a size may ask for."""
 SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task",
               "variant"}
 
@@ -42,6 +44,10 @@ class StudentSize:
     """Hidden widths shared by every agent; None = the capacity rule per agent."""
     scale: float = 1.0
     """Multiplier on the capacity rule's width (``auto`` sizes only)."""
+    flops_reduction: float | None = None
+    """Target team FLOP reduction vs the teacher (``{label = "x20", flops_reduction = 20}``): the widths are
+    the capacity rule's times one common scale, chosen so teacher FLOPs / student FLOPs is closest to it
+    (``models/capacity.py`` ``resolve_widths``; within ±10% or the cell is refused)."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,8 @@ class Cell:
         every cell always had)."""
         d = asdict(self)
         d["size"] = asdict(self.size) if self.size else None
+        if d["size"] is not None and d["size"]["flops_reduction"] is None:
+            del d["size"]["flops_reduction"]
         if d["view"] == "full":
             del d["view"]
         if d["teacher"]["kind"] == "local":
@@ -589,7 +597,8 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
                                                 f"give it its own task.\"{tname}\".eval_at)")
 
     focus = _focus(ctx, meta, methods)
-    headline_size = ctx.typed(meta, "headline_size", str, "suite.", "auto")
+    # default: auto when the suite has it, else its first size
+    headline_size = ctx.typed(meta, "headline_size", str, "suite.", "auto" if "auto" in size_labels else size_labels[0])
     if headline_size not in size_labels:
         raise ctx.err("suite.headline_size", f"unknown size label {headline_size!r}{suggest(headline_size, size_labels)}; "
                                              f"valid choices: {', '.join(size_labels)}")
@@ -644,7 +653,8 @@ def _size_labels(ctx: _Ctx, labels: Any, where: str) -> tuple[str, ...]:
 
 
 def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:
-    """``"auto"``, ``{label="auto-x0.5", scale=0.5}`` or ``{label="w64", hidden=[64, 64]}``."""
+    """``"auto"``, ``{label="auto-x0.5", scale=0.5}``, ``{label="w64", hidden=[64, 64]}`` or
+    ``{label="x20", flops_reduction=20}`` (team FLOPs ≈ the teacher's / 20)."""
     out = []
     if not sizes:
         raise ctx.err("students.sizes", "must list at least one size")
@@ -655,7 +665,7 @@ def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:
             continue
         if not isinstance(s, dict):
             raise ctx.err(where, f'expected "auto" or a table {{label=..., hidden=[..]}} / {{label=..., scale=..}}, got {s!r}')
-        ctx.unknown_keys(s, {"label", "hidden", "scale"}, where + ".")
+        ctx.unknown_keys(s, {"label", "hidden", "scale", "flops_reduction"}, where + ".")
         label = _slug(ctx, ctx.typed(s, "label", str, where + "."), where + ".label")  # names students/../<label>/
         hidden = s.get("hidden")
         if hidden is not None:
@@ -669,7 +679,16 @@ def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:
             raise ctx.err(where + ".scale", f"must be > 0 and <= 64, got {scale}")
         if hidden is not None and "scale" in s:
             raise ctx.err(where, "give either hidden or scale, not both")
-        out.append(StudentSize(label, hidden, scale))
+        target = None
+        if "flops_reduction" in s:
+            target = float(ctx.typed(s, "flops_reduction", (int, float), where + "."))
+            if not (1 < target <= MAX_FLOPS_REDUCTION):
+                raise ctx.err(where + ".flops_reduction",
+                              f"must be a number > 1 and <= {MAX_FLOPS_REDUCTION:g} (teacher FLOPs / student FLOPs), "
+                              f"got {s['flops_reduction']!r}")
+            if hidden is not None or "scale" in s:
+                raise ctx.err(where, "flops_reduction picks the widths itself: give it without hidden or scale")
+        out.append(StudentSize(label, hidden, scale, target))
     labels = [s.label for s in out]
     if len(set(labels)) != len(labels):
         raise ctx.err("students.sizes", f"labels must be unique, got {labels}")

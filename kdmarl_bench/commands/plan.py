@@ -17,10 +17,12 @@ def plan_cmd(suite_path, as_json):
 
     from kdmarl_bench.methods import METHODS
     from kdmarl_bench.suite import load_suite, plan
+    from kdmarl_bench.teachers.resolve import resolve_flops_sizes
     from kdmarl_bench.teachers.zoo import check_teacher_sources
 
     suite = load_suite(suite_path)
     check_teacher_sources(suite)
+    flops_sizes = resolve_flops_sizes(suite)
     cells = plan(suite)
     # Each method's config as the run will use it: the registered defaults with the suite's overrides.
     resolved = {m: dataclasses.asdict(METHODS.get(suite.method_base[m]).from_overrides(suite.method_config.get(m, {}))
@@ -30,7 +32,8 @@ def plan_cmd(suite_path, as_json):
                    "methods": {m: {"method": suite.method_base[m], "overrides": suite.method_config.get(m, {}),
                                    "resolved_config": resolved[m]} for m in suite.methods},
                    "cells": [{**c.config(), "view": c.view, "teacher_kind": c.teacher.kind,
-                              "resolved_config": resolved[c.method]} for c in cells]})
+                              "resolved_config": resolved[c.method]} for c in cells],
+                   **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
     from rich.table import Table
 
@@ -43,6 +46,10 @@ def plan_cmd(suite_path, as_json):
         table.add_row(label, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}", str(c.eval_episodes), teacher)
     con = stdout_console()
     con.print(table)
+    for r in flops_sizes:
+        got = (f"widths {[w[0] for w in r.widths]} → {r.reduction:.1f}× fewer FLOPs than the teacher"
+               if r.widths is not None else "resolved once the suite's teacher is trained")
+        con.print(f"size [bold]{r.size}[/] (flops_reduction {r.target:g}) on {r.task}: {got}", highlight=False)
     for m in suite.methods:
         overrides = suite.method_config.get(m, {})
         shown = ", ".join(f"{k}={resolved[m][k]!r}" for k in overrides) or "all defaults"

@@ -11,7 +11,7 @@ from kdmarl_bench.methods.base import (
 )
 
 # Each module registers itself; the list is the only place to add a new method's file.
-_METHOD_MODULES = ("kd_marl", "bc", "pd_kl", "dagger", "logit_mse", "scratch")
+_METHOD_MODULES = ("kd_marl", "kd_marl_offline", "bc", "pd_kl", "dagger", "logit_mse", "scratch")
 for _m in _METHOD_MODULES:
     __import__(f"kdmarl_bench.methods.{_m}")
 

@@ -166,6 +166,8 @@ FIELD_RANGES: dict[str, tuple[float, bool, float]] = {
     "beta_start": _UNIT,
     "beta_decay": _UNIT,
     "kappa": (0.0, True, 1e3),
+    "adv_temperature": (0.0, False, 1e3),
+    "adv_weight_max": (1.0, True, 1e6),
 }
 INT_MAX = 2**31 - 1
 WIDTH_FIELDS = ("proj_dim", "critic_hidden")

@@ -51,12 +51,20 @@ def _zip_agents(student: Tensors, teacher: Tensors, avail: Tensors | None):
 # ---- action-distribution losses ---------------------------------------------------
 
 
+def _row_mean(per_row: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the batch, or the weighted mean ``Σ w·x / Σ w`` with per-row ``weights`` ``(B,)``."""
+    if weights is None:
+        return per_row.mean()
+    return (per_row * weights).sum() / weights.sum().clamp_min(_EPS)
+
+
 def kl_distill(student_logits: Tensors, teacher_logits: Tensors, avail: Tensors | None = None,
-               tau: float = 1.0) -> torch.Tensor:
+               tau: float = 1.0, weights: torch.Tensor | None = None) -> torch.Tensor:
     """τ²·KL(softmax(z_T/τ) ‖ softmax(z_S/τ)) over available actions; mean over batch and agents.
 
     The τ² factor keeps gradient magnitudes comparable across temperatures (Hinton et al. 2015).
-    Zero iff the masked student and teacher distributions agree.
+    Zero iff the masked student and teacher distributions agree. ``weights`` ``(B,)`` (>= 0): a
+    weighted mean over the batch instead (``Σ w·KL / Σ w``, e.g. advantage weights).
     """
     per_agent = []
     for zs, zt, m in _zip_agents(student_logits, teacher_logits, avail):
@@ -65,8 +73,20 @@ def kl_distill(student_logits: Tensors, teacher_logits: Tensors, avail: Tensors 
         terms = log_pt.exp() * (log_pt - log_ps)
         if m is not None:
             terms = torch.where(m, terms, torch.zeros_like(terms))  # exactly 0 on masked actions
-        per_agent.append(terms.sum(-1).mean())
+        per_agent.append(_row_mean(terms.sum(-1), weights))
     return tau**2 * _agent_mean(per_agent)
+
+
+def ce_to_actions(student_logits: Tensors, actions: Tensors, avail: Tensors | None = None,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy (−log π_S(a | o)) of given actions (e.g. those the teacher executed) under the
+    student's masked softmax; ``actions`` per agent ``(B,)`` int64. Mean over batch and agents, or
+    with ``weights`` ``(B,)`` the weighted mean over the batch (advantage-weighted regression)."""
+    per_agent = []
+    for zs, a, m in _zip_agents(student_logits, actions, avail):
+        nll = F.cross_entropy(masked_logits(zs, m), a, reduction="none")
+        per_agent.append(_row_mean(nll, weights))
+    return _agent_mean(per_agent)
 
 
 def ce_to_teacher(student_logits: Tensors, teacher_logits: Tensors, avail: Tensors | None = None) -> torch.Tensor:

@@ -7,6 +7,9 @@ Two ways of visiting states:
 - ``OnPolicyCollector``: the student acts (kd-marl; dagger with a β-mixture with the teacher);
   the teacher labels the same observations (logits, last hidden features) and, on request, its
   centralized critic evaluates the global state.
+- ``TeacherCollector``: the frozen teacher acts in ``(T, B)`` chunks that keep the sequence
+  (rewards, dones, V_T(s) and the bootstrap V_T(s_T)), so a method can compute the teacher's GAE
+  per chunk before the rows enter a ``LabelledBuffer`` with per-row ``extras`` (kd-marl-offline).
 
 Views (``kdmarl_bench/envs/views.py``): each policy acts through its own view of the same step.
 The teacher labels from ``teacher.view`` (its full observation, or ``obs ⊕ state`` for a privileged
@@ -98,7 +101,9 @@ def teacher_value(teacher: TeacherPolicy, state: torch.Tensor, device: torch.dev
 class LabelledBuffer:
     """Preallocated store of visited states with the teacher's logits, one row per env-step.
 
-    A row holds every agent's obs, avail mask and teacher logits. ``mode``:
+    A row holds every agent's obs, avail mask and teacher logits, plus optional named ``extras``
+    (one tensor per name, rows first: e.g. the teacher's advantage and action), allocated on the
+    first ``add`` that passes them and written to the same slots as the row. ``mode``:
 
     - ``"fifo"``: when full, the oldest rows are overwritten (DAgger's capped aggregate);
     - ``"reservoir"``: when full, keeps a uniform random sample of every row ever added
@@ -119,6 +124,8 @@ class LabelledBuffer:
         self.obs = [torch.zeros(capacity, d, device=self.device) for d in obs_dims]
         self.avail = [torch.zeros(capacity, a, dtype=torch.bool, device=self.device) for a in n_actions]
         self.teacher_logits = [torch.zeros(capacity, a, device=self.device) for a in n_actions]
+        self.extras: dict[str, torch.Tensor] = {}
+        """Name → ``(capacity, ...)`` per-row extra data (empty unless ``add`` was given extras)."""
         self.size = 0
         """Rows currently stored."""
         self.seen = 0
@@ -128,35 +135,48 @@ class LabelledBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def _write(self, slots: torch.Tensor, rows: torch.Tensor, obs, avail, t_logits) -> None:
+    def _write(self, slots: torch.Tensor, rows: torch.Tensor, obs, avail, t_logits,
+               extras: dict[str, torch.Tensor] | None = None) -> None:
         slots = slots.to(self.device)
         rows = rows.to(obs[0].device)
         for i in range(len(self.obs)):
             self.obs[i][slots] = obs[i][rows].to(self.device)
             self.avail[i][slots] = avail[i][rows].to(self.device)
             self.teacher_logits[i][slots] = t_logits[i][rows].to(self.device)
+        for name, x in (extras or {}).items():
+            self.extras[name][slots] = x[rows.to(x.device)].to(self.device)
 
-    def add(self, obs: list[torch.Tensor], avail: list[torch.Tensor], teacher_logits: list[torch.Tensor]) -> None:
+    def add(self, obs: list[torch.Tensor], avail: list[torch.Tensor], teacher_logits: list[torch.Tensor],
+            extras: dict[str, torch.Tensor] | None = None) -> None:
+        """Add ``k`` rows; ``extras`` (name → ``(k, ...)``) must name the same keys on every call."""
         k = obs[0].shape[0]
         cap = self.capacity
+        if extras is not None:
+            if not self.extras and self.seen == 0:
+                self.extras = {n: torch.zeros(cap, *x.shape[1:], dtype=x.dtype, device=self.device)
+                               for n, x in extras.items()}
+            if set(extras) != set(self.extras):
+                raise ValueError(f"buffer extras {sorted(extras)} differ from the stored {sorted(self.extras)}")
+        elif self.extras:
+            raise ValueError(f"buffer rows need extras {sorted(self.extras)}")
         if self.mode == "fifo":
             rows = torch.arange(max(0, k - cap), k)  # more rows than capacity: keep the newest
             slots = (self._pos + torch.arange(rows.numel())) % cap
-            self._write(slots, rows, obs, avail, teacher_logits)
+            self._write(slots, rows, obs, avail, teacher_logits, extras)
             self._pos = int((self._pos + rows.numel()) % cap)
             self.size = min(cap, self.size + rows.numel())
         else:
             g = self.seen + torch.arange(k)  # global index of each incoming row
             fill = g < cap
             if fill.any():
-                self._write(g[fill], torch.nonzero(fill).squeeze(-1), obs, avail, teacher_logits)
+                self._write(g[fill], torch.nonzero(fill).squeeze(-1), obs, avail, teacher_logits, extras)
             rest = torch.nonzero(~fill).squeeze(-1)
             if rest.numel():
                 # row with global index g replaces a uniform slot with probability cap / (g + 1)
                 u = torch.rand(rest.numel(), generator=self.generator)
                 j = (u * (g[rest] + 1).double()).long()
                 keep = j < cap
-                self._write(j[keep], rest[keep], obs, avail, teacher_logits)
+                self._write(j[keep], rest[keep], obs, avail, teacher_logits, extras)
             self.size = min(cap, self.seen + k)
         self.seen += k
 
@@ -164,6 +184,11 @@ class LabelledBuffer:
         """(obs, avail, teacher logits) per agent for the rows ``idx``."""
         idx = idx.to(self.device)
         return ([o[idx] for o in self.obs], [m[idx] for m in self.avail], [z[idx] for z in self.teacher_logits])
+
+    def get_extras(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ``extras`` of the rows ``idx``."""
+        idx = idx.to(self.device)
+        return {name: x[idx] for name, x in self.extras.items()}
 
     def epoch(self, minibatch_size: int) -> Iterator[torch.Tensor]:
         """Row indices of one shuffled pass over the buffer, in minibatches."""
@@ -277,6 +302,8 @@ class Rollout:
     episode_returns: list[float] = field(default_factory=list)
     teacher_acted: torch.Tensor | None = None
     """``(T, B)`` bool: the teacher's action was executed (β-mixture)."""
+    teacher_obs: list[torch.Tensor] | None = None
+    """Per agent ``(T, B, obs_T_i)``: the teacher's own view of the same states (``TeacherCollector``)."""
 
     def flat(self, x: torch.Tensor) -> torch.Tensor:
         """Merge the leading (T, B) dims of a rollout tensor."""
@@ -359,4 +386,78 @@ class OnPolicyCollector:
             env_steps=rollout_len * b,
             episode_returns=ep_returns,
             teacher_acted=torch.stack(b_mix),
+        )
+
+
+# ---- teacher rollouts in chunks (offline methods that need the sequence) ---------------
+
+
+class TeacherCollector:
+    """The frozen teacher acts (sampling its masked softmax, or greedily); every state is kept with
+    the student's view (``obs``), the teacher's own view (``teacher_obs``), its logits, the executed
+    action and its log-prob, rewards, dones, V_T(s_t) and the bootstrap V_T(s_T).
+
+    Same env-step accounting as ``collect_teacher_dataset``: one ``VecEnv.step`` on B copies costs
+    B env-steps. The env is reset once (with ``seed``); consecutive ``collect`` calls continue its
+    episodes, so GAE over one chunk bootstraps from V_T of the state where the next chunk starts.
+    """
+
+    def __init__(self, env: VecEnv, teacher: TeacherPolicy, seed: int, generator: torch.Generator,
+                 device: torch.device | str = "cpu", student_view: View | None = None, sample: bool = True):
+        self.env = env
+        self.teacher = teacher
+        self.generator = generator
+        self.device = torch.device(device)
+        self.sample = sample
+        self.teacher_view = policy_view(env.spec.id, teacher)
+        self.student_view = student_view if student_view is not None else full_view(env.spec.obs_dims)
+        self.step = env.reset(seed)
+
+    @torch.no_grad()
+    def collect(self, rollout_len: int) -> Rollout:
+        """``rollout_len`` steps of all copies, the teacher acting."""
+        dev = self.device
+        n = self.env.spec.n_agents
+        b_obs = [[] for _ in range(n)]
+        b_tobs = [[] for _ in range(n)]
+        b_avail = [[] for _ in range(n)]
+        b_tlogits = [[] for _ in range(n)]
+        b_act, b_logp, b_rew, b_done, b_tval = [], [], [], [], []
+        ep_returns: list[float] = []
+        for _ in range(rollout_len):
+            s_obs = [o.to(dev) for o in self.student_view(self.step.obs, self.step.state)]
+            t_obs = [o.to(dev) for o in self.teacher_view(self.step.obs, self.step.state)]
+            avail = [m.to(dev) for m in self.step.avail]
+            t_logits, _ = teacher_outputs(self.teacher, t_obs, dev)
+            if self.sample:
+                actions, logps = sample_actions(t_logits, avail, self.generator)
+            else:
+                actions = greedy_actions(t_logits, avail)
+                logps = log_prob_of(t_logits, avail, actions)
+            for i in range(n):
+                b_obs[i].append(s_obs[i])
+                b_tobs[i].append(t_obs[i])
+                b_avail[i].append(avail[i])
+                b_tlogits[i].append(t_logits[i])
+            b_tval.append(teacher_value(self.teacher, self.step.state, dev))
+            b_act.append(torch.stack(actions, -1).to(dev))
+            b_logp.append(torch.stack(logps, -1))
+            self.step = self.env.step(actions)
+            b_rew.append(self.step.reward.to(dev))
+            b_done.append(self.step.done.to(dev))
+            if self.step.done.any():
+                ep_returns += self.step.ep_return[self.step.done].tolist()
+        return Rollout(
+            obs=[torch.stack(o) for o in b_obs],
+            avail=[torch.stack(m) for m in b_avail],
+            actions=torch.stack(b_act),
+            logp=torch.stack(b_logp),
+            teacher_logits=[torch.stack(z) for z in b_tlogits],
+            rewards=torch.stack(b_rew),
+            dones=torch.stack(b_done),
+            teacher_values=torch.stack(b_tval),
+            next_teacher_value=teacher_value(self.teacher, self.step.state, dev),
+            env_steps=rollout_len * self.env.num_envs,
+            episode_returns=ep_returns,
+            teacher_obs=[torch.stack(o) for o in b_tobs],
         )

@@ -145,3 +145,59 @@ def train_teacher_blob(task_id: str, steps: int, command: str, kind: str = "loca
         path, _ = train_teacher(task_id, steps, TEACHER_SEED, stem, command=command,
                                 privileged=kind == "privileged")
         return CheckpointBlob(path.read_bytes(), path.with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def teacher_architecture(task_id: str, src: TeacherSource, out_dir: str | Path | None = None) -> dict | None:
+    """The teacher's ``architecture`` from its card, or None while a ``train`` teacher does not exist yet."""
+    from kdmarl_bench.checkpoint import load_card
+    from kdmarl_bench.teachers.zoo import resolve_ref, zoo_key
+
+    if src.source == "train":
+        if out_dir is None:
+            return None
+        path = trained_teacher_stem(out_dir, task_id, src.kind).with_suffix(".json")
+        return load_card(path)["architecture"] if path.exists() else None
+    ref = f"zoo:{zoo_key(task_id, src.kind)}" if src.source == "zoo" else src.source
+    return load_card(resolve_ref(ref))["architecture"]
+
+
+@dataclass(frozen=True)
+class ResolvedSize:
+    """A ``flops_reduction`` size resolved for one task (``plan`` shows these)."""
+
+    task: str
+    size: str
+    target: float
+    widths: list[list[int]] | None
+    """Per-agent hidden widths; None while the task's teacher is not trained yet."""
+    reduction: float | None
+    """Achieved teacher FLOPs / student FLOPs (None as ``widths``)."""
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "size": self.size, "flops_reduction_target": self.target,
+                "widths": self.widths, "flops_reduction": self.reduction}
+
+
+def resolve_flops_sizes(suite, out_dir: str | Path | None = None) -> list[ResolvedSize]:
+    """Resolve every ``flops_reduction`` size of a suite per task (UsageError naming the file and field when a
+    target cannot be met); the cells resolve the same widths with the same function (``cells.run_cell``)."""
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.envs.views import get_view
+    from kdmarl_bench.models.capacity import resolve_widths
+
+    out = []
+    for i, size in enumerate(suite.sizes):
+        if size.flops_reduction is None:
+            continue
+        for task_id in suite.tasks:
+            arch = teacher_architecture(task_id, suite.teacher_for(task_id), out_dir)
+            if arch is None:
+                out.append(ResolvedSize(task_id, size.label, size.flops_reduction, None, None))
+                continue
+            view = get_view(task_id, suite.view_for(task_id), f"{suite.path}: field 'task.{task_id}.view'", students=True)
+            where = f"{suite.path}: field 'students.sizes[{i}].flops_reduction' (task {task_id}, view {view.name})"
+            widths, fit = resolve_widths(view.obs_dims, get_task(task_id).spec.n_actions, None, 1.0,
+                                         size.flops_reduction, arch, where)
+            out.append(ResolvedSize(task_id, size.label, size.flops_reduction, [list(w) for w in widths],
+                                    round(fit.reduction, 4)))
+    return out

@@ -24,8 +24,8 @@ from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 MPE_SL = "mpe/simple_speaker_listener_v4"
 SMAX_3M = "smax/3m"
 TASKS = [pytest.param(MPE_SL, id="mpe-speaker-listener"), pytest.param(SMAX_3M, id="smax-3m", marks=pytest.mark.slow)]
-METHOD_IDS = ("kd-marl", "bc", "pd-kl", "dagger", "logit-mse", "scratch")
-IMITATORS = ("kd-marl", "bc", "pd-kl", "dagger", "logit-mse")
+METHOD_IDS = ("kd-marl", "kd-marl-offline", "bc", "pd-kl", "dagger", "logit-mse", "scratch")
+IMITATORS = ("kd-marl", "kd-marl-offline", "bc", "pd-kl", "dagger", "logit-mse")
 
 
 @pytest.fixture(autouse=True)

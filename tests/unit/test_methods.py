@@ -19,7 +19,7 @@ from kdmarl_bench.methods.kd_marl import KdMarl, KdMarlConfig, ProjectionHeads
 from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, greedy_actions, plan_num_envs
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 
-DISTILL_IDS = ("kd-marl", "bc", "pd-kl", "dagger", "logit-mse", "scratch")
+DISTILL_IDS = ("kd-marl", "kd-marl-offline", "bc", "pd-kl", "dagger", "logit-mse", "scratch")
 
 FAKE_SPEC = EnvSpec(id="fake/hetero", family="fake", n_agents=2, obs_dims=(3, 5), state_dim=8, n_actions=(3, 4),
                     episode_limit=5, metric="return", backend="fake")
@@ -252,7 +252,7 @@ def test_method_budget_below_num_envs(mid):
     assert envs[0].num_envs == 3
 
 
-@pytest.mark.parametrize("mid", ("kd-marl", "bc", "dagger", "scratch"))
+@pytest.mark.parametrize("mid", ("kd-marl", "kd-marl-offline", "bc", "dagger", "scratch"))
 def test_method_is_deterministic_given_seed(mid):
     results = []
     for _ in range(2):
@@ -270,7 +270,8 @@ def _nan_teacher():
     return teacher
 
 
-@pytest.mark.parametrize("mid,overrides", [("kd-marl", {}), ("dagger", {"beta_start": 0.0}),
+@pytest.mark.parametrize("mid,overrides", [("kd-marl", {}), ("kd-marl-offline", {"teacher_sampling": False}),
+                                           ("dagger", {"beta_start": 0.0}),
                                            ("pd-kl", {"teacher_sampling": False})])
 def test_nan_teacher_raises_non_finite_loss(mid, overrides):
     ctx, envs = make_ctx(budget=64, teacher=_nan_teacher())

@@ -50,6 +50,8 @@ class CellSpec:
     """How the driver's profile phase times this cell's policy."""
     suite: dict[str, str]
     """The suite's identity (name, version, sha256, path) for the student's checkpoint card."""
+    log_dir: str | None = None
+    """``run --log-dir``: this cell's TensorBoard event folder (not part of the key)."""
 
     @property
     def key(self) -> str:
@@ -73,12 +75,19 @@ class CellSpec:
         return replace(self, teacher=replace(self.teacher, sha256=sha256))
 
 
-def make_cell_spec(cell: Cell, teacher: TeacherRef, profile: ProfileSettings, suite: dict[str, str]) -> CellSpec:
-    """Resolve the method config once (defaults + overrides); the key and the worker use this copy."""
+def make_cell_spec(cell: Cell, teacher: TeacherRef, profile: ProfileSettings, suite: dict[str, str],
+                   log_root: str | None = None) -> CellSpec:
+    """Resolve the method config once (defaults + overrides); the key and the worker use this copy.
+    ``log_root`` (``run --log-dir``) gives the cell a TensorBoard folder under it."""
     from kdmarl_bench.methods import METHODS
 
     method = METHODS.get(cell.base_method or cell.method).from_overrides(cell.method_config)
-    return CellSpec(cell, dataclasses.asdict(method.config), teacher, profile, dict(suite))
+    spec = CellSpec(cell, dataclasses.asdict(method.config), teacher, profile, dict(suite))
+    if log_root is not None:
+        from kdmarl_bench.training_log import cell_log_dir
+
+        spec = replace(spec, log_dir=str(cell_log_dir(log_root, spec.checkpoint_stem)))
+    return spec
 
 
 @dataclass(frozen=True)
@@ -209,9 +218,12 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         # Same seed → same student init for every method (paired comparison).
         torch.manual_seed(10_007 * cell.seed + 1)
         student = StudentPolicy(view.obs_dims, env_spec.n_actions, widths, view=view.name)
+        from kdmarl_bench.training_log import CellLog, tee
+
+        log = CellLog(spec.log_dir) if spec.log_dir else None
         ctx = DistillContext(spec=env_spec, make_env=lambda n: task.make(n), teacher=teacher, student=student,
                              env_steps=cell.env_steps, num_envs=cell.num_envs, seed=cell.seed,
-                             device=torch.device(device), progress=progress, eval_at=tuple(cell.eval_at),
+                             device=torch.device(device), progress=tee(log, progress), eval_at=tuple(cell.eval_at),
                              evaluate=lambda pol: evaluate(pol, cell.task, cell.eval_episodes, cell.eval_seed))
         try:
             stats = method.train(ctx)
@@ -224,6 +236,9 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
             tb = traceback.format_exc(limit=4)
             record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}\n{tb}")
             return CellResult(record)
+        finally:
+            if log is not None and record.get("error") is not None:
+                log.close()
         # Intermediate evaluations ran inside train(): their time is not training time.
         stats = dataclasses.replace(stats, wall_s=max(stats.wall_s - ctx.eval_wall_s, 0.0))
         record["train"] = {**stats.to_dict(), "curve_eval_s": round(ctx.eval_wall_s, 3)}
@@ -253,6 +268,10 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     )
     if method_cls.trains_student:
         record["curve"] = learning_curve(ctx, stats.env_steps, res)
+        if log is not None:
+            log.curve(record["curve"])
+            log.final(res.score, stats.env_steps)
+            log.close()
     # ---- cost (counted here; latency is timed by the driver's profile phase) --------
     from kdmarl_bench.profiling.memory import memory_footprint
 

@@ -67,8 +67,10 @@ class Runner:
     """The driver: plans cells, hands them to an executor, writes every result, then profiles."""
 
     def __init__(self, suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
-                 retry_failed: bool = False, executor: Executor | None = None):
+                 retry_failed: bool = False, executor: Executor | None = None, log_dir: str | Path | None = None):
         self.suite = suite
+        self.log_dir = None if log_dir is None else str(Path(log_dir).resolve())
+        """``run --log-dir``: TensorBoard events per cell under this folder (None: off)."""
         self.out = Path(out_dir)
         self.device = resolve_device(device)
         self.events = events or RunEvents()
@@ -92,7 +94,7 @@ class Runner:
     # ---- cells -----------------------------------------------------------------------
     def specs(self) -> list[CellSpec]:
         """Every planned cell, self-contained (see :class:`kdmarl_bench.cells.CellSpec`)."""
-        return [make_cell_spec(c, self.teacher_ref(c.task), self.suite.profile, self.suite.info())
+        return [make_cell_spec(c, self.teacher_ref(c.task), self.suite.profile, self.suite.info(), self.log_dir)
                 for c in plan(self.suite)]
 
     def key(self, cell: Cell) -> str:
@@ -400,7 +402,7 @@ def rebase_checkpoints(records: list[dict], out_dir: Path, leaderboard_path: Pat
 
 def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
               retry_failed: bool = False, leaderboard_path: str | Path | None = None,
-              executor: Executor | None = None) -> tuple[dict, Path]:
+              executor: Executor | None = None, log_dir: str | Path | None = None) -> tuple[dict, Path]:
     """Run (or resume) every cell, then write the leaderboard (default ``out_dir/leaderboard.json``).
 
     ``executor`` None runs the cells one by one in this process; see :mod:`kdmarl_bench.executors`."""
@@ -408,7 +410,11 @@ def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: R
 
     out_dir = Path(out_dir)
     with claim_out_dir(out_dir):  # writable, and no second run on the same folder
-        runner = Runner(suite, out_dir, device, events, retry_failed, executor)
+        if log_dir is not None:
+            from kdmarl_bench.training_log import check_tensorboard
+
+            check_tensorboard()
+        runner = Runner(suite, out_dir, device, events, retry_failed, executor, log_dir)
         records = runner.run()
         target = Path(leaderboard_path) if leaderboard_path else out_dir / "leaderboard.json"
         board = build_suite_leaderboard(suite, rebase_checkpoints(records, out_dir, target))

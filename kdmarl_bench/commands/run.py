@@ -37,10 +37,13 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
               help="Run only this task of the suite (repeatable): split a suite across processes; "
                    "a later run without --task reuses their finished cells.")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells that finished with an error (e.g. NaN loss).")
+@click.option("--log-dir", "log_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write TensorBoard event files per cell under DIR (losses, env-steps/s, the learning curve, against "
+                   "env-steps); needs the tensorboard package. Off by default.")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard JSON on stdout instead of the table.")
 @handle_errors
 def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_address, leaderboard_path, only_tasks,
-            retry_failed, as_json):
+            retry_failed, log_dir, as_json):
     """Run SUITE: obtain teachers, distill students, evaluate, profile, write a leaderboard.
 
     Cells run in parallel (``--jobs``, default every usable core; ``--executor ray`` for a cluster).
@@ -70,7 +73,7 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     with RunProgress(err) as progress:
         try:
             board, path = run_suite(suite, out_dir, device, progress.events(), retry_failed, leaderboard_path,
-                                    executor=executor)
+                                    executor=executor, log_dir=log_dir)
         except KeyboardInterrupt:
             raise CliError(f"interrupted: finished cells are saved in {out_dir}; run the same command to resume",
                            exit_code=130) from None

@@ -51,12 +51,13 @@ def _line(row: Summary) -> CurveLine:
                      max((p.n_seeds for p in points), default=0), row.curve_auc, row.curve_auc_ci95)
 
 
-def curve_size(rows: list[Summary], focus: str) -> str | None:
-    """The size a task's curves are compared at: ``auto`` if any method has curves there, else the
-    focus method's first size with a curve, else the first size with a curve."""
+def curve_size(rows: list[Summary], focus: str, preferred: str = AUTO_SIZE) -> str | None:
+    """The size a task's curves are compared at: ``preferred`` (the board's headline size, ``auto`` by
+    default) if any method has curves there, else the focus method's first size with a curve, else the
+    first size with a curve."""
     sizes = [r.size for r in rows]
-    if AUTO_SIZE in sizes:
-        return AUTO_SIZE
+    if preferred in sizes:
+        return preferred
     focus_sizes = [r.size for r in rows if r.method == focus]
     return (focus_sizes or sizes or [None])[0]
 
@@ -68,7 +69,7 @@ def curve_lines(board: Leaderboard) -> dict[str, list[CurveLine]]:
     for task in board.tasks:
         rows = [r for r in board.ordered_summary()
                 if r.task == task and r.method != TEACHER and r.retention_curve and len(r.retention_curve) >= 2]
-        size = curve_size(rows, board.focus)
+        size = curve_size(rows, board.focus, board.suite.headline_size)
         if size is None:
             continue
         lines = []
@@ -156,3 +157,22 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
                frameon=False)
     path = save(fig, Path(out_dir) / CURVES_FILE)
     return curves_markdown(lines, CURVES_FILE), [path]
+
+
+def curve_table_markdown(board: Leaderboard) -> str:
+    """Retention at every budget point and the AUC per (task, method) at the compared size, one column
+    per point (the README's table of a board with curves)."""
+    from kdmarl_bench.results.render import markdown_table, task_label
+
+    lines = curve_lines(board)
+    points = sorted({x for task_lines in lines.values() for ln in task_lines for x in ln.env_steps})
+    views = {s.task: s.view for s in board.summary}
+    rows = []
+    for task, task_lines in lines.items():
+        for ln in task_lines:
+            at = dict(zip(ln.env_steps, ln.retention, strict=True))
+            ci = "" if ln.auc_ci95 is None or ln.auc_ci95.is_point else f" [{_fmt(ln.auc_ci95.lo)}, {_fmt(ln.auc_ci95.hi)}]"
+            rows.append([task_label(task, views.get(task, "full")), ln.method, ln.size,
+                         *[_fmt(at.get(x)) for x in points], _fmt(ln.auc) + ci])
+    header = ["task", "method", "size", *[f"{_steps_text(x)}" for x in points], "AUC [95% CI]"]
+    return markdown_table(header, rows, right=tuple(range(3, 3 + len(points)))) + "\n"

@@ -33,7 +33,7 @@ from kdmarl_bench.results.records import (
 from kdmarl_bench.results.render import DASH, fmt_retention, fmt_score, markdown_table, task_label
 
 __all__ = ["CLAIM_FLOPS_REDUCTION", "CLAIM_RETENTION", "HeadlineRow", "claim_met", "claim_verdict", "headline",
-           "headline_dicts", "headline_markdown"]
+           "headline_curve_markdown", "headline_dicts", "headline_markdown"]
 
 SAME_VIEW = "same view"
 LIMITED = "limited"
@@ -76,6 +76,13 @@ class HeadlineRow:
     claim: str = "n/a"
     """``holds`` / ``fails`` (at most 28.6x fewer FLOPs), ``holds beyond range`` / ``beyond range``
     (more than 28.6x), ``n/a`` (no retention or FLOPs)."""
+    curve: list[list] | None = None
+    """``[env_steps, focus retention, baseline retention]`` per budget point (boards with curves)."""
+    auc: float | None = None
+    """The focus method's area under the retention curve / env-step range (mean over seeds)."""
+    auc_ci95: list[float] | None = None
+    baseline_auc: float | None = None
+    baseline_auc_ci95: list[float] | None = None
 
 
 def claim_met(retention: float | None, flops_reduction: float | None) -> bool:
@@ -153,6 +160,10 @@ def headline(board: Leaderboard | dict, size: str | None = None, focus: str | No
         teacher = board.teacher_summary(task)
         ci = mine.retention_ci95
         poi, poi_ci, beats = _poi(board, task, mine, best)
+        curve = None
+        if mine.retention_curve:
+            theirs = {p.env_steps: p.retention_mean for p in (best.retention_curve or [])} if best else {}
+            curve = [[p.env_steps, p.retention_mean, theirs.get(p.env_steps)] for p in mine.retention_curve]
         env_steps = max((r.env_steps for r in board.records if r.task == task and r.method == focus), default=None)
         out.append(HeadlineRow(
             task=task,
@@ -178,6 +189,11 @@ def headline(board: Leaderboard | dict, size: str | None = None, focus: str | No
             poi_ci95=poi_ci,
             beats_baseline=beats,
             claim=claim_verdict(mine.retention_mean, mine.flops_reduction),
+            curve=curve,
+            auc=mine.curve_auc,
+            auc_ci95=_ci_list(mine.curve_auc_ci95),
+            baseline_auc=best.curve_auc if best else None,
+            baseline_auc_ci95=_ci_list(best.curve_auc_ci95) if best else None,
         ))
     return out
 
@@ -222,6 +238,36 @@ def headline_markdown(rows: list[HeadlineRow], focus: str = "kd-marl") -> str:
             f"{r.claim} / {low}",
         ])
     return markdown_table(header, body, right=(4,)) + "\n"
+
+
+def _steps(x: int) -> str:
+    return f"{x / 1000:g}k" if x >= 1000 else str(x)
+
+
+def _ret(x: float | None) -> str:
+    return fmt_retention(x, None)
+
+
+def headline_curve_markdown(rows: list[HeadlineRow]) -> str:
+    """The headline per budget point: the focus method's retention and the best action-imitation
+    baseline's (the same baseline as the headline's, chosen at the final point), then both AUCs."""
+    rows = [r for r in rows if r.curve]
+    if not rows:
+        return "No learning curves on this board.\n"
+    method = display_name(rows[0].method)
+    points = sorted({int(p[0]) for r in rows for p in r.curve})
+    header = ["task", "baseline", *[f"{_steps(x)}: {method} / it" for x in points], f"AUC {method} / it [95% CI]"]
+    body = []
+    for r in rows:
+        at = {int(p[0]): p for p in r.curve}
+
+        def auc(v, ci):
+            return DASH if v is None else f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+        body.append([task_label(r.task, r.view), r.best_baseline or DASH,
+                     *[f"{_ret(at[x][1])} / {_ret(at[x][2])}" if x in at else DASH for x in points],
+                     f"{auc(r.auc, r.auc_ci95)} / {auc(r.baseline_auc, r.baseline_auc_ci95)}"])
+    return markdown_table(header, body) + "\n"
 
 
 def headline_dicts(rows: list[HeadlineRow]) -> list[dict]:

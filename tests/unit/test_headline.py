@@ -76,3 +76,23 @@ def test_markdown_and_missing_kd():
     no_kd = [r for r in _records([0.9] * 3) if not r["method"].startswith("kd-marl")]
     assert headline(make_leaderboard(no_kd)) == []
     assert "No KD-MARL results" in headline_markdown([])
+
+
+def test_headline_carries_retention_per_budget_point_and_auc():
+    from kdmarl_bench.results.headline import headline_curve_markdown
+
+    recs = []
+    for seed in range(3):
+        recs.append(make_record("smax/3m", "teacher", seed, 1.0))
+        for method, final in (("kd-marl", 0.8), ("bc", 0.7)):
+            curve = [{"env_steps": e, "env_steps_used": e, "score": final * e / 4000,
+                      "episode_scores": [final * e / 4000]} for e in (1000, 2000, 4000)]
+            recs.append(make_record("smax/3m", method, seed, final, 1.0, 300.0, size="auto", curve=curve))
+    (row,) = headline(make_leaderboard(recs))
+    assert [p[0] for p in row.curve] == [1000, 2000, 4000]
+    assert row.curve[0][1] == pytest.approx(0.2) and row.curve[0][2] == pytest.approx(0.175)
+    # trapezoid over [1000, 4000] of 0.2 → 0.4 → 0.8, divided by 3000
+    assert row.auc == pytest.approx((0.5 * (0.2 + 0.4) * 1000 + 0.5 * (0.4 + 0.8) * 2000) / 3000)
+    assert row.baseline_auc == pytest.approx(row.auc * 0.7 / 0.8)
+    md = headline_curve_markdown([row])
+    assert "| smax/3m | bc | 20.0% / 17.5% | 40.0% / 35.0% | 80.0% / 70.0% |" in md

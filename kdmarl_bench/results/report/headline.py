@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdmarl_bench.results.headline import display_name, headline, headline_markdown
+from kdmarl_bench.results.headline import display_name, headline, headline_curve_markdown, headline_markdown
 from kdmarl_bench.results.records import CLAIM_FLOPS_REDUCTION, CLAIM_RETENTION, Leaderboard
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 
@@ -13,6 +13,7 @@ from kdmarl_bench.results.report.base import Section, SectionOutput, register_se
 def headline_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
     name = display_name(board.focus)
     size = board.suite.headline_size
+    rows = headline(board)
     lines = [
         "## Headline",
         "",
@@ -24,8 +25,11 @@ def headline_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
         f"(≥ {100 * CLAIM_RETENTION:.0f}% retention at up to {CLAIM_FLOPS_REDUCTION:g}× fewer team FLOPs) with "
         "the mean and with the CI's lower bound; a student cheaper than that is beyond the claim's range.",
         "",
-        headline_markdown(headline(board), board.focus),
+        headline_markdown(rows, board.focus),
     ]
+    if any(r.curve for r in rows):
+        lines += [f"Per budget point (retention of {name} / of that baseline) and the area under each retention "
+                  "curve divided by its env-step range:", "", headline_curve_markdown(rows)]
     return SectionOutput("\n".join(lines))
 
 

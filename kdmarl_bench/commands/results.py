@@ -257,10 +257,14 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
 
     from kdmarl_bench.commands.common import progress_bar
 
+    missing: list[dict] = []
     with progress_bar("verify", None, "records") as update:
         rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
                                   include_teacher=include_teacher, allow_outside=allow_outside,
-                                  progress=lambda done, total, label: update(done, total, label))
+                                  progress=lambda done, total, label: update(done, total, label), not_shipped=missing)
+    if missing:
+        click.echo(f"note: {len(missing)} record(s) of this board have no student file on disk (not shipped with "
+                   "the board; its suite regenerates them) and were not sampled", err=True)
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:

@@ -125,7 +125,7 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
     ``("", [])`` when no student on the board has a curve of two or more points."""
     from matplotlib.ticker import FuncFormatter
 
-    from kdmarl_bench.results.report.style import Style, figure, label, save
+    from kdmarl_bench.results.report.style import TEXT_BOX, Style, figure, label, role, save
 
     lines = curve_lines(board)
     if not lines:
@@ -137,13 +137,32 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
     fig = figure(4.6 * ncols + 2.4, 3.6 * nrows + 0.6)
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(len(tasks))]
     handles: dict[str, object] = {}
+    # Lines of one panel share a size, so line style marks the method's role instead: the focus method
+    # bold and solid, its variants dash-dotted, the control (no teacher) dotted grey.
+    styles = {"focus": ("-", 2.8), "variant": ("-.", 1.4), "control": (":", 1.4), "baseline": ("-", 1.4)}
     for ax, task in zip(axes, tasks, strict=True):
+        compared = []
         for ln in lines[task]:
+            kind = role(board, ln.method)
             color = style.color(ln.method)
+            dash, width = styles.get(kind, ("-", 1.4))
             (h,) = ax.plot(ln.env_steps, ln.retention, color=color, marker=style.marker(ln.method, ln.size),
-                           markersize=4, linewidth=1.8, linestyle=style.linestyle(ln.method, ln.size))
-            ax.fill_between(ln.env_steps, ln.lo, ln.hi, color=color, alpha=0.15, linewidth=0)
+                           markersize=4, linewidth=width, linestyle=dash, zorder=3 if kind == "focus" else 2)
+            ax.fill_between(ln.env_steps, ln.lo, ln.hi, color=color, alpha=0.12, linewidth=0)
             handles.setdefault(label(ln.method, ln.size), h)
+            if kind != "control":
+                compared += [v for v in (*ln.lo, *ln.retention, *ln.hi) if math.isfinite(v)]
+        # The axis fits the distilled students: a control far below them (scratch) would flatten every
+        # other line; it is drawn clipped, its lowest mean written at the bottom edge.
+        if compared:
+            lo_y = min(min(compared), CLAIM_RETENTION) - 0.05
+            hi_y = max(max(compared), 1.0) + 0.05
+            ax.set_ylim(lo_y, hi_y)
+            for ln in lines[task]:
+                below = [v for v in ln.retention if math.isfinite(v) and v < lo_y]
+                if role(board, ln.method) == "control" and below:
+                    ax.annotate(f"{ln.method}: min {min(below):.2f} (off axis)", xy=(0.02, 0.03),
+                                xycoords="axes fraction", fontsize=8, color=style.color(ln.method), bbox=TEXT_BOX)
         ax.axhline(1.0, color="#000000", linewidth=1.0, linestyle="--")
         ax.axhline(CLAIM_RETENTION, color="#999999", linewidth=0.8, linestyle=":")
         ax.set_xticks(sorted({x for ln in lines[task] for x in ln.env_steps}))  # the budget points

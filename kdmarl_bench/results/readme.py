@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.headline import headline, headline_markdown
+from kdmarl_bench.results.curves import curve_table_markdown
+from kdmarl_bench.results.headline import headline, headline_curve_markdown, headline_markdown
 from kdmarl_bench.results.io import read_leaderboard
 from kdmarl_bench.results.render import int8_markdown, leaderboard_markdown
 from kdmarl_bench.results.report.improvement import poi_markdown
@@ -61,6 +62,12 @@ BLOCKS: dict[str, Block] = {
     ),
     "reference-poi-mpe": Block(("mpe",), lambda b: poi_markdown(b[0])),
     "reference-poi-smax": Block(("smax",), lambda b: poi_markdown(b[0])),
+    # the limited-observation board: headline at its headline size (x20), per budget point, every curve
+    "limited-headline": Block(("limited",), lambda b: headline_markdown(headline(b[0]))),
+    "limited-headline-curves": Block(("limited",), lambda b: headline_curve_markdown(headline(b[0]))),
+    "limited-headline-auto": Block(("limited",), lambda b: headline_markdown(headline(b[0], "auto"))),
+    "limited-curves": Block(("limited",), lambda b: curve_table_markdown(b[0])),
+    "limited-poi": Block(("limited",), lambda b: poi_markdown(b[0])),
     # the tuning sweep behind the method defaults
     "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
     # the deployment board: every row, and the int8 twins next to their fp32 students

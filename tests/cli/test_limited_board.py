@@ -53,3 +53,37 @@ def test_no_task_is_saturated(board):
         lows = [p for s in board.summary if s.task == task and s.retention_curve
                 for p in s.retention_curve if p.retention_ci95 is not None and p.retention_ci95.hi < 0.95]
         assert lows, task
+
+
+def test_verify_samples_only_shipped_students_and_says_so(tmp_path):
+    # a copy of the board whose seed-1 students are removed too: verify skips them, names the count,
+    # and refuses a board with no student on disk at all
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from kdmarl_bench.cli import main
+
+    src = ROOT / "baselines"
+    dst = tmp_path / "baselines"
+    dst.mkdir()
+    shutil.copy(src / "limited.json", dst / "limited.json")
+    data = json.loads((src / "limited.json").read_text())
+    kept = [r for r in data["records"] if r["method"] == "kd-marl" and r["seed"] == 0 and r["task"] == "smax/3m"]
+    for r in kept:
+        for suffix in (".safetensors", ".json"):
+            f = dst / r["checkpoint"].replace(".safetensors", suffix)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src / r["checkpoint"].replace(".safetensors", suffix), f)
+    res = CliRunner().invoke(main, ["verify", str(dst / "limited.json"), "--sample", "5", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {(r["task"], r["method"], r["seed"]) for r in rows} == {("smax/3m", "kd-marl", 0)} and len(rows) == 3
+    students = sum(1 for r in data["records"] if r["method"] != "teacher")
+    assert f"note: {students - 3} record(s) of this board have no student file on disk" in res.stderr
+
+    for r in kept:
+        (dst / r["checkpoint"]).unlink()
+    res = CliRunner().invoke(main, ["verify", str(dst / "limited.json")])
+    assert res.exit_code == 2 and "none of its records' student checkpoints are on disk" in res.output

@@ -110,7 +110,8 @@ def verify_leaderboard(data: dict, path: str | Path, sample: int = 4, fresh_seed
     for i, r in enumerate(data["records"]):
         if not r.get("checkpoint") or r.get("error") or (r["method"] == "teacher" and not include_teacher):
             continue
-        if shipped(r, base, allow_outside, f"{path}: record {i}"):
+        label = f"{r.get('task')} · {r.get('method')} · {(r.get('student') or {}).get('size', 'full')} · seed {r.get('seed')}"
+        if shipped(r, base, allow_outside, f"{path}: record {i} ({label})"):
             candidates.append((i, r))
         elif not_shipped is not None:
             not_shipped.append(r)

@@ -202,7 +202,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     policy = teacher
     student_blob = None
     if method_cls.trains_student:
-        from kdmarl_bench.envs.views import get_view
+        from kdmarl_bench.envs.registry import get_view
         from kdmarl_bench.models.capacity import resolve_widths
         from kdmarl_bench.models.policy import StudentPolicy
 

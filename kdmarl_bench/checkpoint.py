@@ -192,7 +192,7 @@ def _load_file(weights: Path) -> dict:
 
 def check_dims(card: dict, spec, path: str | Path) -> None:
     """Refuse a checkpoint whose architecture does not fit the task's dims."""
-    from kdmarl_bench.envs.views import get_view
+    from kdmarl_bench.envs.registry import get_view
 
     arch = card["architecture"]
     view = arch.get("view", "full")

@@ -63,7 +63,7 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
     how fast a policy finishes them (keeps evaluation paired across methods).
     ``progress(done, episodes)`` is called whenever episodes finish.
     """
-    from kdmarl_bench.envs.views import policy_view
+    from kdmarl_bench.envs.registry import policy_view
 
     spec = get_task(task_id).spec
     view = policy_view(task_id, policy) if policy is not None else None  # what the policy may see

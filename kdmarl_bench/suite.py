@@ -575,7 +575,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         if "teacher_kind" in ov:
             _teacher_kind(ctx, ov["teacher_kind"], f"task.{tname}.teacher_kind")
         if "view" in ov:
-            from kdmarl_bench.envs.views import get_view
+            from kdmarl_bench.envs.registry import get_view
 
             view_name = ctx.typed(ov, "view", str, f"task.{tname}.")
             try:

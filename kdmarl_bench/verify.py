@@ -261,7 +261,7 @@ def reconstruct_cell(suite: Suite, record: dict, where: str) -> tuple[Cell, list
     cell = dataclasses.replace(cell, eval_episodes=int(episodes), eval_seed=int(eval_seed))
     widths = (record.get("student") or {}).get("widths")
     if cell.size is not None and widths is not None:
-        from kdmarl_bench.envs.views import get_view
+        from kdmarl_bench.envs.registry import get_view
 
         dims = get_view(cell.task, cell.view, where, students=True).obs_dims
         mine = [list(w) for w in student_widths(dims, cell.size.hidden, cell.size.scale)]

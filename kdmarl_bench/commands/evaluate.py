@@ -43,7 +43,8 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
         where = "--task" if task_id is not None else f"{checkpoint}: card field 'task'"
         task_id = task_id or card["task"]
         check_dims(card, get_task(task_id, where).spec, checkpoint)
-        from kdmarl_bench.envs.views import check_view, get_view
+        from kdmarl_bench.envs.registry import get_view
+        from kdmarl_bench.envs.views import check_view
 
         if view_name is not None:
             get_view(task_id, view_name, "--view")  # an unknown name: "did you mean" and the task's views

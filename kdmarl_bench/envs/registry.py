@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
 from kdmarl_bench.envs.family import get_family
-from kdmarl_bench.envs.views import View, full_view, privileged_view
-from kdmarl_bench.errors import BackendUnavailable
-from kdmarl_bench.registry import Registry
+from kdmarl_bench.envs.views import FULL, PRIVILEGED, View, concat_state, full_view, privileged_view
+from kdmarl_bench.errors import BackendUnavailable, UsageError
+from kdmarl_bench.registry import Registry, suggest
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,36 @@ def make_env(task_id: str, num_envs: int = 1, **options) -> VecEnv:
 
 def all_tasks() -> list[Task]:
     return [t for _, t in TASKS.items()]
+
+
+# ---- views by name (the data is in envs/views.py) ----------------------------------------
+
+
+def task_views(task_id: str) -> dict[str, View]:
+    """Every view of a task, ``full`` first (UsageError for an unknown task)."""
+    return get_task(task_id).views()
+
+
+def get_view(task_id: str, name: str, where: str = "", students: bool = False) -> View:
+    """A task's view by name; an unknown name (or ``privileged`` for a student) is a UsageError
+    that lists the task's views."""
+    views = task_views(task_id)
+    allowed = [n for n, v in views.items() if not (students and v.teacher_only)]
+    if name not in allowed:
+        at = f"{where}: " if where else ""
+        what = "student view" if students else "view"
+        raise UsageError(f"{at}unknown {what} {name!r} for task {task_id!r}{suggest(name, allowed)}; "
+                         f"views of {task_id}: {', '.join(allowed)}")
+    return views[name]
+
+
+def policy_view(task_id: str, policy) -> View:
+    """The view a policy acts through (``policy.view``; ``full`` for None or a policy without one).
+    ``full`` and ``privileged`` are the same for every task; other views come from the task."""
+    name = getattr(policy, "view", FULL)
+    dims = tuple(getattr(policy, "obs_dims", ()))
+    if name == FULL:
+        return View(FULL, dims, "each agent's own observation", lambda obs, state: list(obs))
+    if name == PRIVILEGED:
+        return View(PRIVILEGED, dims, "own observation followed by the global state", concat_state, teacher_only=True)
+    return get_view(task_id, name)

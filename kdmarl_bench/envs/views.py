@@ -11,7 +11,8 @@ maps those to the observation one policy acts on, per agent and batched, in torc
 A view is a pure function of ``(obs, state)`` of the same time step, so the teacher's labels
 always come from the same state the student sees through its view. Views are declared by the
 task's family module (``envs/smax.py``, ``envs/mpe.py``) and looked up by name with "did you
-mean" (``get_view``). Every policy records the view it acts through (``TeamPolicy.view``), so a
+mean" (``kdmarl_bench.envs.registry.get_view``; this module holds the data and never imports the
+task registry). Every policy records the view it acts through (``TeamPolicy.view``), so a
 checkpoint can only be run through the view it was trained on (``check_view``).
 """
 
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 import torch
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.registry import suggest
 
 FULL = "full"
 PRIVILEGED = "privileged"
@@ -61,6 +61,10 @@ class View:
                 "heterogeneous": self.heterogeneous, "teacher_only": self.teacher_only}
 
 
+def concat_state(obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
+    return [torch.cat([o, state], dim=-1) for o in obs]
+
+
 def full_view(obs_dims: tuple[int, ...]) -> View:
     return View(FULL, tuple(obs_dims), "each agent's own observation, as the env gives it", lambda obs, state: list(obs))
 
@@ -68,7 +72,7 @@ def full_view(obs_dims: tuple[int, ...]) -> View:
 def privileged_view(obs_dims: tuple[int, ...], state_dim: int) -> View:
     return View(PRIVILEGED, tuple(d + state_dim for d in obs_dims),
                 "own observation followed by the global state (the centralized expert's input; teachers only)",
-                _concat_state, teacher_only=True)
+                concat_state, teacher_only=True)
 
 
 def columns(index: list[list[int]]) -> Select:
@@ -81,45 +85,9 @@ def columns(index: list[list[int]]) -> Select:
     return select
 
 
-def task_views(task_id: str) -> dict[str, View]:
-    """Every view of a task, ``full`` first (UsageError for an unknown task)."""
-    from kdmarl_bench.envs.registry import get_task
-
-    return get_task(task_id).views()
-
-
-def get_view(task_id: str, name: str, where: str = "", students: bool = False) -> View:
-    """A task's view by name; an unknown name (or ``privileged`` for a student) is a UsageError
-    that lists the task's views."""
-    views = task_views(task_id)
-    allowed = [n for n, v in views.items() if not (students and v.teacher_only)]
-    if name not in allowed:
-        at = f"{where}: " if where else ""
-        what = "student view" if students else "view"
-        raise UsageError(f"{at}unknown {what} {name!r} for task {task_id!r}{suggest(name, allowed)}; "
-                         f"views of {task_id}: {', '.join(allowed)}")
-    return views[name]
-
-
 def check_view(trained: str, asked: str | None, what: str) -> str:
     """The view to run a checkpoint through: the one it was trained on. Asking for another is a UsageError."""
     if asked is not None and asked != trained:
         raise UsageError(f"{what} was trained on view {trained!r} and cannot be run through view {asked!r}; "
                          f"drop --view or pass --view {trained}")
     return trained
-
-
-def _concat_state(obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
-    return [torch.cat([o, state], dim=-1) for o in obs]
-
-
-def policy_view(task_id: str, policy) -> View:
-    """The view a policy acts through (``policy.view``; ``full`` for None or a policy without one).
-    ``full`` and ``privileged`` are the same for every task; other views come from the task."""
-    name = getattr(policy, "view", FULL)
-    dims = tuple(getattr(policy, "obs_dims", ()))
-    if name == FULL:
-        return View(FULL, dims, "each agent's own observation", lambda obs, state: list(obs))
-    if name == PRIVILEGED:
-        return View(PRIVILEGED, dims, "own observation followed by the global state", _concat_state, teacher_only=True)
-    return get_view(task_id, name)

@@ -23,7 +23,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from kdmarl_bench.envs.views import policy_view
+from kdmarl_bench.envs.registry import policy_view
 from kdmarl_bench.methods.base import (
     DistillContext,
     DistillMethod,

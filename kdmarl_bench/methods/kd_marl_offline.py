@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from kdmarl_bench.envs.views import policy_view
+from kdmarl_bench.envs.registry import policy_view
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
     DistillContext,

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import torch
 
 from kdmarl_bench.envs.base import VecEnv
-from kdmarl_bench.envs.views import View, full_view, policy_view
+from kdmarl_bench.envs.registry import policy_view
+from kdmarl_bench.envs.views import View, full_view
 from kdmarl_bench.models.mlp import masked_logits
 from kdmarl_bench.models.policy import TeacherPolicy, TeamPolicy
 

@@ -106,7 +106,7 @@ def recorded_observations(policy, task_id: str, n: int = 256, seed: int = 0, num
     import torch
 
     from kdmarl_bench.envs import get_task
-    from kdmarl_bench.envs.views import policy_view
+    from kdmarl_bench.envs.registry import policy_view
 
     env = get_task(task_id).make(num_envs)
     view = policy_view(task_id, policy)

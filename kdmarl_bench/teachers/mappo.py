@@ -164,7 +164,7 @@ def train_mappo(
             raise UsageError(f"{ckpt}: training snapshot is inconsistent (update {start_update} of {n_updates}); "
                              "delete it to start over")
     t_start = time.perf_counter() - wall_before
-    from kdmarl_bench.envs.views import policy_view
+    from kdmarl_bench.envs.registry import policy_view
 
     view = policy_view(env.spec.id, policy)
 

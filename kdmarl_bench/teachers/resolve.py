@@ -182,7 +182,7 @@ def resolve_flops_sizes(suite, out_dir: str | Path | None = None) -> list[Resolv
     """Resolve every ``flops_reduction`` size of a suite per task (UsageError naming the file and field when a
     target cannot be met); the cells resolve the same widths with the same function (``cells.run_cell``)."""
     from kdmarl_bench.envs import get_task
-    from kdmarl_bench.envs.views import get_view
+    from kdmarl_bench.envs.registry import get_view
     from kdmarl_bench.models.capacity import resolve_widths
 
     out = []

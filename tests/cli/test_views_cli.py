@@ -86,7 +86,7 @@ def test_compare_and_gate_refuse_boards_of_different_views(runner, tmp_path):
 @pytest.mark.parametrize("task", ["mpe/simple_spread_v3", "smax/3m"])
 def test_privileged_warm_start_reproduces_the_local_teacher(task):
     from kdmarl_bench.envs import get_task
-    from kdmarl_bench.envs.views import policy_view
+    from kdmarl_bench.envs.registry import policy_view
     from kdmarl_bench.models.policy import TeacherPolicy
     from kdmarl_bench.teachers.train import _warm_start
     from kdmarl_bench.teachers.zoo import load_policy_ref

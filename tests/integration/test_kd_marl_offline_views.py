@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kdmarl_bench.envs import get_task, make_env
-from kdmarl_bench.envs.views import get_view
+from kdmarl_bench.envs.registry import get_view
 from kdmarl_bench.methods import METHODS, DistillContext
 from kdmarl_bench.methods.losses import kl_distill
 from kdmarl_bench.methods.rollout import collect_teacher_dataset

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kdmarl_bench.envs.views import get_view
+from kdmarl_bench.envs.registry import get_view
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.capacity import (
     FLOPS_REDUCTION_RTOL,

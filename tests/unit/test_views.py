@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from kdmarl_bench.envs import get_task
+from kdmarl_bench.envs.registry import get_view, policy_view
 from kdmarl_bench.envs.smax import OWN_FEATURES, UNIT_FEATURES
-from kdmarl_bench.envs.views import check_view, get_view, policy_view
+from kdmarl_bench.envs.views import check_view
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 

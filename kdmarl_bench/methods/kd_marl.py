@@ -141,6 +141,32 @@ class ProjectionHeads(nn.Module):
         self.student = nn.ModuleList(nn.Linear(w, proj_dim) for w in student_widths)
         self.teacher = nn.Linear(teacher_width, proj_dim)
 
+    @classmethod
+    def for_team(cls, student: TeamPolicy, teacher: TeamPolicy, proj_dim: int, who: str,
+                 check: bool = True) -> ProjectionHeads:
+        """Heads for a student/teacher pair (each on its own view's obs sizes). ``check``: refuse a
+        teacher whose agents' hidden widths differ (L_rel/L_role compare them in one space)."""
+        t_widths = hidden_widths(teacher, teacher.obs_dims)
+        if check and len(set(t_widths)) != 1:
+            raise ValueError(f"{who}: teacher agents' hidden widths differ ({t_widths}); L_rel/L_role need one width")
+        return cls(hidden_widths(student, student.obs_dims), t_widths[0], proj_dim)
+
+    @property
+    def teacher_width(self) -> int:
+        return self.teacher.in_features
+
+    def structure_losses(self, hidden: list[torch.Tensor], teacher_hidden: torch.Tensor, use_rel: bool,
+                         use_role: bool, rel_per_timestep: bool, kappa: float) -> dict[str, torch.Tensor]:
+        """``{"rel": L_rel, "role": L_role}`` (the switched-on ones) of student features ``hidden``
+        against the teacher's ``(B, N, H_T)`` features of the same states."""
+        s_proj = self.project_student(hidden)  # (mb, N, D)
+        out: dict[str, torch.Tensor] = {}
+        if use_rel:
+            out["rel"] = relation_loss(s_proj, teacher_hidden, rel_per_timestep)
+        if use_role:
+            out["role"] = role_alignment_loss(s_proj, self.project_teacher(teacher_hidden), kappa)
+        return out
+
     def project_student(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """Per-agent student features → ``(B, N, proj_dim)``."""
         return torch.stack([head(h) for head, h in zip(self.student, hidden, strict=True)], 1)
@@ -178,10 +204,7 @@ class KdMarl(DistillMethod):
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
 
         # ---- training-only projection heads --------------------------------------------------
-        t_widths = hidden_widths(teacher, teacher.obs_dims)
-        if (use_rel or use_role) and len(set(t_widths)) != 1:
-            raise ValueError(f"kd-marl: teacher agents' hidden widths differ ({t_widths}); L_rel/L_role need one width")
-        heads = ProjectionHeads(hidden_widths(student, student.obs_dims), t_widths[0], cfg.proj_dim).to(device)
+        heads = ProjectionHeads.for_team(student, teacher, cfg.proj_dim, "kd-marl", check=use_rel or use_role).to(device)
         params = list(student.parameters()) + list(heads.parameters())
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
 
@@ -245,16 +268,13 @@ class KdMarl(DistillMethod):
                             losses["ce"] = ce_loss
                             loss = loss + cfg.lambda_ce * ce_loss
                         if use_rel or use_role:
-                            s_proj = heads.project_student(hidden)  # (mb, N, D)
-                            mb_thidden = b_thidden[mb_idx]  # (mb, N, H_T)
+                            structure = heads.structure_losses(hidden, b_thidden[mb_idx], use_rel, use_role,
+                                                               cfg.rel_per_timestep, cfg.kappa)
+                            losses.update(structure)
                             if use_rel:
-                                rel_loss = relation_loss(s_proj, mb_thidden, cfg.rel_per_timestep)
-                                losses["rel"] = rel_loss
-                                loss = loss + cfg.lambda_rel * rel_loss
+                                loss = loss + cfg.lambda_rel * structure["rel"]
                             if use_role:
-                                role_loss = role_alignment_loss(s_proj, heads.project_teacher(mb_thidden), cfg.kappa)
-                                losses["role"] = role_loss
-                                loss = loss + cfg.lambda_role * role_loss
+                                loss = loss + cfg.lambda_role * structure["role"]
                         entropy = masked_entropy(logits, mb_avail)
                         losses["entropy"] = entropy
                         loss = loss - cfg.ent_coef * entropy

@@ -62,13 +62,11 @@ from kdmarl_bench.methods.base import (
     register_method,
 )
 from kdmarl_bench.methods.bc import OfflineConfig
-from kdmarl_bench.methods.kd_marl import ProjectionHeads, hidden_widths, teacher_guided_advantage
+from kdmarl_bench.methods.kd_marl import ProjectionHeads, teacher_guided_advantage
 from kdmarl_bench.methods.losses import (
     ce_to_actions,
     kl_distill,
     normalize_advantages,
-    relation_loss,
-    role_alignment_loss,
 )
 from kdmarl_bench.methods.rollout import LabelledBuffer, TeacherCollector, plan_num_envs, teacher_outputs
 
@@ -157,12 +155,8 @@ class KdMarlOffline(DistillMethod):
         # ---- the student's training-only projection heads and optimizer (kept across stages) -----
         params = list(student.parameters())
         heads = None
-        t_widths = hidden_widths(teacher, teacher.obs_dims)
         if need_hidden:
-            if len(set(t_widths)) != 1:
-                raise ValueError(f"kd-marl-offline: teacher agents' hidden widths differ ({t_widths}); "
-                                 "L_rel/L_role need one width")
-            heads = ProjectionHeads(hidden_widths(student, student.obs_dims), t_widths[0], cfg.proj_dim).to(device)
+            heads = ProjectionHeads.for_team(student, teacher, cfg.proj_dim, "kd-marl-offline").to(device)
             params += list(heads.parameters())
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
         t_splits = list(teacher.obs_dims)
@@ -200,7 +194,7 @@ class KdMarlOffline(DistillMethod):
                 # advantages normalised over the dataset so far (raw ones stay stored for later stages)
                 stage_adv = normalize_advantages(data.extras["adv"][:data.size].clone())
                 cached_hidden = None
-                if heads is not None and data.size * n_agents * t_widths[0] * 4 <= cfg.feature_cache_mb * 2**20:
+                if heads is not None and data.size * n_agents * heads.teacher_width * 4 <= cfg.feature_cache_mb * 2**20:
                     rows = data.extras["teacher_obs"][:data.size]
                     cached_hidden = torch.cat([teacher_hidden(chunk) for chunk in rows.split(4096)])
 
@@ -228,13 +222,11 @@ class KdMarlOffline(DistillMethod):
                         if heads is not None:
                             mb_thidden = (cached_hidden[mb_idx.to(device)] if cached_hidden is not None
                                           else teacher_hidden(mb_extra["teacher_obs"]))  # (mb, N, H_T)
-                            s_proj = heads.project_student(hidden)  # (mb, N, D)
+                            losses.update(heads.structure_losses(hidden, mb_thidden, use_rel, use_role,
+                                                                 cfg.rel_per_timestep, cfg.kappa))
                             if use_rel:
-                                losses["rel"] = relation_loss(s_proj, mb_thidden, cfg.rel_per_timestep)
                                 loss = loss + cfg.lambda_rel * losses["rel"]
                             if use_role:
-                                losses["role"] = role_alignment_loss(s_proj, heads.project_teacher(mb_thidden),
-                                                                     cfg.kappa)
                                 loss = loss + cfg.lambda_role * losses["role"]
                         losses["total"] = loss
                         check_finite({k: v.detach() for k, v in losses.items()})

@@ -64,9 +64,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half.
+    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half
+    (``write_text_atomic``)."""
+    return write_text_atomic(path, json.dumps(data, indent=indent, default=_json_default) + "\n")
 
-    The JSON goes to a temp file in the same directory, is fsynced, then ``os.replace``-d over
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` so that readers see the old file or the new one, never half.
+
+    The text goes to a temp file in the same directory, is fsynced, then ``os.replace``-d over
     ``path``. On any error the temp file is removed and ``path`` is left untouched.
     """
     path = Path(path)
@@ -74,30 +80,6 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     # mkstemp creates 0600 files; results are ordinary files, so follow the umask like open() would.
-    from kdmarl_bench.safeio import file_mode
-
-    os.chmod(tmp, file_mode())
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=indent, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` like ``write_json_atomic``: a temp file, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
     from kdmarl_bench.safeio import file_mode
 
     os.chmod(tmp, file_mode())

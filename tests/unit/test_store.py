@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -41,22 +42,41 @@ def test_key_is_stable_and_sensitive():
     assert cell_key({**CONFIG, "path": Path("a/b")}) == cell_key({**CONFIG, "path": "a/b"})
 
 
+def _crashing_fdopen(exc: BaseException):
+    """An ``os.fdopen`` whose file writes half of what it is given, then raises ``exc`` (the process
+    "dies" or the disk fills in the middle of the write)."""
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):
+        f = real_fdopen(fd, *args, **kwargs)
+
+        class Half:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc_info):
+                f.close()
+
+            def write(self, text):
+                f.write(text[: max(1, len(text) // 2)])
+                f.flush()
+                raise exc
+
+        return Half()
+
+    return fdopen
+
+
 def test_crash_mid_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     store = ResultStore(tmp_path)
     key = cell_key(CONFIG)
     store.save(key, {"score": 1.0})
     before = store.path(key).read_bytes()
 
-    real_dump = json.dump
-
-    def crashing_dump(obj, fp, *args, **kwargs):
-        fp.write('{"score": 0.')  # a partial write, then the process "dies"
-        raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(store_mod.json, "dump", crashing_dump)
+    monkeypatch.setattr(store_mod.os, "fdopen", _crashing_fdopen(KeyboardInterrupt("simulated crash")))
     with pytest.raises(KeyboardInterrupt):
         store.save(key, {"score": 0.5})
-    monkeypatch.setattr(store_mod.json, "dump", real_dump)
+    monkeypatch.undo()
 
     assert store.path(key).read_bytes() == before
     assert store.load(key) == {"score": 1.0}
@@ -64,11 +84,7 @@ def test_crash_mid_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_crash_on_first_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    def crashing_dump(obj, fp, *args, **kwargs):
-        fp.write("{")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(store_mod.json, "dump", crashing_dump)
+    monkeypatch.setattr(store_mod.os, "fdopen", _crashing_fdopen(OSError("disk full")))
     target = tmp_path / "out" / "leaderboard.json"
     with pytest.raises(OSError):
         write_json_atomic(target, {"a": 1})

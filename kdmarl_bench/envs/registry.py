@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
 from kdmarl_bench.envs.family import get_family
-from kdmarl_bench.envs.views import FULL, PRIVILEGED, View, concat_state, full_view, privileged_view
+from kdmarl_bench.envs.views import FULL, PRIVILEGED, View, full_view, privileged_view
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.registry import Registry, suggest
 
@@ -94,7 +94,7 @@ def policy_view(task_id: str, policy) -> View:
     name = getattr(policy, "view", FULL)
     dims = tuple(getattr(policy, "obs_dims", ()))
     if name == FULL:
-        return View(FULL, dims, "each agent's own observation", lambda obs, state: list(obs))
-    if name == PRIVILEGED:
-        return View(PRIVILEGED, dims, "own observation followed by the global state", concat_state, teacher_only=True)
+        return full_view(dims)
+    if name == PRIVILEGED:  # the policy's obs sizes already include the state
+        return privileged_view(dims, 0)
     return get_view(task_id, name)

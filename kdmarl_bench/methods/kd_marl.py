@@ -60,7 +60,27 @@ from kdmarl_bench.teachers.mappo import gae
 
 
 @dataclass
-class KdMarlConfig(MethodConfig):
+class StructureTermsConfig(MethodConfig):
+    """The structural terms both readings of KD-MARL add to imitation (``ProjectionHeads.structure_losses``)."""
+
+    use_rel: bool = True
+    """Structural-relation term on (default True)."""
+    lambda_rel: float = 0.1
+    """Weight λ_rel of L_rel (default 0.1)."""
+    rel_per_timestep: bool = True
+    """Normalise L_rel distances per timestep; False = by the minibatch mean (nonzero with 2 agents) (default True)."""
+    use_role: bool = True
+    """Role-alignment term on (default True)."""
+    lambda_role: float = 0.05
+    """Weight λ_role of L_role (default 0.05)."""
+    kappa: float = 0.1
+    """Temperature κ of the role-alignment InfoNCE (default 0.1)."""
+    proj_dim: int = 32
+    """Common width of the training-only projection heads (default 32)."""
+
+
+@dataclass
+class KdMarlConfig(StructureTermsConfig):
     """KD-MARL: teacher-guided advantage + KL, CE, structural-relation and role-alignment supervision.
 
     Defaults checked by kdmarl_bench/suites/sweep.toml (baselines/sweep.json, 40k steps, 2 seeds): no variant
@@ -96,20 +116,6 @@ class KdMarlConfig(MethodConfig):
     """Cross-entropy term on (default True)."""
     lambda_ce: float = 0.1
     """Weight λ_ce of L_ce; small, since KL already carries the greedy action (default 0.1)."""
-    use_rel: bool = True
-    """Structural-relation term on (default True)."""
-    lambda_rel: float = 0.1
-    """Weight λ_rel of L_rel (default 0.1)."""
-    rel_per_timestep: bool = True
-    """Normalise L_rel distances per timestep; False = by the minibatch mean (nonzero with 2 agents) (default True)."""
-    use_role: bool = True
-    """Role-alignment term on (default True)."""
-    lambda_role: float = 0.05
-    """Weight λ_role of L_role (default 0.05)."""
-    kappa: float = 0.1
-    """Temperature κ of the role-alignment InfoNCE (default 0.1)."""
-    proj_dim: int = 32
-    """Common width of the training-only projection heads (default 32)."""
     ent_coef: float = 0.01
     """Entropy bonus weight β (default 0.01)."""
 

@@ -62,7 +62,7 @@ from kdmarl_bench.methods.base import (
     register_method,
 )
 from kdmarl_bench.methods.bc import OfflineConfig
-from kdmarl_bench.methods.kd_marl import ProjectionHeads, teacher_guided_advantage
+from kdmarl_bench.methods.kd_marl import ProjectionHeads, StructureTermsConfig, teacher_guided_advantage
 from kdmarl_bench.methods.losses import (
     ce_to_actions,
     kl_distill,
@@ -72,7 +72,7 @@ from kdmarl_bench.methods.rollout import LabelledBuffer, TeacherCollector, plan_
 
 
 @dataclass
-class KdMarlOfflineConfig(OfflineConfig):
+class KdMarlOfflineConfig(OfflineConfig, StructureTermsConfig):
     """Offline KD-MARL: advantage-weighted imitation of teacher rollouts + relation and role terms."""
 
     lr: float = 3e-3
@@ -99,20 +99,6 @@ class KdMarlOfflineConfig(OfflineConfig):
     """Softmax temperature τ of L_kl (default 1.0)."""
     weight_kl: bool = True
     """Advantage-weight L_kl too; False = plain KL, only L_awr carries the advantage (default True)."""
-    use_rel: bool = True
-    """Structural-relation term on (default True)."""
-    lambda_rel: float = 0.1
-    """Weight λ_rel of L_rel (default 0.1)."""
-    rel_per_timestep: bool = True
-    """Normalise L_rel distances per timestep; False = by the minibatch mean (nonzero with 2 agents) (default True)."""
-    use_role: bool = True
-    """Role-alignment term on (default True)."""
-    lambda_role: float = 0.05
-    """Weight λ_role of L_role (default 0.05)."""
-    kappa: float = 0.1
-    """Temperature κ of the role-alignment InfoNCE (default 0.1)."""
-    proj_dim: int = 32
-    """Common width of the training-only projection heads (default 32)."""
     feature_cache_mb: int = 1024
     """Keep the teacher's hidden features of the whole dataset when they fit in this many MB, else recompute per minibatch (default 1024)."""
 

@@ -58,8 +58,14 @@ class CellSpec:
         """Names ``cells/<key>.json``: the hash of everything that determines the result."""
         if self.teacher.sha256 is None:
             raise ValueError(f"{self.cell.label()}: the teacher is not trained yet, so the cell has no key")
+        from kdmarl_bench.methods import (
+            METHODS,  # as in make_cell_spec: the methods pull in torch and the envs
+        )
+
+        revision = METHODS.get(self.base_method).revision
         return cell_key({"record_version": RECORD_VERSION, **self.cell.config(),
-                         "teacher_sha256": self.teacher.sha256, "resolved_config": self.method_config})
+                         "teacher_sha256": self.teacher.sha256, "resolved_config": self.method_config,
+                         **({"method_revision": revision} if revision > 1 else {})})
 
     @property
     def base_method(self) -> str:

@@ -5,8 +5,9 @@ class registered once under its kebab-case id. Every method gets the same frozen
 teacher, the same fresh student architecture and the same env-step budget.
 
 Learning curves: a suite's ``[budget] eval_at`` gives budget points (the last is ``env_steps``).
-A method reports the env-steps it has used with ``ctx.reached(env_steps_used)`` after each update
-(on-policy methods) or at the end of each stage (offline methods, see ``bc.py``); the context
+A method reports the env-steps it has used with ``ctx.reached_rollout(env_steps_used, rollout_steps)``
+after each whole rollout's update (on-policy methods: a point is scored on the student of the whole
+rollouts ≤ the point) or ``ctx.reached`` at the end of each stage (offline methods, see ``bc.py``); the context
 evaluates the student, greedy on the cell's paired eval seed, the first time each intermediate
 point is passed. The final point is the cell's ordinary final evaluation. An evaluation leaves the
 global torch / numpy / Python RNG states and the student's train/eval mode as it found them, so
@@ -88,6 +89,13 @@ class DistillContext:
             self.curve.append(BudgetEvaluation(p, env_steps_used, result.score, list(result.episode_scores)))
         self.eval_wall_s += time.perf_counter() - t0
 
+    def reached_rollout(self, env_steps_used: int, rollout_steps: int) -> None:
+        """On-policy methods, after each whole rollout's update (and once with 0 before the first):
+        evaluate every intermediate point that the next rollout of ``rollout_steps`` env-steps would
+        pass. A point p is thus scored on the student trained on the whole rollouts ≤ p, the same rule
+        as the final point (``rollout.plan_rollouts``): no point's score has used more than p env-steps."""
+        self.reached(env_steps_used, budget_spent=env_steps_used + rollout_steps - 1)
+
     def _evaluate_quietly(self) -> Any:
         """``evaluate(student)`` leaving every global RNG and the student's mode as they were."""
         torch_state = torch.get_rng_state()
@@ -114,7 +122,7 @@ class BudgetEvaluation:
     env_steps: int
     """The budget point (from ``eval_at``)."""
     env_steps_used: int
-    """Env-steps the student had actually used when evaluated (an on-policy update may pass the point)."""
+    """Env-steps the student had actually used when evaluated (≤ the point: whole rollouts or teacher steps)."""
     score: float
     episode_scores: list[float]
 
@@ -130,15 +138,25 @@ class TrainStats:
     wall_s: float
     updates: int
     final_losses: dict[str, float]
+    budget_rule: str | None = None
+    """On-policy methods: ``"whole-rollouts"`` (``rollout.plan_rollouts``); records made before the rule
+    lack it (a short last rollout was trained on). None for offline methods (not written)."""
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "env_steps": self.env_steps,
             "wall_s": self.wall_s,
             "env_steps_per_s": self.env_steps / self.wall_s if self.wall_s > 0 else None,
             "updates": self.updates,
             "final_losses": self.final_losses,
         }
+        if self.budget_rule is not None:
+            out["budget_rule"] = self.budget_rule
+        return out
+
+
+WHOLE_ROLLOUTS = "whole-rollouts"
+"""``TrainStats.budget_rule`` of the on-policy methods (kd-marl, dagger, scratch)."""
 
 
 class NonFiniteLoss(RuntimeError):
@@ -168,6 +186,8 @@ FIELD_RANGES: dict[str, tuple[float, bool, float]] = {
     "kappa": (0.0, True, 1e3),
     "adv_temperature": (0.0, False, 1e3),
     "adv_weight_max": (1.0, True, 1e6),
+    "imitation_lr": (0.0, True, 10.0),  # 0 = the method's lr
+    "warm_start_frac": _UNIT,
 }
 INT_MAX = 2**31 - 1
 WIDTH_FIELDS = ("proj_dim", "critic_hidden")
@@ -201,6 +221,10 @@ class DistillMethod:
     trains_student: ClassVar[bool] = True
     """False only for ``teacher`` (the expert is evaluated, not distilled)."""
     uses_teacher: ClassVar[bool] = True
+    revision: ClassVar[int] = 1
+    """Bumped when a method's training changes without a config field saying so; part of the cell key
+    when > 1 (so older cells never resume as this revision's). 2: the on-policy methods spend their
+    budget in whole rollouts only (``rollout.plan_rollouts``; before, a short last rollout was trained on)."""
     kind: ClassVar[str] = "action-imitation"
     """What the method distills, for the headline's comparisons (``METHOD_KINDS``): the focus method is
     judged against the best ``action-imitation`` baseline; ``control`` and ``teacher`` are never baselines."""

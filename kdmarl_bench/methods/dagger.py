@@ -10,9 +10,13 @@ the budget (linearly in env-steps) or geometrically per iteration (β_k = β_0·
 al.'s β_i = p^(i−1)). A fixed number of gradient steps per iteration keeps the compute linear
 in the budget instead of re-fitting the whole, growing aggregate every time.
 
+Budget: whole rollouts only (``rollout.plan_rollouts``, the rule of every on-policy method): the
+budget is rounded down to whole ``num_envs · rollout_len`` iterations and the record's
+``train.env_steps`` says what was used.
+
 Learning curves: after every iteration's update the method reports the env-steps used
-(``ctx.reached``); the student is evaluated at each ``[budget] eval_at`` point the first time it
-is passed.
+(``ctx.reached_rollout``); each ``[budget] eval_at`` point is scored on the student of the whole
+iterations ≤ the point.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import nn
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
+    WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
     MethodConfig,
@@ -32,7 +37,7 @@ from kdmarl_bench.methods.base import (
     register_method,
 )
 from kdmarl_bench.methods.losses import kl_distill
-from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, plan_num_envs
+from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, plan_num_envs, plan_rollouts
 
 BETA_SCHEDULES = ("linear", "geometric")
 
@@ -71,6 +76,7 @@ class Dagger(DistillMethod):
     """Online imitation with a decaying β-mixture and an aggregated, teacher-labelled dataset."""
 
     config_cls = DaggerConfig
+    revision = 2
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config
@@ -84,6 +90,7 @@ class Dagger(DistillMethod):
         student = ctx.student.to(device)
         ctx.teacher.eval()
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
+        rollout_len, n_iters = plan_rollouts(ctx.env_steps, num_envs, cfg.rollout_len)
         spec = ctx.spec
         capacity = max(1, min(cfg.max_dataset, ctx.env_steps))
         data = LabelledBuffer(student.obs_dims, spec.n_actions, capacity, "fifo", device, gen)
@@ -94,10 +101,8 @@ class Dagger(DistillMethod):
         final: dict[str, float] = {}
         try:
             collector = OnPolicyCollector(env, student, ctx.teacher, ctx.seed, gen, device)
-            while True:
-                rollout_len = min(cfg.rollout_len, (ctx.env_steps - env_steps) // num_envs)
-                if rollout_len < 1:
-                    break
+            ctx.reached_rollout(0, rollout_len * num_envs)  # curve points before the first whole iteration
+            for _ in range(n_iters):
                 beta = dagger_beta(cfg, iteration, env_steps, ctx.env_steps)
 
                 # ---- rollout: β-mixture, teacher labels every visited state -------------------
@@ -124,8 +129,9 @@ class Dagger(DistillMethod):
                 iteration += 1
                 if ctx.progress is not None:
                     ctx.progress(env_steps, {**final, "beta": beta})
-                ctx.reached(env_steps)  # learning curve: evaluate at the budget points just passed
+                ctx.reached_rollout(env_steps, ro.env_steps)  # learning curve: points before the next iteration
         finally:
             env.close()
         student.eval()
-        return TrainStats(env_steps=env_steps, wall_s=self.clock() - t_start, updates=updates, final_losses=final)
+        return TrainStats(env_steps=env_steps, wall_s=self.clock() - t_start, updates=updates, final_losses=final,
+                          budget_rule=WHOLE_ROLLOUTS)

@@ -31,6 +31,7 @@ student is evaluated at each ``[budget] eval_at`` point the first time it is pas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,7 @@ from torch import nn
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
+    WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
     MethodConfig,
@@ -53,10 +55,20 @@ from kdmarl_bench.methods.losses import (
     ppo_clip_loss,
     relation_loss,
     role_alignment_loss,
+    role_contrast_across_time,
 )
-from kdmarl_bench.methods.rollout import OnPolicyCollector, log_prob_of, plan_num_envs
+from kdmarl_bench.methods.rollout import (
+    LabelledBuffer,
+    OnPolicyCollector,
+    log_prob_of,
+    plan_num_envs,
+    plan_rollouts,
+)
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.teachers.mappo import gae
+
+ROLE_TERMS = ("v1", "across-time")
+"""``role_term`` choices (``StructureTermsConfig``)."""
 
 
 @dataclass
@@ -77,6 +89,11 @@ class StructureTermsConfig(MethodConfig):
     """Temperature κ of the role-alignment InfoNCE (default 0.1)."""
     proj_dim: int = 32
     """Common width of the training-only projection heads (default 32)."""
+    role_term: str = "v1"
+    """Which L_role: 'v1' = InfoNCE across the agents of one timestep, per-agent heads with biases (the
+    committed boards' term; solvable from agent identity alone, its loss ends near 0); 'across-time' =
+    InfoNCE across the minibatch's rows per agent, per-agent heads without bias (identity alone stays at
+    chance ln B, see losses.role_contrast_across_time) (default 'v1')."""
 
 
 @dataclass
@@ -86,6 +103,8 @@ class KdMarlConfig(StructureTermsConfig):
     Defaults checked by kdmarl_bench/suites/sweep.toml (baselines/sweep.json, 40k steps, 2 seeds): no variant
     (τ=2, λ_kl=0.5, no CE, λ_rel=0.5, λ_role=0.2, lr 3e-3) beat them on mean retention over
     simple_spread and smax/3m; lr 3e-3 helped on spread (95.6% vs 92.3%) but hurt on 3m (87.9% vs 95.0%).
+    The v2 switches (``imitation_replay``, ``imitation_lr``, ``imitation_epochs``, ``role_term``,
+    ``warm_start_frac``) are off by default: the defaults are the v1 reading the committed boards ran.
     """
 
     rollout_len: int = 32
@@ -118,6 +137,25 @@ class KdMarlConfig(StructureTermsConfig):
     """Weight λ_ce of L_ce; small, since KL already carries the greedy action (default 0.1)."""
     ent_coef: float = 0.01
     """Entropy bonus weight β (default 0.01)."""
+    imitation_replay: bool = False
+    """'Equal supervision' reading: L_kl/L_ce train on a bounded aggregate of every teacher-labelled
+    on-policy row (DAgger's aggregate), in their own Adam steps after each rollout's PPO update; L_pg,
+    L_rel, L_role and the entropy use only the fresh batch. False = v1: every term on the fresh batch
+    in one composite step (default False)."""
+    replay_size: int = 200_000
+    """Cap on the imitation aggregate's rows, the oldest dropped first (dagger's max_dataset) (default 200000)."""
+    imitation_lr: float = 0.0
+    """Adam learning rate of the imitation steps with ``imitation_replay``; 0 = ``lr``. bc's is 0.003 (default 0)."""
+    imitation_epochs: int = 4
+    """With ``imitation_replay``: imitation row-gradients per fresh row, i.e. after each rollout of M rows,
+    ⌈imitation_epochs·M / imitation_minibatch⌉ steps on minibatches drawn uniformly from the aggregate.
+    bc makes ``epochs`` (10) per row in one stage, 18.75 per row over the 4 stages of an
+    eval_at = [5k, 10k, 20k, 40k] curve: set 10 or 19 to match it (default 4, v1's passes)."""
+    imitation_minibatch: int = 256
+    """Rows per imitation step with ``imitation_replay`` (bc's minibatch_size) (default 256)."""
+    warm_start_frac: float = 0.0
+    """'Two-stage' reading: the first ⌊warm_start_frac·R⌋ of the R whole rollouts train without L_pg
+    (imitation and structure terms only), the rest add the teacher-guided advantage (default 0 = off)."""
 
 
 def teacher_guided_advantage(rewards: torch.Tensor, teacher_values: torch.Tensor, next_teacher_value: torch.Tensor,
@@ -140,22 +178,30 @@ def hidden_widths(policy: TeamPolicy, obs_dims) -> list[int]:
 
 
 class ProjectionHeads(nn.Module):
-    """Training-only heads for L_rel/L_role (not part of the deployed student)."""
+    """Training-only heads for L_rel/L_role (not part of the deployed student).
 
-    def __init__(self, student_widths: list[int], teacher_width: int, proj_dim: int):
+    ``role_term`` 'v1': per-agent student heads with biases and L_role across the agents of a timestep;
+    'across-time': per-agent student maps without bias (a per-agent offset cannot carry identity) and
+    L_role across the minibatch's rows (``role_contrast_across_time``). L_rel uses the same student maps."""
+
+    def __init__(self, student_widths: list[int], teacher_width: int, proj_dim: int, role_term: str = "v1"):
         super().__init__()
-        self.student = nn.ModuleList(nn.Linear(w, proj_dim) for w in student_widths)
+        if role_term not in ROLE_TERMS:
+            raise ValueError(f"role_term must be one of {', '.join(ROLE_TERMS)}; got {role_term!r}")
+        self.role_term = role_term
+        bias = role_term == "v1"
+        self.student = nn.ModuleList(nn.Linear(w, proj_dim, bias=bias) for w in student_widths)
         self.teacher = nn.Linear(teacher_width, proj_dim)
 
     @classmethod
     def for_team(cls, student: TeamPolicy, teacher: TeamPolicy, proj_dim: int, who: str,
-                 check: bool = True) -> ProjectionHeads:
+                 check: bool = True, role_term: str = "v1") -> ProjectionHeads:
         """Heads for a student/teacher pair (each on its own view's obs sizes). ``check``: refuse a
         teacher whose agents' hidden widths differ (L_rel/L_role compare them in one space)."""
         t_widths = hidden_widths(teacher, teacher.obs_dims)
         if check and len(set(t_widths)) != 1:
             raise ValueError(f"{who}: teacher agents' hidden widths differ ({t_widths}); L_rel/L_role need one width")
-        return cls(hidden_widths(student, student.obs_dims), t_widths[0], proj_dim)
+        return cls(hidden_widths(student, student.obs_dims), t_widths[0], proj_dim, role_term)
 
     @property
     def teacher_width(self) -> int:
@@ -170,7 +216,8 @@ class ProjectionHeads(nn.Module):
         if use_rel:
             out["rel"] = relation_loss(s_proj, teacher_hidden, rel_per_timestep)
         if use_role:
-            out["role"] = role_alignment_loss(s_proj, self.project_teacher(teacher_hidden), kappa)
+            role = role_alignment_loss if self.role_term == "v1" else role_contrast_across_time
+            out["role"] = role(s_proj, self.project_teacher(teacher_hidden), kappa)
         return out
 
     def project_student(self, hidden: list[torch.Tensor]) -> torch.Tensor:
@@ -182,15 +229,23 @@ class ProjectionHeads(nn.Module):
         return self.teacher(hidden)
 
 
+def check_role_term(cfg: StructureTermsConfig, who: str) -> None:
+    """A clear usage error for an unknown ``role_term`` (a free string in the suite file)."""
+    if cfg.role_term not in ROLE_TERMS:
+        raise UsageError(f"{who}: role_term must be one of {', '.join(ROLE_TERMS)}; got {cfg.role_term!r}")
+
+
 @register_method("kd-marl")
 class KdMarl(DistillMethod):
     """On-policy students, teacher-guided GAE + composite distillation loss."""
 
     config_cls = KdMarlConfig
     kind = "structure"
+    revision = 2
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config
+        check_role_term(cfg, "kd-marl")
         use_pg = cfg.teacher_advantage and cfg.pg_coef != 0
         use_kl = cfg.use_kl and cfg.lambda_kl != 0
         use_ce = cfg.use_ce and cfg.lambda_ce != 0
@@ -199,6 +254,7 @@ class KdMarl(DistillMethod):
         if not (use_pg or use_kl or use_ce or use_rel or use_role):
             raise UsageError("kd-marl: every loss term is switched off (teacher_advantage, use_kl, use_ce, "
                              "use_rel, use_role or their weights); nothing would be trained")
+        replay = cfg.imitation_replay and (use_kl or use_ce)
         t_start = self.clock()
         torch.manual_seed(ctx.seed)
         gen = torch.Generator().manual_seed(ctx.seed)
@@ -208,21 +264,34 @@ class KdMarl(DistillMethod):
         spec = ctx.spec
         n_agents = spec.n_agents
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
+        rollout_len, n_rollouts = plan_rollouts(ctx.env_steps, num_envs, cfg.rollout_len)
+        n_warm = int(cfg.warm_start_frac * n_rollouts)  # rollouts trained without L_pg (two-stage reading)
 
         # ---- training-only projection heads --------------------------------------------------
-        heads = ProjectionHeads.for_team(student, teacher, cfg.proj_dim, "kd-marl", check=use_rel or use_role).to(device)
+        heads = ProjectionHeads.for_team(student, teacher, cfg.proj_dim, "kd-marl", check=use_rel or use_role,
+                                         role_term=cfg.role_term).to(device)
         params = list(student.parameters()) + list(heads.parameters())
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+
+        # ---- imitation aggregate (imitation_replay): its own rows, steps and learning rate ------------
+        data, im_optim, im_steps = None, None, 0
+        if replay:
+            data = LabelledBuffer(student.obs_dims, spec.n_actions, max(1, min(cfg.replay_size, ctx.env_steps)),
+                                  "fifo", device, gen)
+            im_optim = torch.optim.Adam(student.parameters(), lr=cfg.imitation_lr or cfg.lr, eps=1e-5)
+            im_steps = math.ceil(cfg.imitation_epochs * rollout_len * num_envs / cfg.imitation_minibatch)
 
         env = ctx.make_env(num_envs)
         env_steps, updates = 0, 0
         final: dict[str, float] = {}
         try:
             collector = OnPolicyCollector(env, student, teacher, ctx.seed, gen, device)
-            while True:
-                rollout_len = min(cfg.rollout_len, (ctx.env_steps - env_steps) // num_envs)
-                if rollout_len < 1:
-                    break
+            ctx.reached_rollout(0, rollout_len * num_envs)  # curve points before the first whole rollout
+            for r_idx in range(n_rollouts):
+                pg_now = use_pg and r_idx >= n_warm
+                # the fresh batch's step: every term (v1), or all but the imitation terms (replay)
+                kl_now, ce_now = use_kl and not replay, use_ce and not replay
+                fresh_step = pg_now or kl_now or ce_now or use_rel or use_role
 
                 # ---- rollout: student acts, teacher labels ---------------------------------------
                 ro = collector.collect(rollout_len, with_hidden=use_rel or use_role, with_values=use_pg)
@@ -230,7 +299,7 @@ class KdMarl(DistillMethod):
 
                 # ---- teacher-guided advantage ----------------------------------------------------
                 b_adv = None
-                if use_pg:
+                if pg_now:
                     adv = teacher_guided_advantage(ro.rewards, ro.teacher_values, ro.next_teacher_value, ro.dones,
                                                    cfg.gamma, cfg.gae_lambda)
                     b_adv = adv.flatten()
@@ -245,12 +314,14 @@ class KdMarl(DistillMethod):
                 b_tlogits = [ro.flat(z) for z in ro.teacher_logits]
                 b_thidden = torch.stack([ro.flat(h) for h in ro.teacher_hidden], 1) if ro.teacher_hidden else None
                 batch = b_act.shape[0]
+                if data is not None:
+                    data.add(b_obs, b_avail, b_tlogits)
 
-                # ---- update -------------------------------------------------------------------------
+                # ---- update on the fresh batch ---------------------------------------------------------
                 student.train()
                 sums: dict[str, float] = {}
                 n_mb = 0
-                for _ in range(cfg.epochs):
+                for _ in range(cfg.epochs if fresh_step else 0):
                     perm = torch.randperm(batch, generator=gen).to(device)
                     for mb_idx in perm.tensor_split(min(cfg.minibatches, batch)):
                         mb_obs = [o[mb_idx] for o in b_obs]
@@ -259,17 +330,17 @@ class KdMarl(DistillMethod):
                         logits, hidden = student.features(mb_obs)
                         losses: dict[str, torch.Tensor] = {}
                         loss = torch.zeros((), device=device)
-                        if use_pg:
+                        if pg_now:
                             mb_act = [b_act[mb_idx, i] for i in range(n_agents)]
                             new_logp = torch.stack(log_prob_of(logits, mb_avail, mb_act), -1)
                             pg_loss = ppo_clip_loss(new_logp, b_logp[mb_idx], b_adv[mb_idx], cfg.clip)
                             losses["pg"] = pg_loss
                             loss = loss + cfg.pg_coef * pg_loss
-                        if use_kl:
+                        if kl_now:
                             kl_loss = kl_distill(logits, mb_tlogits, mb_avail, cfg.tau)
                             losses["kl"] = kl_loss
                             loss = loss + cfg.lambda_kl * kl_loss
-                        if use_ce:
+                        if ce_now:
                             ce_loss = ce_to_teacher(logits, mb_tlogits, mb_avail)
                             losses["ce"] = ce_loss
                             loss = loss + cfg.lambda_ce * ce_loss
@@ -296,11 +367,35 @@ class KdMarl(DistillMethod):
                         for k, v in losses.items():
                             sums[k] = sums.get(k, 0.0) + v.item()
                 final = {k: v / n_mb for k, v in sums.items()}
+
+                # ---- imitation steps on the aggregate (imitation_replay) -----------------------------------
+                if data is not None:
+                    im_sums: dict[str, float] = {}
+                    for _ in range(im_steps):
+                        mb_obs, mb_avail, mb_tlogits = data.get(data.sample(cfg.imitation_minibatch))
+                        logits = student.logits(mb_obs)
+                        im_losses: dict[str, torch.Tensor] = {}
+                        im_loss = torch.zeros((), device=device)
+                        if use_kl:
+                            im_losses["kl"] = kl_distill(logits, mb_tlogits, mb_avail, cfg.tau)
+                            im_loss = im_loss + cfg.lambda_kl * im_losses["kl"]
+                        if use_ce:
+                            im_losses["ce"] = ce_to_teacher(logits, mb_tlogits, mb_avail)
+                            im_loss = im_loss + cfg.lambda_ce * im_losses["ce"]
+                        check_finite({k: v.detach() for k, v in im_losses.items()})
+                        im_optim.zero_grad(set_to_none=True)
+                        im_loss.backward()
+                        nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+                        im_optim.step()
+                        updates += 1
+                        for k, v in im_losses.items():
+                            im_sums[k] = im_sums.get(k, 0.0) + v.item()
+                    final.update({k: v / max(im_steps, 1) for k, v in im_sums.items()})
                 if ctx.progress is not None:
                     ctx.progress(env_steps, dict(final))
-                ctx.reached(env_steps)  # learning curve: evaluate at the budget points just passed
+                ctx.reached_rollout(env_steps, ro.env_steps)  # learning curve: points before the next rollout
         finally:
             env.close()
         student.eval()
-        return TrainStats(env_steps=env_steps, wall_s=self.clock() - t_start, updates=updates, final_losses=final)
-
+        return TrainStats(env_steps=env_steps, wall_s=self.clock() - t_start, updates=updates, final_losses=final,
+                          budget_rule=WHOLE_ROLLOUTS)

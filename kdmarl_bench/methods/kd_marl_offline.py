@@ -62,7 +62,12 @@ from kdmarl_bench.methods.base import (
     register_method,
 )
 from kdmarl_bench.methods.bc import OfflineConfig
-from kdmarl_bench.methods.kd_marl import ProjectionHeads, StructureTermsConfig, teacher_guided_advantage
+from kdmarl_bench.methods.kd_marl import (
+    ProjectionHeads,
+    StructureTermsConfig,
+    check_role_term,
+    teacher_guided_advantage,
+)
 from kdmarl_bench.methods.losses import (
     ce_to_actions,
     kl_distill,
@@ -118,6 +123,7 @@ class KdMarlOffline(DistillMethod):
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config
+        check_role_term(cfg, "kd-marl-offline")
         use_awr = cfg.use_awr and cfg.lambda_awr != 0
         use_kl = cfg.use_kl and cfg.lambda_kl != 0
         use_rel = cfg.use_rel and cfg.lambda_rel != 0
@@ -142,7 +148,8 @@ class KdMarlOffline(DistillMethod):
         params = list(student.parameters())
         heads = None
         if need_hidden:
-            heads = ProjectionHeads.for_team(student, teacher, cfg.proj_dim, "kd-marl-offline").to(device)
+            heads = ProjectionHeads.for_team(student, teacher, cfg.proj_dim, "kd-marl-offline",
+                                                 role_term=cfg.role_term).to(device)
             params += list(heads.parameters())
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
         t_splits = list(teacher.obs_dims)

@@ -213,3 +213,26 @@ def role_alignment_loss(student_proj: torch.Tensor, teacher_proj: torch.Tensor, 
     logits = torch.einsum("bid,bjd->bij", s, t) / kappa  # (B, N, N)
     target = torch.arange(n, device=s.device).expand(b, n)
     return F.cross_entropy(logits.reshape(b * n, n), target.reshape(b * n))
+
+
+def role_contrast_across_time(student_proj: torch.Tensor, teacher_proj: torch.Tensor,
+                              kappa: float = 0.1) -> torch.Tensor:
+    """Role alignment that agent identity alone cannot solve: InfoNCE across the minibatch's rows, per agent.
+
+    logits_i[b, b'] = cos(student_{b,i}, teacher_{b',i}) / κ; agent i's embedding at row b must pick
+    out its own teacher counterpart at the same row among that teacher agent's embeddings at the
+    other rows; cross-entropy averaged over agents and rows. Inputs ``(B, N, D)``; chance level is
+    ln B. An embedding that carries only the agent's index is the same for every row, so each of
+    its anchors sees the same softmax over the candidates and its loss is at least ln B (Gibbs):
+    the term can only be lowered by embeddings that vary with the state the way the teacher's do.
+    With one row the loss is 0.
+    """
+    if student_proj.shape != teacher_proj.shape:
+        raise ValueError(f"role_contrast_across_time: shape mismatch {tuple(student_proj.shape)} "
+                         f"vs {tuple(teacher_proj.shape)}")
+    b, n, _ = student_proj.shape
+    s = F.normalize(student_proj, dim=-1)
+    t = F.normalize(teacher_proj, dim=-1)
+    logits = torch.einsum("bid,cid->ibc", s, t) / kappa  # (N, B, B): agent, anchor row, candidate row
+    target = torch.arange(b, device=s.device).expand(n, b)
+    return F.cross_entropy(logits.reshape(n * b, b), target.reshape(n * b))

@@ -16,7 +16,8 @@ The teacher labels from ``teacher.view`` (its full observation, or ``obs ⊕ sta
 teacher); the student's observations (stored in datasets and rollouts, ``obs``) come through
 ``student.view``, which may hold less.
 
-Budget accounting: one ``VecEnv.step`` on B copies costs B env-steps.
+Budget accounting: one ``VecEnv.step`` on B copies costs B env-steps. On-policy methods spend
+their budget in whole rollouts only (``plan_rollouts``).
 Env tensors live on the CPU; observations are moved to ``device`` for the networks, actions
 come back to the CPU. Sampling uses an explicit CPU ``torch.Generator`` (seeded by the method).
 """
@@ -44,6 +45,27 @@ def plan_num_envs(budget: int, num_envs: int) -> int:
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
     return min(num_envs, budget)
+
+
+def plan_rollouts(budget: int, num_envs: int, rollout_len: int) -> tuple[int, int]:
+    """The on-policy budget rule, the same for every method that trains on its own rollouts (kd-marl,
+    dagger, scratch and the MAPPO teacher trainer): ``(steps per copy per rollout, rollouts)``.
+
+    The budget is rounded **down to whole rollouts** of ``num_envs · rollout_len`` env-steps: no
+    partial rollout is ever collected or trained on, so every update sees a full batch (a short last
+    rollout used to get the full epochs × minibatches of updates on tiny minibatches). The record's
+    ``train.env_steps`` says the env-steps actually used (≤ the budget). Only a budget smaller than
+    one rollout runs a single shorter rollout of every whole step that fits (``budget // num_envs``):
+    it is then the only update, not a tail. ``num_envs`` is the planned one (``plan_num_envs``).
+    """
+    if rollout_len < 1:
+        raise ValueError(f"rollout_len must be >= 1, got {rollout_len}")
+    per_copy = budget // num_envs
+    if per_copy < 1:
+        raise ValueError(f"env-step budget {budget} is smaller than one step of {num_envs} env copies")
+    if per_copy < rollout_len:
+        return per_copy, 1
+    return rollout_len, per_copy // rollout_len
 
 
 # ---- action selection ---------------------------------------------------------------

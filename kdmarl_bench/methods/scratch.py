@@ -5,9 +5,12 @@ Same env-step budget as every other method; the algorithm is the project's MAPPO
 centralized critic on the global state. The critic and its value normaliser are
 training-only: they are discarded afterwards, so the deployed policy is exactly the student.
 
+Budget: whole rollouts only (``rollout.plan_rollouts``, the rule of every on-policy method; MAPPO
+itself runs whole batches only): the record's ``train.env_steps`` says what was used.
+
 Learning curves: after every PPO update (``train_mappo``'s progress callback) the method reports the
-env-steps used (``ctx.reached``); the student is evaluated at each ``[budget] eval_at`` point the
-first time it is passed.
+env-steps used (``ctx.reached_rollout``); each ``[budget] eval_at`` point is scored on the student of
+the whole rollouts ≤ the point.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from dataclasses import dataclass
 import torch
 
 from kdmarl_bench.methods.base import (
+    WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
     MethodConfig,
     TrainStats,
     register_method,
 )
-from kdmarl_bench.methods.rollout import plan_num_envs
+from kdmarl_bench.methods.rollout import plan_num_envs, plan_rollouts
 from kdmarl_bench.models.mlp import MLP
 from kdmarl_bench.models.value_norm import ValueNorm
 from kdmarl_bench.teachers.mappo import MappoConfig, TrainLog, train_mappo
@@ -65,6 +69,7 @@ class Scratch(DistillMethod):
     config_cls = ScratchConfig
     uses_teacher = False
     kind = "control"
+    revision = 2
 
     def train(self, ctx: DistillContext) -> TrainStats:
         cfg = self.config
@@ -72,7 +77,7 @@ class Scratch(DistillMethod):
         torch.manual_seed(ctx.seed)
         num_envs = plan_num_envs(ctx.env_steps, ctx.num_envs)
         # train_mappo runs whole rollouts of num_envs·rollout_len steps, as many as fit the budget.
-        rollout_len = max(1, min(cfg.rollout_len, ctx.env_steps // num_envs))
+        rollout_len, _ = plan_rollouts(ctx.env_steps, num_envs, cfg.rollout_len)
         batch = num_envs * rollout_len
         mcfg = MappoConfig(
             total_steps=ctx.env_steps, num_envs=num_envs, rollout_len=rollout_len, epochs=cfg.epochs,
@@ -87,8 +92,9 @@ class Scratch(DistillMethod):
         def on_log(log: TrainLog) -> None:  # after every PPO update (log_every=1)
             if ctx.progress is not None:
                 ctx.progress(log.env_steps, dict(log.losses))
-            ctx.reached(log.env_steps)  # learning curve: evaluate at the budget points just passed
+            ctx.reached_rollout(log.env_steps, batch)  # learning curve: points before the next rollout
 
+        ctx.reached_rollout(0, batch)  # curve points before the first whole rollout
         env = ctx.make_env(num_envs)
         try:
             log = train_mappo(student, critic, ValueNorm(), env, mcfg, progress=on_log)
@@ -101,4 +107,5 @@ class Scratch(DistillMethod):
             wall_s=self.clock() - t_start,
             updates=log.updates * cfg.epochs * mb_per_epoch,
             final_losses=dict(log.losses),
+            budget_rule=WHOLE_ROLLOUTS,
         )

@@ -123,7 +123,8 @@ def train_mappo(
     params = list(policy.parameters()) + [p for p in critic.parameters() if all(p is not q for q in policy.parameters())]
     optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
     batch_steps = cfg.num_envs * cfg.rollout_len
-    # Whole batches only, never more steps than asked for (one batch at the least).
+    # Whole batches only (the on-policy budget rule, methods/rollout.py plan_rollouts): no partial last
+    # rollout is collected or trained on; at least one batch (callers shrink rollout_len to fit a tiny budget).
     n_updates = max(1, cfg.total_steps // batch_steps)
     mb_size = max(1, batch_steps // cfg.minibatches)
 

@@ -25,8 +25,38 @@ agents for L_role. The teacher head is trained jointly with the student (a froze
 fix an arbitrary target geometry); it only shapes the role term, never the teacher. L_rel uses the
 teacher's hidden features directly: normalised distances do not depend on their width.
 
-Learning curves: after every update the method reports the env-steps used (``ctx.reached``); the
-student is evaluated at each ``[budget] eval_at`` point the first time it is passed.
+Budget: whole rollouts only (``rollout.plan_rollouts``, the rule of every on-policy method): the
+budget is rounded down to whole ``num_envs · rollout_len`` rollouts, so no short last rollout gets the
+full epochs × minibatches of updates; the record's ``train.env_steps`` says what was used.
+
+Learning curves: after every rollout's update the method reports the env-steps used
+(``ctx.reached_rollout``); each ``[budget] eval_at`` point is scored on the student of the whole
+rollouts ≤ the point.
+
+Readings of the paper (which one each switch implements; the defaults are **v1**, the reading the
+committed boards ran, so their ``kd-marl`` cells keep their meaning; every other one is opt-in):
+
+- v1 (defaults): one composite step per minibatch of the fresh on-policy batch, every term at ``lr``;
+  each batch is used ``epochs`` times and discarded. L_role is the per-timestep InfoNCE across agents
+  with per-agent heads that have biases (``role_term = "v1"``): agent identity alone solves it (its
+  loss ends at ~0.001–0.04 against chance ln N).
+- "equal supervision" (``imitation_replay``, ``replay_size``, ``imitation_lr``, ``imitation_epochs``,
+  ``imitation_minibatch``): the paper distils from the teacher on the states the student visits; read as
+  DAgger-style aggregation (Ross et al. 2011, as ``dagger`` keeps), L_kl/L_ce train on a FIFO aggregate
+  of every teacher-labelled on-policy row, in steps of their own (``imitation_lr``, 0 = ``lr``) after
+  each rollout's update: ⌈imitation_epochs · M / min(imitation_minibatch, rows kept)⌉ steps of uniformly drawn
+  rows, M the rollout's rows, so the imitation row-gradients per env-step can be set to bc's (10 per row at
+  ``epochs`` = 10, or 18.75 over a 4-point curve: set 10 or 19). L_pg, L_rel, L_role and the entropy
+  stay on the fresh batch, at ``lr``; both kinds of step share one Adam (its second-moment estimate keeps a
+  step of only small losses small).
+- "role, not identity" (``role_term = "across-time"``): per-agent student maps without bias into
+  ``proj_dim`` and an InfoNCE per agent across the minibatch's rows (each agent's embedding at a state
+  must pick its teacher counterpart at the same state among that teacher agent's embeddings at other
+  states; ``losses.role_contrast_across_time``). An embedding that carries only the agent's index stays
+  at chance ln B. Shared with ``kd-marl-offline`` (``StructureTermsConfig``).
+- "two stage" (``warm_start_frac``): the first ⌊warm_start_frac · R⌋ of the R whole rollouts train
+  without L_pg (imitation and structure terms), the rest add the teacher-guided advantage
+  (imitation first, then advantage-guided refinement), inside one run of this method.
 """
 
 from __future__ import annotations
@@ -90,10 +120,7 @@ class StructureTermsConfig(MethodConfig):
     proj_dim: int = 32
     """Common width of the training-only projection heads (default 32)."""
     role_term: str = "v1"
-    """Which L_role: 'v1' = InfoNCE across the agents of one timestep, per-agent heads with biases (the
-    committed boards' term; solvable from agent identity alone, its loss ends near 0); 'across-time' =
-    InfoNCE across the minibatch's rows per agent, per-agent heads without bias (identity alone stays at
-    chance ln B, see losses.role_contrast_across_time) (default 'v1')."""
+    """L_role: 'v1' across agents (identity solves it) or 'across-time' across rows, bias-free heads (default 'v1')."""
 
 
 @dataclass
@@ -138,24 +165,17 @@ class KdMarlConfig(StructureTermsConfig):
     ent_coef: float = 0.01
     """Entropy bonus weight β (default 0.01)."""
     imitation_replay: bool = False
-    """'Equal supervision' reading: L_kl/L_ce train on a bounded aggregate of every teacher-labelled
-    on-policy row (DAgger's aggregate), in their own Adam steps after each rollout's PPO update; L_pg,
-    L_rel, L_role and the entropy use only the fresh batch. False = v1: every term on the fresh batch
-    in one composite step (default False)."""
+    """L_kl/L_ce on a bounded aggregate of all teacher-labelled rows, in steps of their own; False = v1 (default False)."""
     replay_size: int = 200_000
-    """Cap on the imitation aggregate's rows, the oldest dropped first (dagger's max_dataset) (default 200000)."""
+    """Rows kept in the imitation aggregate, oldest dropped first, as dagger's max_dataset (default 200000)."""
     imitation_lr: float = 0.0
-    """Adam learning rate of the imitation steps with ``imitation_replay``; 0 = ``lr``. bc's is 0.003 (default 0)."""
+    """Adam learning rate of the replay imitation steps; 0 = lr; bc's is 0.003 (default 0.0)."""
     imitation_epochs: int = 4
-    """With ``imitation_replay``: imitation row-gradients per fresh row, i.e. after each rollout of M rows,
-    ⌈imitation_epochs·M / imitation_minibatch⌉ steps on minibatches drawn uniformly from the aggregate.
-    bc makes ``epochs`` (10) per row in one stage, 18.75 per row over the 4 stages of an
-    eval_at = [5k, 10k, 20k, 40k] curve: set 10 or 19 to match it (default 4, v1's passes)."""
+    """Replay imitation row-gradients per fresh row; bc: 10 per stage, 18.75 over 4 curve stages (default 4)."""
     imitation_minibatch: int = 256
-    """Rows per imitation step with ``imitation_replay`` (bc's minibatch_size) (default 256)."""
+    """Rows per replay imitation step, as bc's minibatch_size (default 256)."""
     warm_start_frac: float = 0.0
-    """'Two-stage' reading: the first ⌊warm_start_frac·R⌋ of the R whole rollouts train without L_pg
-    (imitation and structure terms only), the rest add the teacher-guided advantage (default 0 = off)."""
+    """Fraction of the whole rollouts trained first without L_pg (two-stage reading); 0 = off (default 0.0)."""
 
 
 def teacher_guided_advantage(rewards: torch.Tensor, teacher_values: torch.Tensor, next_teacher_value: torch.Tensor,
@@ -274,12 +294,12 @@ class KdMarl(DistillMethod):
         optim = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
 
         # ---- imitation aggregate (imitation_replay): its own rows, steps and learning rate ------------
-        data, im_optim, im_steps = None, None, 0
+        # One Adam for both kinds of step: a shared second-moment estimate keeps a step of small losses
+        # (entropy, structure) small, where an Adam of its own would scale it up to a full lr-sized step.
+        data = None
         if replay:
             data = LabelledBuffer(student.obs_dims, spec.n_actions, max(1, min(cfg.replay_size, ctx.env_steps)),
                                   "fifo", device, gen)
-            im_optim = torch.optim.Adam(student.parameters(), lr=cfg.imitation_lr or cfg.lr, eps=1e-5)
-            im_steps = math.ceil(cfg.imitation_epochs * rollout_len * num_envs / cfg.imitation_minibatch)
 
         env = ctx.make_env(num_envs)
         env_steps, updates = 0, 0
@@ -370,7 +390,11 @@ class KdMarl(DistillMethod):
 
                 # ---- imitation steps on the aggregate (imitation_replay) -----------------------------------
                 if data is not None:
+                    # imitation_epochs row-gradients per fresh row (minibatches are smaller while the aggregate is)
+                    im_steps = math.ceil(cfg.imitation_epochs * batch / min(cfg.imitation_minibatch, len(data)))
                     im_sums: dict[str, float] = {}
+                    for group in optim.param_groups:
+                        group["lr"] = cfg.imitation_lr or cfg.lr
                     for _ in range(im_steps):
                         mb_obs, mb_avail, mb_tlogits = data.get(data.sample(cfg.imitation_minibatch))
                         logits = student.logits(mb_obs)
@@ -383,13 +407,15 @@ class KdMarl(DistillMethod):
                             im_losses["ce"] = ce_to_teacher(logits, mb_tlogits, mb_avail)
                             im_loss = im_loss + cfg.lambda_ce * im_losses["ce"]
                         check_finite({k: v.detach() for k, v in im_losses.items()})
-                        im_optim.zero_grad(set_to_none=True)
+                        optim.zero_grad(set_to_none=True)  # the heads get no gradient: Adam skips them
                         im_loss.backward()
                         nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-                        im_optim.step()
+                        optim.step()
                         updates += 1
                         for k, v in im_losses.items():
                             im_sums[k] = im_sums.get(k, 0.0) + v.item()
+                    for group in optim.param_groups:
+                        group["lr"] = cfg.lr
                     final.update({k: v / max(im_steps, 1) for k, v in im_sums.items()})
                 if ctx.progress is not None:
                     ctx.progress(env_steps, dict(final))

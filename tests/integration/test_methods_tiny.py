@@ -9,17 +9,21 @@ leaves little to imitate). SMAX tests are ``slow``: the first jitted reset/step 
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from kdmarl_bench.envs import get_task, make_env
 from kdmarl_bench.methods import METHODS, DistillContext
+from kdmarl_bench.methods import bc as bc_module
+from kdmarl_bench.methods import kd_marl as kd_marl_module
 from kdmarl_bench.methods.kd_marl import KdMarl, KdMarlConfig
 from kdmarl_bench.methods.losses import kl_distill
 from kdmarl_bench.methods.rollout import collect_teacher_dataset
 from kdmarl_bench.models.mlp import masked_logits
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
+from kdmarl_bench.teachers.mappo import MappoConfig, train_mappo
 
 MPE_SL = "mpe/simple_speaker_listener_v4"
 SMAX_3M = "smax/3m"
@@ -150,3 +154,121 @@ def test_kd_marl_relation_term_with_two_agents():
     cfg = dataclasses.replace(KdMarlConfig(), rel_per_timestep=False)
     per_batch = KdMarl(cfg).train(make_ctx(MPE_SL, teacher, make_student(spec), budget=128))
     assert per_batch.final_losses["rel"] > 0.0
+
+
+# ---- the on-policy budget rule: whole rollouts only (no tail update) ---------------------------------
+
+
+def count_rows_per_update(policy, optim_cls=torch.optim.Adam):
+    """Rows of the last gradient-carrying forward of ``policy`` before each ``optim_cls.step``."""
+    seen: dict[str, int] = {}
+    rows: list[int] = []
+    features = policy.features
+
+    def counting_features(obs):
+        if torch.is_grad_enabled():
+            seen["rows"] = obs[0].shape[0]
+        return features(obs)
+
+    policy.features = counting_features  # instance attribute: logits() and features() both go through it
+    step = optim_cls.step
+
+    def counting_step(self, *args, **kwargs):
+        rows.append(seen["rows"])
+        return step(self, *args, **kwargs)
+
+    return rows, counting_step
+
+
+ON_POLICY = ("kd-marl", "dagger", "scratch")
+
+
+@pytest.mark.parametrize("mid", ON_POLICY)
+def test_on_policy_budget_not_a_multiple_of_the_rollout_has_no_tail_update(mid, monkeypatch):
+    # 2 envs × 32 steps = 64 rows a rollout; 160 = 2.5 rollouts → 2 whole rollouts (128 env-steps), and
+    # no update on fewer rows than a minibatch of a full rollout (64 / 4 = 16; the old tail was 32 rows
+    # of 8-row minibatches)
+    spec = require(MPE_SL)
+    student = make_student(spec)
+    rows, counting_step = count_rows_per_update(student)
+    monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
+    stats = METHODS.get(mid)().train(make_ctx(MPE_SL, make_teacher(spec), student, budget=160))
+    assert stats.env_steps == 128 and stats.budget_rule == "whole-rollouts"
+    assert rows and min(rows) >= 16, rows
+    assert len(rows) == stats.updates
+
+
+def test_mappo_trainer_runs_whole_batches_only(monkeypatch):
+    spec = require(MPE_SL)
+    torch.manual_seed(0)
+    pol = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (16,), (16,))
+    rows, counting_step = count_rows_per_update(pol)
+    monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
+    cfg = MappoConfig(total_steps=2 * 32 * 2 + 40, num_envs=2, rollout_len=32, epochs=2, minibatches=4, seed=3)
+    env = make_env(MPE_SL, cfg.num_envs)
+    try:
+        log = train_mappo(pol, pol.critic, pol.value_norm, env, cfg)
+    finally:
+        env.close()
+    assert log.env_steps == 128 and log.updates == 2
+    assert rows == [16] * (2 * 2 * 4)
+
+
+@pytest.mark.parametrize("mid", ON_POLICY)
+def test_on_policy_curve_points_are_scored_on_whole_rollouts_up_to_the_point(mid):
+    # points 100 and 130 lie between the 1st (64) and 2nd (128) whole rollouts, 20 before the 1st:
+    # each is scored on the student of the whole rollouts <= the point (20: the untrained student)
+    spec = require(MPE_SL)
+    evaluated: list[int] = []
+    ctx = make_ctx(MPE_SL, make_teacher(spec), make_student(spec), budget=200)
+    ctx.eval_at = (20, 100, 130, 200)
+    ctx.evaluate = lambda pol: evaluated.append(1) or SimpleNamespace(score=0.0, episode_scores=[0.0])
+    stats = METHODS.get(mid)().train(ctx)
+    assert stats.env_steps == 192
+    assert [(c.env_steps, c.env_steps_used) for c in ctx.curve] == [(20, 0), (100, 64), (130, 128)]
+    assert len(evaluated) == 3
+
+
+# ---- kd-marl's equal-supervision switches ---------------------------------------------------------------
+
+
+def count_imitation_rows(monkeypatch, module, name: str) -> list[int]:
+    """Rows of every gradient-carrying call of ``module.name`` (an imitation loss)."""
+    rows: list[int] = []
+    fn = getattr(module, name)
+
+    def counting(student_logits, *args, **kwargs):
+        if torch.is_grad_enabled() and student_logits[0].requires_grad:
+            rows.append(student_logits[0].shape[0])
+        return fn(student_logits, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return rows
+
+
+def test_kd_marl_with_replay_makes_at_least_bcs_imitation_row_gradients(monkeypatch):
+    spec = require(MPE_SL)
+    budget = 640  # 10 whole rollouts of 2 × 32: kd-marl and bc use the same env-steps
+    bc_rows = count_imitation_rows(monkeypatch, bc_module, "ce_to_teacher")
+    bc_stats = METHODS.get("bc")().train(make_ctx(MPE_SL, make_teacher(spec), make_student(spec), budget=budget))
+    kd_rows = count_imitation_rows(monkeypatch, kd_marl_module, "kl_distill")
+    v1 = KdMarl().train(make_ctx(MPE_SL, make_teacher(spec), make_student(spec), budget=budget))
+    v1_rows = sum(kd_rows)
+    kd_rows.clear()
+    cfg = dataclasses.replace(KdMarlConfig(), imitation_replay=True, imitation_epochs=10, imitation_lr=3e-3)
+    replay = KdMarl(cfg).train(make_ctx(MPE_SL, make_teacher(spec), make_student(spec), budget=budget))
+    assert bc_stats.env_steps == v1.env_steps == replay.env_steps == budget
+    assert sum(bc_rows) == 10 * budget  # bc: 10 epochs over every row
+    assert v1_rows == 4 * budget < sum(bc_rows)  # v1: each fresh batch 4 times
+    assert sum(kd_rows) >= sum(bc_rows)
+    assert {"kl", "ce", "pg", "rel", "role"} <= set(replay.final_losses)
+
+
+def test_kd_marl_replay_learns_the_teacher():
+    spec = require(MPE_SL)
+    teacher, student = make_teacher(spec), make_student(spec)
+    kl_before = kl_on_teacher_states(MPE_SL, teacher, student)
+    cfg = dataclasses.replace(KdMarlConfig(), imitation_replay=True, imitation_epochs=10, role_term="across-time",
+                              warm_start_frac=0.5)
+    KdMarl(cfg).train(make_ctx(MPE_SL, teacher, student, budget=1280))
+    assert kl_on_teacher_states(MPE_SL, teacher, student) < 0.8 * kl_before

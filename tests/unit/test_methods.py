@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import math
 import textwrap
 
 import pytest
@@ -16,7 +17,14 @@ from kdmarl_bench.methods import METHODS, DistillContext, DistillMethod, MethodC
 from kdmarl_bench.methods.base import NonFiniteLoss
 from kdmarl_bench.methods.dagger import DaggerConfig, dagger_beta
 from kdmarl_bench.methods.kd_marl import KdMarl, KdMarlConfig, ProjectionHeads
-from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, greedy_actions, plan_num_envs
+from kdmarl_bench.methods.losses import role_contrast_across_time
+from kdmarl_bench.methods.rollout import (
+    LabelledBuffer,
+    OnPolicyCollector,
+    greedy_actions,
+    plan_num_envs,
+    plan_rollouts,
+)
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 
 DISTILL_IDS = ("kd-marl", "kd-marl-offline", "bc", "pd-kl", "dagger", "logit-mse", "scratch")
@@ -297,3 +305,85 @@ def test_kd_marl_loss_terms_follow_switches():
     cfg = dataclasses.replace(KdMarlConfig(), teacher_advantage=False, lambda_rel=0.0, use_role=False)
     stats = KdMarl(cfg).train(ctx)
     assert set(stats.final_losses) == {"kl", "ce", "entropy", "total"}
+
+
+# ---- the role term: not solvable from agent identity ------------------------------------------------
+
+
+def _fit_identity_only_student(role_term: str, steps: int = 300) -> tuple[float, float]:
+    """Train a student whose features carry only its agent index (a learnt constant per agent) and the heads
+    on L_role against state-dependent teacher features; returns (final loss, chance level of the term)."""
+    torch.manual_seed(0)
+    b, n, w, h_t = 64, 3, 8, 16
+    agent_offset = torch.randn(n, h_t)
+    teacher_hidden = torch.randn(b, n, h_t) + 2.0 * agent_offset  # agents differ, and every row differs
+    identity = torch.nn.Parameter(torch.randn(n, w))
+    heads = ProjectionHeads([w] * n, h_t, 16, role_term=role_term)
+    optim = torch.optim.Adam([identity, *heads.parameters()], lr=1e-2)
+    for _ in range(steps):
+        hidden = [identity[i].expand(b, w) for i in range(n)]
+        loss = heads.structure_losses(hidden, teacher_hidden, use_rel=False, use_role=True,
+                                      rel_per_timestep=True, kappa=0.1)["role"]
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    chance = math.log(n) if role_term == "v1" else math.log(b)
+    return loss.item(), chance
+
+
+def test_v1_role_term_is_solved_from_agent_identity_alone():
+    loss, chance = _fit_identity_only_student("v1")
+    assert loss < 0.1 * chance, (loss, chance)  # ln 3 ≈ 1.10 → near 0: it transfers nothing
+
+
+def test_across_time_role_term_stays_at_chance_from_agent_identity_alone():
+    loss, chance = _fit_identity_only_student("across-time")
+    assert loss > chance - 0.01, (loss, chance)  # ln 64 ≈ 4.16: identity cannot pick the row
+
+
+def test_across_time_role_term_is_solved_by_state_dependent_embeddings():
+    torch.manual_seed(0)
+    t = torch.randn(32, 3, 16)
+    loss = role_contrast_across_time(t.clone(), t, kappa=0.1)
+    assert loss < 0.1 and role_contrast_across_time(t[:, :, :], t.roll(1, 0), kappa=0.1) > math.log(32)
+    assert role_contrast_across_time(t[:1], t[:1]).item() == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        role_contrast_across_time(t, t[:, :2])
+
+
+def test_across_time_heads_have_no_per_agent_bias_and_unknown_role_term_is_refused():
+    assert all(h.bias is None for h in ProjectionHeads([4, 6], 8, 5, role_term="across-time").student)
+    assert all(h.bias is not None for h in ProjectionHeads([4, 6], 8, 5).student)
+    ctx, _ = make_ctx(budget=32)
+    for mid in ("kd-marl", "kd-marl-offline"):
+        with pytest.raises(UsageError, match="role_term must be one of v1, across-time"):
+            METHODS.get(mid).from_overrides({"role_term": "shared"}).train(ctx)
+
+
+def test_kd_marl_warm_start_trains_without_pg_first():
+    calls = []
+    ctx, _ = make_ctx(budget=4 * 4 * 32, num_envs=4, progress=lambda s, m: calls.append((s, set(m))))
+    stats = KdMarl(dataclasses.replace(KdMarlConfig(), warm_start_frac=0.5)).train(ctx)
+    assert stats.env_steps == 512
+    assert [s for s, _ in calls] == [128, 256, 384, 512]
+    assert ["pg" in m for _, m in calls] == [False, False, True, True]
+    assert all({"kl", "ce", "rel", "role"} <= m for _, m in calls)
+
+
+def test_kd_marl_replay_keeps_every_row_and_trains_imitation_apart():
+    calls = []
+    ctx, _ = make_ctx(budget=3 * 4 * 32, num_envs=4, progress=lambda s, m: calls.append(dict(m)))
+    cfg = dataclasses.replace(KdMarlConfig(), imitation_replay=True, imitation_epochs=2, imitation_minibatch=64)
+    stats = KdMarl(cfg).train(ctx)
+    # fresh steps: 3 rollouts × 4 epochs × 4 minibatches; imitation: ⌈2·128 / min(64, kept)⌉ = 4 per rollout
+    assert stats.updates == 3 * 16 + 3 * 4
+    assert {"pg", "kl", "ce", "rel", "role", "entropy", "total"} <= set(calls[-1])
+
+
+def test_plan_rollouts_rounds_the_budget_down_to_whole_rollouts():
+    assert plan_rollouts(40_000, 16, 32) == (32, 78)  # 39,936 env-steps; the 64-step tail is not collected
+    assert plan_rollouts(40_448, 16, 32) == (32, 79)
+    assert plan_rollouts(300, 4, 32) == (32, 2)
+    assert plan_rollouts(100, 4, 32) == (25, 1)  # below one rollout: the one rollout that fits
+    with pytest.raises(ValueError, match="smaller than one step"):
+        plan_rollouts(3, 4, 32)

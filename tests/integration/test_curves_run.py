@@ -46,9 +46,11 @@ def test_every_student_has_a_point_per_budget_point_ending_at_its_final_score(ru
         assert curve[-1]["score"] == r["score"] and curve[-1]["episode_scores"] == r["episode_scores"]
         assert curve[-1]["retention"] == r["retention"]
         assert all(len(c["episode_scores"]) == 6 for c in curve)
-        # a point is evaluated once the method has used that much (offline stages end just short of it)
+        # no point's student has used more than the point: offline stages end at the last whole step of the
+        # 4 copies, on-policy methods at the last whole rollout of 4 × 32 (plan_rollouts)
+        step = 4 * 32 if method in ON_POLICY else 4
         for c in curve[:-1]:
-            assert c["env_steps"] - 4 < c["env_steps_used"] <= c["env_steps"] + 512, (method, c)
+            assert c["env_steps"] - step < c["env_steps_used"] <= c["env_steps"], (method, c)
         assert r["train"]["curve_eval_s"] > 0
     # the early students are not the final one: the curve measures something
     assert any(r["curve"][0]["score"] != r["score"] for r in recs.values() if r.get("curve"))

@@ -189,6 +189,11 @@ FIELD_RANGES: dict[str, tuple[float, bool, float]] = {
     "imitation_lr": (0.0, True, 10.0),  # 0 = the method's lr
     "warm_start_frac": _UNIT,
 }
+# The valid values of string config fields, by name (checked when a suite is loaded, as the ranges are).
+FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    "beta_schedule": ("linear", "geometric"),
+    "role_term": ("v1", "across-time"),
+}
 INT_MAX = 2**31 - 1
 WIDTH_FIELDS = ("proj_dim", "critic_hidden")
 
@@ -250,6 +255,8 @@ class DistillMethod:
                 raise err(key, f"expected {want.__name__}, got {type(val).__name__} ({val!r})")
             if isinstance(val, float) and not math.isfinite(val):
                 raise err(key, f"must be a finite number, got {val!r}")
+            if want is str and key in FIELD_CHOICES and val not in FIELD_CHOICES[key]:
+                raise err(key, f"must be one of {', '.join(FIELD_CHOICES[key])}; got {val!r}")
             if want in (int, float):
                 problem = field_range_problem(key, val, want)
                 if problem:

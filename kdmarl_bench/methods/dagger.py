@@ -28,6 +28,7 @@ from torch import nn
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
+    FIELD_CHOICES,
     WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
@@ -39,7 +40,7 @@ from kdmarl_bench.methods.base import (
 from kdmarl_bench.methods.losses import kl_distill
 from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, plan_num_envs, plan_rollouts
 
-BETA_SCHEDULES = ("linear", "geometric")
+BETA_SCHEDULES = FIELD_CHOICES["beta_schedule"]
 
 
 @dataclass

@@ -69,6 +69,7 @@ from torch import nn
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
+    FIELD_CHOICES,
     WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
@@ -97,7 +98,7 @@ from kdmarl_bench.methods.rollout import (
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.teachers.mappo import gae
 
-ROLE_TERMS = ("v1", "across-time")
+ROLE_TERMS = FIELD_CHOICES["role_term"]
 """``role_term`` choices (``StructureTermsConfig``)."""
 
 

@@ -149,6 +149,15 @@ def test_validate_overrides():
     KdMarl.validate_overrides({"lambda_rel": 0, "teacher_advantage": False, "proj_dim": 8}, err)
     with pytest.raises(UsageError, match="lamda_kl"):
         KdMarl.validate_overrides({"lamda_kl": 1.0}, err)
+    with pytest.raises(UsageError, match="role_term: must be one of v1, across-time; got 'shared'"):
+        KdMarl.validate_overrides({"role_term": "shared"}, err)
+    with pytest.raises(UsageError, match="beta_schedule: must be one of linear, geometric"):
+        METHODS.get("dagger").validate_overrides({"beta_schedule": "cosine"}, err)
+    with pytest.raises(UsageError, match="warm_start_frac: must be >= 0 and <= 1"):
+        KdMarl.validate_overrides({"warm_start_frac": 1.5}, err)
+    with pytest.raises(UsageError, match="imitation_lr: must be >= 0"):
+        KdMarl.validate_overrides({"imitation_lr": -1e-3}, err)
+    KdMarl.validate_overrides({"role_term": "across-time", "imitation_lr": 0.0, "imitation_replay": True}, err)
     m = KdMarl.from_overrides({"lambda_rel": 0.0, "use_role": False})
     assert m.config.lambda_rel == 0.0 and not m.config.use_role and m.config.lambda_kl == KdMarlConfig().lambda_kl
 

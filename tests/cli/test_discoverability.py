@@ -59,6 +59,10 @@ def test_methods_id_shows_every_field_with_default_and_docstring(runner):
     fields = {f["name"]: f for f in info["fields"]}
     assert fields["lambda_rel"]["default"] == 0.1 and fields["lambda_rel"]["type"] == "float"
     assert fields["lr"]["doc"].startswith("Adam learning rate")  # inherited from MethodConfig
+    # issue 19: the opt-in readings' switches, off by default (the v1 reading)
+    switches = {"imitation_replay": False, "replay_size": 200_000, "imitation_lr": 0.0, "imitation_epochs": 4,
+                "imitation_minibatch": 256, "warm_start_frac": 0.0, "role_term": "v1"}
+    assert {name: fields[name]["default"] for name in switches} == switches
     undocumented = [(m, f["name"]) for m in METHODS.names()
                     for f in json.loads(runner.invoke(main, ["methods", m, "--json"]).output)["fields"] if not f["doc"]]
     assert undocumented == []

@@ -30,7 +30,7 @@ def lb() -> dict:
 
 def test_built_leaderboard_validates(lb):
     validate(lb)
-    assert lb["schema"] == "kdmarl-bench/leaderboard" and lb["schema_version"] == 2
+    assert lb["schema"] == "kdmarl-bench/leaderboard" and lb["schema_version"] == 3
     assert lb["suite"]["focus"] == "kd-marl"  # the default focus, recorded
     assert len(lb["records"]) == 18
     assert lb["protocol"]["bootstrap"] == {"n_resamples": 200, "random_state": 0, "confidence": 0.95}
@@ -151,7 +151,7 @@ def test_wrong_schema_id_and_newer_version(lb):
         validate({"hello": 1}, "other.json")
     with pytest.raises(UsageError, match="expected a JSON object"):
         validate([1, 2], "list.json")
-    newer = {**lb, "schema_version": 3}
+    newer = {**lb, "schema_version": 4}
     with pytest.raises(UsageError, match="newer kdmarl-bench"):
         validate(newer, "new.json")
 

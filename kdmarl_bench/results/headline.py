@@ -35,7 +35,7 @@ from kdmarl_bench.results.records import (
     Summary,
     is_finite_number,
 )
-from kdmarl_bench.results.render import DASH, fmt_retention, fmt_score, markdown_table, task_label
+from kdmarl_bench.results.render import DASH, drop_empty_columns, fmt_retention, fmt_score, markdown_table, task_label
 
 __all__ = ["CLAIM_FLOPS_REDUCTION", "CLAIM_RETENTION", "HeadlineRow", "claim_met", "claim_verdict", "headline",
            "headline_curve_markdown", "headline_dicts", "headline_markdown"]
@@ -295,8 +295,9 @@ def headline_markdown(rows: list[HeadlineRow], focus: str = "kd-marl") -> str:
             _poi_text(r),
             f"{r.claim} / {low}",
         ])
-    notes = [f"Primary metric: {label} (`[suite] primary = \"{primary}\"`); sampled = retention when the "
-             "students sample their actions (teacher sampled too)."]
+    notes = [f"Primary metric: {label} (`[suite] primary = \"{primary}\"`)."]
+    if any(r.retention_sampled is not None for r in rows):
+        notes[0] += " Sampled: the retention when students (and the teacher) sample their actions on the same episodes."
     flagged = sum(r.n_flagged for r in rows)
     if flagged:
         notes.append(f"⚑ {flagged} seed(s) score more than {100 * GREEDY_SAMPLED_FLAG:.0f} points apart greedy "
@@ -304,7 +305,9 @@ def headline_markdown(rows: list[HeadlineRow], focus: str = "kd-marl") -> str:
     tuning = rows[0].tuning
     if tuning:
         notes.append("Tuning budget: " + ", ".join(f"{m} {n} trials" for m, n in tuning.items()) + ".")
-    return markdown_table(header, body, right=(6,)) + "\n" + "\n".join(notes) + "\n"
+    # columns empty on every row (no curves, no sampled scores: older boards) are left out
+    header, body, right = drop_empty_columns(header, body, {6})
+    return markdown_table(header, body, right=right) + "\n" + "\n".join(notes) + "\n"
 
 
 def _steps(x: int) -> str:

@@ -54,7 +54,7 @@ def fmt_best_path(path: str | None, p50: Any) -> str:
     return f"{p50:.3f} {_PATH_SHORT.get(path, path)}"
 
 
-def _drop_empty_columns(header, rows, right):
+def drop_empty_columns(header, rows, right):
     """Leave out columns that are empty (—) in every row (e.g. memory on boards made before it)."""
     keep = [i for i in range(len(header)) if any(r[i] != DASH for r in rows)] if rows else list(range(len(header)))
     return [header[i] for i in keep], [[r[i] for i in keep] for r in rows], [k for k, i in enumerate(keep) if i in right]
@@ -281,7 +281,7 @@ def markdown_table(
 
 def leaderboard_markdown(data: Leaderboard | dict) -> str:
     """The leaderboard table as GitHub markdown (columns empty on every row left out)."""
-    header, rows, right = _drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
+    header, rows, right = drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
                                               set(range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))))
     return markdown_table(header, rows, right)
 

@@ -72,7 +72,7 @@ def test_limited_regime_is_named():
 
 def test_markdown_and_missing_kd():
     md = headline_markdown(headline(make_leaderboard(_records([0.95, 0.95, 0.95]))))
-    assert "| smax/3m | same view | 100.0% | 95.0% | — | — | 27× | pd-kl | 85.0% | — | — | 1.00 [1.00, 1.00] | holds / holds |" in md
+    assert "| smax/3m | same view | 100.0% | 95.0% | 27× | pd-kl | 85.0% | 1.00 [1.00, 1.00] | holds / holds |" in md
     no_kd = [r for r in _records([0.9] * 3) if not r["method"].startswith("kd-marl")]
     assert headline(make_leaderboard(no_kd)) == []
     assert "No KD-MARL results" in headline_markdown([])

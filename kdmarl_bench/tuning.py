@@ -151,7 +151,7 @@ def parse_tune(ctx: Any, raw: Any, methods: list[str], method_base: dict[str, st
         dims = {d.field: d for d in spaces.get(mname, ())}
         for fname, spec in table.items():
             if fname not in names:
-                raise ctx.err(f"{where}.{fname}", f"not a numeric config field of {base.name}{suggest(fname, names)}; "
+                raise ctx.err(f"{where}.{fname}", f"not a numeric config field of {method_base.get(mname, mname)}{suggest(fname, names)}; "
                                                   f"valid fields: {', '.join(names)}")
             dims[fname] = _dim(ctx, f"{where}.{fname}", fname, spec, type(getattr(defaults, fname)))
         spaces[mname] = tuple(dims.values())

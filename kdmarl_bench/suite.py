@@ -640,7 +640,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     if headline_size not in size_labels:
         raise ctx.err("suite.headline_size", f"unknown size label {headline_size!r}{suggest(headline_size, size_labels)}; "
                                              f"valid choices: {', '.join(size_labels)}")
-    primary = _primary(ctx, meta, budget, task_overrides)
+    primary = _primary(ctx, meta, budget, task_overrides, tasks)
     from kdmarl_bench.tuning import parse_tune  # the [tune] section lives with the tuner
 
     tune = parse_tune(ctx, data.get("tune"), methods, method_base, seeds, method_config) if "tune" in data else None
@@ -690,11 +690,13 @@ def _seeds_per_record(ctx: _Ctx, e: dict, episodes: dict[str, int]) -> dict[str,
     return out
 
 
-def _primary(ctx: _Ctx, meta: dict, budget: Budget, task_overrides: dict[str, dict]) -> str:
-    """``[suite] primary``: ``auc`` or ``final``; default ``auc`` for a learning-curve suite."""
+def _primary(ctx: _Ctx, meta: dict, budget: Budget, task_overrides: dict[str, dict], tasks: list[str]) -> str:
+    """``[suite] primary``: ``auc`` or ``final``; default ``auc`` for a learning-curve suite (a task
+    with two or more budget points)."""
     from kdmarl_bench.results.records import PRIMARY_METRICS
 
-    curves = bool(budget.eval_at) or any("eval_at" in ov for ov in task_overrides.values())
+    curves = any(len(eval_points(task_overrides.get(t, {}).get("eval_at", budget.eval_at),
+                                 int(task_overrides.get(t, {}).get("env_steps", budget.env_steps)))) >= 2 for t in tasks)
     if "primary" not in meta:
         return "auc" if curves else "final"
     value = meta["primary"]

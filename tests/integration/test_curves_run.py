@@ -46,6 +46,10 @@ def test_every_student_has_a_point_per_budget_point_ending_at_its_final_score(ru
         assert curve[-1]["score"] == r["score"] and curve[-1]["episode_scores"] == r["episode_scores"]
         assert curve[-1]["retention"] == r["retention"]
         assert all(len(c["episode_scores"]) == 6 for c in curve)
+        # every point is scored greedy and sampled on the same episodes' starts, the last the record's own
+        assert all(len(c["episode_scores_sampled"]) == 6 for c in curve)
+        assert curve[-1]["score_sampled"] == r["score_sampled"]
+        assert curve[-1]["retention_sampled"] == r["retention_sampled"] is not None
         # a point is evaluated once the method has used that much (offline stages end just short of it)
         for c in curve[:-1]:
             assert c["env_steps"] - 4 < c["env_steps_used"] <= c["env_steps"] + 512, (method, c)
@@ -54,6 +58,9 @@ def test_every_student_has_a_point_per_budget_point_ending_at_its_final_score(ru
     assert any(r["curve"][0]["score"] != r["score"] for r in recs.values() if r.get("curve"))
     rows = {(s["task"], s["method"]): s for s in board["summary"]}
     assert len(rows[(TASK, "bc")]["retention_curve"]) == 3 and rows[(TASK, "bc")]["curve_auc"] is not None
+    assert rows[(TASK, "bc")]["curve_auc_sampled"] is not None
+    assert all(p["retention_sampled_mean"] is not None for p in rows[(TASK, "bc")]["retention_curve"])
+    assert board["suite"]["primary"] == "auc"  # a learning-curve suite's default
 
 
 def test_intermediate_evaluations_do_not_move_on_policy_training(runs):

@@ -153,6 +153,7 @@ def test_gate_judges_the_baselines_primary_metric():
 def test_suite_primary_defaults_and_bad_value(tmp_path):
     assert load_suite(suite_file(tmp_path)).primary == "final"
     assert load_suite(suite_file(tmp_path, budget="eval_at = [500]")).primary == "auc"
+    assert load_suite(suite_file(tmp_path, budget="eval_at = [1000]")).primary == "final"  # one point: no curve
     assert load_suite(suite_file(tmp_path, meta='primary = "final"', budget="eval_at = [500]")).primary == "final"
     path = suite_file(tmp_path, meta='primary = "mean"')
     with pytest.raises(UsageError) as exc:

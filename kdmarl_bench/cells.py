@@ -281,7 +281,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         from kdmarl_bench.profiling.quantize import int8_result
 
         # Its retention is filled by the driver once the teacher's score is known (with_int8_retention).
-        record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed, fp32_score=res.score,
+        record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed_list, fp32_score=res.score,
                                      warmup=spec.profile.warmup, iters=spec.profile.iters)
     return CellResult(record, student_blob)
 

@@ -35,7 +35,14 @@ from kdmarl_bench.results.records import (
     Summary,
     is_finite_number,
 )
-from kdmarl_bench.results.render import DASH, drop_empty_columns, fmt_retention, fmt_score, markdown_table, task_label
+from kdmarl_bench.results.render import (
+    DASH,
+    drop_empty_columns,
+    fmt_retention,
+    fmt_score,
+    markdown_table,
+    task_label,
+)
 
 __all__ = ["CLAIM_FLOPS_REDUCTION", "CLAIM_RETENTION", "HeadlineRow", "claim_met", "claim_verdict", "headline",
            "headline_curve_markdown", "headline_dicts", "headline_markdown"]

@@ -14,7 +14,7 @@ from rich.table import Table
 from kdmarl_bench.results.aggregate import finite_mean
 from kdmarl_bench.results.fit import Column, FitResult, fit_table
 from kdmarl_bench.results.io import as_leaderboard
-from kdmarl_bench.results.records import GREEDY_SAMPLED_FLAG, CI, TEACHER, Leaderboard, Summary, has_ci
+from kdmarl_bench.results.records import CI, GREEDY_SAMPLED_FLAG, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.records import is_finite_number as _ok
 
 DASH = "—"

@@ -307,7 +307,8 @@ def _study_doc(suite: Suite, method: str, settings: TuneSettings, space: tuple[S
         "budget": {"trials": trials, "seeds": list(settings.seeds),
                    "env_steps": {t: suite.env_steps(t) for t in suite.tasks}, "board_seeds": list(suite.seeds)},
         "space": [d.to_dict() for d in space],
-        "trials": [{"number": r.number, "params": r.params, "variant": r.variant, "value": r.value,
+        "trials": [{"number": r.number, "params": r.params,
+                    "config": {**suite.method_config.get(method, {}), **r.params}, "variant": r.variant, "value": r.value,
                     "per_task": r.per_task, "state": "complete" if r.value is not None else "failed"}
                    for r in results],
         "best": None if best is None else {"number": best.number, "params": best.params, "value": best.value,

@@ -8,8 +8,10 @@ import math
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from scipy.stats import t as scipy_t
 
+from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import stats
 from kdmarl_bench.results.aggregate import build
@@ -179,3 +181,15 @@ def test_smax_defaults_to_128_episodes_over_4_seeds_and_pinned_suites_keep_their
         load_suite(bad)
     limited = load_suite("limited")  # a committed suite pins 32 episodes: its cells keep their keys
     assert limited.eval_seed_count("smax/3m") == 1
+
+
+def test_plan_prints_the_primary_metric_and_refuses_an_unknown_one(tmp_path):
+    path = suite_file(tmp_path, budget="eval_at = [500]", rest='[teacher]\nsource = "zoo"')
+    res = CliRunner().invoke(main, ["plan", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "primary metric: auc" in " ".join(res.output.split()) and "128 × 4" in res.output
+    res = CliRunner().invoke(main, ["plan", str(path), "--json"])
+    assert json.loads(res.output)["primary"] == "auc"
+    bad = suite_file(tmp_path, meta='primary = "best"')
+    res = CliRunner().invoke(main, ["plan", str(bad)])
+    assert res.exit_code == 2 and "suite.primary" in res.output and "valid choices: auc, final" in res.output

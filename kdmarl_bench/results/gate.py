@@ -70,6 +70,7 @@ from kdmarl_bench.results.leaderboard import (
 )
 from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 from kdmarl_bench.results.render import markdown_table
+from kdmarl_bench.results.stats import curve_auc
 
 _REL_EPS = 1e-9  # float slack for "no increase allowed"
 CONFIDENCE = 0.95
@@ -248,8 +249,6 @@ def _primary_value(r: dict, primary: str) -> float | None:
     if primary == "auc":
         pts = [c for c in r.get("curve") or [] if isinstance(c, dict)]
         if len(pts) >= 2 and all(_ok(c.get("retention")) for c in pts):
-            from kdmarl_bench.results.stats import curve_auc
-
             value = curve_auc([c["env_steps"] for c in pts], [c["retention"] for c in pts])
             if _ok(value):
                 return float(value)

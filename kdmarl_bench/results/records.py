@@ -2,7 +2,7 @@
 
 A leaderboard file is read once (``results.io.read_leaderboard``: read → validate → migrate →
 ``Leaderboard.from_dict``); every reader works on these dataclasses and never re-checks a field
-with ``.get``. ``to_dict`` gives the schema-version-2 JSON form back. Fields the schema leaves
+with ``.get``. ``to_dict`` gives the schema-version-3 JSON form back. Fields the schema leaves
 open (a record's ``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in
 each object's ``extra``, so a round trip loses nothing.
 
@@ -919,7 +919,7 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """A whole leaderboard (schema version 2)."""
+    """A whole leaderboard (schema version 3)."""
 
     suite: SuiteInfo
     provenance: Provenance
@@ -979,7 +979,7 @@ class Leaderboard:
 
     @classmethod
     def from_dict(cls, data: dict) -> Leaderboard:
-        """From a schema-version-2 dict (``results.schema.migrate`` brings older ones there)."""
+        """From a schema-version-3 dict (``results.schema.migrate`` brings older ones there)."""
         return cls(
             suite=SuiteInfo.from_dict(data["suite"]),
             provenance=Provenance.from_dict(data["provenance"]),

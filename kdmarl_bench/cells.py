@@ -169,7 +169,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     import torch
 
     from kdmarl_bench.envs import get_task
-    from kdmarl_bench.evaluate import evaluate
+    from kdmarl_bench.evaluate import evaluate_protocol
     from kdmarl_bench.methods import METHODS
     from kdmarl_bench.methods.base import DistillContext, NonFiniteLoss
     from kdmarl_bench.profiling.flops import count_policy_cost
@@ -230,7 +230,8 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         ctx = DistillContext(spec=env_spec, make_env=lambda n: task.make(n), teacher=teacher, student=student,
                              env_steps=cell.env_steps, num_envs=cell.num_envs, seed=cell.seed,
                              device=torch.device(device), progress=tee(log, progress), eval_at=tuple(cell.eval_at),
-                             evaluate=lambda pol: evaluate(pol, cell.task, cell.eval_episodes, cell.eval_seed))
+                             evaluate=lambda pol: evaluate_protocol(pol, cell.task, cell.eval_episodes,
+                                                                    cell.eval_seed_list))
         try:
             stats = method.train(ctx)
         except NonFiniteLoss as exc:
@@ -261,14 +262,11 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
             "suite": spec.suite,
         })
 
-    # ---- evaluate (greedy, paired eval seed) ----------------------------------------
+    # ---- evaluate (greedy and sampled, paired eval seeds) ------------------------------
     t0 = time.perf_counter()
-    res = evaluate(policy, cell.task, cell.eval_episodes, cell.eval_seed)
+    res = evaluate_protocol(policy, cell.task, cell.eval_episodes, cell.eval_seed_list)
     record.update(
-        score=res.score,
-        episode_scores=res.episode_scores,
-        win_rate=res.win_rate,
-        mean_return=sum(res.returns) / len(res.returns),
+        **res.record_fields(),
         eval_wall_s=round(time.perf_counter() - t0, 2),
         random_score=None,  # the driver's random-score job fills it
     )
@@ -289,7 +287,7 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         from kdmarl_bench.profiling.quantize import int8_result
 
         # Its retention is filled by the driver once the teacher's score is known (with_int8_retention).
-        record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed, fp32_score=res.score,
+        record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed_list, fp32_score=res.score,
                                      warmup=spec.profile.warmup, iters=spec.profile.iters)
     return CellResult(record, student_blob)
 
@@ -300,8 +298,7 @@ def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) 
     from kdmarl_bench.methods.base import BudgetEvaluation
 
     done = {c.env_steps: c for c in ctx.curve}
-    points = [done.get(p) or BudgetEvaluation(p, env_steps_used, final.score, list(final.episode_scores))
-              for p in ctx.budget_points()]
+    points = [done.get(p) or BudgetEvaluation.of(p, env_steps_used, final) for p in ctx.budget_points()]
     return [c.to_dict() for c in points]
 
 

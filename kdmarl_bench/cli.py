@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "kdmarl_bench.commands.run",
     "kdmarl_bench.commands.methods",
     "kdmarl_bench.commands.show",
+    "kdmarl_bench.commands.tune",
 )
 
 

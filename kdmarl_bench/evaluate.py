@@ -1,4 +1,9 @@
-"""Greedy evaluation on fixed eval seeds → per-episode scores (REFERENCE.md protocol)."""
+"""Evaluation on fixed eval seeds → per-episode scores (REFERENCE.md protocol).
+
+``evaluate`` runs one policy, greedy or sampling, on one eval seed. ``evaluate_protocol`` is what a
+record gets: its episodes spread over its eval seeds, each seed played greedy and then sampled from
+the same reset (paired), so both scores come from the same episodes' starts.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,10 @@ class EvalResult:
     """Team return per episode (mean over agents of their summed reward)."""
     wins: list[bool] | None
     """Win flag per episode on win-rate tasks, else None."""
+    seeds: list[int] | None = None
+    """The eval seeds the episodes were spread over (None: ``seed`` alone)."""
+    sampled: EvalResult | None = None
+    """The same episodes' starts played sampling actions (``evaluate_protocol``); None: greedy only."""
 
     @property
     def episode_scores(self) -> list[float]:
@@ -39,7 +48,7 @@ class EvalResult:
         return float(np.mean(self.wins)) if self.wins is not None else None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "task": self.task,
             "metric": self.metric,
             "episodes": self.episodes,
@@ -50,6 +59,46 @@ class EvalResult:
             "episode_scores": self.episode_scores,
             "episode_returns": self.returns,
         }
+        if self.seeds is not None:
+            out["eval_seeds"] = list(self.seeds)
+        if self.sampled is not None:
+            out.update(score_sampled=self.sampled.score, episode_scores_sampled=self.sampled.episode_scores)
+        return out
+
+    def record_fields(self) -> dict:
+        """The record's evaluation fields: the greedy score and, when played, the sampled one."""
+        out = {"score": self.score, "episode_scores": self.episode_scores, "win_rate": self.win_rate,
+               "mean_return": float(np.mean(self.returns))}
+        if self.seeds is not None and len(self.seeds) > 1:
+            out["eval_seeds"] = list(self.seeds)
+        if self.sampled is not None:
+            out.update(score_sampled=self.sampled.score, episode_scores_sampled=self.sampled.episode_scores)
+        return out
+
+
+def evaluate_protocol(policy: TeamPolicy | None, task_id: str, episodes: int, seeds: list[int],
+                      sampled: bool = True) -> EvalResult:
+    """A record's evaluation: ``episodes`` spread as evenly as possible over ``seeds`` (the first
+    seeds get the remainder), each seed played greedy and, with ``sampled``, then sampling actions
+    from the same reset seed. The greedy result carries the sampled one (``EvalResult.sampled``).
+    A random policy (None) has nothing to decode greedily: it is played once."""
+    seeds = list(seeds)[:max(1, episodes)]
+    quota = [episodes // len(seeds) + (1 if i < episodes % len(seeds) else 0) for i in range(len(seeds))]
+    modes = [True, False] if sampled and policy is not None else [True]
+    parts: dict[bool, list[EvalResult]] = {g: [] for g in modes}
+    for seed, n in zip(seeds, quota, strict=True):
+        for greedy in modes:
+            parts[greedy].append(evaluate(policy, task_id, n, seed, greedy=greedy))
+
+    def merged(results: list[EvalResult]) -> EvalResult:
+        wins = [w for r in results for w in (r.wins or [])] if results[0].wins is not None else None
+        return EvalResult(task_id, results[0].metric, episodes, seeds[0], [x for r in results for x in r.returns],
+                          wins, seeds=seeds)
+
+    out = merged(parts[True])
+    if False in parts:
+        out.sampled = merged(parts[False])
+    return out
 
 
 def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, greedy: bool = True,

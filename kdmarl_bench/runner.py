@@ -364,12 +364,15 @@ def fill_teacher_scores(records: list[dict]) -> list[dict]:
     int8 twin, when it has one, the retention against it)."""
     from kdmarl_bench.profiling.quantize import with_int8_retention
 
-    teacher = {(r["task"], r["seed"]): r.get("score") for r in records
-               if r.get("base_method", r["method"]) == "teacher" and not r.get("error")}
+    teachers = {(r["task"], r["seed"]): r for r in records
+                if r.get("base_method", r["method"]) == "teacher" and not r.get("error")}
     out = []
     for r in records:
         r = dict(r)
-        r["teacher_score"] = teacher.get((r["task"], r["seed"]))
+        teacher = teachers.get((r["task"], r["seed"]), {})
+        r["teacher_score"] = teacher.get("score")
+        if r.get("score_sampled") is not None:  # sampled retention is against the teacher's sampled score
+            r["teacher_score_sampled"] = teacher.get("score_sampled")
         out.append(with_int8_retention(r))
     return out
 
@@ -381,6 +384,8 @@ def build_suite_leaderboard(suite: Suite, records: list[dict]) -> dict:
         "eval_episodes": {t: suite.eval_episodes(t) for t in suite.tasks},
         "seeds": list(suite.seeds),
         "greedy": True,
+        "sampled": True,
+        "eval_seeds": {t: suite.eval_seed_count(t) for t in suite.tasks},
         "eval_seed_base": suite.eval.seed_base,
         "budget_env_steps": {t: suite.env_steps(t) for t in suite.tasks},
     }

@@ -32,7 +32,10 @@ MAX_EVAL_POINTS = 8
 MAX_FLOPS_REDUCTION = 100_000
 """Largest ``flops_reduction`` target a size may ask for."""
 SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task",
-              "variant"}
+              "variant", "tune"}
+EVAL_SEED_STRIDE = 1_000_003
+"""A record's k-th eval seed is ``eval_seed + k * EVAL_SEED_STRIDE`` (mod 2**31): paired across methods,
+and far from every other record's first one."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,24 @@ def family_eval_episodes() -> dict[str, int]:
     return {name: FAMILIES.get(name).eval_episodes for name in family_names()}
 
 
+def family_eval_seeds() -> dict[str, int]:
+    """Each env family's protocol eval seeds per record (``kdmarl_bench/envs/family.py``)."""
+    from kdmarl_bench.envs.family import FAMILIES, family_names
+
+    return {name: FAMILIES.get(name).eval_seeds for name in family_names()}
+
+
 @dataclass(frozen=True)
 class EvalSettings:
     episodes: dict[str, int] = field(default_factory=lambda: family_eval_episodes())
     """Eval episodes per seed, by env family (defaults: each family's ``eval_episodes``)."""
     seed_base: int = 10_000
     """Eval seeds are seed_base + seed: the same for every method on a task (paired)."""
+    seeds_per_record: dict[str, int] = field(default_factory=lambda: family_eval_seeds())
+    """Eval seeds each record's episodes are spread over, by env family (``seed_base + seed`` and
+    every ``EVAL_SEED_STRIDE`` after it). Defaults: each family's ``eval_seeds``, except for a family
+    whose ``episodes`` the suite sets without setting this: one seed (the protocol committed suites
+    were run under)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,12 @@ class Suite:
     improvement are about it; recorded in the leaderboard's ``suite.focus``."""
     headline_size: str = "auto"
     """The student size the headline is about (``[suite] headline_size``, a ``students.sizes`` label)."""
+    primary: str = "final"
+    """The pre-registered primary metric (``[suite] primary``: ``auc`` or ``final``; default ``auc`` when
+    the suite has learning curves, ``[budget] eval_at``): what the headline, PoI and ``gate`` judge."""
+    tune: Any = None
+    """``[tune]``: the tuning seeds, trial budget and search spaces (``kdmarl_bench.tuning.TuneSettings``);
+    None when the suite has no such section."""
 
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
         """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
@@ -153,7 +174,14 @@ class Suite:
                "focus": self.focus}
         if self.headline_size != "auto":
             out["headline_size"] = self.headline_size
+        out["primary"] = self.primary
+        if self.tune is not None:
+            out["tuning"] = self.tune.budget()
         return out
+
+    def eval_seed_count(self, task_id: str) -> int:
+        """Eval seeds a record of this task spreads its episodes over (``[eval] seeds_per_record``)."""
+        return int(self.eval.seeds_per_record.get(task_id.split("/", 1)[0], 1))
 
     def eval_episodes(self, task_id: str) -> int:
         ov = self.task_overrides.get(task_id, {})
@@ -203,6 +231,13 @@ class Cell:
     """The students' observation view of the task (``[task."ID"] view``; ``kdmarl_bench/envs/views.py``)."""
     eval_at: tuple[int, ...] = ()
     """Budget points the student is evaluated at (the last is ``env_steps``); empty for the teacher."""
+    eval_seeds: int = 1
+    """Eval seeds the ``eval_episodes`` are spread over (``eval_seed_list``)."""
+
+    @property
+    def eval_seed_list(self) -> list[int]:
+        """``eval_seed``, then every ``EVAL_SEED_STRIDE`` after it (mod 2**31): the same for every method."""
+        return [(self.eval_seed + k * EVAL_SEED_STRIDE) % (SEED_MAX + 1) for k in range(self.eval_seeds)]
 
     @property
     def size_label(self) -> str:
@@ -225,6 +260,8 @@ class Cell:
             del d["eval_at"]
         else:
             d["eval_at"] = list(self.eval_at)
+        if self.eval_seeds == 1:
+            del d["eval_seeds"]
         return d
 
     def label(self) -> str:
@@ -383,7 +420,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             if key in data:
                 raise ctx.err(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
             data[key] = meta.pop(key)
-    ctx.unknown_keys(meta, {"name", "version", "description", "focus", "headline_size"}, "suite.")
+    ctx.unknown_keys(meta, {"name", "version", "description", "focus", "headline_size", "primary"}, "suite.")
     name = _slug(ctx, ctx.typed(meta, "name", str, "suite."), "suite.name")  # names runs/<name>
     version = str(ctx.typed(meta, "version", (str, int), "suite.", "1"))
     description = ctx.typed(meta, "description", str, "suite.", "")
@@ -481,7 +518,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
             raise ctx.err("budget.eval_at", problem)
 
     e = ctx.typed(data, "eval", dict, "", {})
-    ctx.unknown_keys(e, {"episodes", "seed_base"}, "eval.")
+    ctx.unknown_keys(e, {"episodes", "seed_base", "seeds_per_record"}, "eval.")
     episodes = dict(EvalSettings().episodes)
     ep = e.get("episodes", None)
     if isinstance(ep, int) and not isinstance(ep, bool):
@@ -496,7 +533,8 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     if not 0 <= seed_base <= SEED_MAX - max(seeds):
         raise ctx.err("eval.seed_base", f"must be in [0, {SEED_MAX - max(seeds)}] so that every eval seed "
                                         f"(seed_base + seed, largest seed {max(seeds)}) is in [0, {SEED_MAX}]; got {seed_base}")
-    ev = EvalSettings(episodes=episodes, seed_base=seed_base)
+    ev = EvalSettings(episodes=episodes, seed_base=seed_base,
+                      seeds_per_record=_seeds_per_record(ctx, e, episodes))
 
     pr = ctx.typed(data, "profile", dict, "", {})
     ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda", "paths", "quantize"}, "profile.")
@@ -602,6 +640,10 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     if headline_size not in size_labels:
         raise ctx.err("suite.headline_size", f"unknown size label {headline_size!r}{suggest(headline_size, size_labels)}; "
                                              f"valid choices: {', '.join(size_labels)}")
+    primary = _primary(ctx, meta, budget, task_overrides, tasks)
+    from kdmarl_bench.tuning import parse_tune  # the [tune] section lives with the tuner
+
+    tune = parse_tune(ctx, data.get("tune"), methods, method_base, seeds, method_config) if "tune" in data else None
     return Suite(
         path=path,
         name=name,
@@ -622,7 +664,47 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
         focus=focus,
         headline_size=headline_size,
+        primary=primary,
+        tune=tune,
     )
+
+
+def _seeds_per_record(ctx: _Ctx, e: dict, episodes: dict[str, int]) -> dict[str, int]:
+    """``[eval] seeds_per_record``: an int or a table family → int, each in [1, that family's episodes]."""
+    given = e.get("episodes")
+    pinned = set(episodes) if isinstance(given, int) and not isinstance(given, bool) else set(given or {})
+    out = {k: 1 if k in pinned else v for k, v in family_eval_seeds().items()}
+    sp = e.get("seeds_per_record")
+    if isinstance(sp, int) and not isinstance(sp, bool):
+        out = {k: sp for k in out}
+    elif isinstance(sp, dict):
+        ctx.unknown_keys(sp, set(out), "eval.seeds_per_record.")
+        for k in sp:
+            out[k] = ctx.typed(sp, k, int, "eval.seeds_per_record.")
+    elif sp is not None:
+        raise ctx.err("eval.seeds_per_record", f"expected int or table of family → int, got {sp!r}")
+    for k, n in out.items():
+        if not 1 <= n <= episodes.get(k, 1):
+            raise ctx.err(f"eval.seeds_per_record.{k}" if isinstance(sp, dict) else "eval.seeds_per_record",
+                          f"must be >= 1 and <= the family's eval episodes ({episodes.get(k, 1)}), got {n}")
+    return out
+
+
+def _primary(ctx: _Ctx, meta: dict, budget: Budget, task_overrides: dict[str, dict], tasks: list[str]) -> str:
+    """``[suite] primary``: ``auc`` or ``final``; default ``auc`` for a learning-curve suite (a task
+    with two or more budget points)."""
+    from kdmarl_bench.results.records import PRIMARY_METRICS
+
+    curves = any(len(eval_points(task_overrides.get(t, {}).get("eval_at", budget.eval_at),
+                                 int(task_overrides.get(t, {}).get("env_steps", budget.env_steps)))) >= 2 for t in tasks)
+    if "primary" not in meta:
+        return "auc" if curves else "final"
+    value = meta["primary"]
+    if value not in PRIMARY_METRICS:
+        raise ctx.err("suite.primary", f"unknown primary metric {value!r}{suggest(str(value), list(PRIMARY_METRICS))}; "
+                                       f"valid choices: {', '.join(PRIMARY_METRICS)} (auc = mean retention over the "
+                                       "learning curve's points, final = retention at the last point)")
+    return str(value)
 
 
 def _teacher_kind(ctx: _Ctx, val: Any, where: str) -> str:
@@ -720,6 +802,7 @@ def plan(suite: Suite) -> list[Cell]:
                             base_method=base,
                             view=suite.view_for(task),
                             eval_at=() if base == "teacher" else suite.eval_points(task),
+                            eval_seeds=suite.eval_seed_count(task),
                         )
                     )
     return cells

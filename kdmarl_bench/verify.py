@@ -261,7 +261,8 @@ def reconstruct_cell(suite: Suite, record: dict, where: str) -> tuple[Cell, list
         cell = dataclasses.replace(cell, env_steps=budget)
     episodes = len(record.get("episode_scores") or []) or cell.eval_episodes
     eval_seed = record.get("eval_seed", cell.eval_seed)
-    cell = dataclasses.replace(cell, eval_episodes=int(episodes), eval_seed=int(eval_seed))
+    n_seeds = len(record.get("eval_seeds") or [eval_seed])  # records before eval seeds were spread: one
+    cell = dataclasses.replace(cell, eval_episodes=int(episodes), eval_seed=int(eval_seed), eval_seeds=n_seeds)
     widths = (record.get("student") or {}).get("widths")
     if cell.size is not None and widths is not None:
         from kdmarl_bench.envs.registry import get_view

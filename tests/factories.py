@@ -178,6 +178,9 @@ def as_v1(board: dict) -> dict:
     old = copy.deepcopy(board)
     old["schema_version"] = 1
     old["suite"].pop("focus", None)
+    old["suite"].pop("primary", None)
+    for row in old["summary"]:
+        row.pop("ci_kind", None)
     for r in old["records"]:
         for e in r["latency"]:
             e.pop("noisy", None)

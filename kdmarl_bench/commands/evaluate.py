@@ -11,7 +11,7 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
 @click.argument("checkpoint", required=False)
 @click.option("--task", "task_id", default=None, help="Task id, e.g. smax/3m (default: the checkpoint's task).")
 @click.option("--policy", type=click.Choice(["random"]), default=None, help="Evaluate a built-in policy instead.")
-@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default: the env family's protocol, 32 SMAX/SMAC, 100 MPE).")
+@click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default: the env family's protocol, 128 SMAX, 32 SMACv2, 100 MPE).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True, help="Eval seed.")
 @click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel env copies.")
 @click.option("--view", "view_name", default=None,
@@ -19,9 +19,10 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with per-episode scores.")
 @handle_errors
 def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_name, as_json):
-    """Greedy evaluation of CHECKPOINT (a .safetensors path or zoo:TASK), or --policy random.
+    """Evaluate CHECKPOINT (a .safetensors path or zoo:TASK), or --policy random.
 
-    Prints the mean score with a 95% bootstrap CI over episodes, and the win rate
+    A checkpoint is played greedy and then sampling its actions, on the same episodes' starts (the
+    same eval seed). Prints each mean score with a 95% bootstrap CI over episodes, and the win rate
     where the task has one.
     """
     from kdmarl_bench.envs import get_task
@@ -59,8 +60,14 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
 
     with progress_bar(f"evaluate {task_id}", episodes, "episodes") as update:
         result = evaluate(pol, task_id, episodes, seed, num_envs=num_envs, progress=update)
+    if pol is not None:  # the same starts, sampling actions: a near-tie shows as a gap between the two
+        with progress_bar(f"evaluate {task_id} (sampled)", episodes, "episodes") as update:
+            result.sampled = evaluate(pol, task_id, episodes, seed, greedy=False, num_envs=num_envs, progress=update)
     mean, lo, hi = mean_ci(result.episode_scores, random_state=seed)
     out = {"policy": source, "greedy": pol is not None, **result.to_dict(), "score_ci95": [lo, hi]}
+    if result.sampled is not None:
+        s_mean, s_lo, s_hi = mean_ci(result.sampled.episode_scores, random_state=seed)
+        out["score_sampled_ci95"] = [s_lo, s_hi]
     if as_json:
         echo_json(out)
         return
@@ -69,7 +76,9 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
     msg = f"{task_id} · {source} · {episodes} episodes (seed {seed}, {mode}): {label} {mean:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
     if spec.metric == "win_rate":
         msg += f" · mean return {out['mean_return']:.3f}"
-    stdout_console().print(msg)
+    if result.sampled is not None:
+        msg += f"\n  sampled: {label} {s_mean:.3f} [95% CI {s_lo:.3f}, {s_hi:.3f}]"
+    stdout_console().print(msg, highlight=False)
 
 
 COMMANDS = [evaluate_cmd]

@@ -33,19 +33,32 @@ def plan_cmd(suite_path, as_json):
                                    "resolved_config": resolved[m]} for m in suite.methods},
                    "cells": [{**c.config(), "view": c.view, "teacher_kind": c.teacher.kind,
                               "resolved_config": resolved[c.method]} for c in cells],
+                   "primary": suite.primary,
+                   "eval_seeds": {t: suite.eval_seed_count(t) for t in suite.tasks},
+                   **({"tune": {"seeds": list(suite.tune.seeds), "trials": suite.tune.budget(),
+                                "spaces": {m: [d.to_dict() for d in dims] for m, dims in suite.tune.spaces.items()}}}
+                      if suite.tune is not None else {}),
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
     from rich.table import Table
 
     table = Table(title=f"suite {suite.name} v{suite.version}: {len(cells)} cells")
-    for col in ("task", "method", "size", "seed", "env steps", "eval episodes", "teacher"):
+    for col in ("task", "method", "size", "seed", "env steps", "eval episodes × seeds", "teacher"):
         table.add_column(col)
     for c in cells:
         label = c.task if c.view == "full" else f"{c.task}@{c.view}"
         teacher = c.teacher.source + (f" ({c.teacher.kind})" if c.teacher.kind != "local" else "")
-        table.add_row(label, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}", str(c.eval_episodes), teacher)
+        table.add_row(label, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}",
+                      f"{c.eval_episodes} × {c.eval_seeds}", teacher)
     con = stdout_console()
     con.print(table)
+    primary = ("auc: mean retention over the learning curve's points" if suite.primary == "auc"
+               else "final: retention at the final budget point")
+    con.print(f"primary metric: [bold]{primary}[/] (pre-registered: the headline, PoI and gate judge it; "
+              "every student is scored greedy and sampled)", highlight=False)
+    if suite.tune is not None:
+        con.print(f"tuning: {suite.tune.trials} trials per method on seeds {list(suite.tune.seeds)} "
+                  f"({', '.join(f'{m}: {len(d)} dims' for m, d in suite.tune.spaces.items())})", highlight=False)
     for r in flops_sizes:
         got = (f"widths {[w[0] for w in r.widths]} → {r.reduction:.1f}× fewer FLOPs than the teacher"
                if r.widths is not None else "resolved once the suite's teacher is trained")

@@ -27,7 +27,10 @@ class Family:
     """``mpe``, ``smax``, ``smacv2``: the prefix of its task ids."""
     description: str
     eval_episodes: int
-    """Greedy evaluation episodes per seed under the protocol (SMAC convention 32; MPE 100)."""
+    """Evaluation episodes per record under the protocol (each scored greedy and sampled; SMAX 128,
+    MPE 100; the SMAC convention of 32 greedy episodes cannot resolve a near-tie between two actions)."""
+    eval_seeds: int = 1
+    """Eval seeds a record's episodes are spread over (SMAX 4: one env reset seed decides a lot)."""
     teacher_defaults: dict[str, Any] = field(default_factory=dict)
     """``train-teacher``'s MAPPO settings for this family (``MappoConfig`` fields)."""
     views: Callable[[EnvSpec], list[View]] | None = None

@@ -305,7 +305,7 @@ class SmaxVecEnv(VecEnv):
 
 
 FAMILY = register_family(Family(
-    "smax", "SMAC-style maps on JaxMARL's SMAX (no StarCraft II)", eval_episodes=32,
+    "smax", "SMAC-style maps on JaxMARL's SMAX (no StarCraft II)", eval_episodes=128, eval_seeds=4,
     # JaxMARL's MAPPO recipe scaled to a CPU batch (REFERENCE.md)
     teacher_defaults={"num_envs": 64, "rollout_len": 64, "lr": 5e-4, "epochs": 4, "minibatches": 4},
     views=smax_views,

@@ -86,7 +86,7 @@ class DistillContext:
         t0 = time.perf_counter()
         result = self._evaluate_quietly()
         for p in due:
-            self.curve.append(BudgetEvaluation(p, env_steps_used, result.score, list(result.episode_scores)))
+            self.curve.append(BudgetEvaluation.of(p, env_steps_used, result))
         self.eval_wall_s += time.perf_counter() - t0
 
     def reached_rollout(self, env_steps_used: int, rollout_steps: int) -> None:
@@ -125,10 +125,24 @@ class BudgetEvaluation:
     """Env-steps the student had actually used when evaluated (≤ the point: whole rollouts or teacher steps)."""
     score: float
     episode_scores: list[float]
+    score_sampled: float | None = None
+    """The same episodes' starts played sampling actions (None: greedy only)."""
+    episode_scores_sampled: list[float] | None = None
+
+    @classmethod
+    def of(cls, env_steps: int, env_steps_used: int, result: Any) -> BudgetEvaluation:
+        """A point from an ``EvalResult`` (greedy, with its ``sampled`` twin when it has one)."""
+        sampled = getattr(result, "sampled", None)
+        return cls(env_steps, env_steps_used, result.score, list(result.episode_scores),
+                   None if sampled is None else sampled.score,
+                   None if sampled is None else list(sampled.episode_scores))
 
     def to_dict(self) -> dict:
-        return {"env_steps": self.env_steps, "env_steps_used": self.env_steps_used, "score": self.score,
-                "episode_scores": list(self.episode_scores)}
+        out = {"env_steps": self.env_steps, "env_steps_used": self.env_steps_used, "score": self.score,
+               "episode_scores": list(self.episode_scores)}
+        if self.score_sampled is not None:
+            out.update(score_sampled=self.score_sampled, episode_scores_sampled=list(self.episode_scores_sampled or []))
+        return out
 
 
 @dataclass

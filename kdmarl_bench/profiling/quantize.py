@@ -54,15 +54,19 @@ def int8_team(policy: TeamPolicy, threads: int = 1, fp32_models: list[bytes] | N
                              models=[quantize_int8(m) for m in fp32_models])
 
 
-def evaluate_int8(policy: TeamPolicy, task: str, episodes: int, eval_seed: int, team: RuntimeTeam | None = None):
-    """Greedy evaluation of the int8 student (an ``EvalResult``, like ``evaluate`` returns)."""
-    from kdmarl_bench.evaluate import evaluate
+def evaluate_int8(policy: TeamPolicy, task: str, episodes: int, eval_seed: int | list[int],
+                  team: RuntimeTeam | None = None):
+    """Greedy evaluation of the int8 student (an ``EvalResult``, like ``evaluate`` returns); a list of
+    eval seeds spreads the episodes over them as the fp32 record's evaluation does."""
+    from kdmarl_bench.evaluate import evaluate_protocol
 
     team = team or int8_team(policy)
-    return evaluate(RuntimePolicy(team, list(policy.n_actions), view=policy.view), task, episodes, eval_seed)
+    seeds = eval_seed if isinstance(eval_seed, list) else [eval_seed]
+    return evaluate_protocol(RuntimePolicy(team, list(policy.n_actions), view=policy.view), task, episodes, seeds,
+                             sampled=False)
 
 
-def int8_result(policy: TeamPolicy, task: str, episodes: int, eval_seed: int, *, fp32_score: float | None = None,
+def int8_result(policy: TeamPolicy, task: str, episodes: int, eval_seed: int | list[int], *, fp32_score: float | None = None,
                 teacher_score: float | None = None, random_score: float | None = None, warmup: int = 100,
                 iters: int = 1000, repeats: int = 3) -> dict:
     """Everything a record's ``int8`` field holds for one student.

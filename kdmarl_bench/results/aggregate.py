@@ -51,6 +51,12 @@ def _ci(lo: float, hi: float) -> CI | None:
     return CI.parse([lo, hi])
 
 
+def ci_list(mean_lo_hi: tuple[float, float, float]) -> list[float] | None:
+    """``[lo, hi]`` of a ``(mean, lo, hi)`` triple, None when a bound is not finite."""
+    ci = _ci(mean_lo_hi[1], mean_lo_hi[2])
+    return None if ci is None else ci.to_list()
+
+
 def finite_mean(values: Iterable[Any]) -> float | None:
     """Mean of the finite numbers among ``values`` (None when there are none)."""
     vals = [float(v) for v in values if is_finite_number(v)]
@@ -69,23 +75,35 @@ def complete_record(record: dict | Record) -> Record:
     r = record if isinstance(record, Record) else Record.from_dict(sanitize(dict(record)))
     if r.method == TEACHER and r.teacher_score is None and is_finite_number(r.score):
         r = replace(r, teacher_score=r.score)
-    if r.retention is None and r.ok and is_finite_number(r.teacher_score):
-        if r.metric == "win_rate" or (r.metric == "return" and is_finite_number(r.random_score)):
-            value = stats.retention(r.score, r.teacher_score, r.metric, r.random_score)
-            r = replace(r, retention=finite_or_none(value))
+    if r.method == TEACHER and r.teacher_score_sampled is None and is_finite_number(r.score_sampled):
+        r = replace(r, teacher_score_sampled=r.score_sampled)
+    if r.retention is None and r.ok:
+        r = replace(r, retention=_retention(r.score, r.teacher_score, r))
+    if r.retention_sampled is None and r.ok:
+        r = replace(r, retention_sampled=_retention(r.score_sampled, r.teacher_score_sampled, r))
     if r.curve and r.ok:
         r = replace(r, curve=[_point_retention(c, r) for c in r.curve])
     return r
 
 
-def _point_retention(point: CurvePoint, r: Record) -> CurvePoint:
-    """A curve point with its retention filled the way the record's is (teacher on the same seed)."""
-    if point.retention is not None or not is_finite_number(point.score) or not is_finite_number(r.teacher_score):
-        return point
+def _retention(score: Any, teacher: Any, r: Record) -> float | None:
+    """Retention of ``score`` against ``teacher`` under the record's metric; None when either is
+    missing (or a return task has no random-policy score)."""
+    if not is_finite_number(score) or not is_finite_number(teacher):
+        return None
     if r.metric == "return" and not is_finite_number(r.random_score):
-        return point
-    value = stats.retention(point.score, r.teacher_score, r.metric, r.random_score)
-    return replace(point, retention=finite_or_none(value))
+        return None
+    return finite_or_none(stats.retention(score, teacher, r.metric, r.random_score))
+
+
+def _point_retention(point: CurvePoint, r: Record) -> CurvePoint:
+    """A curve point with its (greedy and sampled) retention filled the way the record's is (teacher on
+    the same seed)."""
+    if point.retention is None:
+        point = replace(point, retention=_retention(point.score, r.teacher_score, r))
+    if point.retention_sampled is None and point.score_sampled is not None:
+        point = replace(point, retention_sampled=_retention(point.score_sampled, r.teacher_score_sampled, r))
+    return point
 
 
 def group_ok_records(records: Iterable[Record]) -> dict[Key, list[Record]]:
@@ -165,15 +183,23 @@ def curve_summary(records: list[Record], boot: Bootstrap) -> dict[str, Any]:
         s_mean, s_lo, s_hi = stats.mean_ci([c.score for c in at], **kw)
         rets = [c.retention for c in at if is_finite_number(c.retention)]
         r_mean, r_lo, r_hi = stats.mean_ci(rets, **kw)
+        sampled = [c.retention_sampled for c in at if is_finite_number(c.retention_sampled)]
+        rs_mean, rs_lo, rs_hi = stats.mean_ci(sampled, **kw)
         rows.append(CurveSummaryPoint(x, len(at), finite_or_none(s_mean), _ci(s_lo, s_hi),
-                                      finite_or_none(r_mean), _ci(r_lo, r_hi)))
-    aucs = []
-    for curve in curves:
-        by_x = {c.env_steps: c.retention for c in curve}
-        if all(is_finite_number(by_x.get(x)) for x in points):
-            aucs.append(stats.curve_auc(points, [by_x[x] for x in points]))
-    a_mean, a_lo, a_hi = stats.mean_ci(aucs, **kw)
-    return {"retention_curve": rows, "curve_auc": finite_or_none(a_mean), "curve_auc_ci95": _ci(a_lo, a_hi)}
+                                      finite_or_none(r_mean), _ci(r_lo, r_hi),
+                                      finite_or_none(rs_mean), _ci(rs_lo, rs_hi)))
+    out: dict[str, Any] = {"retention_curve": rows}
+    for suffix, attr in (("", "retention"), ("_sampled", "retention_sampled")):
+        aucs = []
+        for curve in curves:
+            by_x = {c.env_steps: getattr(c, attr) for c in curve}
+            if all(is_finite_number(by_x.get(x)) for x in points):
+                aucs.append(stats.curve_auc(points, [by_x[x] for x in points]))
+        if suffix and not aucs:
+            continue
+        a_mean, a_lo, a_hi = stats.mean_ci(aucs, **kw)
+        out.update({f"curve_auc{suffix}": finite_or_none(a_mean), f"curve_auc{suffix}_ci95": _ci(a_lo, a_hi)})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +221,18 @@ def _best_path(records: list[Record]) -> dict[str, Any]:
             if is_finite_number(e.p50_ms) and (best is None or cand < best):
                 best = cand
     return {} if best is None else {"best_path": best[1], "best_path_p50_ms": best[0]}
+
+
+def _sampled_summary(ok: list[Record], boot: Bootstrap) -> dict[str, Any]:
+    """Means and CIs over seeds of the sampled score and retention; empty when no record has one."""
+    scores = [r.score_sampled for r in ok if is_finite_number(r.score_sampled)]
+    if not scores:
+        return {}
+    kw = boot.kwargs()
+    s_mean, s_lo, s_hi = stats.mean_ci(scores, **kw)
+    r_mean, r_lo, r_hi = stats.mean_ci([r.retention_sampled for r in ok if is_finite_number(r.retention_sampled)], **kw)
+    return {"score_sampled_mean": finite_or_none(s_mean), "score_sampled_ci95": _ci(s_lo, s_hi),
+            "retention_sampled_mean": finite_or_none(r_mean), "retention_sampled_ci95": _ci(r_lo, r_hi)}
 
 
 def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS) -> list[Summary]:
@@ -234,6 +272,9 @@ def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS
             weights_bytes=finite_mean(r.weights_bytes for r in ok),
             **_best_path(ok),
             **curve_summary(ok, boot),
+            ci_kind=stats.ci_kind(len(ok)),
+            n_flagged=sum(r.flagged for r in ok),
+            **_sampled_summary(ok, boot),
         ))
     teachers = {row.task: row for row in rows if row.method == TEACHER}
     out = []
@@ -255,12 +296,14 @@ def summaries(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS
 # aggregates across tasks
 
 
-def retention_columns(records: Iterable[Record]) -> dict[tuple[str, str], Columns]:
-    """``{(method, size): {task: finite per-seed retentions}}`` of the successful records."""
+def retention_columns(records: Iterable[Record], primary: str = "final") -> dict[tuple[str, str], Columns]:
+    """``{(method, size): {task: finite per-seed values}}`` of the successful records: each seed's
+    value of the primary metric (``Record.primary_value``; ``final`` = its retention)."""
     cols: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r.ok and is_finite_number(r.retention):
-            cols[(r.method, r.size)][r.task].append(float(r.retention))
+        value = r.primary_value(primary) if r.ok else None
+        if value is not None:
+            cols[(r.method, r.size)][r.task].append(value)
     return {k: {t: np.asarray(v) for t, v in sorted(d.items())} for k, d in cols.items()}
 
 
@@ -300,9 +343,11 @@ def probability_of_improvement(
     return out
 
 
-def aggregates(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS) -> list[Aggregate]:
-    """Per (method, size) across tasks; the focus method's entries carry its PoI over the others."""
-    columns = retention_columns(records)
+def aggregates(records: list[Record], boot: Bootstrap, focus: str = DEFAULT_FOCUS,
+               primary: str = "final") -> list[Aggregate]:
+    """Per (method, size) across tasks, on the primary metric's per-seed values; the focus method's
+    entries carry its PoI over the others."""
+    columns = retention_columns(records, primary)
     out: list[Aggregate] = []
     kw = boot.kwargs()
     for (method, size), by_task in sorted(
@@ -338,7 +383,7 @@ def improvements_of(board: Leaderboard, method: str | None = None) -> list[tuple
     entries = [a for a in board.aggregate if a.method == method]
     if entries and all(a.probability_of_improvement is not None for a in entries):
         return [(a, p) for a in entries for p in a.probability_of_improvement or []]
-    columns = retention_columns(board.records)
+    columns = retention_columns(board.records, board.suite.primary)
     return [
         (a, p) for a in entries
         for p in probability_of_improvement(columns, method, a.size, board.bootstrap, board.focus)
@@ -370,5 +415,5 @@ def build(records: Iterable[dict | Record], suite_info: dict, protocol: dict, pr
         protocol=proto,
         records=recs,
         summary=summaries(recs, proto.bootstrap, suite.focus),
-        aggregate=aggregates(recs, proto.bootstrap, suite.focus),
+        aggregate=aggregates(recs, proto.bootstrap, suite.focus, suite.primary),
     )

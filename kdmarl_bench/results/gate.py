@@ -70,6 +70,7 @@ from kdmarl_bench.results.leaderboard import (
 )
 from kdmarl_bench.results.leaderboard import is_finite_number as _ok
 from kdmarl_bench.results.render import markdown_table
+from kdmarl_bench.results.stats import curve_auc
 
 _REL_EPS = 1e-9  # float slack for "no increase allowed"
 CONFIDENCE = 0.95
@@ -242,18 +243,36 @@ def _paired_episodes(r: dict, teacher: dict[tuple, list[float]]) -> list[float]:
     return eps
 
 
-def cell_samples(data: dict) -> dict[tuple[str, str, str], CellSample]:
-    """``{(task, method, size): CellSample}`` from a board's records that count (``is_ok``)."""
+def _primary_value(r: dict, primary: str) -> float | None:
+    """A record's per-seed value of the primary metric (``Record.primary_value``): its curve's mean
+    retention (``auc``; the final retention without a curve) or its final retention."""
+    if primary == "auc":
+        pts = [c for c in r.get("curve") or [] if isinstance(c, dict)]
+        if len(pts) >= 2 and all(_ok(c.get("retention")) for c in pts):
+            value = curve_auc([c["env_steps"] for c in pts], [c["retention"] for c in pts])
+            if _ok(value):
+                return float(value)
+    return float(r["retention"]) if _ok(r.get("retention")) else None
+
+
+def board_primary(data: dict) -> str:
+    """The board's pre-registered primary metric (``suite.primary``; boards before it: ``final``)."""
+    return str((data.get("suite") or {}).get("primary") or "final")
+
+
+def cell_samples(data: dict, primary: str = "final") -> dict[tuple[str, str, str], CellSample]:
+    """``{(task, method, size): CellSample}`` from a board's records that count (``is_ok``): per seed,
+    the value of the ``primary`` metric (``final`` = the retention)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     teacher: dict[tuple, list[float]] = {}
     for r in data.get("records") or []:
         if is_ok(r) and r.get("method") == TEACHER:
             teacher[(r["task"], r.get("seed"))] = [float(x) for x in r.get("episode_scores") or []]
-        if is_ok(r) and _ok(r.get("retention")):
+        if is_ok(r) and _primary_value(r, primary) is not None:
             groups[(r["task"], r["method"], size_label(r))].append(r)
     return {
         key: CellSample(
-            tuple(float(r["retention"]) for r in recs),
+            tuple(float(_primary_value(r, primary)) for r in recs),
             noise.episode_floor([_paired_episodes(r, teacher) for r in recs], [_retention_scale(r) for r in recs]),
         )
         for key, recs in groups.items()
@@ -315,7 +334,7 @@ def _relative_latency(data: dict, row: dict) -> tuple[float | None, bool, str]:
 
 def _check_retention(
     key: tuple, cur_row: dict, cur: CellSample | None, base: CellSample | None, drop: float,
-    prior: noise.VariancePrior,
+    prior: noise.VariancePrior, primary: str = "final",
 ) -> Check | _Judged | None:
     if base is None or not base.values:
         return None
@@ -335,6 +354,8 @@ def _check_retention(
         f"current − baseline {iv.estimate:+.3f}, 95% interval [{iv.lo:+.3f}, {iv.hi:+.3f}] "
         f"(t, {iv.df:.1f} df: {n_c} + {n_b} seeds{pooled})"
     )
+    if primary != "final":
+        detail += f"; primary metric {primary} (mean retention over the learning curve)"
     if cur_row.get("n_failed"):
         detail += f"; {cur_row['n_failed']} seed(s) failed"
     need = noise.seeds_needed(iv.s2, drop, prior_df=prior.df, confidence=CONFIDENCE)
@@ -523,7 +544,8 @@ def gate(
 
     cur_index = summary_index(current)
     base_index = summary_index(baseline)
-    cur_cells, base_cells = cell_samples(current), cell_samples(baseline)
+    primary = board_primary(baseline)  # the metric pre-registered for the baseline is the one judged
+    cur_cells, base_cells = cell_samples(current, primary), cell_samples(baseline, primary)
     priors = _task_priors(base_index, cur_cells, base_cells)
     checks: list[Check] = []
     judged: list[_Judged] = []
@@ -541,7 +563,8 @@ def gate(
                     _check_teacher_score(key, current, baseline, max_retention_drop)]
         else:
             prior = priors.get(key[0], noise.VariancePrior())
-            new.append(_check_retention(key, cur, cur_cells.get(key), base_cells.get(key), max_retention_drop, prior))
+            new.append(_check_retention(key, cur, cur_cells.get(key), base_cells.get(key), max_retention_drop, prior,
+                                        primary))
         new.append(_check_flops(key, cur, base, max_flops_increase))
         if absolute_latency:
             new.append(_check_latency_absolute(key, current, cur, baseline, base, max_latency_increase))

@@ -13,6 +13,10 @@ retention beats that baseline's on a seed drawn from each (with a bootstrap CI o
 whether the claim holds: retention >= 90% for a student at most 28.6x cheaper than the teacher (a
 cheaper student is *beyond* the claim's range and cannot contradict it). Numbers are read from
 the board, never recomputed from scratch.
+
+The board's pre-registered primary metric (``suite.primary``: ``auc``, the mean retention over the
+learning curve, or ``final``) picks the best baseline and is what the PoI and the claim judge; the
+other metric and the sampled retention (the students sampling their actions) are shown beside it.
 """
 
 from __future__ import annotations
@@ -25,12 +29,20 @@ from kdmarl_bench.results.records import (
     CI,
     CLAIM_FLOPS_REDUCTION,
     CLAIM_RETENTION,
+    GREEDY_SAMPLED_FLAG,
     TEACHER,
     Leaderboard,
     Summary,
     is_finite_number,
 )
-from kdmarl_bench.results.render import DASH, fmt_retention, fmt_score, markdown_table, task_label
+from kdmarl_bench.results.render import (
+    DASH,
+    drop_empty_columns,
+    fmt_retention,
+    fmt_score,
+    markdown_table,
+    task_label,
+)
 
 __all__ = ["CLAIM_FLOPS_REDUCTION", "CLAIM_RETENTION", "HeadlineRow", "claim_met", "claim_verdict", "headline",
            "headline_curve_markdown", "headline_dicts", "headline_markdown"]
@@ -83,6 +95,22 @@ class HeadlineRow:
     auc_ci95: list[float] | None = None
     baseline_auc: float | None = None
     baseline_auc_ci95: list[float] | None = None
+    primary: str = "final"
+    """The board's pre-registered primary metric (``auc`` or ``final``)."""
+    primary_value: float | None = None
+    """The focus method's primary metric (``auc``: ``auc``, or ``retention`` without curves)."""
+    primary_ci95: list[float] | None = None
+    baseline_primary: float | None = None
+    baseline_primary_ci95: list[float] | None = None
+    retention_sampled: float | None = None
+    """The focus method's mean retention when its students sample their actions (None: not recorded)."""
+    retention_sampled_ci95: list[float] | None = None
+    baseline_retention_sampled: float | None = None
+    baseline_retention_sampled_ci95: list[float] | None = None
+    n_flagged: int = 0
+    """Seeds of the focus method and the baseline whose greedy and sampled scores differ by > 30 points."""
+    tuning: dict[str, int] | None = None
+    """Optuna trials per method (the suite's ``[tune]``), None when the methods were not tuned."""
 
 
 def claim_met(retention: float | None, flops_reduction: float | None) -> bool:
@@ -113,8 +141,10 @@ def _ci_list(ci: CI | None) -> list[float] | None:
 
 
 def _seed_retentions(board: Leaderboard, task: str, method: str, size: str) -> list[float]:
-    return [float(r.retention) for r in board.records
-            if r.task == task and r.method == method and r.size == size and r.ok and is_finite_number(r.retention)]
+    """Per-seed values of the board's primary metric (``Record.primary_value``)."""
+    values = [r.primary_value(board.suite.primary) for r in board.records
+              if r.task == task and r.method == method and r.size == size and r.ok]
+    return [float(v) for v in values if is_finite_number(v)]
 
 
 def _poi(board: Leaderboard, task: str, mine: Summary, best: Summary | None) -> tuple[float | None, list | None, str]:
@@ -156,9 +186,12 @@ def headline(board: Leaderboard | dict, size: str | None = None, focus: str | No
             and board.method_kind(s.method) == "action-imitation"
             and s.retention_mean is not None
         ]
-        best = max(baselines, key=lambda s: s.retention_mean or 0.0, default=None)
+        primary = board.suite.primary
+        baselines = [s for s in baselines if s.primary(primary)[0] is not None]
+        best = max(baselines, key=lambda s: s.primary(primary)[0] or 0.0, default=None)
         teacher = board.teacher_summary(task)
-        ci = mine.retention_ci95
+        value, ci = mine.primary(primary)
+        b_value, b_ci = best.primary(primary) if best else (None, None)
         poi, poi_ci, beats = _poi(board, task, mine, best)
         curve = None
         if mine.retention_curve:
@@ -172,14 +205,14 @@ def headline(board: Leaderboard | dict, size: str | None = None, focus: str | No
             metric=mine.metric,
             teacher_score=teacher.score_mean if teacher else None,
             retention=mine.retention_mean,
-            retention_ci95=_ci_list(ci),
+            retention_ci95=_ci_list(mine.retention_ci95),
             flops_reduction=mine.flops_reduction,
             n_seeds=mine.n_seeds,
             best_baseline=best.method if best else None,
             baseline_retention=best.retention_mean if best else None,
             baseline_retention_ci95=_ci_list(best.retention_ci95) if best else None,
             baseline_flops_reduction=best.flops_reduction if best else None,
-            claim_met=claim_met(mine.retention_mean, mine.flops_reduction),
+            claim_met=claim_met(value, mine.flops_reduction),
             claim_met_ci=claim_met(ci.lo if ci else None, mine.flops_reduction),
             view=mine.view,
             teacher_kind=mine.teacher_kind,
@@ -188,12 +221,23 @@ def headline(board: Leaderboard | dict, size: str | None = None, focus: str | No
             poi=poi,
             poi_ci95=poi_ci,
             beats_baseline=beats,
-            claim=claim_verdict(mine.retention_mean, mine.flops_reduction),
+            claim=claim_verdict(value, mine.flops_reduction),
             curve=curve,
             auc=mine.curve_auc,
             auc_ci95=_ci_list(mine.curve_auc_ci95),
             baseline_auc=best.curve_auc if best else None,
             baseline_auc_ci95=_ci_list(best.curve_auc_ci95) if best else None,
+            primary=primary,
+            primary_value=value,
+            primary_ci95=_ci_list(ci),
+            baseline_primary=b_value,
+            baseline_primary_ci95=_ci_list(b_ci),
+            retention_sampled=mine.retention_sampled_mean,
+            retention_sampled_ci95=_ci_list(mine.retention_sampled_ci95),
+            baseline_retention_sampled=best.retention_sampled_mean if best else None,
+            baseline_retention_sampled_ci95=_ci_list(best.retention_sampled_ci95) if best else None,
+            n_flagged=mine.n_flagged + (best.n_flagged if best else 0),
+            tuning=board.suite.tuning,
         ))
     return out
 
@@ -214,30 +258,63 @@ def _poi_text(r: HeadlineRow) -> str:
     return f"{r.poi:.2f}{ci}"
 
 
+PRIMARY_LABELS = {"auc": "curve-mean retention", "final": "retention"}
+"""How each primary metric is named in table headers."""
+
+
+def _other(r: HeadlineRow, baseline: bool = False) -> str:
+    """The metric that is not primary, as a percentage (— when the board has no curve)."""
+    if r.primary == "auc":
+        return _ret(r.baseline_retention if baseline else r.retention)
+    return _ret(r.baseline_auc if baseline else r.auc)
+
+
 def headline_markdown(rows: list[HeadlineRow], focus: str = "kd-marl") -> str:
-    """The headline as a markdown table (``focus`` names the method when there are no rows)."""
+    """The headline as a markdown table (``focus`` names the method when there are no rows).
+
+    The primary metric with its 95% CI (a Student-t interval below 5 seeds), the other metric and
+    the sampled retention beside it; a note names the tuning budget and any flagged seeds."""
     if not rows:
         return f"No {display_name(focus)} results at this size.\n"
     method = display_name(rows[0].method)
-    header = ["task", "regime", "teacher", f"{method} retention [95% CI]", "FLOPs ↓", "best action imitation",
-              "its retention [95% CI]", f"P({method} > it) [95% CI]",
+    primary = rows[0].primary
+    label, other = PRIMARY_LABELS[primary], PRIMARY_LABELS["final" if primary == "auc" else "auc"]
+    header = ["task", "regime", "teacher", f"{method} {label} [95% CI]", other, "sampled", "FLOPs ↓",
+              "best action imitation", f"its {label} [95% CI]", f"its {other}", "its sampled",
+              f"P({method} > it) [95% CI]",
               f"≥{100 * CLAIM_RETENTION:.0f}% at ≤{CLAIM_FLOPS_REDUCTION:g}× (mean / CI low)"]
     body = []
     for r in rows:
-        low = claim_verdict(r.retention_ci95[0] if r.retention_ci95 else None, r.flops_reduction)
+        low = claim_verdict(r.primary_ci95[0] if r.primary_ci95 else None, r.flops_reduction)
         kind = "" if r.teacher_kind == "local" else f", {r.teacher_kind} teacher"
         body.append([
             task_label(r.task, r.view),
             f"{r.regime}{kind}",
             fmt_score(r.teacher_score, None, r.metric),
-            fmt_retention(r.retention, r.retention_ci95),
+            fmt_retention(r.primary_value, r.primary_ci95),
+            _other(r),
+            _ret(r.retention_sampled),
             _reduction(r.flops_reduction),
             r.best_baseline or DASH,
-            fmt_retention(r.baseline_retention, r.baseline_retention_ci95),
+            fmt_retention(r.baseline_primary, r.baseline_primary_ci95),
+            _other(r, baseline=True),
+            _ret(r.baseline_retention_sampled),
             _poi_text(r),
             f"{r.claim} / {low}",
         ])
-    return markdown_table(header, body, right=(4,)) + "\n"
+    notes = [f"Primary metric: {label} (`[suite] primary = \"{primary}\"`)."]
+    if any(r.retention_sampled is not None for r in rows):
+        notes[0] += " Sampled: the retention when students (and the teacher) sample their actions on the same episodes."
+    flagged = sum(r.n_flagged for r in rows)
+    if flagged:
+        notes.append(f"⚑ {flagged} seed(s) score more than {100 * GREEDY_SAMPLED_FLAG:.0f} points apart greedy "
+                     "and sampled: a near-tie between actions decides their greedy score (`show` lists them).")
+    tuning = rows[0].tuning
+    if tuning:
+        notes.append("Tuning budget: " + ", ".join(f"{m} {n} trials" for m, n in tuning.items()) + ".")
+    # columns empty on every row (no curves, no sampled scores: older boards) are left out
+    header, body, right = drop_empty_columns(header, body, {6})
+    return markdown_table(header, body, right=right) + "\n" + "\n".join(notes) + "\n"
 
 
 def _steps(x: int) -> str:

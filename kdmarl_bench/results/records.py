@@ -2,7 +2,7 @@
 
 A leaderboard file is read once (``results.io.read_leaderboard``: read → validate → migrate →
 ``Leaderboard.from_dict``); every reader works on these dataclasses and never re-checks a field
-with ``.get``. ``to_dict`` gives the schema-version-2 JSON form back. Fields the schema leaves
+with ``.get``. ``to_dict`` gives the schema-version-3 JSON form back. Fields the schema leaves
 open (a record's ``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in
 each object's ``extra``, so a round trip loses nothing.
 
@@ -35,6 +35,13 @@ CLAIM_FLOPS_REDUCTION = 28.6
 student at most this many times cheaper than the teacher tests the claim; a cheaper one is beyond it."""
 DEFAULT_BOOTSTRAP = {"n_resamples": 2000, "random_state": 0, "confidence": 0.95}
 """Bootstrap settings a protocol without them gets (and records)."""
+
+PRIMARY_METRICS = ("auc", "final")
+"""A suite's pre-registered primary metric (``[suite] primary``): ``auc`` = mean retention over the
+learning curve's budget points (the area / env-step range), ``final`` = retention at the last point."""
+GREEDY_SAMPLED_FLAG = 0.30
+"""A seed whose greedy and sampled retention (or win rate) differ by more than this is flagged: a
+near-tie in the policy decides its greedy score."""
 
 Key = tuple[str, str, str]
 """(task, method, size) of a summary row."""
@@ -276,6 +283,11 @@ class CurvePoint:
     """Env-steps the student had used when evaluated (an on-policy update may pass the point)."""
     retention: float | None = None
     """Retention of ``score`` against the teacher on the same (task, seed), filled with the record's."""
+    score_sampled: float | None = None
+    """The score when the student samples its actions (same episodes and eval seeds); None on older boards."""
+    episode_scores_sampled: list[float] | None = None
+    retention_sampled: float | None = None
+    """``score_sampled`` against the teacher's sampled score on the same (task, seed)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -285,7 +297,8 @@ class CurvePoint:
 
     def to_dict(self) -> dict:
         out = {"env_steps": self.env_steps, "score": self.score, "episode_scores": list(self.episode_scores)}
-        _with_optional(out, self, ("env_steps_used", "retention"))
+        _with_optional(out, self, ("env_steps_used", "retention", "score_sampled", "episode_scores_sampled",
+                                   "retention_sampled"))
         return {**out, **self.extra}
 
 
@@ -329,9 +342,57 @@ class Record:
     curve: list[CurvePoint] | None = None
     """The learning curve: the score at every budget point, the last one the final score (None: the
     teacher, or a record written before curves existed)."""
+    score_sampled: float | None = None
+    """The score when the policy samples its actions, on the same episodes and eval seeds as ``score``
+    (which is greedy); None on boards made before both were recorded."""
+    episode_scores_sampled: list[float] | None = None
+    teacher_score_sampled: float | None = None
+    """The teacher's sampled score on the same (task, seed): the base of ``retention_sampled``."""
+    retention_sampled: float | None = None
+    """``score_sampled`` / ``teacher_score_sampled`` (win rate), or normalised by the random score (return)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    _SAMPLED = ("score_sampled", "episode_scores_sampled", "teacher_score_sampled", "retention_sampled")
+
     # ---- derived views
+
+    @property
+    def greedy_sampled_gap(self) -> float | None:
+        """|greedy − sampled| as the board normalises it: retention when both retentions are known,
+        else the win rate (already in [0, 1]); None without a sampled score or a comparable scale."""
+        if is_finite_number(self.retention) and is_finite_number(self.retention_sampled):
+            return abs(float(self.retention) - float(self.retention_sampled))
+        if self.metric == "win_rate" and is_finite_number(self.score) and is_finite_number(self.score_sampled):
+            return abs(float(self.score) - float(self.score_sampled))
+        return None
+
+    def curve_auc(self, sampled: bool = False) -> float | None:
+        """This seed's area under its (greedy or sampled) retention curve / env-step range; None
+        without a curve of two or more points with every retention known."""
+        if not self.curve or len(self.curve) < 2:
+            return None
+        vals = [c.retention_sampled if sampled else c.retention for c in self.curve]
+        if not all(is_finite_number(v) for v in vals):
+            return None
+        from kdmarl_bench.results.stats import curve_auc  # stats imports scipy: only when a curve is read
+
+        return finite_or_none(curve_auc([c.env_steps for c in self.curve], vals))
+
+    def primary_value(self, metric: str, sampled: bool = False) -> float | None:
+        """The seed's value of a primary metric (``PRIMARY_METRICS``): ``auc`` is its curve's
+        ``curve_auc`` (the final retention when it has no curve), ``final`` its retention."""
+        if metric == "auc":
+            auc = self.curve_auc(sampled)
+            if auc is not None:
+                return auc
+        value = self.retention_sampled if sampled else self.retention
+        return float(value) if is_finite_number(value) else None
+
+    @property
+    def flagged(self) -> bool:
+        """Greedy and sampled differ by more than ``GREEDY_SAMPLED_FLAG`` (30 points)."""
+        gap = self.greedy_sampled_gap
+        return gap is not None and gap > GREEDY_SAMPLED_FLAG
 
     @property
     def size(self) -> str:
@@ -435,6 +496,7 @@ class Record:
             out["method_kind"] = self.method_kind
         if self.curve is not None:
             out["curve"] = [c.to_dict() for c in self.curve]
+        _with_optional(out, self, self._SAMPLED)
         return {**out, **self.extra}
 
 
@@ -524,16 +586,24 @@ class CurveSummaryPoint:
     score_ci95: CI | None
     retention_mean: float | None
     retention_ci95: CI | None
+    retention_sampled_mean: float | None = None
+    """Mean sampled retention over seeds (None on boards without sampled scores)."""
+    retention_sampled_ci95: CI | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> CurveSummaryPoint:
         return cls(data["env_steps"], data["n_seeds"], data["score_mean"], CI.parse(data["score_ci95"]),
-                   data["retention_mean"], CI.parse(data["retention_ci95"]))
+                   data["retention_mean"], CI.parse(data["retention_ci95"]), data.get("retention_sampled_mean"),
+                   CI.parse(data.get("retention_sampled_ci95")))
 
     def to_dict(self) -> dict:
-        return {"env_steps": self.env_steps, "n_seeds": self.n_seeds, "score_mean": self.score_mean,
-                "score_ci95": _ci_out(self.score_ci95), "retention_mean": self.retention_mean,
-                "retention_ci95": _ci_out(self.retention_ci95)}
+        out = {"env_steps": self.env_steps, "n_seeds": self.n_seeds, "score_mean": self.score_mean,
+               "score_ci95": _ci_out(self.score_ci95), "retention_mean": self.retention_mean,
+               "retention_ci95": _ci_out(self.retention_ci95)}
+        if self.retention_sampled_mean is not None:
+            out.update(retention_sampled_mean=self.retention_sampled_mean,
+                       retention_sampled_ci95=_ci_out(self.retention_sampled_ci95))
+        return out
 
 
 @dataclass(frozen=True)
@@ -573,8 +643,33 @@ class Summary:
     """Area under the retention curve divided by its env-step range (first to last point): the mean
     retention over the budget range; mean over seeds."""
     curve_auc_ci95: CI | None = None
-    """Bootstrap CI over seeds of ``curve_auc``."""
+    """CI over seeds of ``curve_auc``."""
+    ci_kind: str | None = None
+    """How the CIs over seeds were built (``stats.ci_kind``): ``t`` (Student t, fewer than 5 seeds),
+    ``bootstrap`` or ``none`` (one seed); None on boards made before it was recorded."""
+    score_sampled_mean: float | None = None
+    """Mean over seeds of the sampled score (None: the records carry no sampled score)."""
+    score_sampled_ci95: CI | None = None
+    retention_sampled_mean: float | None = None
+    retention_sampled_ci95: CI | None = None
+    curve_auc_sampled: float | None = None
+    """``curve_auc`` of the sampled retention curve."""
+    curve_auc_sampled_ci95: CI | None = None
+    n_flagged: int = 0
+    """Seeds whose greedy and sampled scores differ by more than 30 points (``Record.flagged``)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    _SAMPLED = ("score_sampled_mean", "score_sampled_ci95", "retention_sampled_mean", "retention_sampled_ci95",
+                "curve_auc_sampled", "curve_auc_sampled_ci95")
+    _CIS = ("score_ci95", "retention_ci95", "curve_auc_ci95", "score_sampled_ci95", "retention_sampled_ci95",
+            "curve_auc_sampled_ci95")
+
+    def primary(self, metric: str) -> tuple[float | None, CI | None]:
+        """(value, CI) of the primary metric: ``auc`` (mean retention over the curve; the final
+        retention when the row has no curve) or ``final``."""
+        if metric == "auc" and self.curve_auc is not None:
+            return self.curve_auc, self.curve_auc_ci95
+        return self.retention_mean, self.retention_ci95
 
     @property
     def key(self) -> Key:
@@ -585,7 +680,8 @@ class Summary:
         known, extra = _split(data, cls)
         known["score_ci95"] = CI.parse(known.get("score_ci95"))
         known["retention_ci95"] = CI.parse(known.get("retention_ci95"))
-        known["curve_auc_ci95"] = CI.parse(known.get("curve_auc_ci95"))
+        for name in cls._CIS:
+            known[name] = CI.parse(known.get(name))
         if known.get("retention_curve") is not None:
             known["retention_curve"] = [CurveSummaryPoint.from_dict(c) for c in known["retention_curve"]]
         known["latency_summary"] = LatencySummary.from_dict(known.get("latency_summary") or {})
@@ -619,6 +715,10 @@ class Summary:
                if self.view != "full" or self.teacher_kind != "local" else {}),
             **({"retention_curve": [c.to_dict() for c in self.retention_curve], "curve_auc": self.curve_auc,
                 "curve_auc_ci95": _ci_out(self.curve_auc_ci95)} if self.retention_curve is not None else {}),
+            **({"ci_kind": self.ci_kind} if self.ci_kind is not None else {}),
+            **({k: _ci_out(getattr(self, k)) if k.endswith("ci95") else getattr(self, k) for k in self._SAMPLED}
+               if self.score_sampled_mean is not None else {}),
+            **({"n_flagged": self.n_flagged} if self.n_flagged else {}),
             **self.extra,
         }
 
@@ -728,6 +828,11 @@ class SuiteInfo:
     """The method under test (``[suite] focus``): headline, report and PoI are about it."""
     headline_size: str = "auto"
     """The student size the headline is about (``[suite] headline_size``)."""
+    primary: str = "final"
+    """The pre-registered primary metric (``[suite] primary``, ``PRIMARY_METRICS``); boards made before
+    it existed were read on the final point."""
+    tuning: dict[str, int] | None = None
+    """Optuna trials each method was tuned with (``[tune] trials``); None: not tuned."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -739,6 +844,9 @@ class SuiteInfo:
         out = {"name": self.name, "version": self.version, "sha256": self.sha256, "focus": self.focus}
         if self.headline_size != "auto":  # older boards stay byte-identical
             out["headline_size"] = self.headline_size
+        out["primary"] = self.primary
+        if self.tuning is not None:
+            out["tuning"] = dict(self.tuning)
         return {**out, **self.extra}
 
 
@@ -811,7 +919,7 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """A whole leaderboard (schema version 2)."""
+    """A whole leaderboard (schema version 3)."""
 
     suite: SuiteInfo
     provenance: Provenance
@@ -871,7 +979,7 @@ class Leaderboard:
 
     @classmethod
     def from_dict(cls, data: dict) -> Leaderboard:
-        """From a schema-version-2 dict (``results.schema.migrate`` brings older ones there)."""
+        """From a schema-version-3 dict (``results.schema.migrate`` brings older ones there)."""
         return cls(
             suite=SuiteInfo.from_dict(data["suite"]),
             provenance=Provenance.from_dict(data["provenance"]),

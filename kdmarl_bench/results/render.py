@@ -14,7 +14,7 @@ from rich.table import Table
 from kdmarl_bench.results.aggregate import finite_mean
 from kdmarl_bench.results.fit import Column, FitResult, fit_table
 from kdmarl_bench.results.io import as_leaderboard
-from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
+from kdmarl_bench.results.records import CI, GREEDY_SAMPLED_FLAG, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.records import is_finite_number as _ok
 
 DASH = "—"
@@ -25,6 +25,7 @@ LEADERBOARD_COLUMNS = (
     "size",
     "score (95% CI)",
     "retention (95% CI)",
+    "sampled retention (95% CI)",
     "FLOPs",
     "reduction ×",
     "CPU p50 ms",
@@ -53,7 +54,7 @@ def fmt_best_path(path: str | None, p50: Any) -> str:
     return f"{p50:.3f} {_PATH_SHORT.get(path, path)}"
 
 
-def _drop_empty_columns(header, rows, right):
+def drop_empty_columns(header, rows, right):
     """Leave out columns that are empty (—) in every row (e.g. memory on boards made before it)."""
     keep = [i for i in range(len(header)) if any(r[i] != DASH for r in rows)] if rows else list(range(len(header)))
     return [header[i] for i in keep], [[r[i] for i in keep] for r in rows], [k for k, i in enumerate(keep) if i in right]
@@ -100,6 +101,38 @@ def fmt_retention(mean: Any, ci: Any) -> str:
     return text
 
 
+def fmt_sampled(r: Summary, ci: bool = True) -> str:
+    """The sampled retention (— on boards without it), ``⚑n`` when n seeds are flagged."""
+    text = fmt_retention(r.retention_sampled_mean, r.retention_sampled_ci95 if ci else None)
+    return f"{text} ⚑{r.n_flagged}" if r.n_flagged else text
+
+
+def flagged_lines(board: Leaderboard | dict, tasks: Iterable[str] = (), methods: Iterable[str] = ()) -> list[str]:
+    """One line per seed whose greedy and sampled scores differ by more than 30 points."""
+    data = as_leaderboard(board)
+    tasks, methods = set(tasks), set(methods)
+    out = []
+    for r in data.records:
+        if not r.ok or not r.flagged or (tasks and r.task not in tasks) or (methods and r.method not in methods):
+            continue
+        both = (r.retention, r.retention_sampled) if _ok(r.retention) and _ok(r.retention_sampled) else None
+        what = "retention" if both else "win rate"
+        g, smp = both or (r.score, r.score_sampled)
+        out.append(f"⚑ {task_label(r.task, r.view)} · {r.method} · {r.size} · seed {r.seed}: {what} greedy "
+                   f"{100 * g:.1f}% vs sampled {100 * smp:.1f}% (> {100 * GREEDY_SAMPLED_FLAG:.0f} points apart: a "
+                   "near-tie between actions decides the greedy score)")
+    return out
+
+
+def small_n_note(board: Leaderboard | dict) -> str | None:
+    """What the brackets of rows with 2 to 4 seeds are (Student t), when the board has such rows."""
+    data = as_leaderboard(board)
+    if any(s.ci_kind == "t" for s in data.summary):
+        return ("95% CIs over fewer than 5 seeds are Student-t intervals (mean ± t·s/√n), not bootstraps; "
+                "with 5 or more seeds, percentile bootstraps")
+    return None
+
+
 def fmt_ratio(x: Any, digits: int = 1) -> str:
     return f"{x:.{digits}f}×" if _ok(x) else DASH
 
@@ -127,6 +160,7 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
                 r.size,
                 score,
                 fmt_retention(r.retention_mean, r.retention_ci95),
+                fmt_sampled(r),
                 human_count(r.flops),
                 fmt_ratio(r.flops_reduction),
                 fmt_ms(r.latency_cpu_p50_ms),
@@ -154,6 +188,7 @@ _LEADERBOARD_FIT = (
     Column("task"), Column("method"), Column("size"),
     Column("score (95% CI)", 0, right=True, compact=0, compact_name="score"),
     Column("retention (95% CI)", 0, right=True, compact=1, compact_name="retention"),
+    Column("sampled retention (95% CI)", 0, right=True, compact=2, compact_name="sampled"),
     Column("FLOPs", 3, right=True), Column("reduction ×", 1, right=True), Column("CPU p50 ms", 4, right=True),
     Column("speed-up ×", 2, right=True), Column("weights", 5, right=True), Column("best path p50 ms", 6, right=True),
 )
@@ -163,8 +198,8 @@ STACK_BELOW = 120
 
 def leaderboard_compact_rows(board: Leaderboard | dict) -> list[list[str]]:
     """Per summary row: the score and the retention without their CIs."""
-    return [[fmt_score(r.score_mean, None, r.metric), fmt_retention(r.retention_mean, None)]
-            for r in ordered_summary(board)]
+    return [[fmt_score(r.score_mean, None, r.metric), fmt_retention(r.retention_mean, None),
+             fmt_sampled(r, ci=False)] for r in ordered_summary(board)]
 
 
 def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[str] = (),
@@ -208,6 +243,11 @@ def print_leaderboard(console: Console, board: Leaderboard | dict, tasks: Iterab
         console.print(f.table)
     for note in dict.fromkeys(f.note() for f in fitted if f.note()):
         console.print(f"[dim]{note}[/]", highlight=False)
+    note = small_n_note(data)
+    if note:
+        console.print(f"[dim]{note}[/]", highlight=False)
+    for line in flagged_lines(data, tasks, methods):
+        console.print(f"[yellow]{line}[/]", highlight=False)
 
 
 def leaderboard_table(board: Leaderboard | dict) -> Table:
@@ -241,7 +281,7 @@ def markdown_table(
 
 def leaderboard_markdown(data: Leaderboard | dict) -> str:
     """The leaderboard table as GitHub markdown (columns empty on every row left out)."""
-    header, rows, right = _drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
+    header, rows, right = drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
                                               set(range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))))
     return markdown_table(header, rows, right)
 

@@ -1,9 +1,9 @@
 """Leaderboard schema versions: validation against the JSON Schema of a file's own version, and
 the migrations that bring every older version to the current one.
 
-``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (2; since extended with optional
-fields only: records' ``curve``, summaries' ``retention_curve`` / ``curve_auc`` / ``curve_auc_ci95``);
-``leaderboard.v1.schema.json`` is version 1, frozen as it was written. Every reader goes
+``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (3);
+``leaderboard.v1.schema.json`` and ``leaderboard.v2.schema.json`` are versions 1 and 2, frozen as
+they were written. Every reader goes
 through ``validate`` (the file as written, so errors point at what is in it) then ``migrate``.
 
 Version 2 over version 1:
@@ -15,7 +15,19 @@ Version 2 over version 1:
   ``performance_profile`` (aggregates) are required: a version 1 board written before they
   existed gets them computed from its records, with its own bootstrap settings.
 
-A migration only adds fields; it never changes a number that is in the file.
+Version 3 over version 2:
+
+- ``suite.primary``: the pre-registered primary metric (a version 2 board's is ``final``: its
+  headline was read on the final point); ``suite.tuning`` (optional) the tuning budget per method;
+- records and curve points may carry the sampled score (``score_sampled``, ``retention_sampled`` ...)
+  beside the greedy one, and summaries their means and CIs; an older record simply has none;
+- summaries carry ``ci_kind``: a row of fewer than 5 seeds has Student-t intervals over seeds
+  (``stats.mean_ci``), where version 2 stored a percentile bootstrap of 2 to 4 values (their range,
+  labelled a 95% CI).
+
+A migration only adds fields and never changes a number that is in the file, with one exception:
+version 2 → 3 replaces the bootstrap CIs over seeds of summary rows with 2 to 4 seeds by Student-t
+intervals recomputed from the board's own records (the means stay as they are).
 """
 
 from __future__ import annotations
@@ -32,9 +44,9 @@ from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.records import DEFAULT_FOCUS
 
 SCHEMA_ID = "kdmarl-bench/leaderboard"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-_SCHEMA_FILES = {1: "leaderboard.v1.schema.json", SCHEMA_VERSION: "leaderboard.schema.json"}
+_SCHEMA_FILES = {1: "leaderboard.v1.schema.json", 2: "leaderboard.v2.schema.json", SCHEMA_VERSION: "leaderboard.schema.json"}
 
 
 @functools.lru_cache(maxsize=len(_SCHEMA_FILES))
@@ -139,7 +151,37 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(data: dict) -> dict:
+    from kdmarl_bench.results import aggregate, stats
+    from kdmarl_bench.results.records import Bootstrap, Record
+
+    data["schema_version"] = 3
+    data["suite"].setdefault("primary", "final")
+    records = [Record.from_dict(r) for r in data["records"]]
+    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap"))
+    groups = aggregate.group_ok_records(records)
+    for row in data["summary"]:
+        recs = groups.get((row["task"], row["method"], row["size"]), [])
+        row["ci_kind"] = kind = stats.ci_kind(row["n_seeds"])
+        if kind != "t" or len(recs) != row["n_seeds"]:
+            continue
+        conf = boot.confidence
+        row["score_ci95"] = aggregate.ci_list(stats.t_interval([r.score for r in recs], conf))
+        row["retention_ci95"] = aggregate.ci_list(stats.t_interval([r.retention for r in recs], conf))
+        if "retention_curve" in row:
+            curve = aggregate.curve_summary(recs, boot)
+            if curve:
+                by_x = {p.env_steps: p for p in curve["retention_curve"]}
+                for point in row["retention_curve"]:
+                    new = by_x.get(point["env_steps"])
+                    if new is not None:
+                        point["score_ci95"] = new.to_dict()["score_ci95"]
+                        point["retention_ci95"] = new.to_dict()["retention_ci95"]
+                row["curve_auc_ci95"] = None if curve["curve_auc_ci95"] is None else curve["curve_auc_ci95"].to_list()
+    return data
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """version → function bringing a dict of that version to the next (it may modify its argument)."""
 
 

@@ -53,13 +53,42 @@ def _percentile_ci(samples: np.ndarray, confidence: float) -> tuple[float, float
     return float(lo), float(hi)
 
 
+SMALL_N = 5
+"""Below this many values a mean's interval is a Student-t interval, not a bootstrap: a percentile
+bootstrap of 3 values is their range (it covers the mean far less often than it claims)."""
+
+
+def ci_kind(n: int) -> str:
+    """How ``mean_ci`` builds the interval of ``n`` finite values: ``t`` (2 to ``SMALL_N`` - 1
+    values), ``bootstrap`` (``SMALL_N`` or more) or ``none`` (fewer than 2)."""
+    return "none" if n < 2 else "t" if n < SMALL_N else "bootstrap"
+
+
+def t_interval(x: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean with a Student-t interval (``scipy.stats.t``, n - 1 degrees of freedom) → ``(mean, lo, hi)``.
+
+    mean ± t_{(1+confidence)/2, n-1} · s / sqrt(n) with s the sample standard deviation. Non-finite
+    values are dropped; fewer than two values, or equal values, give ``(v, v, v)``.
+    """
+    arr = _as_1d(x)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(arr.mean())
+    if arr.size == 1 or np.all(arr == arr[0]):
+        return (mean, mean, mean)
+    half = float(_st.t.ppf((1.0 + confidence) / 2.0, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    return (mean, mean - half, mean + half)
+
+
 def mean_ci(
     x: Sequence[float] | np.ndarray,
     confidence: float = 0.95,
     n_resamples: int = 2000,
     random_state: int = 0,
 ) -> tuple[float, float, float]:
-    """Mean with a percentile bootstrap CI (``scipy.stats.bootstrap``) → ``(mean, lo, hi)``.
+    """Mean with its CI → ``(mean, lo, hi)``: a Student-t interval (``t_interval``) for fewer than
+    ``SMALL_N`` values, else a percentile bootstrap (``scipy.stats.bootstrap``).
 
     Non-finite values are dropped. One sample, or all-equal samples, give ``(v, v, v)``;
     no samples give NaNs.
@@ -71,6 +100,8 @@ def mean_ci(
     mean = float(arr.mean())
     if arr.size == 1 or np.all(arr == arr[0]):
         return (mean, mean, mean)
+    if ci_kind(arr.size) == "t":
+        return t_interval(arr, confidence)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = _st.bootstrap(

@@ -49,6 +49,10 @@ def test_every_student_has_a_point_per_budget_point_ending_at_its_final_score(ru
         # no point's student has used more than the point: offline stages end at the last whole step of the
         # 4 copies, on-policy methods at the last whole rollout of 4 × 32 (plan_rollouts)
         step = 4 * 32 if method in ON_POLICY else 4
+        # every point is scored greedy and sampled on the same episodes' starts, the last the record's own
+        assert all(len(c["episode_scores_sampled"]) == 6 for c in curve)
+        assert curve[-1]["score_sampled"] == r["score_sampled"]
+        assert curve[-1]["retention_sampled"] == r["retention_sampled"] is not None
         for c in curve[:-1]:
             assert c["env_steps"] - step < c["env_steps_used"] <= c["env_steps"], (method, c)
         assert r["train"]["curve_eval_s"] > 0
@@ -56,6 +60,9 @@ def test_every_student_has_a_point_per_budget_point_ending_at_its_final_score(ru
     assert any(r["curve"][0]["score"] != r["score"] for r in recs.values() if r.get("curve"))
     rows = {(s["task"], s["method"]): s for s in board["summary"]}
     assert len(rows[(TASK, "bc")]["retention_curve"]) == 3 and rows[(TASK, "bc")]["curve_auc"] is not None
+    assert rows[(TASK, "bc")]["curve_auc_sampled"] is not None
+    assert all(p["retention_sampled_mean"] is not None for p in rows[(TASK, "bc")]["retention_curve"])
+    assert board["suite"]["primary"] == "auc"  # a learning-curve suite's default
 
 
 def test_intermediate_evaluations_do_not_move_on_policy_training(runs):

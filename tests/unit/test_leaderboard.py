@@ -7,7 +7,9 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.stats import t as scipy_t
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.compare import compare
@@ -30,7 +32,7 @@ def lb() -> dict:
 
 def test_built_leaderboard_validates(lb):
     validate(lb)
-    assert lb["schema"] == "kdmarl-bench/leaderboard" and lb["schema_version"] == 2
+    assert lb["schema"] == "kdmarl-bench/leaderboard" and lb["schema_version"] == 3
     assert lb["suite"]["focus"] == "kd-marl"  # the default focus, recorded
     assert len(lb["records"]) == 18
     assert lb["protocol"]["bootstrap"] == {"n_resamples": 200, "random_state": 0, "confidence": 0.95}
@@ -43,7 +45,11 @@ def test_summary_numbers_by_hand(lb):
     assert kd["score_mean"] == pytest.approx(0.95)
     assert kd["retention_mean"] == pytest.approx(0.95)  # teacher wins always
     lo, hi = kd["retention_ci95"]
-    assert 0.9 <= lo <= 0.95 <= hi <= 1.0
+    # 3 seeds: a Student-t interval (mean ± t_{0.975, 2} · s / √3), not a bootstrap of 3 values (their range)
+    rets = [r["retention"] for r in lb["records"] if (r["task"], r["method"]) == ("smax/3m", "kd-marl")]
+    half = scipy_t.ppf(0.975, 2) * np.std(rets, ddof=1) / np.sqrt(3)
+    assert (lo, hi) == pytest.approx((0.95 - half, 0.95 + half))
+    assert lo < min(rets) and hi > max(rets) and kd["ci_kind"] == "t"
     assert kd["flops"] == 1000 and kd["params"] == 500
     assert kd["flops_reduction"] == pytest.approx(8.0)  # 8000 / 1000
     assert kd["latency_cpu_p50_ms"] == pytest.approx(0.02)  # 1-thread decentralized entry
@@ -151,7 +157,7 @@ def test_wrong_schema_id_and_newer_version(lb):
         validate({"hello": 1}, "other.json")
     with pytest.raises(UsageError, match="expected a JSON object"):
         validate([1, 2], "list.json")
-    newer = {**lb, "schema_version": 3}
+    newer = {**lb, "schema_version": 4}
     with pytest.raises(UsageError, match="newer kdmarl-bench"):
         validate(newer, "new.json")
 
@@ -225,7 +231,8 @@ def test_render_rows_and_markdown(lb):
     assert rows[0][:3] == ["mpe/simple_spread", "teacher", "full"]
     smax_kd = next(r for r in rows if r[0] == "smax/3m" and r[1] == "kd-marl")
     assert smax_kd[3].startswith("95.0% [")  # win rate as %
-    assert smax_kd[5] == "1.0k" and smax_kd[6] == "8.0×" and smax_kd[7] == "0.020" and smax_kd[8] == "4.00×"
+    assert smax_kd[5] == "—"  # no sampled score on these records
+    assert smax_kd[6] == "1.0k" and smax_kd[7] == "8.0×" and smax_kd[8] == "0.020" and smax_kd[9] == "4.00×"
     mpe_kd = next(r for r in rows if r[0] == "mpe/simple_spread" and r[1] == "kd-marl")
     assert mpe_kd[3].startswith("-28.00 [")  # returns with 2 decimals
     assert mpe_kd[4].startswith("90.0% [")

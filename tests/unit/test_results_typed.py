@@ -61,13 +61,28 @@ def test_committed_board_migrates_without_changing_a_number(path: Path):
     assert validate(raw, path) == raw["schema_version"]  # valid as written, against its own version
     board = read_leaderboard(path)
     current = board.to_dict()
-    assert current["schema_version"] == SCHEMA_VERSION == 2
-    validate(current)  # the migrated board is a valid version-2 board
-    # every value in the file is still there, unchanged (a migration only adds fields)
+    assert current["schema_version"] == SCHEMA_VERSION == 3
+    validate(current)  # the migrated board is a valid version-3 board
+    assert board.suite.primary == "final"  # boards made before [suite] primary were read on the final point
+    # every value in the file is still there, unchanged (a migration only adds fields), except the
+    # CIs over seeds of rows with 2 to 4 seeds: version 3 gives them Student-t intervals
+    small = {i for i, row in enumerate(raw["summary"]) if 2 <= row["n_seeds"] < 5}
     for leaf_path, value in _leaves(raw):
         if leaf_path == ("schema_version",):
             continue
+        if leaf_path[0] == "summary" and leaf_path[1] in small and any("ci95" in str(p) for p in leaf_path):
+            continue
         assert _at(current, leaf_path) == value, leaf_path
+    for i in small:
+        row = board.summary[i]
+        assert row.ci_kind == "t"
+        rets = [r.retention for r in board.records if r.key == row.key and r.ok and r.retention is not None]
+        if len(set(rets)) > 1 and len(rets) == row.n_seeds:
+            # the t interval is centred on the mean and strictly wider than the seeds' range would be
+            # only when the spread allows; it is never the bootstrap's [min, max] of the seeds
+            lo, hi = row.retention_ci95.lo, row.retention_ci95.hi
+            assert abs((lo + hi) / 2 - row.retention_mean) < 1e-9
+            assert (lo, hi) != (min(rets), max(rets))
     if raw["schema_version"] == 1:
         assert board.focus == "kd-marl"
         for r in board.records:
@@ -86,7 +101,7 @@ def test_committed_board_round_trips(path: Path, tmp_path: Path):
     out = write_leaderboard(tmp_path / "board.json", board)
     again = read_leaderboard(out)
     assert again == board
-    assert json.loads(out.read_text())["schema_version"] == 2
+    assert json.loads(out.read_text())["schema_version"] == 3
     second = write_leaderboard(tmp_path / "again.json", again)
     assert second.read_bytes() == out.read_bytes()  # writing is deterministic
 
@@ -128,7 +143,7 @@ def test_v1_dict_migrates_and_newer_is_refused(tmp_path: Path):
     p = tmp_path / "old.json"
     p.write_text(json.dumps(old))
     assert read_leaderboard(p) == as_leaderboard(lb)
-    p.write_text(json.dumps({**lb, "schema_version": 3}))
+    p.write_text(json.dumps({**lb, "schema_version": 4}))
     with pytest.raises(UsageError, match="old.json.*newer kdmarl-bench"):
         read_leaderboard(p)
 

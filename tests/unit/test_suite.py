@@ -57,7 +57,14 @@ def test_good_suite_plans_cells(tmp_path):
     kd = [c for c in cells if c.method == "kd-marl"]
     assert all(c.method_config == {"lambda_kl": 2.0} for c in kd)
     eval_eps = {c.task: c.eval_episodes for c in cells}
-    assert eval_eps == {"mpe/simple_spread_v3": 100, "smax/3m": 32}
+    # the protocol's defaults: SMAX 128 episodes over 4 eval seeds, MPE 100 on one
+    assert eval_eps == {"mpe/simple_spread_v3": 100, "smax/3m": 128}
+    seeds = {c.task: c.eval_seeds for c in cells}
+    assert seeds == {"mpe/simple_spread_v3": 1, "smax/3m": 4}
+    smax = next(c for c in cells if c.task == "smax/3m" and c.method == "bc")
+    assert len(set(smax.eval_seed_list)) == 4 and smax.eval_seed_list[0] == smax.eval_seed
+    assert "eval_seeds" in smax.config() and "eval_seeds" not in next(
+        c for c in cells if c.task == "mpe/simple_spread_v3").config()  # one seed: the key an older cell had
     # Paired design: every method of a task and seed uses the same eval seed.
     assert len({(c.task, c.seed, c.eval_seed) for c in cells}) == 4
     assert len(suite.sha256) == 64

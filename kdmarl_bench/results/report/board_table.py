@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from kdmarl_bench.results.records import Leaderboard
-from kdmarl_bench.results.render import leaderboard_markdown
+from kdmarl_bench.results.render import flagged_lines, leaderboard_markdown, small_n_note
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 
 
 def leaderboard_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
-    return SectionOutput("\n".join(["## Leaderboard", "", leaderboard_markdown(board)]))
+    lines = ["## Leaderboard", "", leaderboard_markdown(board)]
+    note = small_n_note(board)
+    if note:
+        lines += [note + ".", ""]
+    flagged = flagged_lines(board)
+    if flagged:
+        lines += ["Seeds whose greedy and sampled scores differ by more than 30 points:", "",
+                  *[f"- {line}" for line in flagged], ""]
+    return SectionOutput("\n".join(lines))
 
 
 register_section(Section("leaderboard", leaderboard_section))

@@ -35,17 +35,17 @@ def plan_cmd(suite_path, as_json):
                               "resolved_config": resolved[c.method]} for c in cells],
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
-    from rich.table import Table
+    from kdmarl_bench.results.fit import print_fitted
+    from kdmarl_bench.results.render import task_label
+    from kdmarl_bench.tables import plan_table
 
-    table = Table(title=f"suite {suite.name} v{suite.version}: {len(cells)} cells")
-    for col in ("task", "method", "size", "seed", "env steps", "eval episodes", "teacher"):
-        table.add_column(col)
+    rows = []
     for c in cells:
-        label = c.task if c.view == "full" else f"{c.task}@{c.view}"
         teacher = c.teacher.source + (f" ({c.teacher.kind})" if c.teacher.kind != "local" else "")
-        table.add_row(label, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}", str(c.eval_episodes), teacher)
+        rows.append([task_label(c.task, c.view), c.method, c.size_label, str(c.seed), f"{c.env_steps:,}",
+                     str(c.eval_episodes), teacher])
     con = stdout_console()
-    con.print(table)
+    print_fitted(con, [plan_table(f"suite {suite.name} v{suite.version}: {len(cells)} cells", rows, con.width)])
     for r in flops_sizes:
         got = (f"widths {[w[0] for w in r.widths]} → {r.reduction:.1f}× fewer FLOPs than the teacher"
                if r.widths is not None else "resolved once the suite's teacher is trained")

@@ -268,9 +268,11 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
+        from kdmarl_bench.results.fit import print_fitted
         from kdmarl_bench.results.render_verify import verify_table
 
-        stdout_console().print(verify_table(rows, str(leaderboard)))
+        con = stdout_console()
+        print_fitted(con, [verify_table(rows, str(leaderboard), con.width)])
     if not all(r.holds for r in rows):
         sys.exit(1)
 
@@ -285,7 +287,10 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
     else:
         from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
 
-        stdout_console().print(retrain_table(rows, str(leaderboard)))
+        from kdmarl_bench.results.fit import print_fitted
+
+        con = stdout_console()
+        print_fitted(con, [retrain_table(rows, str(leaderboard), con.width)])
         for message in retrain_messages(rows):
             click.echo(message, err=True)
     if any(r.verdict == "outside" for r in rows):

@@ -28,6 +28,15 @@ class Column:
     """Index of this column's compact form in each row's ``alt`` cells (None: none)."""
     compact_name: str | None = None
     """Header when the compact form is shown (default: ``name``)."""
+    compact_means: str = "without CIs"
+    """How the note describes the compact form."""
+    wrap: bool = False
+    """Prose (a description): may wrap between words, takes the width left over; never dropped
+    to make room for it, it gives way to ``WRAP_MIN`` columns first."""
+
+
+WRAP_MIN = 24
+"""Width a wrapping column is measured at when deciding what fits."""
 
 
 @dataclass(frozen=True)
@@ -37,11 +46,15 @@ class FitResult:
     """Columns left out to fit the width (most important first)."""
     compacted: tuple[str, ...]
     """Columns shown in their compact form."""
+    compact_means: tuple[str, ...] = ()
+    """Per compacted column, how its compact form differs (``Column.compact_means``)."""
 
     def note(self) -> str:
         parts = []
-        if self.compacted:
-            parts.append(f"without CIs: {', '.join(self.compacted)}")
+        means = self.compact_means or ("without CIs",) * len(self.compacted)
+        for what in dict.fromkeys(means):
+            names = [c for c, m in zip(self.compacted, means, strict=True) if m == what]
+            parts.append(f"{what}: {', '.join(names)}")
         if self.hidden:
             parts.append(f"hidden to fit: {', '.join(self.hidden)}")
         if parts:
@@ -51,10 +64,15 @@ class FitResult:
 
 def _build(title: str | None, columns: Sequence[Column], rows: Sequence[Sequence[str]],
            alt: Sequence[Sequence[str]] | None, keep: Sequence[int], compact: set[int],
-           sections: Sequence[bool] | None, styles: Sequence[str | None] | None) -> Table:
+           sections: Sequence[bool] | None, styles: Sequence[str | None] | None,
+           measuring: bool = False) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i in keep:
         name = columns[i].compact_name if i in compact and columns[i].compact_name else columns[i].name
+        if columns[i].wrap:  # prose: folds between words, squeezed to WRAP_MIN while measuring
+            table.add_column(name, ratio=None if measuring else 1, max_width=WRAP_MIN if measuring else None,
+                             overflow="fold")
+            continue
         table.add_column(name, justify="right" if columns[i].right else "left", no_wrap=True,
                          overflow="ellipsis")
     for r, row in enumerate(rows):
@@ -64,8 +82,12 @@ def _build(title: str | None, columns: Sequence[Column], rows: Sequence[Sequence
 
 
 def _width(table: Table) -> int:
-    """Columns the table needs with every cell on one line."""
+    """Columns the table needs with every cell on one line (prose columns at ``WRAP_MIN``)."""
     return Console(file=io.StringIO(), width=10_000).measure(table).maximum
+
+
+def _needed(title, columns, rows, alt, keep, compact, sections, styles) -> int:
+    return _width(_build(title, columns, rows, alt, keep, compact, sections, styles, measuring=True))
 
 
 def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, *, title: str | None = None,
@@ -83,14 +105,24 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: i
     least_first = sorted(range(len(columns)), key=lambda i: -columns[i].priority)
     steps = [("compact", i) for i in least_first if columns[i].compact is not None and alt is not None]
     steps += [("drop", i) for i in least_first if columns[i].priority > 0]
-    table = _build(title, columns, rows, alt, keep, compact, sections, styles)
     for action, i in steps:
-        if _width(table) <= width:
+        if _needed(title, columns, rows, alt, keep, compact, sections, styles) <= width:
             break
         if action == "compact":
             compact.add(i)
         elif i in keep:
             keep.remove(i)
-        table = _build(title, columns, rows, alt, keep, compact, sections, styles)
+    table = _build(title, columns, rows, alt, keep, compact, sections, styles)
     hidden = tuple(c.name for j, c in enumerate(columns) if j not in keep)
-    return FitResult(table, hidden, tuple(columns[i].compact_name or columns[i].name for i in sorted(compact) if i in keep))
+    shown = [i for i in sorted(compact) if i in keep]
+    return FitResult(table, hidden, tuple(columns[i].compact_name or columns[i].name for i in shown),
+                     tuple(columns[i].compact_means for i in shown))
+
+
+def print_fitted(console: Console, fitted: Sequence[FitResult], notes: Sequence[str] = ()) -> None:
+    """Print fitted tables, then each distinct fit note (what was hidden or compacted) and ``notes``."""
+    for f in fitted:
+        console.print(f.table)
+    for note in dict.fromkeys([*(f.note() for f in fitted if f.note()), *notes]):
+        console.print(f"[dim]{note}[/]", highlight=False)
+

@@ -14,30 +14,38 @@ from kdmarl_bench.results.formats import format_help
 
 @click.command()
 @click.argument("leaderboards", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--common-only", is_flag=True, help="Only the (task, method, size) rows present on every board.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of a table.")
 @handle_errors
-def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
+def compare(leaderboards: tuple[Path, ...], common_only: bool, as_json: bool) -> None:
     """Put leaderboards side by side per task, method and size (deltas vs the first).
+
+    Each Δ has its unit and a relative %; ``*`` marks a Δ retention whose 95% interval over
+    seeds (the gate's noise model) excludes 0, ``⚠`` a noisy latency. One provenance line per
+    board (machine, versions, commit).
 
     Refuses (exit 2) to compare a task whose numbers come from different backends, e.g.
     SMAX against real StarCraft II.
     """
     from kdmarl_bench.results.compare import compare as compare_leaderboards
+    from kdmarl_bench.results.compare import provenance_line
     from kdmarl_bench.results.io import read_leaderboard
     from kdmarl_bench.results.render import board_labels, print_compare
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
     paths = [str(p) for p in leaderboards]
-    rows = compare_leaderboards([(p, read_leaderboard(p)) for p in paths])  # errors name the files
+    boards = [(p, read_leaderboard(p)) for p in paths]
+    rows = compare_leaderboards(boards, common_only=common_only)  # errors name the files
+    provenance = [provenance_line(p, b) for p, b in boards]
     if as_json:
-        echo_json({"leaderboards": paths, "rows": rows})
+        echo_json({"leaderboards": paths, "provenance": provenance, "rows": rows})
         return
     # In the table a board is a short label (A, B, ...) with a legend, not a path column.
     for row in rows:
         for entry, label in zip(row["entries"], board_labels(paths), strict=True):
             entry["label"] = label
-    print_compare(stdout_console(), rows, paths)
+    print_compare(stdout_console(), rows, paths, provenance)
 
 
 @click.command()
@@ -46,7 +54,7 @@ def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
     "--baseline",
     required=True,
     type=click.Path(path_type=Path, dir_okay=True),
-    help="Reference leaderboard of the same suite (e.g. baselines/ci.json).",
+    help="Reference leaderboard of the same suite (e.g. baselines/quickstart.json for a quickstart run).",
 )
 @click.option(
     "--max-retention-drop",
@@ -113,7 +121,9 @@ def gate(
 ) -> None:
     """Pass/fail CURRENT leaderboard against a baseline (exit 0 pass, 1 regression, 2 bad input).
 
-    A check the seeds cannot decide is inconclusive: a warning line and exit 0, or exit 1 with --strict.
+    Prints one compact table of the checks that did not simply pass (check, verdict, seeds
+    needed) and a summary line counting pass, fail, inconclusive and not judged (noisy latency).
+    A check the seeds cannot decide is inconclusive: exit 0, or exit 1 with --strict.
     """
     from kdmarl_bench.results.gate import gate as run_gate
     from kdmarl_bench.results.gate import gate_junit, gate_markdown
@@ -141,18 +151,9 @@ def gate(
     if as_json:
         echo_json(result.to_dict())
     else:
-        for check in result.failures:
-            click.echo(check.describe())
-        for check in result.inconclusive:
-            click.echo(("" if strict else "warning: ") + check.describe())
-        n, n_fail, n_inc = len(result.checks), len(result.failures), len(result.inconclusive)
-        inc = f", {n_inc} inconclusive" if n_inc else ""
-        if result.exit_code == 0:
-            click.echo(f"gate passed: {n} checks against {baseline}{inc}")
-        elif n_fail:
-            click.echo(f"gate failed: {n_fail} of {n} checks regressed against {baseline}{inc}")
-        else:
-            click.echo(f"gate failed (--strict): {n_inc} of {n} checks inconclusive against {baseline}")
+        from kdmarl_bench.results.render_gate import print_gate, views_of
+
+        print_gate(stdout_console(), result, str(baseline), views_of(cur_data, base_data))
     sys.stdout.flush()
     if result.exit_code:
         ctx.exit(result.exit_code)

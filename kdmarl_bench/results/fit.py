@@ -48,6 +48,8 @@ class FitResult:
     """Columns shown in their compact form."""
     compact_means: tuple[str, ...] = ()
     """Per compacted column, how its compact form differs (``Column.compact_means``)."""
+    fits: bool = True
+    """The table fits the width (False: even its priority-0 columns are wider than the screen)."""
 
     def note(self) -> str:
         parts = []
@@ -115,8 +117,27 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: i
     table = _build(title, columns, rows, alt, keep, compact, sections, styles)
     hidden = tuple(c.name for j, c in enumerate(columns) if j not in keep)
     shown = [i for i in sorted(compact) if i in keep]
+    fits = _needed(title, columns, rows, alt, keep, compact, sections, styles) <= width
     return FitResult(table, hidden, tuple(columns[i].compact_name or columns[i].name for i in shown),
-                     tuple(columns[i].compact_means for i in shown))
+                     tuple(columns[i].compact_means for i in shown), fits)
+
+
+def fit_grouped(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, *, title: str | None = None,
+                alt: Sequence[Sequence[str]] | None = None,
+                styles: Sequence[str | None] | None = None) -> list[FitResult]:
+    """One table when it fits ``width`` with its priority-0 columns; else one table per distinct
+    value of the first column (a task id), that value as the table's title, so the longest ids
+    do not cost a column. Rows must be ordered by the first column."""
+    flat = fit_table(columns, rows, width, title=title, alt=alt, styles=styles)
+    if flat.fits or not rows:
+        return [flat]
+    out = []
+    for key in dict.fromkeys(r[0] for r in rows):
+        idx = [i for i, r in enumerate(rows) if r[0] == key]
+        out.append(fit_table(columns[1:], [rows[i][1:] for i in idx], width, title=key,
+                             alt=None if alt is None else [alt[i] for i in idx],
+                             styles=None if styles is None else [styles[i] for i in idx]))
+    return out
 
 
 def print_fitted(console: Console, fitted: Sequence[FitResult], notes: Sequence[str] = ()) -> None:

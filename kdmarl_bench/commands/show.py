@@ -16,9 +16,13 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="Only this task (repeatable): TASK or TASK@VIEW as the table shows it (smax/3m@hetero).")
 @click.option("--method", "methods", multiple=True, metavar="METHOD", help="Only this method (repeatable).")
+@click.option("--agents", is_flag=True,
+              help="Per agent of each student of the --task tasks: hidden widths, params, FLOPs, weights "
+                   "(heterogeneous students differ per agent).")
 @click.option("--json", "as_json", is_flag=True, help="Print the selected summary rows (or headline rows) as JSON.")
 @handle_errors
-def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: tuple[str, ...], as_json: bool):
+def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: tuple[str, ...], agents: bool,
+             as_json: bool):
     """Show the results table of LEADERBOARD (a leaderboard JSON, or a run directory holding one).
 
     The table fits the terminal: below 120 columns it is one table per task, and columns that
@@ -41,6 +45,18 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
                 raise UsageError(f"{leaderboard}: {opt} {name!r} is not on this board{suggest(name, list(shown))}; "
                                  f"valid choices: {', '.join(shown)}")
     tasks = tuple(dict.fromkeys(labels[t] for t in tasks))
+    if agents:
+        from kdmarl_bench.results.fit import print_fitted
+        from kdmarl_bench.results.render import agents_rows, agents_table
+
+        if not tasks:
+            raise UsageError(f"--agents needs --task TASK (one of: {', '.join(sorted(labels))})")
+        if as_json:
+            echo_json({t: agents_rows(board, t) for t in tasks})
+            return
+        con = stdout_console()
+        print_fitted(con, [agents_table(board, t, con.width) for t in tasks])
+        return
     if summary:
         from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
 

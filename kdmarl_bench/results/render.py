@@ -182,6 +182,12 @@ def task_label(task: str, view: str) -> str:
     return task if view == "full" else f"{task}@{view}"
 
 
+def board_task_label(board: Leaderboard | dict, task: str) -> str:
+    """``task_label`` of ``task`` under the view it has on ``board`` (``full`` when not on it)."""
+    data = as_leaderboard(board)
+    return task_label(task, next((s.view for s in data.summary if s.task == task), "full"))
+
+
 def _title(board: Leaderboard) -> str:
     version = board.suite.version
     return f"kdmarl-bench · {board.suite.name}" + (f" v{version}" if version not in (None, "") else "")
@@ -274,6 +280,21 @@ def markdown_table(
     lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|")
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def leaderboard_legend(data: Leaderboard | dict) -> str:
+    """What the leaderboard's codes mean (only those the table shows), one line."""
+    rows = leaderboard_rows(data)
+    parts = []
+    used = {c.rsplit(" ", 1)[-1] for r in rows for c in r[-1:] if c != DASH}
+    codes = [f"{short} = {path}" for path, short in _PATH_SHORT.items() if short in used and short != path]
+    if codes:
+        parts.append("best path: the fastest deployment path's 1-thread p50 (" + ", ".join(codes) + ")")
+    if any(r[9] != DASH for r in rows):
+        parts.append("train s: training wall time, mean over seeds")
+    if any(NOISY_MARK in c for r in rows for c in r):
+        parts.append(f"{NOISY_MARK}: a noisy latency measurement, not a number to judge")
+    return "; ".join(parts)
 
 
 def leaderboard_markdown(data: Leaderboard | dict) -> str:
@@ -440,78 +461,3 @@ def print_compare(console: Console, rows: list[dict], paths: list[str], provenan
         if provenance:
             console.print(f"      {provenance[k].partition(': ')[2]}", highlight=False, markup=False, style="dim")
     print_fitted(console, fitted, compare_legend(rows, board_labels(paths)[0]))
-
-
-def int8_markdown(board: Leaderboard | dict) -> str:
-    """Students next to their int8 twins (``[profile] quantize = ["int8"]``): mean retention over
-    seeds, the fp32 weights and the int8 ONNX file, and both p50s. Empty when no record has one."""
-    data = as_leaderboard(board)
-    groups: dict[tuple[str, str, str], list] = {}
-    for r in data.records:
-        if isinstance(r.extra.get("int8"), dict) and r.ok:
-            groups.setdefault((r.task, r.method, r.size), []).append(r)
-    rows = []
-    for (task, method, size), recs in sorted(groups.items()):
-        i8 = [r.extra["int8"] for r in recs]
-        lat = [((x.get("latency") or {}).get("p50_ms")) for x in i8]
-        rows.append([task, method, size, str(len(recs)),
-                     fmt_retention(finite_mean(r.retention for r in recs), None),
-                     fmt_retention(finite_mean(x.get("retention") for x in i8), None),
-                     fmt_bytes(finite_mean(r.weights_bytes for r in recs)),
-                     fmt_bytes(finite_mean(x.get("bytes") for x in i8)),
-                     fmt_ms(finite_mean(r.cpu_p50_ms for r in recs)), fmt_ms(finite_mean(lat))])
-    if not rows:
-        return ""
-    header = ["task", "method", "size", "seeds", "fp32 retention", "int8 retention", "fp32 weights", "int8 file",
-              "fp32 p50 ms (eager)", "int8 p50 ms (ort)"]
-    return markdown_table(header, rows, range(3, len(header)))
-
-
-
-# ---------------------------------------------------------------------------------------------
-# per-agent detail (``show --agents``)
-
-_AGENTS_FIT = (
-    Column("method"), Column("size"), Column("agent", right=True), Column("hidden widths"),
-    Column("params", 2, right=True), Column("FLOPs", right=True), Column("weights", 1, right=True),
-)
-
-
-def _widths_text(w: Any) -> str:
-    return "×".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w)
-
-
-def agents_rows(board: Leaderboard | dict, task: str) -> list[list[str]]:
-    """Per student (method, size) of ``task``, one row per agent: its hidden widths, params,
-    FLOPs and fp32 weight bytes, from the first successful seed (every seed shares them)."""
-    data = as_leaderboard(board)
-    first: dict[tuple[str, str, str], Any] = {}
-    for r in data.records:
-        if r.task == task and r.ok and r.cost is not None:
-            first.setdefault(r.key, r)
-    rows = []
-    for s in ordered_summary(data):
-        rec = first.get(s.key)
-        if s.task != task or rec is None:
-            continue
-        widths = rec.student.widths if rec.student is not None else []
-        mem = (rec.extra.get("memory") or {}).get("per_agent") or []
-        mem_by_agent = {m.get("agent"): m for m in mem if isinstance(m, dict)}
-        for k, c in enumerate(rec.cost.per_agent or []):
-            if not isinstance(c, dict):
-                continue
-            agent = c.get("agent", k)
-            rows.append([s.method if k == 0 else "", s.size if k == 0 else "", str(agent),
-                         _widths_text(widths[agent]) if isinstance(agent, int) and agent < len(widths) else DASH,
-                         human_count(c.get("params")), human_count(c.get("flops")),
-                         fmt_bytes((mem_by_agent.get(agent) or {}).get("weights_fp32_bytes"))])
-    return rows
-
-
-def agents_table(board: Leaderboard | dict, task: str, width: int) -> FitResult:
-    """The per-agent table of one task (``agents_rows``) fitted to ``width``; the teacher's hidden
-    widths are its own (a zoo teacher's record carries none: '—')."""
-    data = as_leaderboard(board)
-    view = next((s.view for s in data.summary if s.task == task), "full")
-    return fit_table(_AGENTS_FIT, agents_rows(data, task), width,
-                     title=f"{task_label(task, view)}: per agent (widths, FLOPs and fp32 weights per team decision)")

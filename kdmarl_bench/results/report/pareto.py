@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kdmarl_bench.results import stats
 from kdmarl_bench.results.records import TEACHER, Leaderboard, Summary
+from kdmarl_bench.results.render import board_task_label
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 from kdmarl_bench.results.report.style import (
     CLAIM,
@@ -170,7 +171,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
         how = "win rate / teacher win rate"
     else:
         how = "retention"
-    ax.set_title(f"{task}: retention vs cost\nretention = {how}; error bars: 95% bootstrap CI over seeds")
+    ax.set_title(f"{board_task_label(board, task)}: retention vs cost\nretention = {how}; error bars: 95% bootstrap CI over seeds")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     notes = []
     if any(x != p["x"] for x, p in zip(xs_plot, points, strict=True)):

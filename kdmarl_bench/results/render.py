@@ -461,3 +461,52 @@ def print_compare(console: Console, rows: list[dict], paths: list[str], provenan
         if provenance:
             console.print(f"      {provenance[k].partition(': ')[2]}", highlight=False, markup=False, style="dim")
     print_fitted(console, fitted, compare_legend(rows, board_labels(paths)[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# per-agent detail (``show --agents``)
+
+_AGENTS_FIT = (
+    Column("method"), Column("size"), Column("agent", right=True), Column("hidden widths"),
+    Column("params", 2, right=True), Column("FLOPs", right=True), Column("weights", 1, right=True),
+)
+
+
+def _widths_text(w: Any) -> str:
+    return "×".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w)
+
+
+def agents_rows(board: Leaderboard | dict, task: str) -> list[list[str]]:
+    """Per student (method, size) of ``task``, one row per agent: its hidden widths, params,
+    FLOPs and fp32 weight bytes, from the first successful seed (every seed shares them)."""
+    data = as_leaderboard(board)
+    first: dict[tuple[str, str, str], Any] = {}
+    for r in data.records:
+        if r.task == task and r.ok and r.cost is not None:
+            first.setdefault(r.key, r)
+    rows = []
+    for s in ordered_summary(data):
+        rec = first.get(s.key)
+        if s.task != task or rec is None:
+            continue
+        widths = rec.student.widths if rec.student is not None else []
+        mem = (rec.extra.get("memory") or {}).get("per_agent") or []
+        mem_by_agent = {m.get("agent"): m for m in mem if isinstance(m, dict)}
+        for k, c in enumerate(rec.cost.per_agent or []):
+            if not isinstance(c, dict):
+                continue
+            agent = c.get("agent", k)
+            rows.append([s.method if k == 0 else "", s.size if k == 0 else "", str(agent),
+                         _widths_text(widths[agent]) if isinstance(agent, int) and agent < len(widths) else DASH,
+                         human_count(c.get("params")), human_count(c.get("flops")),
+                         fmt_bytes((mem_by_agent.get(agent) or {}).get("weights_fp32_bytes"))])
+    return rows
+
+
+def agents_table(board: Leaderboard | dict, task: str, width: int) -> FitResult:
+    """The per-agent table of one task (``agents_rows``) fitted to ``width``; the teacher's hidden
+    widths are its own (a zoo teacher's record carries none: '—')."""
+    data = as_leaderboard(board)
+    view = next((s.view for s in data.summary if s.task == task), "full")
+    return fit_table(_AGENTS_FIT, agents_rows(data, task), width,
+                     title=f"{task_label(task, view)}: per agent (widths, FLOPs and fp32 weights per team decision)")

@@ -1,5 +1,6 @@
 """What ``kdmarl-bench gate`` prints on a terminal: one compact table of the checks that did not
-simply pass (check, verdict, seeds needed), then one summary line counting every verdict.
+simply pass (check, verdict, seeds needed), the full line of each failed check (so a regression
+says both values and why), then one summary line counting every verdict.
 
 The full line of every check (both values, the interval, why) is in ``--json`` and
 ``--markdown FILE``; this module only renders a ``GateResult`` and never changes a verdict.
@@ -78,4 +79,6 @@ def print_gate(console: Console, result: GateResult, baseline: str, views: dict[
         if len(fitted) > 1:
             console.print(f"[bold]{title}[/]", highlight=False)
         print_fitted(console, fitted, ["every check's interval and reason: --json, or --markdown FILE"])
+    for check in result.failures:
+        console.print(check.describe(), highlight=False, markup=False, soft_wrap=True)
     console.print(summary_line(result, baseline), highlight=False, markup=False, soft_wrap=True)

@@ -164,7 +164,7 @@ def deployment_section(board: Leaderboard, out_dir: Path | None) -> SectionOutpu
     paths = path_rows(board)
     int8 = int8_rows(board)
     text = ["## Deployment", ""]
-    if not paths and not int8:
+    if all(r[3] == "eager" for r in paths) and not int8:
         text.append("No deployment path beyond eager and no int8 twin was measured on this board "
                     "(a suite's `[profile] paths` and `quantize` add them; see `suites/deploy.toml`).\n")
         return SectionOutput("\n".join(text))

@@ -346,8 +346,12 @@ def load_suite(path: str | Path) -> Suite:
 
 def _suite_dirs() -> list[Path]:
     # ./suites in the working directory first (a user's own suite of a bundled name overrides it),
-    # then the suites shipped inside the package (kdmarl_bench/suites/*.toml, package data).
-    return [Path("suites"), Path(__file__).resolve().parent / "suites"]
+    # then the bundled suites: inside an installed wheel kdmarl_bench/suites/ (setup.py copies them
+    # there), in a source checkout or editable install the repository's top-level suites/ (their
+    # one source).
+    package = Path(__file__).resolve().parent
+    shipped = package / "suites"
+    return [Path("suites"), shipped if shipped.is_dir() else package.parent / "suites"]
 
 
 def bundled_suites() -> list[str]:
@@ -357,7 +361,8 @@ def bundled_suites() -> list[str]:
 
 def resolve_suite_path(path: str | Path) -> Path:
     """A suite file path as given, or for a bare name (``quickstart``) ``./suites/NAME.toml`` if it
-    exists, else the bundled ``kdmarl_bench/suites/NAME.toml``; unresolved names come back as given."""
+    exists, else the bundled ``NAME.toml`` (the repository's ``suites/``, or ``kdmarl_bench/suites/``
+    inside a wheel); unresolved names come back as given."""
     p = Path(path)
     if p.exists() or p.suffix:
         return p

@@ -168,3 +168,67 @@ def test_agents_rows_per_agent():
     assert kd[0][:4] == ["kd-marl", "small", "0", "16×16"]
     assert len([r for r in rows if r[0] in ("kd-marl", "bc")]) == 2  # one row each, then "" continuation
     assert len(rows) == 3 * 2
+
+
+# ------------------------------------------------------------------------------- small-sample honesty
+
+
+def test_performance_profile_steps_at_exact_run_values():
+    from kdmarl_bench.results.report.profiles import step_profile
+
+    board = as_leaderboard(make_leaderboard())
+    teacher = next(a for a in board.aggregate if a.method == "teacher")
+    prof = step_profile(board, teacher, 0.5, 1.2)
+    # every teacher run is exactly 1.0: the fraction above τ is 1 up to 1.0, then 0; no slope
+    assert prof.taus == [0.5, 1.0, 1.2] and prof.fraction == [1.0, 0.0, 0.0]
+    kd = next(a for a in board.aggregate if a.method == "kd-marl")
+    prof = step_profile(board, kd, 0.0, 1.2)
+    values = sorted(r["retention"] for r in board.to_dict()["records"] if r["method"] == "kd-marl")
+    assert prof.taus[1:-1] == sorted(set(values))  # breakpoints are the runs' own retentions
+    assert all(lo <= f <= hi for f, lo, hi in zip(prof.fraction, prof.lo, prof.hi, strict=True))
+
+
+def test_pareto_membership_is_judged_within_the_cis():
+    from kdmarl_bench.results.report.pareto import front_within_ci
+
+    pts = [{"x": 10, "y": 0.80, "lo": 0.70, "hi": 0.90},   # cheap
+           {"x": 20, "y": 0.85, "lo": 0.60, "hi": 0.95},   # dearer, overlaps the cheap one: stays
+           {"x": 30, "y": 0.40, "lo": 0.30, "hi": 0.50},   # dearer and clearly worse: out
+           {"x": 5, "y": 0.50, "lo": 0.00, "hi": 0.99}]    # cheapest, wide CI: stays
+    assert front_within_ci(pts) == [0, 1, 3]
+
+
+def test_saturated_tasks_and_iqm_mean_disagreement():
+    from kdmarl_bench.results.records import CI, Aggregate
+    from kdmarl_bench.results.report.style import iqm_mean_disagree, saturated_tasks, too_few_runs
+
+    recs = standard_records()
+    for r in recs:
+        if r["task"] == "smax/3m" and r["method"] == "bc":
+            r["score"] = 0.99
+            r["episode_scores"] = [0.99] * 4
+    assert saturated_tasks(as_leaderboard(make_leaderboard(recs))) == ["smax/3m"]
+    assert saturated_tasks(as_leaderboard(make_leaderboard())) == []
+    a = Aggregate("kd-marl", "auto", 4, 12, 0.90, CI(0.87, 0.91), 0.80, CI(0.70, 0.86))
+    assert iqm_mean_disagree(a) and not too_few_runs(a)
+    b = Aggregate("bc", "auto", 4, 8, 0.90, CI(0.85, 0.95), 0.88, CI(0.80, 0.92))
+    assert not iqm_mean_disagree(b) and too_few_runs(b)
+
+
+def test_iqm_curves_across_tasks():
+    from kdmarl_bench.results.report.learning_curves import iqm_curves
+
+    curves = {(c.method, c.size): c for c in iqm_curves(as_leaderboard(_viewed()))}
+    assert set(curves) == set()  # the factory board's headline size is auto; its students are "small"
+    recs = standard_records()
+    for r in recs:
+        if r["method"] != "teacher":
+            r["student"]["size"] = "auto"
+            r["curve"] = [{"env_steps": n, "score": r["score"], "episode_scores": r["episode_scores"]}
+                          for n in (500, 1000)]
+    board = as_leaderboard(make_leaderboard(recs))
+    curves = {(c.method, c.size): c for c in iqm_curves(board)}
+    assert set(curves) == {("kd-marl", "auto"), ("bc", "auto")}
+    kd = curves[("kd-marl", "auto")]
+    assert kd.env_steps == [500, 1000] and kd.n_tasks == 2 and kd.runs_per_task == 3
+    assert all(lo <= v <= hi for v, lo, hi in zip(kd.iqm, kd.lo, kd.hi, strict=True))

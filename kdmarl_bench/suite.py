@@ -138,11 +138,15 @@ class Suite:
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
         """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
         machines; every cell keeps its key, so a later full run finds the finished ones)."""
+        # A task is named by its id or by ``TASK@VIEW`` as tables print it (the view it has in this suite).
+        labels = {t: t for t in self.tasks}
+        labels.update({f"{t}@{self.view_for(t)}": t for t in self.tasks if self.view_for(t) != "full"})
         for t in task_ids:
-            if t not in self.tasks:
+            if t not in labels:
                 raise UsageError(f"{self.path}: --task {t!r} is not a task of suite {self.name!r}"
-                                 f"{suggest(t, list(self.tasks))}; valid choices: {', '.join(self.tasks)}")
-        return replace(self, tasks=tuple(t for t in self.tasks if t in task_ids))
+                                 f"{suggest(t, list(labels))}; valid choices: {', '.join(labels)}")
+        chosen = {labels[t] for t in task_ids}
+        return replace(self, tasks=tuple(t for t in self.tasks if t in chosen))
 
     def sizes_for(self, method: str) -> tuple[StudentSize, ...]:
         labels = self.method_sizes.get(method)

@@ -7,6 +7,7 @@ import copy
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.render import NOISY_MARK, agents_rows, compare_rows, leaderboard_rows, noise_notes
 from kdmarl_bench.results.report.deployment import deployment_section, int8_markdown
 from tests.factories import make_leaderboard, make_record, standard_records
+
+LIMITED = str(Path(__file__).resolve().parents[2] / "baselines" / "limited.json")
 
 
 def _noisy(records, task, method):
@@ -232,3 +235,26 @@ def test_iqm_curves_across_tasks():
     kd = curves[("kd-marl", "auto")]
     assert kd.env_steps == [500, 1000] and kd.n_tasks == 2 and kd.runs_per_task == 3
     assert all(lo <= v <= hi for v, lo, hi in zip(kd.iqm, kd.lo, kd.hi, strict=True))
+
+
+# ------------------------------------------------------------------------------ TASK@VIEW in --task
+
+
+def test_every_task_option_takes_task_at_view():
+    from click.testing import CliRunner
+
+    from kdmarl_bench.cli import main
+    from kdmarl_bench.errors import UsageError
+    from kdmarl_bench.suite import load_suite
+
+    suite = load_suite("limited")
+    assert suite.only_tasks(["smax/3m@hetero"]).tasks == ("smax/3m",) == suite.only_tasks(["smax/3m"]).tasks
+    with pytest.raises(UsageError, match="smax/3m@hetero"):
+        suite.only_tasks(["smax/3m@full"])
+    runner = CliRunner(env={"COLUMNS": "100"})
+    res = runner.invoke(main, ["show", LIMITED, "--task", "smax/3m@hetero"])
+    assert res.exit_code == 0 and "smax/3m@hetero" in res.output and "mpe/" not in res.output
+    res = runner.invoke(main, ["show", LIMITED, "--task", "smax/3m@sight5"])
+    assert res.exit_code == 2 and "did you mean" in res.output and "smax/3m@hetero" in res.output
+    res = runner.invoke(main, ["show", LIMITED, "--summary", "--json", "--task", "smax/3m@hetero"])
+    assert res.exit_code == 0 and {r["task"] for r in json.loads(res.output)} == {"smax/3m"}

@@ -142,8 +142,11 @@ def gate(
         current_name=str(current),
         baseline_name=str(baseline),
     )
+    from kdmarl_bench.results.render_gate import print_gate, views_of
+
+    views = views_of(cur_data, base_data)
     for path, what, render in (
-        (markdown_file, "markdown report", gate_markdown),
+        (markdown_file, "markdown report", lambda r: gate_markdown(r, views)),
         (junit_file, "JUnit XML report", gate_junit),
     ):
         if path is not None:
@@ -151,9 +154,7 @@ def gate(
     if as_json:
         echo_json(result.to_dict())
     else:
-        from kdmarl_bench.results.render_gate import print_gate, views_of
-
-        print_gate(stdout_console(), result, str(baseline), views_of(cur_data, base_data))
+        print_gate(stdout_console(), result, str(baseline), views)
     sys.stdout.flush()
     if result.exit_code:
         ctx.exit(result.exit_code)

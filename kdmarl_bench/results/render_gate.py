@@ -80,5 +80,8 @@ def print_gate(console: Console, result: GateResult, baseline: str, views: dict[
             console.print(f"[bold]{title}[/]", highlight=False)
         print_fitted(console, fitted, ["every check's interval and reason: --json, or --markdown FILE"])
     for check in result.failures:
-        console.print(check.describe(), highlight=False, markup=False, soft_wrap=True)
+        status, _, rest = check.describe().partition(" ")
+        rest = rest.removeprefix(check.task + " ")
+        console.print(f"{status} {task_label(check.task, views.get(check.task, 'full'))} {rest}", highlight=False,
+                      markup=False, soft_wrap=True)
     console.print(summary_line(result, baseline), highlight=False, markup=False, soft_wrap=True)

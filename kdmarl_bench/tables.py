@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kdmarl_bench.results.fit import Column, FitResult, fit_table
-
 from kdmarl_bench.methods.describe import MethodInfo
+from kdmarl_bench.results.fit import Column, FitResult, fit_table
 
 
 def _fmt_default(value: Any) -> str:

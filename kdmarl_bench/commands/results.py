@@ -287,9 +287,8 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
-
         from kdmarl_bench.results.fit import print_fitted
+        from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
 
         con = stdout_console()
         print_fitted(con, [retrain_table(rows, str(leaderboard), con.width)])

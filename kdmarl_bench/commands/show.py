@@ -31,7 +31,6 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
     from kdmarl_bench.errors import UsageError
     from kdmarl_bench.registry import suggest
     from kdmarl_bench.results.io import read_leaderboard
-
     from kdmarl_bench.results.render import task_label
 
     board = read_leaderboard(leaderboard)

@@ -11,7 +11,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from kdmarl_bench.results.aggregate import finite_mean
 from kdmarl_bench.results.fit import Column, FitResult, fit_table, print_fitted
 from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci

@@ -14,7 +14,17 @@ from collections import Counter
 from rich.console import Console
 
 from kdmarl_bench.results.fit import Column, fit_grouped, print_fitted
-from kdmarl_bench.results.gate import FAIL, INCONCLUSIVE, NOISY, PASS, SKIPPED, Check, GateResult, fmt_limit, fmt_value
+from kdmarl_bench.results.gate import (
+    FAIL,
+    INCONCLUSIVE,
+    NOISY,
+    PASS,
+    SKIPPED,
+    Check,
+    GateResult,
+    fmt_limit,
+    fmt_value,
+)
 from kdmarl_bench.results.render import task_label
 
 _VERDICT = {FAIL: "[red]FAIL[/]", INCONCLUSIVE: "[yellow]inconclusive[/]", NOISY: "noisy: not judged",

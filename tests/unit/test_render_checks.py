@@ -8,8 +8,13 @@ import pytest
 from rich.console import Console
 
 from kdmarl_bench.results.fit import print_fitted
-
-from kdmarl_bench.results.render_profile import NOISY_MARK, fmt_kib, latency_notes, latency_table, profile_lines
+from kdmarl_bench.results.render_profile import (
+    NOISY_MARK,
+    fmt_kib,
+    latency_notes,
+    latency_table,
+    profile_lines,
+)
 from kdmarl_bench.results.render_verify import verify_table
 from kdmarl_bench.verify import Verification
 

@@ -18,10 +18,10 @@ from kdmarl_bench.results.records import CI, CLAIM_RETENTION, Aggregate, Leaderb
 from kdmarl_bench.results.render import fmt_retention, markdown_table
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 from kdmarl_bench.results.report.style import (
-    MIN_RUNS_PER_TASK,
-    SATURATED_RETENTION,
     CLAIM,
     CLAIM_TEXT,
+    MIN_RUNS_PER_TASK,
+    SATURATED_RETENTION,
     TEXT_BOX,
     Style,
     boot_text,
@@ -34,8 +34,8 @@ from kdmarl_bench.results.report.style import (
     plural,
     role,
     runs_per_task_of,
-    save,
     saturated_tasks,
+    save,
     students,
     too_few_runs,
     value_text,

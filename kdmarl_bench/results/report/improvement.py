@@ -32,7 +32,6 @@ from kdmarl_bench.results.report.style import (
 )
 
 
-
 def poi_rows(board: Leaderboard) -> list[tuple[Aggregate, Improvement]]:
     """The focus method's probability of improvement over every baseline at the same size."""
     return [(a, p) for a, p in improvements_of(board, board.focus) if role(board, p.method) == "baseline"]

@@ -114,6 +114,7 @@ def to_csv(data: Leaderboard | dict) -> str:
 
 register_format(ExportFormat(
     name="csv",
-    help="one row per record",
+    help="one row per evaluation (point=final: one per record; point=curve: each eval_at budget point) with "
+         "view, teacher_kind, eval_episodes, widths, weights_bytes, train_wall_s",
     render=lambda board: (to_csv(board), []),
 ))

@@ -157,4 +157,5 @@ def _render(board: Leaderboard) -> tuple[str, list[str]]:
     return json.dumps(res.data, indent=2) + "\n", warnings
 
 
-register_format(ExportFormat(name="marl-eval", help="InstaDeep marl-eval raw-data JSON", render=_render))
+register_format(ExportFormat(name="marl-eval", help="InstaDeep marl-eval raw-data JSON (one step_k per eval_at budget "
+                                                   "point; tasks named TASK@VIEW)", render=_render))

@@ -125,11 +125,11 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: i
 def fit_grouped(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, *, title: str | None = None,
                 alt: Sequence[Sequence[str]] | None = None,
                 styles: Sequence[str | None] | None = None) -> list[FitResult]:
-    """One table when it fits ``width`` with its priority-0 columns; else one table per distinct
-    value of the first column (a task id), that value as the table's title, so the longest ids
-    do not cost a column. Rows must be ordered by the first column."""
+    """One table when it fits ``width`` whole; else one table per distinct value of the first column
+    (a task id) as the table's title, so the longest ids do not cost a column, when that hides
+    fewer columns (or the one table does not fit at all). Rows must be ordered by the first column."""
     flat = fit_table(columns, rows, width, title=title, alt=alt, styles=styles)
-    if flat.fits or not rows:
+    if (flat.fits and not flat.hidden) or not rows:
         return [flat]
     out = []
     for key in dict.fromkeys(r[0] for r in rows):
@@ -137,6 +137,9 @@ def fit_grouped(columns: Sequence[Column], rows: Sequence[Sequence[str]], width:
         out.append(fit_table(columns[1:], [rows[i][1:] for i in idx], width, title=key,
                              alt=None if alt is None else [alt[i] for i in idx],
                              styles=None if styles is None else [styles[i] for i in idx]))
+    # Stacked only when it shows more (or the flat table does not fit at all).
+    if flat.fits and max(len(f.hidden) for f in out) >= len(flat.hidden):
+        return [flat]
     return out
 
 
@@ -147,3 +150,60 @@ def print_fitted(console: Console, fitted: Sequence[FitResult], notes: Sequence[
     for note in dict.fromkeys([*(f.note() for f in fitted if f.note()), *notes]):
         console.print(f"[dim]{note}[/]", highlight=False)
 
+
+
+def _md_cells(line: str) -> list[str]:
+    """The cells of one markdown table line (``\\|`` is a literal bar inside a cell)."""
+    cells, cur, i, text = [], "", 0, line.strip().strip("|")
+    while i < len(text):
+        if text.startswith("\\|", i):
+            cur, i = cur + "|", i + 2
+            continue
+        if text[i] == "|":
+            cells.append(cur.strip())
+            cur = ""
+        else:
+            cur += text[i]
+        i += 1
+    cells.append(cur.strip())
+    return cells
+
+
+def parse_markdown_table(markdown: str) -> tuple[list[str], list[str], list[list[str]], list[str], list[str]]:
+    """``(header, aligns, rows, lines before, lines after)`` of the first table in ``markdown``
+    (bold marks dropped; an empty header when there is no table)."""
+    lines = markdown.splitlines()
+    idx = [i for i, ln in enumerate(lines) if ln.lstrip().startswith("|")]
+    if len(idx) < 2:
+        return [], [], [], lines, []
+    first, last = idx[0], idx[-1]
+    header = _md_cells(lines[first])
+    aligns = _md_cells(lines[first + 1])
+    rows = [(_md_cells(lines[i]) + [""] * len(header))[: len(header)] for i in idx[2:]]
+    return header, aligns, [[c.replace("**", "") for c in r] for r in rows], lines[:first], lines[last + 1:]
+
+
+def fit_markdown(markdown: str, width: int) -> tuple[FitResult | None, list[str], list[str]]:
+    """A GitHub markdown table (with prose before or after it) as one fitted terminal table:
+    ``(table, lines before, lines after)``; None when there is no table. The first column (an id)
+    is never dropped, the last (a verdict) goes last, the others from the right; a cell
+    ``value [lo, hi]`` has the compact form ``value`` (tried first). When the table hides columns,
+    ``markdown_records`` gives every value instead, one block per row."""
+    header, aligns, rows, before, after = parse_markdown_table(markdown)
+    if not header:
+        return None, before, after
+    n = len(header)
+    has_ci = [any(" [" in r[k] for r in rows) for k in range(n)]
+    columns = [Column(name, 0 if k == 0 else (1 if k == n - 1 else k + 1),
+                      right=k < len(aligns) and aligns[k].endswith(":"), compact=k if has_ci[k] else None,
+                      compact_name=name.replace(" [95% CI]", "") if has_ci[k] else None)
+               for k, name in enumerate(header)]
+    alt = [[c.split(" [", 1)[0] for c in r] for r in rows]
+    return fit_table(columns, rows, width, alt=alt), before, after
+
+
+def markdown_records(markdown: str) -> list[tuple[str, list[str]]]:
+    """Each row of the first markdown table as ``(first cell, ["header: value", ...])``: the
+    narrow-terminal form of a wide table, one field per line, so nothing is cut or left out."""
+    header, _, rows, _, _ = parse_markdown_table(markdown)
+    return [(r[0], [f"{h}: {c}" for h, c in zip(header[1:], r[1:], strict=True)]) for r in rows]

@@ -102,3 +102,16 @@ def test_profile_fits_at_80_columns_and_names_what_it_hid():
     words = _fits(table, 80)
     assert {"eager", "torchscript", "cpu"} <= words
     assert "hidden to fit:" in table
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("board", [LIMITED, QUICKSTART], ids=["limited", "quickstart"])
+def test_show_summary_fits_and_shows_every_task_and_verdict(board, width):
+    text = _run(["show", str(board), "--summary"], width)
+    words = _fits(text, width)
+    rows = json.loads(_run(["show", str(board), "--summary", "--json"], width))
+    tasks, _ = _labels(board)
+    assert {t for t in tasks if t.partition("@")[0] in {r["task"] for r in rows}} <= words
+    assert "holds" in words or "fails" in words or "beyond" in text
+    if width == 80:  # nothing hidden: one block per task with every field
+        assert "hidden to fit" not in text and "P(KD-MARL > it)" in text

@@ -207,7 +207,9 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
         if as_json:
             echo_json(headline_dicts(rows))
         else:
-            click.echo(headline_markdown(rows, data.focus), nl=False)
+            from kdmarl_bench.results.fit import print_markdown_fitted
+
+            print_markdown_fitted(stdout_console(), headline_markdown(rows, data.focus))
         return
     from kdmarl_bench.commands.common import progress_bar
 

@@ -63,24 +63,10 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
         if as_json:
             echo_json(headline_dicts(rows))
             return
-        from kdmarl_bench.results.fit import fit_markdown, markdown_records, print_fitted
+        from kdmarl_bench.results.fit import print_markdown_fitted
 
-        # The headline fitted to the terminal like every other table; where columns would be hidden,
-        # one block per task instead (a field per line: nothing is cut or left out).
-        con = stdout_console()
-        text = headline_markdown(rows, board.focus)
-        fitted, before, after = fit_markdown(text, con.width)
-        for line in before:
-            con.print(line, highlight=False, markup=False)
-        if fitted is not None and not fitted.hidden:
-            print_fitted(con, [fitted])
-        else:
-            for task, fields in markdown_records(text):
-                con.print(f"[bold]{task}[/]", highlight=False)
-                for field in fields:
-                    con.print(f"  {field}", highlight=False, markup=False)
-        for line in after:
-            con.print(line, highlight=False, markup=False)
+        # The headline fitted to the terminal like every other table (one block per task when narrow).
+        print_markdown_fitted(stdout_console(), headline_markdown(rows, board.focus))
         return
     if as_json:
         echo_json([s.to_dict() for s in board.ordered_summary()

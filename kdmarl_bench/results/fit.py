@@ -207,3 +207,20 @@ def markdown_records(markdown: str) -> list[tuple[str, list[str]]]:
     narrow-terminal form of a wide table, one field per line, so nothing is cut or left out."""
     header, _, rows, _, _ = parse_markdown_table(markdown)
     return [(r[0], [f"{h}: {c}" for h, c in zip(header[1:], r[1:], strict=True)]) for r in rows]
+
+
+def print_markdown_fitted(console: Console, markdown: str) -> None:
+    """Print a markdown table (with its prose) fitted to the console: one table when no column has
+    to be hidden, else one block per row with a field per line (nothing cut or left out)."""
+    fitted, before, after = fit_markdown(markdown, console.width)
+    for line in before:
+        console.print(line, highlight=False, markup=False)
+    if fitted is not None and not fitted.hidden:
+        print_fitted(console, [fitted])
+    else:
+        for first, fields in markdown_records(markdown):
+            console.print(f"[bold]{first}[/]", highlight=False)
+            for field in fields:
+                console.print(f"  {field}", highlight=False, markup=False)
+    for line in after:
+        console.print(line, highlight=False, markup=False)

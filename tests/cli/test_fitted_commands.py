@@ -106,8 +106,9 @@ def test_profile_fits_at_80_columns_and_names_what_it_hid():
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("board", [LIMITED, QUICKSTART], ids=["limited", "quickstart"])
-def test_show_summary_fits_and_shows_every_task_and_verdict(board, width):
-    text = _run(["show", str(board), "--summary"], width)
+@pytest.mark.parametrize("command", [["show", "--summary"], ["report", "--headline"]], ids=["show", "report"])
+def test_show_summary_fits_and_shows_every_task_and_verdict(board, width, command):
+    text = _run([command[0], str(board), command[1]], width)
     words = _fits(text, width)
     rows = json.loads(_run(["show", str(board), "--summary", "--json"], width))
     tasks, _ = _labels(board)

@@ -1,5 +1,7 @@
 """Is any quickstart command silent for more than 3 s? Each runs under a pseudo-terminal and every
-chunk of its output is timestamped.
+chunk of its output is timestamped. Covered: plan, envs, methods, show, evaluate, verify, report,
+compare, gate, run, train-teacher, ``profile`` on every deployment path and ``export`` of a
+checkpoint to ONNX (fp32 and int8) and ExecuTorch (the deploy runtimes must be installed).
 
     python benchmarks/silence_check.py [--only NAME,...] [--max-gap 3] [--json] [--keep DIR]
 
@@ -65,6 +67,11 @@ def commands(tmp: Path) -> dict[str, list[str]]:
         "run": ["run", str(tmp / "silence.toml"), "--out", str(tmp / "run")],
         "train-teacher": ["train-teacher", TINY_TASK, "--steps", "2000", "--hidden", "32,32", "--eval-episodes", "4",
                           "--out", str(tmp / "teacher" / "t")],
+        "profile": ["profile", "zoo:smax/3m", "--paths", "eager,torchscript,onnxruntime,executorch"],
+        "export-onnx": ["export", "zoo:smax/3m", "--format", "onnx", "--out", str(tmp / "export" / "onnx")],
+        "export-onnx-int8": ["export", "zoo:smax/3m", "--format", "onnx", "--int8", "--out",
+                             str(tmp / "export" / "int8")],
+        "export-executorch": ["export", "zoo:smax/3m", "--format", "executorch", "--out", str(tmp / "export" / "pte")],
     }
 
 

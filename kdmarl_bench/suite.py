@@ -159,11 +159,15 @@ class Suite:
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
         """This suite restricted to some of its tasks (``run --task``: split a suite across processes or
         machines; every cell keeps its key, so a later full run finds the finished ones)."""
+        # A task is named by its id or by ``TASK@VIEW`` as tables print it (the view it has in this suite).
+        labels = {t: t for t in self.tasks}
+        labels.update({f"{t}@{self.view_for(t)}": t for t in self.tasks if self.view_for(t) != "full"})
         for t in task_ids:
-            if t not in self.tasks:
+            if t not in labels:
                 raise UsageError(f"{self.path}: --task {t!r} is not a task of suite {self.name!r}"
-                                 f"{suggest(t, list(self.tasks))}; valid choices: {', '.join(self.tasks)}")
-        return replace(self, tasks=tuple(t for t in self.tasks if t in task_ids))
+                                 f"{suggest(t, list(labels))}; valid choices: {', '.join(labels)}")
+        chosen = {labels[t] for t in task_ids}
+        return replace(self, tasks=tuple(t for t in self.tasks if t in chosen))
 
     def sizes_for(self, method: str) -> tuple[StudentSize, ...]:
         labels = self.method_sizes.get(method)
@@ -383,8 +387,12 @@ def load_suite(path: str | Path) -> Suite:
 
 def _suite_dirs() -> list[Path]:
     # ./suites in the working directory first (a user's own suite of a bundled name overrides it),
-    # then the suites shipped inside the package (kdmarl_bench/suites/*.toml, package data).
-    return [Path("suites"), Path(__file__).resolve().parent / "suites"]
+    # then the bundled suites: inside an installed wheel kdmarl_bench/suites/ (setup.py copies them
+    # there), in a source checkout or editable install the repository's top-level suites/ (their
+    # one source).
+    package = Path(__file__).resolve().parent
+    shipped = package / "suites"
+    return [Path("suites"), shipped if shipped.is_dir() else package.parent / "suites"]
 
 
 def bundled_suites() -> list[str]:
@@ -394,7 +402,8 @@ def bundled_suites() -> list[str]:
 
 def resolve_suite_path(path: str | Path) -> Path:
     """A suite file path as given, or for a bare name (``quickstart``) ``./suites/NAME.toml`` if it
-    exists, else the bundled ``kdmarl_bench/suites/NAME.toml``; unresolved names come back as given."""
+    exists, else the bundled ``NAME.toml`` (the repository's ``suites/``, or ``kdmarl_bench/suites/``
+    inside a wheel); unresolved names come back as given."""
     p = Path(path)
     if p.exists() or p.suffix:
         return p

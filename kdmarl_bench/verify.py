@@ -53,6 +53,8 @@ class Verification:
     """95% bootstrap CI of (fresh − recorded) mean episode score."""
     holds: bool
     """``diff_ci95``'s upper bound is >= 0 (fresh not significantly worse): the verdict."""
+    view: str = "full"
+    """The record's observation view (tables show ``TASK@VIEW`` when not ``full``)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,7 +147,8 @@ def verify_leaderboard(data: dict, path: str | Path, sample: int = 4, fresh_seed
         _, dlo, dhi = diff_ci(res.episode_scores, r["episode_scores"], random_state=0)
         size = (r.get("student") or {}).get("size", "full")
         out.append(Verification(r["task"], r["method"], size, int(r["seed"]), ck, float(r["score"]), (lo, hi),
-                                res.score, seed, lo <= res.score <= hi, (dlo, dhi), dhi >= 0.0))
+                                res.score, seed, lo <= res.score <= hi, (dlo, dhi), dhi >= 0.0,
+                                r.get("view") or "full"))
     if progress is not None:
         progress(len(picked), len(picked), "")
     return out

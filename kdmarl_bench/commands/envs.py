@@ -45,12 +45,8 @@ def envs_cmd(family, as_json):
         echo_json(rows)
         return
 
-    from rich.table import Table
-
-    table = Table(title="kdmarl-bench tasks (teacher: the bundled zoo teacher's greedy score; "
-                        "views: students' observation sizes beyond full)")
-    for col in ("id", "agents", "obs dims", "state", "actions", "limit", "metric", "teacher", "views", "available"):
-        table.add_column(col, justify="left" if col in ("id", "metric", "available") else "right", no_wrap=True)
+    from kdmarl_bench.results.fit import print_fitted
+    from kdmarl_bench.tables import envs_table
 
     def dims(v):
         """Sizes per agent, runs of equal sizes as ``size×count`` (27 agents stay short)."""
@@ -79,17 +75,19 @@ def envs_cmd(family, as_json):
         limited = [v for v in r["views"] if v["limited"]]
         return " ".join(f"{v['name']}:{dims(v['obs_dims'])}" for v in limited) or "-"
 
-    reasons = {}
+    reasons: dict[str, str] = {}
+    cells = []
     for r in rows:
         if r["available"]:
             avail = "[green]yes[/]"
         else:  # one footnote per distinct reason, so the table stays narrow
             mark = reasons.setdefault(r["unavailable_reason"], f"[{len(reasons) + 1}]")
             avail = f"[red]no[/] {mark}"
-        table.add_row(r["id"], str(r["n_agents"]), dims(r["obs_dims"]), str(r["state_dim"]), dims(r["n_actions"]),
-                      str(r["episode_limit"]), r["metric"], teacher_cells(r), views_cell(r), avail)
+        cells.append([r["id"], str(r["n_agents"]), dims(r["obs_dims"]), str(r["state_dim"]), dims(r["n_actions"]),
+                      str(r["episode_limit"]), r["metric"], teacher_cells(r), views_cell(r), avail])
     con = stdout_console()
-    con.print(table)
+    print_fitted(con, [envs_table("kdmarl-bench tasks (teacher: the bundled zoo teacher's greedy score; views: "
+                                  "students' observation sizes beyond full)", cells, con.width)])
     for reason, mark in reasons.items():
         con.print(f"{mark} {reason}", highlight=False, markup=False)
 

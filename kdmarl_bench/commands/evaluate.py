@@ -9,7 +9,9 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, std
 
 @click.command("evaluate")
 @click.argument("checkpoint", required=False)
-@click.option("--task", "task_id", default=None, help="Task id, e.g. smax/3m (default: the checkpoint's task).")
+@click.option("--task", "task_id", default=None,
+              help="Task id, e.g. smax/3m, or TASK@VIEW as tables print it (the same as --view VIEW; default: the "
+                   "checkpoint's task).")
 @click.option("--policy", type=click.Choice(["random"]), default=None, help="Evaluate a built-in policy instead.")
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes (default: the env family's protocol, 128 SMAX, 32 SMACv2, 100 MPE).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True, help="Eval seed.")
@@ -31,6 +33,11 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
 
     if (checkpoint is None) == (policy is None):
         raise CliError("give either a CHECKPOINT (path or zoo:TASK) or --policy random")
+    if task_id is not None and "@" in task_id:  # TASK@VIEW, the task identity tables print
+        task_id, _, at_view = task_id.partition("@")
+        if view_name is not None and view_name != at_view:
+            raise CliError(f"--task {task_id}@{at_view} and --view {view_name} name different views")
+        view_name = at_view
     pol = None
     source = "random"
     if checkpoint is not None:
@@ -73,7 +80,8 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
         return
     label = "win rate" if spec.metric == "win_rate" else "mean team return"
     mode = "uniform over available actions" if pol is None else "greedy"
-    msg = f"{task_id} · {source} · {episodes} episodes (seed {seed}, {mode}): {label} {mean:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
+    shown = task_id if pol is None or pol.view == "full" else f"{task_id}@{pol.view}"
+    msg = f"{shown} · {source} · {episodes} episodes (seed {seed}, {mode}): {label} {mean:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
     if spec.metric == "win_rate":
         msg += f" · mean return {out['mean_return']:.3f}"
     if result.sampled is not None:

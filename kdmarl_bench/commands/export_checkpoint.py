@@ -54,7 +54,10 @@ def export_checkpoint_cli(source: str, fmt: str, out: Path | None, int8: bool) -
                        f"formats: {LEADERBOARD_FORMATS})", 2)
     if out is None:
         raise CliError(f"--format {fmt} writes one model per agent and manifest.json: give --out DIR", 2)
-    result = export_checkpoint(source, fmt, out, int8=int8)
+    from kdmarl_bench.commands.common import progress_bar
+
+    with progress_bar(f"export {fmt}", None, "") as update:  # each step named while it runs
+        result = export_checkpoint(source, fmt, out, int8=int8, on_step=lambda text: update(0, status=text))
     eq = result.manifest["equivalence"]
     for f in result.files:
         click.echo(f"wrote {f}", err=True)

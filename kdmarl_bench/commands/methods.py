@@ -26,7 +26,10 @@ def methods_cmd(method_id, as_json):
         rows = [dataclasses.asdict(i) for i in infos]
         echo_json(rows[0] if method_id else rows)
         return
-    stdout_console().print(method_info_table(infos[0]) if method_id else methods_table(infos))
+    from kdmarl_bench.results.fit import print_fitted
+
+    con = stdout_console()
+    print_fitted(con, [method_info_table(infos[0], con.width) if method_id else methods_table(infos, con.width)])
 
 
 COMMANDS = [methods_cmd]

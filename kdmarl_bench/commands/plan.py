@@ -40,18 +40,17 @@ def plan_cmd(suite_path, as_json):
                       if suite.tune is not None else {}),
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
-    from rich.table import Table
+    from kdmarl_bench.results.fit import print_fitted
+    from kdmarl_bench.results.render import task_label
+    from kdmarl_bench.tables import plan_table
 
-    table = Table(title=f"suite {suite.name} v{suite.version}: {len(cells)} cells")
-    for col in ("task", "method", "size", "seed", "env steps", "eval episodes × seeds", "teacher"):
-        table.add_column(col)
+    rows = []
     for c in cells:
-        label = c.task if c.view == "full" else f"{c.task}@{c.view}"
         teacher = c.teacher.source + (f" ({c.teacher.kind})" if c.teacher.kind != "local" else "")
-        table.add_row(label, c.method, c.size_label, str(c.seed), f"{c.env_steps:,}",
-                      f"{c.eval_episodes} × {c.eval_seeds}", teacher)
+        rows.append([task_label(c.task, c.view), c.method, c.size_label, str(c.seed), f"{c.env_steps:,}",
+                     f"{c.eval_episodes} × {c.eval_seeds}", teacher])
     con = stdout_console()
-    con.print(table)
+    print_fitted(con, [plan_table(f"suite {suite.name} v{suite.version}: {len(cells)} cells", rows, con.width)])
     primary = ("auc: mean retention over the learning curve's points" if suite.primary == "auc"
                else "final: retention at the final budget point")
     con.print(f"primary metric: [bold]{primary}[/] (pre-registered: the headline, PoI and gate judge it; "

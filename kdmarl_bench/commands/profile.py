@@ -67,29 +67,43 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
         click.echo("warning: --torchscript/--no-torchscript is deprecated; use --paths", err=True)
     path_list = _parse_paths(paths, torchscript)
     require_paths(path_list)  # exit 3 with the install command before any work
-    policy, card = load_policy_ref(checkpoint)
-    observations = None
-    if recorded and any(p != "eager" for p in path_list):
-        from kdmarl_bench.envs import get_task
+    from kdmarl_bench.commands.common import progress_bar
 
-        why = get_task(card["task"]).availability()
-        if why is None:
-            observations = recorded_observations(policy, card["task"])
-        else:  # profiling needs no environment: check on random observations only, and say so
-            click.echo(f"note: equivalence checked on random observations only ({card['task']}: {why})", err=True)
-    cost, latency = profile_policy(policy, iters=iters, warmup=warmup, threads=thread_list, batch_sizes=batch_list,
-                                   cuda="auto" if cuda else "off", paths=path_list, recorded=observations)
-    memory = memory_footprint(policy.deploy_actors(), list(policy.obs_dims)).to_dict()
-    out = {"checkpoint": checkpoint, "task": card["task"], "kind": card.get("kind"), "cost": cost,
-           "memory": memory, "peak": machine_peak().to_dict(), "latency": latency}
+    with progress_bar("profile", None, "") as update:  # every step named while it runs: never silent
+        def step(text: str) -> None:
+            update(0, status=text)
+
+        step(f"loading {checkpoint}")
+        policy, card = load_policy_ref(checkpoint)
+        observations = None
+        if recorded and any(p != "eager" for p in path_list):
+            from kdmarl_bench.envs import get_task
+
+            why = get_task(card["task"]).availability()
+            if why is None:
+                step(f"recording observations in {card['task']}")
+                observations = recorded_observations(policy, card["task"])
+            else:  # profiling needs no environment: check on random observations only, and say so
+                click.echo(f"note: equivalence checked on random observations only ({card['task']}: {why})",
+                           err=True)
+        cost, latency = profile_policy(policy, iters=iters, warmup=warmup, threads=thread_list,
+                                       batch_sizes=batch_list, cuda="auto" if cuda else "off", paths=path_list,
+                                       recorded=observations, on_step=step)
+        step("measuring memory and this machine's floor")
+        memory = memory_footprint(policy.deploy_actors(), list(policy.obs_dims)).to_dict()
+        peak = machine_peak().to_dict()
+    out = {"checkpoint": checkpoint, "task": card["task"], "view": policy.view, "kind": card.get("kind"), "cost": cost,
+           "memory": memory, "peak": peak, "latency": latency}
     if as_json:
         echo_json(out)
         return
-    from kdmarl_bench.results.render_profile import latency_table, profile_lines
+    from kdmarl_bench.results.fit import print_fitted
+    from kdmarl_bench.results.render_profile import latency_notes, latency_table, profile_lines
 
     con = stdout_console()
     for line in profile_lines(out):
-        con.print(line)
-    con.print(latency_table(latency))
+        con.print(line, highlight=False)
+    print_fitted(con, [latency_table(latency, con.width)], latency_notes(latency))
+
 
 COMMANDS = [profile_cmd]

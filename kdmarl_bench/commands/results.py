@@ -14,30 +14,38 @@ from kdmarl_bench.results.formats import format_help
 
 @click.command()
 @click.argument("leaderboards", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--common-only", is_flag=True, help="Only the (task, method, size) rows present on every board.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of a table.")
 @handle_errors
-def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
+def compare(leaderboards: tuple[Path, ...], common_only: bool, as_json: bool) -> None:
     """Put leaderboards side by side per task, method and size (deltas vs the first).
+
+    Each Δ has its unit and a relative %; ``*`` marks a Δ retention whose 95% interval over
+    seeds (the gate's noise model) excludes 0, ``⚠`` a noisy latency. One provenance line per
+    board (machine, versions, commit).
 
     Refuses (exit 2) to compare a task whose numbers come from different backends, e.g.
     SMAX against real StarCraft II.
     """
     from kdmarl_bench.results.compare import compare as compare_leaderboards
+    from kdmarl_bench.results.compare import provenance_line
     from kdmarl_bench.results.io import read_leaderboard
     from kdmarl_bench.results.render import board_labels, print_compare
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
     paths = [str(p) for p in leaderboards]
-    rows = compare_leaderboards([(p, read_leaderboard(p)) for p in paths])  # errors name the files
+    boards = [(p, read_leaderboard(p)) for p in paths]
+    rows = compare_leaderboards(boards, common_only=common_only)  # errors name the files
+    provenance = [provenance_line(p, b) for p, b in boards]
     if as_json:
-        echo_json({"leaderboards": paths, "rows": rows})
+        echo_json({"leaderboards": paths, "provenance": provenance, "rows": rows})
         return
     # In the table a board is a short label (A, B, ...) with a legend, not a path column.
     for row in rows:
         for entry, label in zip(row["entries"], board_labels(paths), strict=True):
             entry["label"] = label
-    print_compare(stdout_console(), rows, paths)
+    print_compare(stdout_console(), rows, paths, provenance)
 
 
 @click.command()
@@ -46,7 +54,7 @@ def compare(leaderboards: tuple[Path, ...], as_json: bool) -> None:
     "--baseline",
     required=True,
     type=click.Path(path_type=Path, dir_okay=True),
-    help="Reference leaderboard of the same suite (e.g. baselines/ci.json).",
+    help="Reference leaderboard of the same suite (e.g. baselines/quickstart.json for a quickstart run).",
 )
 @click.option(
     "--max-retention-drop",
@@ -113,7 +121,9 @@ def gate(
 ) -> None:
     """Pass/fail CURRENT leaderboard against a baseline (exit 0 pass, 1 regression, 2 bad input).
 
-    A check the seeds cannot decide is inconclusive: a warning line and exit 0, or exit 1 with --strict.
+    Prints one compact table of the checks that did not simply pass (check, verdict, seeds
+    needed) and a summary line counting pass, fail, inconclusive and not judged (noisy latency).
+    A check the seeds cannot decide is inconclusive: exit 0, or exit 1 with --strict.
     """
     from kdmarl_bench.results.gate import gate as run_gate
     from kdmarl_bench.results.gate import gate_junit, gate_markdown
@@ -132,8 +142,11 @@ def gate(
         current_name=str(current),
         baseline_name=str(baseline),
     )
+    from kdmarl_bench.results.render_gate import print_gate, views_of
+
+    views = views_of(cur_data, base_data)
     for path, what, render in (
-        (markdown_file, "markdown report", gate_markdown),
+        (markdown_file, "markdown report", lambda r: gate_markdown(r, views)),
         (junit_file, "JUnit XML report", gate_junit),
     ):
         if path is not None:
@@ -141,18 +154,7 @@ def gate(
     if as_json:
         echo_json(result.to_dict())
     else:
-        for check in result.failures:
-            click.echo(check.describe())
-        for check in result.inconclusive:
-            click.echo(("" if strict else "warning: ") + check.describe())
-        n, n_fail, n_inc = len(result.checks), len(result.failures), len(result.inconclusive)
-        inc = f", {n_inc} inconclusive" if n_inc else ""
-        if result.exit_code == 0:
-            click.echo(f"gate passed: {n} checks against {baseline}{inc}")
-        elif n_fail:
-            click.echo(f"gate failed: {n_fail} of {n} checks regressed against {baseline}{inc}")
-        else:
-            click.echo(f"gate failed (--strict): {n_inc} of {n} checks inconclusive against {baseline}")
+        print_gate(stdout_console(), result, str(baseline), views)
     sys.stdout.flush()
     if result.exit_code:
         ctx.exit(result.exit_code)
@@ -205,7 +207,9 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
         if as_json:
             echo_json(headline_dicts(rows))
         else:
-            click.echo(headline_markdown(rows, data.focus), nl=False)
+            from kdmarl_bench.results.fit import print_markdown_fitted
+
+            print_markdown_fitted(stdout_console(), headline_markdown(rows, data.focus))
         return
     from kdmarl_bench.commands.common import progress_bar
 
@@ -268,9 +272,11 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
+        from kdmarl_bench.results.fit import print_fitted
         from kdmarl_bench.results.render_verify import verify_table
 
-        stdout_console().print(verify_table(rows, str(leaderboard)))
+        con = stdout_console()
+        print_fitted(con, [verify_table(rows, str(leaderboard), con.width)])
     if not all(r.holds for r in rows):
         sys.exit(1)
 
@@ -283,9 +289,11 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
+        from kdmarl_bench.results.fit import print_fitted
         from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
 
-        stdout_console().print(retrain_table(rows, str(leaderboard)))
+        con = stdout_console()
+        print_fitted(con, [retrain_table(rows, str(leaderboard), con.width)])
         for message in retrain_messages(rows):
             click.echo(message, err=True)
     if any(r.verdict == "outside" for r in rows):

@@ -13,11 +13,16 @@ from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_consol
 @click.argument("leaderboard", metavar="LEADERBOARD|RUN_DIR", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("--summary", is_flag=True,
               help="Instead of every row: the focus method against the best action-imitation baseline per task (the headline: regime, PoI, the claim).")
-@click.option("--task", "tasks", multiple=True, metavar="TASK", help="Only this task (repeatable).")
+@click.option("--task", "tasks", multiple=True, metavar="TASK",
+              help="Only this task (repeatable): TASK or TASK@VIEW as the table shows it (smax/3m@hetero).")
 @click.option("--method", "methods", multiple=True, metavar="METHOD", help="Only this method (repeatable).")
+@click.option("--agents", is_flag=True,
+              help="Per agent of each student of the --task tasks: hidden widths, params, FLOPs, weights "
+                   "(heterogeneous students differ per agent).")
 @click.option("--json", "as_json", is_flag=True, help="Print the selected summary rows (or headline rows) as JSON.")
 @handle_errors
-def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: tuple[str, ...], as_json: bool):
+def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: tuple[str, ...], agents: bool,
+             as_json: bool):
     """Show the results table of LEADERBOARD (a leaderboard JSON, or a run directory holding one).
 
     The table fits the terminal: below 120 columns it is one table per task, and columns that
@@ -26,22 +31,42 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
     from kdmarl_bench.errors import UsageError
     from kdmarl_bench.registry import suggest
     from kdmarl_bench.results.io import read_leaderboard
+    from kdmarl_bench.results.render import task_label
 
     board = read_leaderboard(leaderboard)
-    for opt, asked, have in (("--task", tasks, board.tasks), ("--method", methods,
-                                                             list(dict.fromkeys(s.method for s in board.summary)))):
+    labels = {task_label(s.task, s.view): s.task for s in board.summary}
+    labels.update({t: t for t in board.tasks})  # the bare id names the task under whichever view it ran
+    for opt, asked, have in (("--task", tasks, list(labels)), ("--method", methods,
+                                                               list(dict.fromkeys(s.method for s in board.summary)))):
         for name in asked:
             if name not in have:
-                raise UsageError(f"{leaderboard}: {opt} {name!r} is not on this board{suggest(name, list(have))}; "
-                                 f"valid choices: {', '.join(have)}")
+                shown = sorted({task_label(s.task, s.view) for s in board.summary}) if opt == "--task" else have
+                raise UsageError(f"{leaderboard}: {opt} {name!r} is not on this board{suggest(name, list(shown))}; "
+                                 f"valid choices: {', '.join(shown)}")
+    tasks = tuple(dict.fromkeys(labels[t] for t in tasks))
+    if agents:
+        from kdmarl_bench.results.fit import print_fitted
+        from kdmarl_bench.results.render import agents_rows, agents_table
+
+        if not tasks:
+            raise UsageError(f"--agents needs --task TASK (one of: {', '.join(sorted(labels))})")
+        if as_json:
+            echo_json({t: agents_rows(board, t) for t in tasks})
+            return
+        con = stdout_console()
+        print_fitted(con, [agents_table(board, t, con.width) for t in tasks])
+        return
     if summary:
         from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
 
         rows = [r for r in headline(board) if not tasks or r.task in tasks]
         if as_json:
             echo_json(headline_dicts(rows))
-        else:
-            click.echo(headline_markdown(rows, board.focus), nl=False)
+            return
+        from kdmarl_bench.results.fit import print_markdown_fitted
+
+        # The headline fitted to the terminal like every other table (one block per task when narrow).
+        print_markdown_fitted(stdout_console(), headline_markdown(rows, board.focus))
         return
     if as_json:
         echo_json([s.to_dict() for s in board.ordered_summary()

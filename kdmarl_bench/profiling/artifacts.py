@@ -19,6 +19,7 @@ the manifest and returns a :class:`~kdmarl_bench.profiling.runtimes.RuntimePolic
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,12 +65,15 @@ def _inside(out_dir: Path, name: str) -> Path:
     return dest
 
 
-def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, recorded: bool = True) -> ExportResult:
+def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, recorded: bool = True,
+                      on_step: Callable[[str], None] | None = None) -> ExportResult:
     """Export the policy of checkpoint ``ref`` (path or ``zoo:TASK``) as ``fmt`` into ``out_dir``.
 
     ``recorded``: also check equivalence on observations recorded in the task's environment
     (skipped, and said so in the manifest, when the task's backend is not installed here).
+    ``on_step(text)`` is told as each step starts (the CLI shows it, so a slow export is not silent).
     """
+    step = on_step or (lambda text: None)
     from kdmarl_bench.checkpoint import weights_sha256
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.teachers.zoo import load_policy_ref, resolve_ref
@@ -85,6 +89,7 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: exists and is not a directory")
 
+    step(f"loading {ref}")
     policy, card = load_policy_ref(ref)
     actors, obs_dims = policy.deploy_actors(), list(policy.obs_dims)
     task = get_task(card["task"])
@@ -93,11 +98,16 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
     # ---- export (and quantize) every distinct module --------------------------------------------
     units = export_units(actors, obs_dims)
     exporter = export_onnx if fmt == "onnx" else export_pte
-    models = [exporter(u.module, u.in_dim) for u in units]
+    models = []
+    for k, u in enumerate(units):
+        step(f"exporting module {k + 1}/{len(units)} to {fmt} (agents {', '.join(map(str, u.agents))})")
+        models.append(exporter(u.module, u.in_dim))
     if int8:
         from kdmarl_bench.profiling.quantize import quantize_int8
 
+        step("quantizing to int8 (ONNX Runtime dynamic)")
         models = [quantize_int8(m) for m in models]
+    step(f"loading the {runtime} session")
     team = RuntimeTeam.build(actors, obs_dims, runtime, models=models)
 
     # ---- check against eager before anything is written ---------------------------------------
@@ -107,12 +117,15 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
         if why is None:
             from kdmarl_bench.profiling.deploy import recorded_observations
 
+            step(f"recording observations in {spec.id}")
             observations = recorded_observations(policy, spec.id)
         else:
             recorded_note = f"recorded observations skipped: {why}"
+    step("checking equivalence against eager")
     eq = check_equivalence(actors, team, recorded=observations, atol=None if int8 else 1e-5)
 
     # ---- write files, then the manifest -------------------------------------------------------
+    step(f"writing {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     files, file_entries, agent_file = [], [], {}
     shared_k = 0

@@ -9,11 +9,13 @@ into the same row. Every function takes typed leaderboards (or dicts, typed once
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results import noise
 from kdmarl_bench.results.io import as_leaderboard
-from kdmarl_bench.results.records import CI, Leaderboard, Summary, method_sort_key
+from kdmarl_bench.results.records import CI, Leaderboard, Provenance, Summary, method_sort_key
 
 VALUE_FIELDS = ("score_mean", "score_ci95", "retention_mean", "retention_ci95", "flops", "latency_cpu_p50_ms")
 
@@ -101,13 +103,44 @@ def _value(row: Summary | None, name: str) -> Any:
     return value.to_list() if isinstance(value, CI) else value
 
 
-def compare(leaderboards: list[tuple[str, Leaderboard | dict]]) -> list[dict]:
+def provenance_line(label: str, board: Leaderboard | dict) -> str:
+    """One line of where a board was made: machine (CPU, GPU, threads), versions and commit."""
+    p: Provenance = as_leaderboard(board).provenance
+    machine = ", ".join(x for x in (p.cpu, p.gpu, f"{p.threads} threads" if p.threads else None) if x) or "unknown"
+    versions = ", ".join(f"{k} {v}" for k, v in (("kdmarl-bench", p.kdmarl_bench), ("torch", p.torch),
+                                                 ("jax", p.jax), ("mpe2", p.mpe2), ("python", p.python)) if v)
+    commit = (p.git_commit or "unknown")[:10]
+    return f"{label}: {machine} · {versions} · commit {commit} · {p.created_at}"
+
+
+def _retentions(board: Leaderboard, key: tuple[str, str, str]) -> list[float]:
+    return [float(r.retention) for r in board.records
+            if r.key == key and r.ok and isinstance(r.retention, (int, float)) and math.isfinite(r.retention)]
+
+
+def _significance(board: Leaderboard, base: Leaderboard, key: tuple[str, str, str]) -> tuple[list[float] | None, bool]:
+    """(95% interval of Δ retention vs the first board, whether it excludes 0), with the gate's
+    noise model (``noise.difference_interval``: pooled-variance t on per-seed retentions).
+    One seed a side has no variance estimate: an infinite interval, never significant."""
+    cur, ref = _retentions(board, key), _retentions(base, key)
+    if not cur or not ref:
+        return None, False
+    iv = noise.difference_interval(cur, ref)
+    if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
+        return None, False
+    return [iv.lo, iv.hi], iv.lo > 0 or iv.hi < 0
+
+
+def compare(leaderboards: list[tuple[str, Leaderboard | dict]], common_only: bool = False) -> list[dict]:
     """Rows per (task, method, size) with each leaderboard's values and deltas vs the first.
 
-    Each row: ``task, method, size, metric, entries``; each entry: ``label, present``, the
+    Each row: ``task, view, method, size, metric, entries``; each entry: ``label, present``, the
     values ``score_mean, score_ci95, retention_mean, retention_ci95, flops,
-    latency_cpu_p50_ms`` and ``delta_score, delta_retention, delta_flops, flops_ratio,
-    delta_latency_cpu_p50_ms`` (None for the first leaderboard or when a value is missing).
+    latency_cpu_p50_ms, latency_noisy`` and ``delta_score, delta_retention, delta_flops,
+    flops_ratio, delta_latency_cpu_p50_ms``, the relative changes ``rel_retention,
+    rel_latency_cpu_p50_ms`` (fractions of the first board's value) and ``retention_diff_ci95,
+    significant`` (the gate's noise model on per-seed retention); None for the first leaderboard or
+    when a value is missing. ``common_only``: only rows present on every board.
     """
     if not leaderboards:
         raise UsageError("compare needs at least one leaderboard")
@@ -124,19 +157,27 @@ def compare(leaderboards: list[tuple[str, Leaderboard | dict]]) -> list[dict]:
         keys,
         key=lambda k: (k[0], method_sort_key(k[1], focus), -(keys[k].flops or 0.0), k[2]),
     )
+    if common_only:
+        ordered = [k for k in ordered if all(k in idx for idx in indexes)]
     rows = []
     for key in ordered:
         base = indexes[0].get(key)
         entries = []
-        for i, ((label, _), idx) in enumerate(zip(boards, indexes, strict=True)):
+        for i, ((label, board), idx) in enumerate(zip(boards, indexes, strict=True)):
             row = idx.get(key)
             entry: dict[str, Any] = {"label": label, "present": row is not None}
             for f in VALUE_FIELDS:
                 entry[f] = _value(row, f)
+            cpu = row.latency_summary.cpu if row is not None else None
+            entry["latency_noisy"] = None if cpu is None else cpu.noisy
             entry.update(_deltas(row, base) if i else _deltas(None, None))
+            ci, sig = _significance(board, boards[0][1], key) if i and row is not None and base else (None, False)
+            entry.update(retention_diff_ci95=ci, significant=sig)
             entries.append(entry)
         metric = next((idx[key].metric for idx in indexes if key in idx and idx[key].metric), None)
-        rows.append({"task": key[0], "method": key[1], "size": key[2], "metric": metric, "entries": entries})
+        view = next((idx[key].view for idx in indexes if key in idx), "full")
+        rows.append({"task": key[0], "view": view, "method": key[1], "size": key[2], "metric": metric,
+                     "entries": entries})
     return rows
 
 
@@ -150,10 +191,16 @@ def _deltas(row: Summary | None, base: Summary | None) -> dict[str, float | None
     ratio = None
     if row is not None and base is not None and row.flops is not None and base.flops:
         ratio = float(row.flops) / float(base.flops)
+    def rel(name: str) -> float | None:
+        d, b = diff(name), None if base is None else getattr(base, name)
+        return None if d is None or not b else d / abs(float(b))
+
     return {
         "delta_score": diff("score_mean"),
         "delta_retention": diff("retention_mean"),
+        "rel_retention": rel("retention_mean"),
         "delta_flops": diff("flops"),
         "flops_ratio": ratio,
         "delta_latency_cpu_p50_ms": diff("latency_cpu_p50_ms"),
+        "rel_latency_cpu_p50_ms": rel("latency_cpu_p50_ms"),
     }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdmarl_bench.results.records import CI, CLAIM_RETENTION, TEACHER, Leaderboard, Summary
+from kdmarl_bench.results.render import board_task_label
 
 CURVES_FILE = "learning_curves.png"
 AUTO_SIZE = "auto"
@@ -167,7 +168,7 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
         ax.axhline(CLAIM_RETENTION, color="#999999", linewidth=0.8, linestyle=":")
         ax.set_xticks(sorted({x for ln in lines[task] for x in ln.env_steps}))  # the budget points
         ax.xaxis.set_major_formatter(FuncFormatter(_steps_text))
-        ax.set_title(task)
+        ax.set_title(board_task_label(board, task))
         ax.set_xlabel("env-steps of training")
         ax.set_ylabel("retention")
     fig.suptitle("Retention vs env-steps of training\n(lines: mean over seeds; bands: 95% bootstrap CI over seeds; "

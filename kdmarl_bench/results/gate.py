@@ -598,8 +598,10 @@ def gate(
                       strict=strict)
 
 
-def gate_markdown(result: GateResult) -> str:
-    """A markdown report listing every check with both values (for a CI job summary)."""
+def gate_markdown(result: GateResult, views: dict[str, str] | None = None) -> str:
+    """A markdown report listing every check with both values (for a CI job summary); ``views``
+    (task → its students' view) names tasks ``TASK@VIEW`` as every other table does."""
+    views = views or {}
     n_fail, n_inc = len(result.failures), len(result.inconclusive)
     if result.exit_code:
         verdict = f"❌ failed ({n_fail} of {len(result.checks)} checks"
@@ -622,7 +624,7 @@ def gate_markdown(result: GateResult) -> str:
     rows = [
         [
             "**FAIL**" if c.verdict == FAIL else c.verdict.upper(),
-            c.task,
+            c.task if views.get(c.task, "full") == "full" else f"{c.task}@{views[c.task]}",
             c.method,
             c.size,
             c.name,

@@ -23,7 +23,8 @@ from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.curves import curve_table_markdown
 from kdmarl_bench.results.headline import headline, headline_curve_markdown, headline_markdown
 from kdmarl_bench.results.io import read_leaderboard
-from kdmarl_bench.results.render import int8_markdown, leaderboard_markdown
+from kdmarl_bench.results.render import leaderboard_markdown
+from kdmarl_bench.results.report.deployment import int8_markdown
 from kdmarl_bench.results.report.improvement import poi_markdown
 
 BLOCK_RE = re.compile(

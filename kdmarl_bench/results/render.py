@@ -11,8 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from kdmarl_bench.results.aggregate import finite_mean
-from kdmarl_bench.results.fit import Column, FitResult, fit_table
+from kdmarl_bench.results.fit import Column, FitResult, fit_table, print_fitted
 from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, GREEDY_SAMPLED_FLAG, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.records import is_finite_number as _ok
@@ -30,6 +29,7 @@ LEADERBOARD_COLUMNS = (
     "reduction ×",
     "CPU p50 ms",
     "speed-up ×",
+    "train s",
     "weights",
     "best path p50 ms",
 )
@@ -146,10 +146,47 @@ def ordered_summary(board: Leaderboard | dict) -> list[Summary]:
     return as_leaderboard(board).ordered_summary()
 
 
+NOISY_MARK = "⚠"
+SIGNIFICANT_MARK = "*"
+
+
+def _train_wall(board: Leaderboard) -> dict[tuple[str, str, str], float]:
+    """Mean training wall time (s) over the successful seeds of each (task, method, size)."""
+    walls: dict[tuple[str, str, str], list[float]] = {}
+    for r in board.records:
+        wall = r.train.wall_s if r.train is not None else None
+        if r.ok and _ok(wall):
+            walls.setdefault(r.key, []).append(float(wall))
+    return {k: sum(v) / len(v) for k, v in walls.items()}
+
+
+def _noisy(s: Summary) -> bool:
+    cpu = s.latency_summary.cpu
+    return bool(cpu is not None and cpu.noisy)
+
+
+def fmt_seconds(x: Any) -> str:
+    """Training wall time: ``12.3`` s, ``1,234`` s."""
+    if not _ok(x):
+        return DASH
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
 def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
-    """The formatted cells of the leaderboard table, one list per summary row."""
+    """The formatted cells of the leaderboard table, one list per summary row.
+
+    A CPU p50 from a noisy measurement carries ``NOISY_MARK``, and so does a speed-up computed
+    from one (the student's or its teacher's): not a plain number (``noise_notes`` explains)."""
+    data = as_leaderboard(board)
+    walls = _train_wall(data)
+    summary = ordered_summary(data)
+    teacher_noisy = {s.task: _noisy(s) for s in summary if s.method == TEACHER}
     rows = []
-    for r in ordered_summary(board):
+    for r in summary:
+        noisy = _noisy(r)
+        speed_noisy = noisy or (r.method != TEACHER and teacher_noisy.get(r.task, False))
+        p50 = fmt_ms(r.latency_cpu_p50_ms)
+        speedup = fmt_ratio(r.latency_speedup_cpu, 2)
         score = fmt_score(r.score_mean, r.score_ci95, r.metric)
         if score == DASH and r.n_failed:
             score = f"failed ({r.n_failed})"
@@ -163,8 +200,9 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
                 fmt_sampled(r),
                 human_count(r.flops),
                 fmt_ratio(r.flops_reduction),
-                fmt_ms(r.latency_cpu_p50_ms),
-                fmt_ratio(r.latency_speedup_cpu, 2),
+                p50 + (f" {NOISY_MARK}" if noisy and p50 != DASH else ""),
+                speedup + (f" {NOISY_MARK}" if speed_noisy and speedup != DASH else ""),
+                fmt_seconds(walls.get((r.task, r.method, r.size))),
                 fmt_bytes(r.weights_bytes),
                 fmt_best_path(r.best_path, r.best_path_p50_ms),
             ]
@@ -175,6 +213,12 @@ def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
 def task_label(task: str, view: str) -> str:
     """A task as tables show it: ``smax/3m`` under the full view, ``smax/3m@sight5`` under another."""
     return task if view == "full" else f"{task}@{view}"
+
+
+def board_task_label(board: Leaderboard | dict, task: str) -> str:
+    """``task_label`` of ``task`` under the view it has on ``board`` (``full`` when not on it)."""
+    data = as_leaderboard(board)
+    return task_label(task, next((s.view for s in data.summary if s.task == task), "full"))
 
 
 def _title(board: Leaderboard) -> str:
@@ -190,7 +234,8 @@ _LEADERBOARD_FIT = (
     Column("retention (95% CI)", 0, right=True, compact=1, compact_name="retention"),
     Column("sampled retention (95% CI)", 0, right=True, compact=2, compact_name="sampled"),
     Column("FLOPs", 3, right=True), Column("reduction ×", 1, right=True), Column("CPU p50 ms", 4, right=True),
-    Column("speed-up ×", 2, right=True), Column("weights", 5, right=True), Column("best path p50 ms", 6, right=True),
+    Column("speed-up ×", 2, right=True), Column("train s", 7, right=True), Column("weights", 5, right=True),
+    Column("best path p50 ms", 6, right=True),
 )
 STACK_BELOW = 120
 """Narrower than this, a board is shown as one table per task (the task id as its title)."""
@@ -239,13 +284,9 @@ def print_leaderboard(console: Console, board: Leaderboard | dict, tasks: Iterab
     fitted = leaderboard_tables(data, console.width, tasks, methods)
     if len(fitted) > 1:
         console.print(f"[bold]{_title(data)}[/]", highlight=False)
-    for f in fitted:
-        console.print(f.table)
-    for note in dict.fromkeys(f.note() for f in fitted if f.note()):
-        console.print(f"[dim]{note}[/]", highlight=False)
+    notes = noise_notes(data)
     note = small_n_note(data)
-    if note:
-        console.print(f"[dim]{note}[/]", highlight=False)
+    print_fitted(console, fitted, [*notes, *([note] if note else [])])
     for line in flagged_lines(data, tasks, methods):
         console.print(f"[yellow]{line}[/]", highlight=False)
 
@@ -277,6 +318,22 @@ def markdown_table(
     lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|")
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def leaderboard_legend(data: Leaderboard | dict) -> str:
+    """What the leaderboard's codes mean (only those the table shows), one line."""
+    rows = leaderboard_rows(data)
+    parts = []
+    used = {c.rsplit(" ", 1)[-1] for r in rows for c in r[-1:] if c != DASH}
+    codes = [f"{short} = {path}" for path, short in _PATH_SHORT.items() if short in used and short != path]
+    if codes:
+        parts.append("best path: the fastest deployment path's 1-thread p50 (" + ", ".join(codes) + ")")
+    train_col = LEADERBOARD_COLUMNS.index("train s")
+    if any(r[train_col] != DASH for r in rows):
+        parts.append("train s: training wall time, mean over seeds")
+    if any(NOISY_MARK in c for r in rows for c in r):
+        parts.append(f"{NOISY_MARK}: a noisy latency measurement, not a number to judge")
+    return "; ".join(parts)
 
 
 def leaderboard_markdown(data: Leaderboard | dict) -> str:
@@ -316,13 +373,23 @@ def _signed(x: Any, fmt: str) -> str:
     return format(x, "+" + fmt) if _ok(x) else DASH
 
 
+def _rel(x: Any) -> str:
+    return f" ({100 * x:+.0f}%)" if _ok(x) else ""
+
+
 def compare_rows(rows: list[dict]) -> list[list[str]]:
-    """Formatted cells for ``compare.compare`` output: one line per row × leaderboard."""
+    """Formatted cells for ``compare.compare`` output: one line per row × leaderboard.
+
+    Every Δ carries its unit (pp: percentage points; ``ret``: the task's return; ms; ×) and, for
+    retention and p50, the change relative to the first board in %; a Δ retention whose 95%
+    interval (the gate's noise model) excludes 0 ends in ``*``; a noisy p50 carries ``⚠``."""
     out = []
     for row in rows:
         metric = row.get("metric")
+        first_noisy = bool(row["entries"][0].get("latency_noisy"))
         for i, e in enumerate(row["entries"]):
-            head = [row["task"], row["method"], row["size"]] if i == 0 else ["", "", ""]
+            head = [task_label(row["task"], row.get("view") or "full"), row["method"], row["size"]] if i == 0 \
+                else ["", "", ""]
             if not e["present"]:
                 out.append([*head, e["label"], "absent", "", "", "", "", "", "", ""])
                 continue
@@ -331,8 +398,16 @@ def compare_rows(rows: list[dict]) -> list[list[str]]:
                 d_score += " pp" if d_score != DASH else ""
             else:
                 d_score = _signed(e["delta_score"], ".2f")
+                d_score += " ret" if d_score != DASH else ""
             d_ret = _signed(None if e["delta_retention"] is None else 100 * e["delta_retention"], ".1f")
-            d_ret += " pp" if d_ret != DASH else ""
+            if d_ret != DASH:
+                d_ret += " pp" + _rel(e.get("rel_retention")) + (f" {SIGNIFICANT_MARK}" if e.get("significant") else "")
+            noisy = bool(e.get("latency_noisy"))
+            p50 = fmt_ms(e["latency_cpu_p50_ms"]) + (f" {NOISY_MARK}" if noisy else "")
+            d_p50 = _signed(e["delta_latency_cpu_p50_ms"], ".3f")
+            if d_p50 != DASH:
+                d_p50 += " ms" + _rel(e.get("rel_latency_cpu_p50_ms")) + (f" {NOISY_MARK}" if noisy or first_noisy
+                                                                          else "")
             out.append(
                 [
                     *head,
@@ -343,11 +418,35 @@ def compare_rows(rows: list[dict]) -> list[list[str]]:
                     d_ret if i else "",
                     human_count(e["flops"]),
                     (fmt_ratio(e["flops_ratio"], 2) if _ok(e["flops_ratio"]) else DASH) if i else "",
-                    fmt_ms(e["latency_cpu_p50_ms"]),
-                    _signed(e["delta_latency_cpu_p50_ms"], ".3f") if i else "",
+                    p50,
+                    d_p50 if i else "",
                 ]
             )
     return out
+
+
+def noise_notes(board: Leaderboard | dict) -> list[str]:
+    """The footnote under a leaderboard that shows ``NOISY_MARK``, empty when none is shown."""
+    summary = ordered_summary(board)
+    noisy = [s for s in summary if _noisy(s)]
+    if not noisy:
+        return []
+    return [f"{NOISY_MARK} noisy latency ({len(noisy)} of {len(summary)} rows): the Timer cross-check or the repeat "
+            "spread disagreed while it was timed (a busy machine); its p50 and any speed-up computed from it are "
+            "not numbers to judge. Rerun the profile on an idle machine."]
+
+
+def compare_legend(rows: list[dict], first: str) -> list[str]:
+    """The notes under a compare table: what the units and marks mean, and what is absent."""
+    notes = [f"Δ vs {first}: pp = percentage points, ret = the task's return, (%) relative to {first}; "
+             f"{SIGNIFICANT_MARK} = the 95% interval of Δ retention over seeds excludes 0 (the gate's noise model)"]
+    if any(e.get("latency_noisy") for r in rows for e in r["entries"]):
+        notes.append(f"{NOISY_MARK} = a noisy latency measurement (its Timer cross-check or repeat spread "
+                     "disagreed): its Δ is not a number to judge")
+    partial = sum(1 for r in rows if not all(e["present"] for e in r["entries"]))
+    if partial:
+        notes.append(f"{partial} rows are on only some boards ('absent'); --common-only leaves them out")
+    return notes
 
 
 def compare_table(rows: list[dict], title: str = "kdmarl-bench compare") -> Table:
@@ -365,7 +464,7 @@ _COMPARE_FIT = (
     Column("task"), Column("method"), Column("size"), Column("board"),
     Column("score", 1, right=True, compact=0, compact_name="score"), Column("Δ score", 2, right=True),
     Column("retention", 0, right=True, compact=1, compact_name="retention"), Column("Δ retention", 0, right=True),
-    Column("FLOPs", 5, right=True), Column("Δ FLOPs", 3, right=True),
+    Column("FLOPs", 5, right=True), Column("FLOPs ×", 3, right=True),
     Column("CPU p50 ms", 6, right=True), Column("Δ p50", 4, right=True),
 )
 
@@ -375,9 +474,10 @@ def board_labels(paths: list[str]) -> list[str]:
     return [chr(ord("A") + i) if i < 26 else f"B{i}" for i in range(len(paths))]
 
 
-def print_compare(console: Console, rows: list[dict], paths: list[str]) -> None:
-    """The comparison fitted to the console: boards as short labels with a legend, one table per
-    task below ``STACK_BELOW`` columns, CIs then low-priority columns left out as needed."""
+def print_compare(console: Console, rows: list[dict], paths: list[str], provenance: list[str] | None = None) -> None:
+    """The comparison fitted to the console: boards as short labels with a legend (and, given,
+    one provenance line each), one table per task below ``STACK_BELOW`` columns, CIs then
+    low-priority columns left out as needed; the units and marks explained below."""
     lines = compare_rows(rows)
     compact = []
     for line in lines:
@@ -389,40 +489,63 @@ def print_compare(console: Console, rows: list[dict], paths: list[str]) -> None:
         fitted.append(fit_table(_COMPARE_FIT, lines, console.width, alt=compact, sections=sections))
     else:
         for task in dict.fromkeys(row["task"] for row in rows):
+            label = task_label(task, next(r.get("view") or "full" for r in rows if r["task"] == task))
             idx = [j for r, row in enumerate(rows) if row["task"] == task for j in range(r * n, (r + 1) * n)]
-            fitted.append(fit_table(_COMPARE_FIT[1:], [lines[j][1:] for j in idx], console.width, title=task,
+            fitted.append(fit_table(_COMPARE_FIT[1:], [lines[j][1:] for j in idx], console.width, title=label,
                                     alt=[compact[j] for j in idx],
                                     sections=[(k + 1) % n == 0 for k in range(len(idx))]))
     console.print(f"[bold]kdmarl-bench compare[/] (deltas vs {board_labels(paths)[0]})", highlight=False)
-    for label, path in zip(board_labels(paths), paths, strict=True):
+    for k, (label, path) in enumerate(zip(board_labels(paths), paths, strict=True)):
         console.print(f"  {label} = {path}", highlight=False, markup=False)
-    for f in fitted:
-        console.print(f.table)
-    for note in dict.fromkeys(f.note() for f in fitted if f.note()):
-        console.print(f"[dim]{note}[/]", highlight=False)
+        if provenance:
+            console.print(f"      {provenance[k].partition(': ')[2]}", highlight=False, markup=False, style="dim")
+    print_fitted(console, fitted, compare_legend(rows, board_labels(paths)[0]))
 
 
-def int8_markdown(board: Leaderboard | dict) -> str:
-    """Students next to their int8 twins (``[profile] quantize = ["int8"]``): mean retention over
-    seeds, the fp32 weights and the int8 ONNX file, and both p50s. Empty when no record has one."""
+# ---------------------------------------------------------------------------------------------
+# per-agent detail (``show --agents``)
+
+_AGENTS_FIT = (
+    Column("method"), Column("size"), Column("agent", right=True), Column("hidden widths"),
+    Column("params", 2, right=True), Column("FLOPs", right=True), Column("weights", 1, right=True),
+)
+
+
+def _widths_text(w: Any) -> str:
+    return "×".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w)
+
+
+def agents_rows(board: Leaderboard | dict, task: str) -> list[list[str]]:
+    """Per student (method, size) of ``task``, one row per agent: its hidden widths, params,
+    FLOPs and fp32 weight bytes, from the first successful seed (every seed shares them)."""
     data = as_leaderboard(board)
-    groups: dict[tuple[str, str, str], list] = {}
+    first: dict[tuple[str, str, str], Any] = {}
     for r in data.records:
-        if isinstance(r.extra.get("int8"), dict) and r.ok:
-            groups.setdefault((r.task, r.method, r.size), []).append(r)
+        if r.task == task and r.ok and r.cost is not None:
+            first.setdefault(r.key, r)
     rows = []
-    for (task, method, size), recs in sorted(groups.items()):
-        i8 = [r.extra["int8"] for r in recs]
-        lat = [((x.get("latency") or {}).get("p50_ms")) for x in i8]
-        rows.append([task, method, size, str(len(recs)),
-                     fmt_retention(finite_mean(r.retention for r in recs), None),
-                     fmt_retention(finite_mean(x.get("retention") for x in i8), None),
-                     fmt_bytes(finite_mean(r.weights_bytes for r in recs)),
-                     fmt_bytes(finite_mean(x.get("bytes") for x in i8)),
-                     fmt_ms(finite_mean(r.cpu_p50_ms for r in recs)), fmt_ms(finite_mean(lat))])
-    if not rows:
-        return ""
-    header = ["task", "method", "size", "seeds", "fp32 retention", "int8 retention", "fp32 weights", "int8 file",
-              "fp32 p50 ms (eager)", "int8 p50 ms (ort)"]
-    return markdown_table(header, rows, range(3, len(header)))
+    for s in ordered_summary(data):
+        rec = first.get(s.key)
+        if s.task != task or rec is None:
+            continue
+        widths = rec.student.widths if rec.student is not None else []
+        mem = (rec.extra.get("memory") or {}).get("per_agent") or []
+        mem_by_agent = {m.get("agent"): m for m in mem if isinstance(m, dict)}
+        for k, c in enumerate(rec.cost.per_agent or []):
+            if not isinstance(c, dict):
+                continue
+            agent = c.get("agent", k)
+            rows.append([s.method if k == 0 else "", s.size if k == 0 else "", str(agent),
+                         _widths_text(widths[agent]) if isinstance(agent, int) and agent < len(widths) else DASH,
+                         human_count(c.get("params")), human_count(c.get("flops")),
+                         fmt_bytes((mem_by_agent.get(agent) or {}).get("weights_fp32_bytes"))])
+    return rows
 
+
+def agents_table(board: Leaderboard | dict, task: str, width: int) -> FitResult:
+    """The per-agent table of one task (``agents_rows``) fitted to ``width``; the teacher's hidden
+    widths are its own (a zoo teacher's record carries none: '—')."""
+    data = as_leaderboard(board)
+    view = next((s.view for s in data.summary if s.task == task), "full")
+    return fit_table(_AGENTS_FIT, agents_rows(data, task), width,
+                     title=f"{task_label(task, view)}: per agent (widths, FLOPs and fp32 weights per team decision)")

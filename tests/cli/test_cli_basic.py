@@ -83,7 +83,7 @@ def test_evaluate_needs_exactly_one_policy(runner):
 
 
 def test_plan_quickstart(runner):
-    res = runner.invoke(main, ["plan", "kdmarl_bench/suites/quickstart.toml", "--json"])
+    res = runner.invoke(main, ["plan", "suites/quickstart.toml", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["suite"]["name"] == "quickstart"

@@ -18,7 +18,7 @@ from kdmarl_bench.results.leaderboard import load_leaderboard
 from kdmarl_bench.suite import load_suite, plan
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = ROOT / "kdmarl_bench" / "suites"
+SUITES = ROOT / "suites"
 BOARDS = ["mpe", "smax", "limited"]
 REQUIRED_METHODS = {"teacher", "kd-marl", "bc", "pd-kl", "dagger", "logit-mse", "scratch"}
 # Boards that must follow the zoo: the reference boards and the quickstart baseline that the
@@ -28,8 +28,8 @@ ZOO_BOARDS = [*BOARDS, "quickstart", "deploy"]
 
 def board_suite(name: str):
     """The bundled suite a committed board was run from, found by the file name its board records
-    (boards record the path at run time, e.g. ``suites/mpe.toml`` before the suites moved into the
-    package); the sha256 check below ties the board to this exact file."""
+    (boards record the path at run time: ``suites/mpe.toml``, or ``kdmarl_bench/suites/mpe.toml`` while
+    the suites lived inside the package); the sha256 check below ties the board to this exact file."""
     board = load_leaderboard(ROOT / "baselines" / f"{name}.json")
     recorded = Path(board["suite"]["path"])
     suite = load_suite(SUITES / recorded.name)

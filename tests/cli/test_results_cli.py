@@ -174,8 +174,12 @@ def test_gate_refuses_an_empty_baseline(runner, files, tmp_path):
 def test_gate_inconclusive_warns_and_strict_fails(runner, files):
     result = _gate(runner, files["base"], files["base"])
     assert result.exit_code == 0
-    assert "warning: INCONCLUSIVE" in result.output and "inconclusive" in result.output.splitlines()[-1]
+    last = result.output.splitlines()[-1]
+    assert last.startswith("gate passed: 16 checks") and last.endswith("12 pass, 0 fail, 4 inconclusive, 0 not judged")
+    inconclusive = [ln for ln in result.output.splitlines() if "inconclusive" in ln.split()]
+    assert len(inconclusive) == 4 and all("≥" in ln for ln in inconclusive)  # each says how many seeds it needs
     strict = _gate(runner, files["base"], files["base"], "--strict")
     assert strict.exit_code == 1 and "gate failed (--strict)" in strict.output
     lenient = _gate(runner, files["base"], files["base"], "--max-retention-drop", "0.5")
-    assert lenient.exit_code == 0 and "INCONCLUSIVE" not in lenient.output
+    assert lenient.exit_code == 0 and "inconclusive" not in lenient.output.split("—")[0]
+    assert lenient.output.splitlines()[-1].endswith("16 pass, 0 fail, 0 inconclusive, 0 not judged")

@@ -36,7 +36,7 @@ def test_quiet_draws_no_loading_line(silence):
 def test_every_quickstart_command_speaks_within_3_seconds(silence, tmp_path):
     todo = silence.commands(tmp_path)
     for name in ("plan", "envs", "methods", "show", "compare", "gate", "report", "evaluate", "verify", "run",
-                 "train-teacher"):
+                 "train-teacher", "profile", "export-onnx", "export-onnx-int8", "export-executorch"):
         m = silence.measure(name, todo[name])
         assert m.exit_code in (0, 1), (name, m)
         assert m.longest_gap_s <= 3.0, (name, m)

@@ -39,3 +39,30 @@ def test_least_important_columns_go_first_and_priority_zero_stays():
     res, text = render(60)
     assert res.hidden == ("size", "FLOPs", "p50 ms")
     assert "mpe/simple_speaker_listener_v4" in text and "88.2%" in text
+
+
+MD = """intro line
+
+| task | regime | retention [95% CI] | verdict |
+|---|---|---:|---|
+| smax/3m@hetero | limited \\| privileged | 40.4% [3.4, 67.9] | **fails** |
+| mpe/simple_spread_v3 | same view | 88.2% [87.9, 88.6] | holds |
+
+legend line
+"""
+
+
+def test_markdown_tables_fit_or_become_one_block_per_row():
+    from kdmarl_bench.results.fit import fit_markdown, markdown_records
+
+    res, before, after = fit_markdown(MD, 200)
+    assert before == ["intro line", ""] and after == ["", "legend line"] and res.hidden == ()
+    con = Console(width=200, record=True, file=open("/dev/null", "w"))
+    con.print(res.table)
+    text = con.export_text()
+    assert "limited | privileged" in text and "fails" in text and "**" not in text
+    narrow, _, _ = fit_markdown(MD, 40)
+    assert narrow.compacted == ("retention",) or narrow.hidden  # CIs go first, then columns
+    assert markdown_records(MD)[0] == ("smax/3m@hetero", ["regime: limited | privileged",
+                                                          "retention [95% CI]: 40.4% [3.4, 67.9]", "verdict: fails"])
+    assert fit_markdown("no table here", 80) == (None, ["no table here"], [])

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from rich.console import Console
 
-from kdmarl_bench.results.render_profile import fmt_kib, latency_table, profile_lines
+from kdmarl_bench.results.fit import print_fitted
+from kdmarl_bench.results.render_profile import (
+    NOISY_MARK,
+    fmt_kib,
+    latency_notes,
+    latency_table,
+    profile_lines,
+)
 from kdmarl_bench.results.render_verify import verify_table
 from kdmarl_bench.verify import Verification
 
 
-def _text(renderable) -> str:
-    con = Console(width=240, record=True, color_system=None)
-    con.print(renderable)
+def _text(fitted, width: int = 240) -> str:
+    con = Console(width=width, record=True, color_system=None, file=open(os.devnull, "w"))
+    print_fitted(con, [fitted])
     return con.export_text()
 
 
@@ -42,3 +52,40 @@ def test_profile_lines_and_latency_table():
     text = _text(latency_table([entry]))
     assert "0.0123" in text and "81,300" in text and "12.0x" in text and "FAILED" in text and "3.00 MiB" in text
     assert fmt_kib(None) == "-"
+    assert NOISY_MARK not in text and latency_notes([entry]) == []
+
+
+ENTRY = {"path": "executorch", "device": "cpu", "threads": 1, "mode": "decentralized", "batch": 1,
+         "p50_ms": 0.031234, "p90_ms": 0.0402, "p99_ms": 0.0613, "timer_median_ms": 0.156, "cv": 0.01,
+         "timer_mismatch": True, "throughput_decisions_per_s": 32015.0, "x_floor": 140.2,
+         "equivalence": {"passed": True, "max_abs_diff": 7.6e-6, "n": 256}, "file_bytes": 32316}
+
+
+def test_profile_flags_a_p50_its_own_cross_check_disagrees_with():
+    """p50 0.031 ms beside a Timer median of 0.156 ms: the p50 carries the mark and a footnote says why."""
+    text = _text(latency_table([ENTRY, {**ENTRY, "path": "eager", "timer_mismatch": False, "timer_median_ms": 0.0315,
+                                        "equivalence": None}]))
+    flagged = [ln for ln in text.splitlines() if "executorch" in ln]
+    assert flagged and f"0.0312 {NOISY_MARK}" in flagged[0]
+    clean = [ln for ln in text.splitlines() if ln.strip().startswith("eager")]
+    assert clean and NOISY_MARK not in clean[0]
+    (note,) = latency_notes([ENTRY])
+    assert note.startswith(NOISY_MARK) and "1 of 1" in note and "cross-check" in note
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_profile_and_verify_tables_fit_and_cut_no_number(width):
+    entries = [ENTRY, {**ENTRY, "path": "onnxruntime", "p50_ms": 0.0119, "timer_mismatch": False}]
+    text = _text(latency_table(entries, width), width)
+    assert max(len(ln) for ln in text.splitlines()) <= width
+    words = {w for ln in text.splitlines() for w in ln.split()}
+    assert {"executorch", "onnxruntime", "0.0312", "0.0119", "decentr."} <= words
+    assert "…" not in text
+    if width == 80:
+        assert "hidden to fit:" in text and "p99 ms" in text.split("hidden to fit:")[1]
+    rows = [Verification("smax/3m", "kd-marl-offline", "auto-x0.5", 0, "s.safetensors", 0.9, (0.8, 1.0), 0.85, 7,
+                         True, (-0.1, 0.02), True, "hetero")]
+    text = _text(verify_table(rows, "baselines/limited.json", width), width)
+    assert max(len(ln) for ln in text.splitlines()) <= width and "…" not in text
+    words = {w for ln in text.splitlines() for w in ln.split()}
+    assert {"smax/3m@hetero", "kd-marl-offline", "auto-x0.5", "0.900", "0.850"} <= words

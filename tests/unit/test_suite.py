@@ -70,7 +70,7 @@ def test_good_suite_plans_cells(tmp_path):
     assert len(suite.sha256) == 64
 
 
-BUNDLED = ROOT / "kdmarl_bench" / "suites"
+BUNDLED = ROOT / "suites"
 
 
 def test_bundled_suites_validate():
@@ -81,8 +81,9 @@ def test_bundled_suites_validate():
 
 
 def test_bundled_suites_ship_in_one_place():
-    # One copy inside the package (it is package data): no second suites/ folder that could drift.
-    assert not (ROOT / "suites").exists()
+    # One source, the top-level suites/ (a wheel gets a copy at build time): no second folder in the
+    # package that could drift.
+    assert not (ROOT / "kdmarl_bench" / "suites").exists()
     assert bundled_suites() == sorted(p.stem for p in BUNDLED.glob("*.toml"))
 
 
@@ -96,7 +97,7 @@ def test_bare_name_resolves_to_the_package_outside_the_clone(tmp_path, monkeypat
 
 def test_bare_name_from_the_clone_root_records_a_relative_path(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert load_suite("ci").path == str(Path("kdmarl_bench") / "suites" / "ci.toml")
+    assert load_suite("ci").path == str(Path("suites") / "ci.toml")
 
 
 def test_local_suites_folder_overrides_a_bundled_name(tmp_path, monkeypatch):

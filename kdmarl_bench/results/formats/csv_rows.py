@@ -1,5 +1,13 @@
-"""``export --format csv``: one row per record (task, method, size, seed, metric, score, retention,
-params, FLOPs, 1-thread CPU decentralized p50/p90/p99 ms, backend, error)."""
+"""``export --format csv``: one row per evaluation of a record, long format.
+
+Every record has a ``point = final`` row (its final evaluation at the full budget: score,
+retention, params, FLOPs, 1-thread CPU decentralized p50/p90/p99 ms, weights bytes, training wall
+time, backend, error) and, when it was evaluated at ``[budget] eval_at`` points, one
+``point = curve`` row per point before it (``env_steps`` that point; score and retention at
+it; the cost columns repeat the record's, as the architecture does not change). Filter
+``point == "final"`` for one row per record. ``task`` is the task identity ``TASK@VIEW`` (the
+bare id under the full view), and ``view``, ``teacher_kind``, ``eval_episodes`` and the
+per-agent hidden ``widths`` (``184x184/120x120/120x120``) say under what it was measured."""
 
 from __future__ import annotations
 
@@ -26,6 +34,14 @@ CSV_COLUMNS = (
     "cpu_p99_ms",
     "backend",
     "error",
+    "point",
+    "env_steps",
+    "view",
+    "teacher_kind",
+    "eval_episodes",
+    "widths",
+    "weights_bytes",
+    "train_wall_s",
 )
 
 
@@ -38,31 +54,52 @@ def _cell(x: Any) -> str:
 
 
 
-def to_csv_rows(board: Leaderboard | dict) -> list[dict]:
-    """One dict per record with the ``CSV_COLUMNS`` keys (None where a value is missing)."""
-    from kdmarl_bench.results.io import as_leaderboard
+def _widths(widths: list[Any]) -> str:
+    return "/".join("x".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w) for w in widths)
 
+
+def to_csv_rows(board: Leaderboard | dict) -> list[dict]:
+    """One dict per evaluation (curve points, then the final one) with the ``CSV_COLUMNS`` keys
+    (None where a value is missing)."""
+    from kdmarl_bench.results.compare import task_regimes
+    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.render import task_label
+
+    board = as_leaderboard(board)
+    task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     rows = []
-    for r in as_leaderboard(board).records:
+    for r in board.records:
         lat = r.latency_entry("cpu", 1)
-        rows.append(
-            {
-                "task": r.task,
-                "method": r.method,
-                "size": r.size,
-                "seed": r.seed,
-                "metric": r.metric,
-                "score": r.score,
-                "retention": r.retention,
-                "params": r.cost.params if r.cost else None,
-                "flops": r.cost.flops if r.cost else None,
-                "cpu_p50_ms": lat.p50_ms if lat else None,
-                "cpu_p90_ms": lat.p90_ms if lat else None,
-                "cpu_p99_ms": lat.p99_ms if lat else None,
-                "backend": r.backend,
-                "error": r.error,
-            }
-        )
+        episodes = r.extra.get("eval_episodes")
+        final = {
+            "task": task_label(r.task, r.view),
+            "method": r.method,
+            "size": r.size,
+            "seed": r.seed,
+            "metric": r.metric,
+            "score": r.score,
+            "retention": r.retention,
+            "params": r.cost.params if r.cost else None,
+            "flops": r.cost.flops if r.cost else None,
+            "cpu_p50_ms": lat.p50_ms if lat else None,
+            "cpu_p90_ms": lat.p90_ms if lat else None,
+            "cpu_p99_ms": lat.p99_ms if lat else None,
+            "backend": r.backend,
+            "error": r.error,
+            "point": "final",
+            "env_steps": r.env_steps,
+            "view": r.view,
+            "teacher_kind": r.teacher_kind,
+            "eval_episodes": episodes if isinstance(episodes, int) else (len(r.episode_scores) or None),
+            "widths": _widths(r.student.widths) if r.student is not None else None,
+            "weights_bytes": r.weights_bytes,
+            "train_wall_s": r.train.wall_s if r.train is not None else None,
+        }
+        for p in r.curve or []:
+            if int(p.env_steps) != r.env_steps:  # the point at the full budget is the final row
+                rows.append({**final, "point": "curve", "env_steps": int(p.env_steps), "score": p.score,
+                             "retention": p.retention, "error": None})
+        rows.append(final)
     return rows
 
 
@@ -77,6 +114,7 @@ def to_csv(data: Leaderboard | dict) -> str:
 
 register_format(ExportFormat(
     name="csv",
-    help="one row per record",
+    help="one row per evaluation (point=final: one per record; point=curve: each eval_at budget point) with "
+         "view, teacher_kind, eval_episodes, widths, weights_bytes, train_wall_s",
     render=lambda board: (to_csv(board), []),
 ))

@@ -1,6 +1,7 @@
 """``export --format gh-benchmark-bigger|gh-benchmark-smaller|gh-benchmark``: github-action-benchmark's
 ``customBiggerIsBetter`` / ``customSmallerIsBetter`` input, a list of
-``{"name", "unit", "value", "range", "extra"}`` per summary row: retention and score
+``{"name", "unit", "value", "range", "extra"}`` per summary row (named ``TASK@VIEW method [size]``,
+the bare task id under the full view): retention and score
 (bigger is better); team FLOPs and 1-thread CPU p50 latency (smaller is better).
 
 ``gh-benchmark`` writes both lists: ``--out bench.json`` gives ``bench-bigger.json`` and
@@ -15,6 +16,7 @@ from typing import Any
 
 from kdmarl_bench.results.formats.base import ExportFormat, register_format
 from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
+from kdmarl_bench.results.render import task_label
 
 DIRECTIONS = ("bigger", "smaller")
 
@@ -52,7 +54,7 @@ def to_gh_benchmark(board: Leaderboard | dict, direction: str) -> list[dict]:
     board = as_leaderboard(board)
     out: list[dict] = []
     for row in board.ordered_summary():
-        base = f"{row.task} {row.method}" + ("" if row.method == TEACHER else f" [{row.size}]")
+        base = f"{task_label(row.task, row.view)} {row.method}" + ("" if row.method == TEACHER else f" [{row.size}]")
         extra = _extra(row, board)
         if direction == "bigger":
             if row.method != TEACHER and row.retention_mean is not None:

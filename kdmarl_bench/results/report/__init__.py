@@ -9,7 +9,10 @@ the registered sections in order, one module each under this package:
 - ``aggregate``: ``aggregate_retention.png``, IQM and mean retention across tasks;
 - ``improvement``: ``probability_of_improvement.png``, P(focus method > baseline);
 - ``profiles``: ``performance_profiles.png``, the focus method vs the best baselines per size;
-- ``latency``, ``failed``, ``provenance``: tables.
+- ``latency``: p50/p90/p99 with the Timer cross-check;
+- ``deployment``: per-path p50 beside the teacher's on the same path, int8 twins against fp32 on
+  the same runtime, equivalence verdicts, and why FLOP ratios give a few × (the per-call floor);
+- ``failed``, ``provenance``: tables.
 
 Plots are drawn on ``matplotlib.figure.Figure`` objects with the Agg renderer (no display, no
 pyplot global state). To add a section, write a module here with a function
@@ -50,7 +53,7 @@ __all__ = [
 ]
 
 _SECTION_MODULES = ("headline", "board_table", "learning_curves", "pareto", "aggregate", "improvement", "profiles",
-                    "latency", "failed", "provenance")
+                    "latency", "deployment", "failed", "provenance")
 
 for _name in _SECTION_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -3,11 +3,15 @@ stratified-bootstrap CIs (table and plot).
 
 The plot's axis spans the teacher, the claim line and every non-control student; a control far
 below (``scratch`` learns without the teacher) is drawn at the axis edge with an arrow and its
-value, so one outlier cannot flatten the methods being compared.
+value, so one outlier cannot flatten the methods being compared. What the numbers rest on is
+said on the plot and under the table: an entry with fewer than ``MIN_RUNS_PER_TASK`` runs per task
+is labelled "too few runs", saturated tasks (every compared student at the ceiling) are named,
+and an entry whose IQM and mean disagree beyond their CIs (the IQM trimmed whole tasks) is flagged.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from kdmarl_bench.results.records import CI, CLAIM_RETENTION, Aggregate, Leaderboard
@@ -16,18 +20,24 @@ from kdmarl_bench.results.report.base import Section, SectionOutput, register_se
 from kdmarl_bench.results.report.style import (
     CLAIM,
     CLAIM_TEXT,
+    MIN_RUNS_PER_TASK,
+    SATURATED_RETENTION,
     TEXT_BOX,
     Style,
     boot_text,
     figure,
     fmt,
     fmt_ci,
+    iqm_mean_disagree,
     label,
     labelled_interval,
     plural,
     role,
+    runs_per_task_of,
+    saturated_tasks,
     save,
     students,
+    too_few_runs,
     value_text,
 )
 
@@ -125,14 +135,18 @@ def plot_aggregate(board: Leaderboard, path: Path, style: Style | None = None) -
         ax.set_yticks(range(len(entries)))
         ax.set_yticklabels(
             [
-                f"{label(a.method, a.size)}{_ROLE_NOTE.get(role(board, a.method), '')}\n"
+                f"{label(a.method, a.size)}{_ROLE_NOTE.get(role(board, a.method), '')}"
+                f"{' · IQM≠mean' if iqm_mean_disagree(a) else ''}\n"
                 f"{plural(a.n_tasks, 'task')}, {plural(a.n_runs, 'run')}"
+                + (f" · too few ({runs_per_task_of(a)}/task)" if too_few_runs(a) else "")
                 for a in entries
             ]
         )
         ax.set_ylim(-0.6, len(entries) - 0.2)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False)
     title = f"Aggregate retention (95% stratified-bootstrap CI, {boot_text(board)})"
+    for note in honesty_notes(board, entries):
+        title += "\n" + "\n".join(textwrap.wrap(note, 110))
     if clipped:
         title += ("\naxis fitted to the compared methods; off axis (arrow, value written): "
                   + "; ".join(f"{who}: {', '.join(vals)}" for who, vals in clipped.items()))
@@ -140,9 +154,33 @@ def plot_aggregate(board: Leaderboard, path: Path, style: Style | None = None) -
     return save(fig, path)
 
 
+def honesty_notes(board: Leaderboard, entries: list[Aggregate]) -> list[str]:
+    """What the aggregate rests on: too few runs, saturated tasks, IQM and mean in disagreement."""
+    notes = []
+    few = [a for a in entries if too_few_runs(a)]
+    if few:
+        notes.append(f"too few runs: {len(few)} of {len(entries)} entries have fewer than {MIN_RUNS_PER_TASK} runs "
+                     "per task; their CIs cannot separate methods")
+    sat = saturated_tasks(board)
+    if sat:
+        notes.append(f"saturated (every compared student ≥ {100 * SATURATED_RETENTION:.0f}%, no contrast): "
+                     + ", ".join(sat))
+    split = [a for a in entries if iqm_mean_disagree(a)]
+    if split:
+        notes.append(f"IQM≠mean ({len(split)} of {len(entries)} entries, marked): IQM and mean disagree beyond their "
+                     "CIs, the IQM's trimming dropped whole tasks' runs; read both")
+    return notes
+
+
 def aggregate_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
     out = SectionOutput("")
     lines = ["## Aggregate retention across tasks", "", aggregate_markdown(board)]
+    notes = honesty_notes(board, students(board))
+    split = [label(a.method, a.size) for a in students(board) if iqm_mean_disagree(a)]
+    if split:
+        notes.append("IQM and mean disagree for: " + ", ".join(split))
+    if notes:
+        lines += ["Read with care: " + "; ".join(notes) + ".", ""]
     if any(a.iqm_retention is not None for a in students(board)):
         if out_dir is not None:
             out.files.append(plot_aggregate(board, out_dir / "aggregate_retention.png"))

@@ -16,6 +16,7 @@ from kdmarl_bench.results.records import Aggregate, Improvement, Leaderboard
 from kdmarl_bench.results.render import markdown_table
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 from kdmarl_bench.results.report.style import (
+    MIN_RUNS_PER_TASK,
     TEXT_BOX,
     Style,
     boot_text,
@@ -29,9 +30,6 @@ from kdmarl_bench.results.report.style import (
     save,
     value_text,
 )
-
-MIN_RUNS_PER_TASK = 3
-"""Fewer runs per task than this on either side and a probability of improvement says little."""
 
 
 def poi_rows(board: Leaderboard) -> list[tuple[Aggregate, Improvement]]:

@@ -9,17 +9,20 @@ from pathlib import Path
 
 from kdmarl_bench.results import stats
 from kdmarl_bench.results.records import TEACHER, Leaderboard, Summary
+from kdmarl_bench.results.render import board_task_label
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 from kdmarl_bench.results.report.style import (
     CLAIM,
     CLAIM_TEXT,
     FLOPS_LABEL,
+    MIN_RUNS_PER_TASK,
     RETENTION_LABEL,
     Style,
     figure,
     human_log_ticks,
     label,
     role,
+    saturated_tasks,
     save,
     slug,
 )
@@ -65,6 +68,18 @@ def y_limits(board: Leaderboard, points: list[dict]) -> tuple[float, float]:
     return min(ys) - pad, max(ys) + pad
 
 
+def front_within_ci(points: list[dict]) -> list[int]:
+    """Indexes of the points no other point beats *within the CIs*: a point is left out only when a
+    point of no higher cost has a CI lower bound above its CI upper bound (clearly better and no
+    dearer). With few seeds most students overlap, and then they are all on the front together."""
+    out = []
+    for i, p in enumerate(points):
+        beaten = any(j != i and q["x"] <= p["x"] and q["lo"] > p["hi"] for j, q in enumerate(points))
+        if not beaten:
+            out.append(i)
+    return out
+
+
 def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | None = None,
                      cost: str = "flops") -> Path:
     """Retention (95% CI error bars) vs team cost (log x) for one task, with the Pareto front.
@@ -103,7 +118,7 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
         lbl = "teacher (retention 1.0 by definition)" if is_teacher else label(r.method, r.size)
         n = r.n_seeds
         if not is_teacher:
-            lbl += f", n={n}" + (" (no CI)" if n == 1 else "")
+            lbl += f", n={n}" + (" (no CI)" if n == 1 else (" (too few runs)" if n < MIN_RUNS_PER_TASK else ""))
             lbl += f", {r.n_failed} failed" if r.n_failed else ""
         ax.errorbar(
             [xp],
@@ -133,11 +148,13 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
             linestyle="--",
             linewidth=1.5,
             zorder=2,
-            label=f"Pareto front: best retention at ≤ {unit}\n(front points circled)",
+            label=f"Pareto front of the means: best retention at ≤ {unit}",
         )
+        within = front_within_ci(points)
         ax.scatter(
-            [xs_plot[i] for i in front],
-            [points[i]["y"] for i in front],
+            [xs_plot[i] for i in within],
+            [points[i]["y"] for i in within],
+            label="circled: on the front within the CIs\n(no cheaper point is clearly better)",
             s=260,
             facecolors="none",
             edgecolors="#555555",
@@ -170,7 +187,8 @@ def plot_task_pareto(board: Leaderboard, task: str, path: Path, style: Style | N
         how = "win rate / teacher win rate"
     else:
         how = "retention"
-    ax.set_title(f"{task}: retention vs cost\nretention = {how}; error bars: 95% bootstrap CI over seeds")
+    saturated = " — saturated: every student ≥ 95%, no contrast" if task in saturated_tasks(board) else ""
+    ax.set_title(f"{board_task_label(board, task)}: retention vs cost{saturated}\nretention = {how}; error bars: 95% bootstrap CI over seeds")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     notes = []
     if any(x != p["x"] for x, p in zip(xs_plot, points, strict=True)):

@@ -1,6 +1,11 @@
 """Report section ``profiles``: performance profiles of retention (fraction of runs with
 retention > τ, 95% stratified-bootstrap bands).
 
+Each profile is drawn as a step function on the exact run retentions (rliable's convention): it
+drops only at a run's value, so a teacher whose runs all score exactly 1.0 stays at 1 up to 1.0
+instead of seeming to decline between grid points; the bands are computed at the same
+breakpoints. A curve with fewer than ``MIN_RUNS_PER_TASK`` runs per task says so in its label.
+
 One panel per student size of the focus method: the focus method against the ``TOP_BASELINES``
 baselines with the best mean retention at that size, and the teacher for reference, so a panel
 never holds more than five curves. Without the focus method: one panel of the best students.
@@ -12,10 +17,26 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from kdmarl_bench.results import stats
 from kdmarl_bench.results.headline import display_name
 from kdmarl_bench.results.records import TEACHER, Aggregate, Leaderboard
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
-from kdmarl_bench.results.report.style import CLAIM, Style, boot_text, figure, label, plural, role, save
+from kdmarl_bench.results.report.style import (
+    CLAIM,
+    MIN_RUNS_PER_TASK,
+    Style,
+    boot_text,
+    figure,
+    label,
+    plural,
+    role,
+    runs_by_task,
+    runs_per_task_of,
+    save,
+    too_few_runs,
+)
 
 TOP_BASELINES = 3
 """Baselines per panel (the best by mean retention at the panel's size)."""
@@ -50,6 +71,30 @@ def panels(board: Leaderboard) -> list[Panel]:
     return out
 
 
+@dataclass
+class StepProfile:
+    """A performance profile on exact run values: ``fraction[k]`` (and its band) holds for τ in
+    ``[taus[k], taus[k + 1])``; ``taus`` starts at ``start`` and ends at ``end``."""
+
+    taus: list[float]
+    fraction: list[float]
+    lo: list[float]
+    hi: list[float]
+
+
+def step_profile(board: Leaderboard, a: Aggregate, start: float, end: float) -> StepProfile | None:
+    """The profile of (method, size) as a step function on its runs' exact retentions, with
+    stratified-bootstrap bands (``stats.performance_profile_ci``) at the same breakpoints."""
+    cols = [np.asarray(v, dtype=float) for v in runs_by_task(board, a.method, a.size).values()]
+    if not cols:
+        return None
+    values = sorted({float(v) for c in cols for v in c if start < v < end})
+    taus = [start, *values]
+    point, lo, hi = stats.performance_profile_ci(cols, taus, **board.bootstrap.kwargs())
+    # the last step runs to the end of the axis
+    return StepProfile([*taus, end], [*point, point[-1]], [*lo, lo[-1]], [*hi, hi[-1]])
+
+
 def informative_start(entries: list[Aggregate]) -> float:
     """The last τ before any curve (or its band) leaves 1.0: left of it every run of every curve
     is above τ, so the panel starts there instead of spending most of its width on flat lines."""
@@ -75,26 +120,28 @@ def plot_performance_profiles(board: Leaderboard, path: Path, style: Style | Non
     nrows = math.ceil(len(grid) / ncols)
     fig = figure(max(5.2 * ncols + 0.5, 9.0), 4.4 * nrows + 1.0)
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    few_any = False
     for ax, panel in zip(axes, grid, strict=False):
-        for a in panel.entries:
-            prof = a.performance_profile
-            assert prof is not None
-            frac = [math.nan if v is None else v for v in prof.fraction]
-            lo = [math.nan if v is None else v for v in prof.ci95_lo]
-            hi = [math.nan if v is None else v for v in prof.ci95_hi]
-            is_teacher = a.method == TEACHER
-            is_focus = a.method == board.focus
-            color = style.color(a.method)
-            ax.plot(prof.taus, frac, color=color, linestyle=style.linestyle(a.method, a.size),
-                    linewidth=1.2 if is_teacher else (2.8 if is_focus else 1.8),
-                    marker=None if is_teacher else style.marker(a.method, a.size), markersize=4,
-                    zorder=5 if is_focus else 3, label=f"{label(a.method, a.size)} ({plural(a.n_runs, 'run')})")
-            if not is_teacher:
-                ax.fill_between(prof.taus, lo, hi, color=color, alpha=0.22 if is_focus else 0.10, linewidth=0)
-        ax.axvline(CLAIM, color="#999999", linewidth=0.8, linestyle=":")
-        ax.set_title(panel.title, fontsize=10)
         start = informative_start(panel.entries)
         last = max(max(a.performance_profile.taus) for a in panel.entries)  # type: ignore[union-attr]
+        for a in panel.entries:
+            prof = step_profile(board, a, start - 0.02, last + 0.02)
+            if prof is None:
+                continue
+            is_teacher = a.method == TEACHER
+            is_focus = a.method == board.focus
+            few = too_few_runs(a) and not is_teacher
+            few_any |= few
+            color = style.color(a.method)
+            runs = plural(a.n_runs, "run") + (f", {runs_per_task_of(a)}/task: too few" if few else "")
+            ax.step(prof.taus, prof.fraction, where="post", color=color, linestyle=style.linestyle(a.method, a.size),
+                    linewidth=1.2 if is_teacher else (2.8 if is_focus else 1.8),
+                    zorder=5 if is_focus else 3, label=f"{label(a.method, a.size)} ({runs})")
+            if not is_teacher:
+                ax.fill_between(prof.taus, prof.lo, prof.hi, step="post", color=color,
+                                alpha=0.22 if is_focus else 0.10, linewidth=0)
+        ax.axvline(CLAIM, color="#999999", linewidth=0.8, linestyle=":")
+        ax.set_title(panel.title, fontsize=10)
         ax.set_xlim(start - 0.02, last + 0.02)
         ax.set_xlabel("retention threshold τ" + (f" (every run is above τ < {start:g})" if start > 0 else ""))
         ax.set_ylim(-0.03, 1.03)
@@ -103,7 +150,11 @@ def plot_performance_profiles(board: Leaderboard, path: Path, style: Style | Non
         ax.set_visible(False)
     for ax in axes[::ncols]:
         ax.set_ylabel("fraction of runs with retention > τ")
-    fig.suptitle(f"Performance profiles of retention\n(bands: 95% stratified-bootstrap CI, {boot_text(board)})")
+    title = (f"Performance profiles of retention: steps at each run's exact value\n(bands: 95% stratified-bootstrap "
+             f"CI, {boot_text(board)})")
+    if few_any:
+        title += f"; 'too few': fewer than {MIN_RUNS_PER_TASK} runs per task"
+    fig.suptitle(title)
     return save(fig, path)
 
 

@@ -178,3 +178,51 @@ def fmt_ci(ci: CI | None, digits: int = 3) -> str:
     return f"[{ci.lo:.{digits}f}, {ci.hi:.{digits}f}]" if has_ci(ci, informative=False) and ci else DASH
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# small-sample honesty: what a plot must say about the data behind it
+
+MIN_RUNS_PER_TASK = 3
+"""Fewer runs per task than this and a comparison or an aggregate says little."""
+SATURATED_RETENTION = 0.95
+"""A task where every compared student keeps at least this much cannot tell the methods apart."""
+
+
+def runs_by_task(board: Leaderboard, method: str, size: str) -> dict[str, list[float]]:
+    """Per task, the finite retention of every successful run of (method, size)."""
+    out: dict[str, list[float]] = {}
+    for r in board.records:
+        if r.method == method and r.size == size and r.ok and _ok(r.retention):
+            out.setdefault(r.task, []).append(float(r.retention))
+    return out
+
+
+def runs_per_task_of(a: Aggregate) -> int:
+    """An aggregate's runs per task (rounded down; 0 without tasks)."""
+    return a.n_runs // a.n_tasks if a.n_tasks else 0
+
+
+def too_few_runs(a: Aggregate) -> bool:
+    return runs_per_task_of(a) < MIN_RUNS_PER_TASK
+
+
+def saturated_tasks(board: Leaderboard) -> list[str]:
+    """Tasks on which every compared (non-control) student's mean retention is at least
+    ``SATURATED_RETENTION``: the methods all sit at the ceiling there, so the task adds no contrast."""
+    by_task: dict[str, list[float]] = {}
+    for s in board.summary:
+        if s.method != TEACHER and role(board, s.method) != "control":
+            by_task.setdefault(s.task, []).append(s.retention_mean if _ok(s.retention_mean) else -math.inf)
+    return sorted(t for t, v in by_task.items() if v and min(v) >= SATURATED_RETENTION)
+
+
+def iqm_mean_disagree(a: Aggregate) -> bool:
+    """IQM and mean differ by more than their CIs allow: each lies outside the other's CI (the
+    IQM's trimming dropped whole tasks or a task's runs)."""
+    if not (_ok(a.iqm_retention) and _ok(a.mean_retention)):
+        return False
+    iqm_ci, mean_ci = a.iqm_retention_ci95, a.mean_retention_ci95
+    if iqm_ci is None or mean_ci is None:
+        return False
+    return not mean_ci.contains(a.iqm_retention) and not iqm_ci.contains(a.mean_retention)

@@ -120,7 +120,7 @@ class BCConfig(OfflineConfig):
     """Behaviour cloning: cross-entropy on the teacher's greedy actions over teacher rollouts."""
 
     lr: float = 3e-3
-    """Adam learning rate (default 0.003; kdmarl_bench/suites/sweep.toml → baselines/sweep.json: beat 1e-3 on both tasks)."""
+    """Adam learning rate (default 0.003; suites/sweep.toml → baselines/sweep.json: beat 1e-3 on both tasks)."""
 
 
 @register_method("bc")

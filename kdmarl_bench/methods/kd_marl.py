@@ -130,7 +130,7 @@ class StructureTermsConfig(MethodConfig):
 class KdMarlConfig(StructureTermsConfig):
     """KD-MARL: teacher-guided advantage + KL, CE, structural-relation and role-alignment supervision.
 
-    Defaults checked by kdmarl_bench/suites/sweep.toml (baselines/sweep.json, 40k steps, 2 seeds): no variant
+    Defaults checked by suites/sweep.toml (baselines/sweep.json, 40k steps, 2 seeds): no variant
     (τ=2, λ_kl=0.5, no CE, λ_rel=0.5, λ_role=0.2, lr 3e-3) beat them on mean retention over
     simple_spread and smax/3m; lr 3e-3 helped on spread (95.6% vs 92.3%) but hurt on 3m (87.9% vs 95.0%).
     The v2 switches (``imitation_replay``, ``imitation_lr``, ``imitation_epochs``, ``role_term``,

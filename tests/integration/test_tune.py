@@ -16,7 +16,7 @@ from kdmarl_bench.methods import METHODS
 from kdmarl_bench.suite import load_suite, parse_suite
 from kdmarl_bench.tuning import SPACES, best_toml
 
-CI_SUITE = Path(__file__).resolve().parents[2] / "kdmarl_bench" / "suites" / "ci.toml"
+CI_SUITE = Path(__file__).resolve().parents[2] / "suites" / "ci.toml"
 
 BASE = """
 [suite]

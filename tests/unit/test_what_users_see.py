@@ -14,10 +14,18 @@ import pytest
 from kdmarl_bench.results.compare import compare, provenance_line
 from kdmarl_bench.results.formats import export
 from kdmarl_bench.results.io import as_leaderboard
-from kdmarl_bench.results.render import NOISY_MARK, agents_rows, compare_rows, leaderboard_rows, noise_notes
+from kdmarl_bench.results.render import (
+    LEADERBOARD_COLUMNS,
+    NOISY_MARK,
+    agents_rows,
+    compare_rows,
+    leaderboard_rows,
+    noise_notes,
+)
 from kdmarl_bench.results.report.deployment import deployment_section, int8_markdown
 from tests.factories import make_leaderboard, make_record, standard_records
 
+P50, SPEEDUP, TRAIN = (LEADERBOARD_COLUMNS.index(c) for c in ("CPU p50 ms", "speed-up ×", "train s"))
 LIMITED = str(Path(__file__).resolve().parents[2] / "baselines" / "limited.json")
 
 
@@ -36,10 +44,10 @@ def _noisy(records, task, method):
 def test_a_noisy_p50_and_every_speed_up_from_it_carry_the_mark():
     board = make_leaderboard(_noisy(standard_records(), "smax/3m", "teacher"))
     rows = {(r[0], r[1]): r for r in leaderboard_rows(board)}
-    assert rows[("smax/3m", "teacher")][7] == f"0.080 {NOISY_MARK}"
+    assert rows[("smax/3m", "teacher")][P50] == f"0.080 {NOISY_MARK}"
     # the teacher's p50 is the numerator of every smax/3m speed-up: none is a plain number
-    assert rows[("smax/3m", "kd-marl")][8] == f"4.00× {NOISY_MARK}"
-    assert rows[("smax/3m", "kd-marl")][7] == "0.020"  # the student's own p50 was clean
+    assert rows[("smax/3m", "kd-marl")][SPEEDUP] == f"4.00× {NOISY_MARK}"
+    assert rows[("smax/3m", "kd-marl")][P50] == "0.020"  # the student's own p50 was clean
     assert NOISY_MARK not in "".join(rows[("mpe/simple_spread", "kd-marl")])
     (note,) = noise_notes(board)
     assert note.startswith(NOISY_MARK) and "1 of 6 rows" in note
@@ -48,7 +56,7 @@ def test_a_noisy_p50_and_every_speed_up_from_it_carry_the_mark():
 
 def test_train_wall_time_is_a_cost_column():
     rows = {(r[0], r[1]): r for r in leaderboard_rows(make_leaderboard())}
-    assert rows[("smax/3m", "kd-marl")][9] == "1.5" and rows[("smax/3m", "teacher")][9] == "—"
+    assert rows[("smax/3m", "kd-marl")][TRAIN] == "1.5" and rows[("smax/3m", "teacher")][TRAIN] == "—"
 
 
 # --------------------------------------------------------------------------------------------- compare

@@ -10,15 +10,52 @@ the driver writes into ``--out``. Workers need ``kdmarl-bench`` installed (same 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
-from kdmarl_bench.errors import BackendUnavailable
+import re
+import socket
+import time
+
+from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
 
 INSTALL_HINT = 'pip install "kdmarl-bench[ray]"'
 MAX_RETRIES = 3
 """Re-runs of a task whose worker process or node was lost."""
+CONNECT_TIMEOUT_S = 30.0
+"""Default ``--ray-timeout``: how long to try reaching a cluster's address before exit 2."""
+_ADDRESS_RE = re.compile(r"^(?:(ray)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """(host, port) of ``HOST:PORT`` or ``ray://HOST:PORT``; UsageError (exit 2) naming the address otherwise.
+    ``auto`` (an already running local cluster) is Ray's own and passes unparsed."""
+    m = _ADDRESS_RE.match(address.strip())
+    if not m or not 1 <= int(m.group(3)) <= 65535:
+        raise UsageError(f"--ray-address {address!r}: not a Ray address; expected HOST:PORT (the head node's GCS "
+                         "port, e.g. 10.0.0.5:6379), ray://HOST:PORT (Ray Client), or auto")
+    return m.group(2).strip("[]"), int(m.group(3))
+
+
+def wait_reachable(address: str, timeout: float) -> None:
+    """Try a TCP connection to ``address`` until it answers or ``timeout`` seconds pass (then UsageError, exit 2):
+    Ray itself would retry an unreachable head node for ever."""
+    host, port = parse_address(address)
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise UsageError(f"--ray-address {address!r}: no Ray cluster answered within {timeout:g} s ({last}); "
+                             "check the address and that the head node runs, or raise --ray-timeout")
+        try:
+            with socket.create_connection((host, port), timeout=min(left, 5.0)):
+                return
+        except OSError as exc:
+            last = exc.strerror or str(exc) or type(exc).__name__
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 def import_ray():
@@ -33,26 +70,62 @@ def _remote_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int
     return worker_entry(job_id, job, teacher, device, threads, events)
 
 
+@contextlib.contextmanager
+def _keep_sigterm_handler(ray: Any):
+    """Stop ``ray.init`` from replacing the SIGTERM handler with its own (``sys.exit(15)``) for the block."""
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    original = getattr(utils, "set_sigterm_handler", None)
+    if original is None:
+        yield
+        return
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = original
+
+
 class RayExecutor(Executor):
     name = "ray"
     resolves_dependencies = True
 
-    def __init__(self, workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None):
+    def __init__(self, workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None,
+                 timeout: float = CONNECT_TIMEOUT_S):
+        from kdmarl_bench.signals import deferred_interrupts, install_sigterm
+
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address and address != "auto":
+            parse_address(address)  # a malformed address is the user's input: exit 2 before importing Ray
         ray = import_ray()
         self._ray = ray
         self.threads = threads
         self.device = device
         self._started_here = False
         if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                from kdmarl_bench.executors.base import usable_cores
+            if address and address != "auto":
+                wait_reachable(address, timeout)
+            # Ray's start-up installs its own SIGTERM handler (exit 15, or an abort later); a SIGTERM meanwhile
+            # is held, our handler put back, then it takes the tool's interrupt path (exit 130).
+            try:
+                with deferred_interrupts(), _keep_sigterm_handler(ray):
+                    if address:
+                        ray.init(address=address, log_to_driver=False)
+                    else:
+                        from kdmarl_bench.executors.base import usable_cores
 
-                ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
-                         _node_ip_address="127.0.0.1", log_to_driver=False)
-                self._started_here = True
+                        ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
+                                 _node_ip_address="127.0.0.1", log_to_driver=False)
+                        self._started_here = True
+            except KeyboardInterrupt:
+                install_sigterm()
+                if ray.is_initialized():
+                    ray.shutdown()
+                raise
+            except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+                install_sigterm()
+                where = f"--ray-address {address!r}" if address else "a local Ray instance"
+                raise UsageError(f"{where}: Ray could not start or connect: {str(exc).splitlines()[0][:300]}") from exc
+            install_sigterm()
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cpus) if workers else cpus
         from ray.util.queue import Queue

@@ -122,17 +122,14 @@ def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | N
     return policy
 
 
-def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path) -> Path:
-    """Write weights and card next to each other (atomically each); returns the weights path."""
-    from kdmarl_bench.results.store import write_json_atomic
+def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path, root: str | Path | None = None) -> Path:
+    """Write weights and card next to each other (atomically each, through fresh ``O_EXCL|O_NOFOLLOW`` temp
+    files); with ``root`` (the run folder) every folder below it must be a real folder. Returns the weights path."""
+    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
 
     stem = Path(stem)
-    weights = stem.with_suffix(".safetensors")
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights.with_name(weights.name + ".tmp")
-    tmp.write_bytes(blob.weights)
-    tmp.replace(weights)
-    write_json_atomic(stem.with_suffix(".json"), json.loads(blob.card))
+    weights = write_bytes_atomic(stem.with_suffix(".safetensors"), blob.weights, root=root)
+    write_json_atomic(stem.with_suffix(".json"), json.loads(blob.card), root=root)
     return weights
 
 

@@ -124,8 +124,9 @@ class Runner:
             from kdmarl_bench.profiling.runtimes import require_runtime
 
             # ... and every FLOP-target size against the teachers that exist already (the others at their cells).
-            from kdmarl_bench.teachers.resolve import resolve_flops_sizes
+            from kdmarl_bench.teachers.resolve import check_student_params, resolve_flops_sizes
 
+            check_student_params(self.suite)
             resolve_flops_sizes(self.suite, self.out)
             require_paths(self.suite.profile.paths)
             if self.suite.profile.quantize:

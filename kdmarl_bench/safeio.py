@@ -232,7 +232,10 @@ def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside:
         return resolve_ref(ref)
     base = Path(base_dir)
     full = Path(ref) if Path(ref).is_absolute() else base / ref
-    if not allow_outside and not is_inside(base, full):
+    stem = full.with_suffix("") if full.suffix in (".safetensors", ".json") else full
+    # The card is read too: it must stay inside like the weights (a card linked out, or to /dev/zero, is refused).
+    if not allow_outside and not all(is_inside(base, p) for p in (full, stem.with_suffix(".safetensors"),
+                                                                  stem.with_suffix(".json"))):
         raise UsageError(f"{where}: checkpoint {ref!r} lies outside the leaderboard's folder {str(base)!r}; "
                          "refusing to load it (pass --allow-outside-paths if you trust this leaderboard)")
     return full

@@ -70,6 +70,75 @@ def _remote_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int
     return worker_entry(job_id, job, teacher, device, threads, events)
 
 
+_REAPER = """
+import os, select, signal, sys
+
+driver, me, known = int(sys.argv[1]), os.getpid(), {}
+
+
+def scan():
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                fields = stat[stat.rindex(")") + 2:].split()
+                children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+            except (OSError, ValueError, IndexError):
+                pass
+    stack = [driver]
+    while stack:
+        for pid, start in children.get(stack.pop(), []):
+            if pid != me:
+                known[pid] = start
+                stack.append(pid)
+
+
+while os.getppid() == driver:  # the driver is alive: learn the processes it (and Ray) started
+    scan()
+    ready, _, _ = select.select([0], [], [], 1.0)
+    if ready and not os.read(0, 1):  # the driver closed the pipe: a normal end
+        break
+for pid, start in known.items():
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        if stat[stat.rindex(")") + 2:].split()[19] == start:  # the same process, not a reused pid
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+"""
+"""The reaper's program (run with ``python -c``; Linux ``/proc``)."""
+
+
+class _Reaper:
+    """A tiny process that kills the local Ray instance's processes once the driver is gone, however it went
+    (a SIGKILLed driver cannot run ``ray.shutdown``; Ray's task workers follow their raylet, but its dashboard
+    and runtime-env agents outlive it). Every second it notes the driver's descendants from ``/proc``; when the
+    driver dies (its parent changes) or closes the pipe after ``ray.shutdown``, it SIGKILLs those still alive."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self._proc = None
+        if not os.path.isdir("/proc"):  # not Linux: Ray's own clean-up only
+            return
+        self._proc = subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid())], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def close(self) -> None:
+        """After ``ray.shutdown``: the reaper kills whatever Ray left, and exits."""
+        if self._proc is None:
+            return
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - best effort at the end of a run
+            pass
+
+
 @contextlib.contextmanager
 def _keep_sigterm_handler(ray: Any):
     """Stop ``ray.init`` from replacing the SIGTERM handler with its own (``sys.exit(15)``) for the block."""
@@ -101,6 +170,7 @@ class RayExecutor(Executor):
         self.threads = threads
         self.device = device
         self._started_here = False
+        self._reaper: _Reaper | None = None
         if not ray.is_initialized():
             if address and address != "auto":
                 wait_reachable(address, timeout)
@@ -113,6 +183,7 @@ class RayExecutor(Executor):
                     else:
                         from kdmarl_bench.executors.base import usable_cores
 
+                        self._reaper = _Reaper()  # the instance dies with this driver, even by SIGKILL mid-start
                         ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
                                  _node_ip_address="127.0.0.1", log_to_driver=False)
                         self._started_here = True
@@ -120,9 +191,11 @@ class RayExecutor(Executor):
                 install_sigterm()
                 if ray.is_initialized():
                     ray.shutdown()
+                self._close_reaper()
                 raise
             except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
                 install_sigterm()
+                self._close_reaper()
                 where = f"--ray-address {address!r}" if address else "a local Ray instance"
                 raise UsageError(f"{where}: Ray could not start or connect: {str(exc).splitlines()[0][:300]}") from exc
             install_sigterm()
@@ -217,3 +290,9 @@ class RayExecutor(Executor):
             pass
         if self._started_here:
             self._ray.shutdown()
+        self._close_reaper()
+
+    def _close_reaper(self) -> None:
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None

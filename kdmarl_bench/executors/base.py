@@ -67,6 +67,14 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _report(events: Any, event: tuple) -> None:
+    """Send a progress event; a lost queue (its node or the driver's pipe gone) costs the line, never the job."""
+    try:
+        events.put(event)
+    except Exception:  # noqa: BLE001 - progress is cosmetic; the result travels another way
+        pass
+
+
 def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int, events: Any) -> Any:
     """Run one job in a worker: pin torch threads, report start and training progress to ``events``
     (anything with ``put``; None = silent) and return the job's result."""
@@ -77,14 +85,14 @@ def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int,
     torch.set_num_threads(threads)
     if events is None:
         return execute_job(job, teacher, device, None)
-    events.put(("start", job_id, os.getpid()))
+    _report(events, ("start", job_id, os.getpid()))
     last = [0.0]
 
     def progress(steps: int, metrics: dict) -> None:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S:  # a progress line, not a flood through the queue
             last[0] = now
-            events.put(("progress", job_id, int(steps)))
+            _report(events, ("progress", job_id, int(steps)))
 
     return execute_job(job, teacher, device, progress)
 

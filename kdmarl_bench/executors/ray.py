@@ -203,7 +203,13 @@ class RayExecutor(Executor):
         self.workers = min(workers, cpus) if workers else cpus
         from ray.util.queue import Queue
 
-        self._events = Queue()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # The progress queue lives on the driver's node: losing another node must not take it (and every task
+        # that reports to it) down with it.
+        here = ray.get_runtime_context().get_node_id()
+        self._events = Queue(actor_options={"num_cpus": 0,
+                                            "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)})
         # Each task takes threads CPUs, so Ray never runs more tasks on a node than it has cores.
         # The thread pins go with every task (workers start with them, before torch or jax is imported).
         self._remote = ray.remote(num_cpus=threads, max_retries=MAX_RETRIES, retry_exceptions=False,

@@ -234,10 +234,13 @@ def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside:
     full = Path(ref) if Path(ref).is_absolute() else base / ref
     stem = full.with_suffix("") if full.suffix in (".safetensors", ".json") else full
     # The card is read too: it must stay inside like the weights (a card linked out, or to /dev/zero, is refused).
-    if not allow_outside and not all(is_inside(base, p) for p in (full, stem.with_suffix(".safetensors"),
-                                                                  stem.with_suffix(".json"))):
-        raise UsageError(f"{where}: checkpoint {ref!r} lies outside the leaderboard's folder {str(base)!r}; "
-                         "refusing to load it (pass --allow-outside-paths if you trust this leaderboard)")
+    if not allow_outside:
+        for p in (full, stem.with_suffix(".safetensors"), stem.with_suffix(".json")):
+            if not is_inside(base, p):
+                what = "" if p == full else f" (its file {p.name}, a link to {os.path.realpath(p)!r})"
+                raise UsageError(f"{where}: checkpoint {ref!r}{what} lies outside the leaderboard's folder "
+                                 f"{str(base)!r}; refusing to load it (pass --allow-outside-paths if you trust this "
+                                 "leaderboard)")
     return full
 
 

@@ -28,7 +28,8 @@ Everything runs through the real ``kdmarl_bench.results.gate.gate`` at its defau
   (d) *one seed collapses*: on a 2-seed board, the first seed of every ``kd-marl`` ``auto`` row is
       replaced by the untrained student of (b) (random-policy level: retention ≈ 0.9 → ≈ 0 on that seed,
       the mean halved), the other seed untouched. The mean test cannot call that with two seeds; the
-      gate's collapse floor (a seed below the baseline's worst − drop − 4 seed sd) must.
+      gate's collapse floor (a seed below both 0.6 × the baseline's worst seed and that seed − drop − 4 seed
+      sd) must.
   A regressed check counts towards *detection* only when, on the full committed data (all seeds,
   all episodes), its drop exceeds the threshold (retention: mean of the regressed rows − mean of
   the originals < −0.05; teacher: score change < −0.05 of the teacher's gap over random). The

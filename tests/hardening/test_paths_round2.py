@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.store import claim_out_dir, write_bytes_atomic
+from kdmarl_bench.results import store
 from kdmarl_bench.teachers.resolve import CheckpointBlob, write_checkpoint_blob
 from tests.factories import random_teacher, tiny_suite_toml
 
@@ -84,7 +84,7 @@ def test_lock_symlink_is_refused_and_its_target_untouched(tmp_path, outside):
     (out / ".lock").symlink_to(outside)
     from kdmarl_bench.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"\.lock: is a symlink"), claim_out_dir(out):
+    with pytest.raises(UsageError, match=r"\.lock: is a symlink"), store.claim_out_dir(out):
         pass
     assert outside.read_text() == "precious\n"
 
@@ -118,7 +118,7 @@ def test_atomic_write_replaces_a_link_at_the_target_never_its_target(tmp_path, o
     out = tmp_path / "out"
     out.mkdir()
     (out / "leaderboard.json").symlink_to(outside)
-    write_bytes_atomic(out / "leaderboard.json", b"{}\n", root=out)
+    store.write_bytes_atomic(out / "leaderboard.json", b"{}\n", root=out)
     assert not (out / "leaderboard.json").is_symlink()
     assert outside.read_text() == "precious\n"
 
@@ -131,6 +131,6 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError) as info:
-        write_bytes_atomic(tmp_path / "cells" / "abc.json", None, fill=full)
+        store.write_bytes_atomic(tmp_path / "cells" / "abc.json", None, fill=full)
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "cells" / "abc.json")
     assert os.listdir(tmp_path / "cells") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console

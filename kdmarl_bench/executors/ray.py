@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
-
 import re
 import socket
 import time
+from typing import Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
@@ -202,7 +201,6 @@ class RayExecutor(Executor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cpus) if workers else cpus
         from ray.util.queue import Queue
-
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         # The progress queue lives on the driver's node: losing another node must not take it (and every task

@@ -358,7 +358,7 @@ def _relative_latency(data: dict, row: dict) -> tuple[float | None, bool, str]:
 
 def _check_retention(
     key: tuple, cur_row: dict, cur: CellSample | None, base: CellSample | None, drop: float,
-    prior: noise.VariancePrior, base_prior: noise.VariancePrior = noise.VariancePrior(),
+    prior: noise.VariancePrior, base_prior: noise.VariancePrior | None = None,
 ) -> Check | _Judged | None:
     if base is None or not base.values:
         return None
@@ -388,7 +388,7 @@ def _check_retention(
         need_txt = f"need ≥ {need} seeds per board" if need else "more than 1000 seeds per board"
         why = f"cannot tell a drop of {drop:g} from noise with {n} seeds: {need_txt}"
     collapse = None
-    fl = collapse_floor(base, base_prior, drop)
+    fl = collapse_floor(base, base_prior or noise.VariancePrior(), drop)
     if fl is not None and min(cur.values) < fl[0]:
         worst = min(cur.values)
         b_worst = min(base.values)

@@ -5,7 +5,6 @@ retrying for ever; a malformed address is a usage error (exit 2), not a bug (70)
 and during Ray's start-up, exits 130 as without Ray.
 """
 
-import json
 import os
 import signal
 import socket

@@ -22,28 +22,15 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_checkpoint(policy: TeamPolicy, path: str | Path, card: dict) -> Path:
-    """Write weights and card atomically (unique temp names, mode as for any new file); returns the
-    .safetensors path."""
-    import os
-    import tempfile
+    """Write weights and card atomically (fresh ``O_EXCL|O_NOFOLLOW`` temp files renamed into place, the mode
+    of any new file; a full disk names the file); returns the .safetensors path."""
+    from safetensors.torch import save
 
-    from safetensors.torch import save_file
-
-    from kdmarl_bench.results.store import write_json_atomic
-    from kdmarl_bench.safeio import file_mode
+    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
 
     weights, card_path = _paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
-    fd, tmp_name = tempfile.mkstemp(dir=weights.parent, prefix=f".{weights.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp_name)
-        os.chmod(tmp_name, file_mode())
-        os.replace(tmp_name, weights)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(weights, save(state))
     full = {"card_version": CARD_VERSION, "architecture": policy.architecture(), **card}
     write_json_atomic(card_path, full)
     return weights

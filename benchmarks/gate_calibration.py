@@ -25,6 +25,11 @@ Everything runs through the real ``kdmarl_bench.results.gate.gate`` at its defau
       ``baselines/sweep.json``'s, distilled from the first-stage spread teacher (−14.6). Retention
       does not drop (the students keep as much of the weaker teacher); the gate must catch the
       teacher itself (``teacher_score``, and ``teacher_sha256``).
+  (d) *one seed collapses*: on a 2-seed board, the first seed of every ``kd-marl`` ``auto`` row is
+      replaced by the untrained student of (b) (random-policy level: retention ≈ 0.9 → ≈ 0 on that seed,
+      the mean halved), the other seed untouched. The mean test cannot call that with two seeds; the
+      gate's collapse floor (a seed below both 0.6 × the baseline's worst seed and that seed − drop − 4 seed
+      sd) must.
   A regressed check counts towards *detection* only when, on the full committed data (all seeds,
   all episodes), its drop exceeds the threshold (retention: mean of the regressed rows − mean of
   the originals < −0.05; teacher: score change < −0.05 of the teacher's gap over random). The
@@ -197,6 +202,42 @@ def untrained_cells(groups: dict[tuple, list[dict]], untrained: dict[str, list[d
 # scenarios
 
 
+def collapse_one_seed(records: list[dict], untrained: dict[str, list[dict]]) -> list[dict]:
+    """A resampled board whose first seed (slot 0) of every kd-marl auto row played as the untrained student:
+    its episodes, score and retention (against the same board's teacher of that seed) replaced."""
+    teacher = {(r["task"], r["seed"]): r for r in records if r["method"] == TEACHER}
+    out = []
+    for r in records:
+        if r["method"] == "kd-marl" and size_label(r) == "auto" and r["seed"] == 0 and r["task"] in untrained:
+            u = untrained[r["task"]][0]
+            t = teacher[(r["task"], 0)]["score"]
+            score = float(np.mean(u["episode_scores"]))
+            rnd = r.get("random_score")
+            r = {**r, "episode_scores": list(u["episode_scores"]), "score": score,
+                 "retention": (score - rnd) / (t - rnd) if r["metric"] == "return" else score / t}
+        out.append(r)
+    return out
+
+
+def run_collapse(name: str, template: dict, groups, untrained, reps: int, rng) -> dict:
+    """Gate runs of an honest 2-seed baseline against a current board with one collapsed seed per kd-marl auto row."""
+    verdicts: Counter = Counter()
+    runs_fail = runs_strict = 0
+    for _ in range(reps):
+        base = board_with(template, resample(groups, 2, rng))
+        cur = board_with(template, collapse_one_seed(resample(groups, 2, rng), untrained))
+        res = gate(cur, base)
+        runs_fail += res.exit_code == 1
+        runs_strict += bool(res.failures or res.inconclusive)
+        for c in res.checks:
+            if c.name == "retention" and c.method == "kd-marl" and c.size == "auto" and c.task in untrained:
+                verdicts[c.verdict] += 1
+    return {"name": name, "n": 2, "reps": reps, "unchanged": Counter(), "regressed": verdicts, "below": Counter(),
+            "runs_fail": runs_fail / reps, "runs_strict": runs_strict / reps,
+            "n_true": len({t for t in untrained if any(k[0] == t and k[1] == "kd-marl" and k[2] == "auto"
+                                                       for k in groups)}), "n_below": 0}
+
+
 def narrow_cells(groups: dict[tuple, list[dict]]) -> dict[tuple, list[dict]]:
     out = dict(groups)
     for (task, method, size), recs in groups.items():
@@ -290,6 +331,9 @@ def main() -> None:
             results.append(run(f"(a) 4× narrower · {src}", boards[src], g, narrow_cells(g), n_seeds, args.reps, rng))
             results.append(run(f"(b) lr = 0 · {src}", boards[src], g, untrained_cells(g, untrained), n_seeds,
                                args.reps, rng))
+    for src in ("mpe", "smax"):
+        results.append(run_collapse(f"(d) one seed collapses · {src}", boards[src], groups[src], untrained,
+                                    args.reps, rng))
     qs = groups["quickstart"]
     results.append(run("honest rerun · quickstart", boards["quickstart"], qs, qs, 2, args.reps, rng))
     weaker = dict(qs)

@@ -22,28 +22,15 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_checkpoint(policy: TeamPolicy, path: str | Path, card: dict) -> Path:
-    """Write weights and card atomically (unique temp names, mode as for any new file); returns the
-    .safetensors path."""
-    import os
-    import tempfile
+    """Write weights and card atomically (fresh ``O_EXCL|O_NOFOLLOW`` temp files renamed into place, the mode
+    of any new file; a full disk names the file); returns the .safetensors path."""
+    from safetensors.torch import save
 
-    from safetensors.torch import save_file
-
-    from kdmarl_bench.results.store import write_json_atomic
-    from kdmarl_bench.safeio import file_mode
+    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
 
     weights, card_path = _paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
-    fd, tmp_name = tempfile.mkstemp(dir=weights.parent, prefix=f".{weights.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp_name)
-        os.chmod(tmp_name, file_mode())
-        os.replace(tmp_name, weights)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(weights, save(state))
     full = {"card_version": CARD_VERSION, "architecture": policy.architecture(), **card}
     write_json_atomic(card_path, full)
     return weights
@@ -59,12 +46,12 @@ def weights_sha256(path: str | Path) -> str:
 
 
 def load_card(path: str | Path) -> dict:
-    from kdmarl_bench.safeio import read_json
+    from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json
 
     _, card_path = _paths(path)
     if not card_path.exists():
         raise UsageError(f"{card_path}: checkpoint card not found (a checkpoint is NAME.safetensors + NAME.json)")
-    card = read_json(card_path, "checkpoint card")
+    card = read_json(card_path, "checkpoint card", max_bytes=MAX_CARD_BYTES)
     if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict) or not isinstance(card.get("task"), str):
         raise UsageError(f"{card_path}: checkpoint card lacks 'architecture' (a table) or 'task' (a task id)")
     return card
@@ -74,6 +61,8 @@ def load_card(path: str | Path) -> dict:
 # checking a card before building anything from it
 
 ACTIVATIONS = ("relu", "tanh")
+WEIGHT_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+"""safetensors dtype codes a checkpoint's tensors may have (bool, integer or float8 weights are refused)."""
 MAX_AGENTS = 1024
 MAX_DIM = 1_000_000
 """Largest observation, state or action size a card may declare."""
@@ -157,8 +146,13 @@ def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
     try:
         with safe_open(str(weights), framework="pt") as f:
             found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - no __iter__
-    except (SafetensorError, OSError, ValueError) as exc:
+            dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise UsageError(f"{weights}: corrupt checkpoint weights: {exc}") from exc
+    for k, dt in dtypes.items():
+        if dt not in WEIGHT_DTYPES:
+            raise UsageError(f"{weights}: tensor {k!r} has dtype {dt}; checkpoint weights must be one of "
+                             f"{', '.join(WEIGHT_DTYPES.values())}")
     if found != expected:
         diff = sorted(set(found) ^ set(expected)) or [k for k in expected if found.get(k) != expected[k]]
         k = diff[0]

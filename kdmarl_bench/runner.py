@@ -26,7 +26,7 @@ from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, KdmarlError, TrainingError, UsageError
 from kdmarl_bench.executors.base import Executor, InlineExecutor
 from kdmarl_bench.results.store import ResultStore, claim_out_dir
-from kdmarl_bench.safeio import confine
+from kdmarl_bench.safeio import confine, resolve_out
 from kdmarl_bench.suite import Cell, Suite, plan
 from kdmarl_bench.teachers.resolve import (
     CheckpointBlob,
@@ -71,7 +71,8 @@ class Runner:
         self.suite = suite
         self.log_dir = None if log_dir is None else str(Path(log_dir).resolve())
         """``run --log-dir``: TensorBoard events per cell under this folder (None: off)."""
-        self.out = Path(out_dir)
+        self.out = resolve_out(out_dir)
+        """The run folder, absolute with symlinks resolved once: every output path is built from it."""
         self.device = resolve_device(device)
         self.events = events or RunEvents()
         self.retry_failed = retry_failed
@@ -123,8 +124,9 @@ class Runner:
             from kdmarl_bench.profiling.runtimes import require_runtime
 
             # ... and every FLOP-target size against the teachers that exist already (the others at their cells).
-            from kdmarl_bench.teachers.resolve import resolve_flops_sizes
+            from kdmarl_bench.teachers.resolve import check_student_params, resolve_flops_sizes
 
+            check_student_params(self.suite)
             resolve_flops_sizes(self.suite, self.out)
             require_paths(self.suite.profile.paths)
             if self.suite.profile.quantize:
@@ -240,7 +242,8 @@ class Runner:
                     continue
                 if isinstance(job, TeacherJob):
                     blob = result
-                    write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task, job.kind), "teacher checkpoint"))
+                    write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task, job.kind),
+                                                        "teacher checkpoint"), self.out)
                     self._teachers[job.task] = replace(self.teacher_ref(job.task), sha256=blob.sha256)
                     blobs[job.task] = blob
                     for i in waiting.pop(job.task, []):
@@ -274,7 +277,8 @@ class Runner:
             spec = specs[i] = spec.with_teacher_digest(result.record["teacher_sha256"])
         rec = dict(result.record)
         if result.student is not None:
-            weights = write_checkpoint_blob(result.student, confine(self.out, spec.checkpoint_stem, "student checkpoint"))
+            weights = write_checkpoint_blob(result.student, confine(self.out, spec.checkpoint_stem, "student checkpoint"),
+                                            self.out)
             rec["checkpoint"] = str(weights.relative_to(self.out))
         c = spec.cell
         rec["random_score"] = self._random.get((c.task, c.eval_episodes, c.eval_seed))
@@ -339,12 +343,12 @@ class Runner:
 def run_one_cell(spec: CellSpec, out_dir: str | Path, device: str = "cpu") -> dict:
     """Run one cell here, in this process (``verify --retrain``): the student checkpoint is written
     under ``out_dir`` (at ``spec.checkpoint_stem``), the record is returned, not saved. No latency."""
-    out = Path(out_dir)
+    out = resolve_out(out_dir)
     result = run_cell(spec, read_checkpoint_blob(spec.teacher, out), str(resolve_device(device)))
     rec = dict(result.record)
     if result.student is not None:
-        rec["checkpoint"] = str(write_checkpoint_blob(result.student, confine(out, spec.checkpoint_stem, "student checkpoint"))
-                            .relative_to(out))
+        rec["checkpoint"] = str(write_checkpoint_blob(result.student, confine(out, spec.checkpoint_stem, "student checkpoint"),
+                                                      out).relative_to(out))
     return rec
 
 
@@ -413,7 +417,7 @@ def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: R
     ``executor`` None runs the cells one by one in this process; see :mod:`kdmarl_bench.executors`."""
     from kdmarl_bench.results.leaderboard import write_leaderboard
 
-    out_dir = Path(out_dir)
+    out_dir = resolve_out(out_dir)  # once: every path below is built from the absolute, resolved folder
     with claim_out_dir(out_dir):  # writable, and no second run on the same folder
         if log_dir is not None:
             from kdmarl_bench.training_log import check_tensorboard

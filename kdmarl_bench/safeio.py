@@ -7,7 +7,11 @@ artifacts and CI caches. This module holds the few checks every reader and write
   otherwise raise RecursionError in the parser or in whatever walks it next);
 - ``check_slug``: a name that becomes one path component (suite, size label, method, variant);
 - ``task_dirname``: a task id (``family/name``) as one path component;
-- ``confine``: a path that must stay inside a folder (``--out``, a leaderboard's folder).
+- ``confine``: a path that must stay inside a folder (``--out``, a leaderboard's folder);
+- ``resolve_out``: an output folder made absolute with its symlinks resolved, once, at the start;
+- ``make_dir_inside`` / ``open_new_file``: folders under ``--out`` that are real folders (never a
+  symlink planted to lead elsewhere) and temp files opened with ``O_EXCL|O_NOFOLLOW``;
+- ``read_bytes_bounded``: a file read with a size cap (a card linked to ``/dev/zero`` is refused).
 
 Every failure is a ``UsageError`` (exit 2) naming the file or field.
 """
@@ -17,6 +21,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +78,41 @@ def loads_json(text: str | bytes, where: str, what: str = "JSON file", max_depth
     return data
 
 
-def read_json(path: str | os.PathLike, what: str = "JSON file", max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Read and parse a JSON file with bounded nesting; UsageError naming the file on any problem."""
+MAX_JSON_BYTES = 256 * 1024 * 1024
+"""Largest JSON file read (a leaderboard of thousands of cells is a few MB)."""
+MAX_CARD_BYTES = 16 * 1024 * 1024
+"""Largest checkpoint card or cell file read (ours are a few KB)."""
+
+
+def read_bytes_bounded(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; UsageError naming the file otherwise (a FIFO or a
+    device such as ``/dev/zero`` is refused before reading, an oversized file after ``max_bytes + 1`` bytes)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file reads as usual.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError(f"{path}: {what} is not a regular file (a device, FIFO or socket); refusing to read it")
+            raw = f.read(max_bytes + 1)
     except FileNotFoundError as exc:
         raise UsageError(f"{path}: {what} not found") from exc
     except IsADirectoryError as exc:
         raise UsageError(f"{path}: is a directory, expected a {what}") from exc
     except OSError as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    if len(raw) > max_bytes:
+        raise UsageError(f"{path}: {what} is larger than {max_bytes:,} bytes; refusing to read it")
+    return raw
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", max_depth: int = MAX_JSON_DEPTH,
+              max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Read and parse a JSON file with bounded size and nesting; UsageError naming the file on any problem."""
+    path = Path(path)
+    raw = read_bytes_bounded(path, what, max_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -144,6 +174,54 @@ def confine(root: str | os.PathLike, path: str | os.PathLike, what: str = "path"
     return full
 
 
+def resolve_out(path: str | os.PathLike) -> Path:
+    """An output folder as every later path is built from it: absolute, ``~`` expanded, symlinks resolved —
+    once, at the start (a relative ``--out`` is never joined to itself, and a link swapped in later is
+    not followed)."""
+    return Path(path).expanduser().resolve()
+
+
+def make_dir_inside(root: str | os.PathLike, folder: str | os.PathLike, what: str = "folder") -> Path:
+    """Create ``folder`` (and its parents) under ``root``, checking every component below ``root`` is a real
+    folder: a symlink planted there (``cells -> /elsewhere``) is refused with a UsageError naming it, so no
+    write ever follows it out. ``root`` itself is created as given (the user named it)."""
+    root, folder = Path(root), Path(folder)
+    full = folder if folder.is_absolute() else root / folder
+    try:
+        rel = full.relative_to(root)
+    except ValueError:
+        raise UsageError(f"{what} {str(folder)!r} would leave the folder {str(root)!r}; refusing to write there") from None
+    if ".." in rel.parts:
+        raise UsageError(f"{what} {str(folder)!r} would leave the folder {str(root)!r}; refusing to write there")
+    root.mkdir(parents=True, exist_ok=True)
+    cur = root
+    for part in rel.parts:
+        cur = cur / part
+        try:
+            os.mkdir(cur)
+        except FileExistsError:
+            pass
+        st = os.lstat(cur)
+        if stat.S_ISLNK(st.st_mode):
+            raise UsageError(f"{cur}: is a symlink inside the output folder {str(root)!r}; refusing to write through "
+                             "it (remove the link or choose another --out)")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{cur}: exists and is not a folder; cannot write {what} there")
+    return full
+
+
+def open_new_file(folder: str | os.PathLike, name: str) -> tuple[int, Path]:
+    """A new temp file for ``name`` in ``folder``, opened ``O_CREAT|O_EXCL|O_NOFOLLOW`` (never an existing file
+    or a planted link) with the mode ``open()`` would give; returns (fd, path). Rename it into place."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = Path(folder) / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, file_mode()), tmp
+        except FileExistsError:
+            continue
+
+
 def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside: bool, where: str) -> Path:
     """A leaderboard's checkpoint reference as a path: ``zoo:TASK`` → the bundled file, else relative to
     ``base_dir`` (the leaderboard's folder). A path leaving that folder (absolute, ``..``, a symlink out)
@@ -154,9 +232,15 @@ def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside:
         return resolve_ref(ref)
     base = Path(base_dir)
     full = Path(ref) if Path(ref).is_absolute() else base / ref
-    if not allow_outside and not is_inside(base, full):
-        raise UsageError(f"{where}: checkpoint {ref!r} lies outside the leaderboard's folder {str(base)!r}; "
-                         "refusing to load it (pass --allow-outside-paths if you trust this leaderboard)")
+    stem = full.with_suffix("") if full.suffix in (".safetensors", ".json") else full
+    # The card is read too: it must stay inside like the weights (a card linked out, or to /dev/zero, is refused).
+    if not allow_outside:
+        for p in (full, stem.with_suffix(".safetensors"), stem.with_suffix(".json")):
+            if not is_inside(base, p):
+                what = "" if p == full else f" (its file {p.name}, a link to {os.path.realpath(p)!r})"
+                raise UsageError(f"{where}: checkpoint {ref!r}{what} lies outside the leaderboard's folder "
+                                 f"{str(base)!r}; refusing to load it (pass --allow-outside-paths if you trust this "
+                                 "leaderboard)")
     return full
 
 

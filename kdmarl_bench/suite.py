@@ -6,6 +6,7 @@ parser gives one) and, for names, the valid choices with "did you mean".
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import tomllib
@@ -15,7 +16,7 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import suggest
-from kdmarl_bench.safeio import MAX_WIDTH, task_dirname
+from kdmarl_bench.safeio import MAX_WIDTH, json_depth, read_bytes_bounded, task_dirname
 
 # Ranges, checked by `plan` so that `run` never finds out after hours of work.
 SEED_MAX = 2**31 - 1
@@ -31,6 +32,12 @@ MAX_EVAL_POINTS = 8
 """Most budget points (``[budget] eval_at``, the final one included) a student is evaluated at."""
 MAX_FLOPS_REDUCTION = 100_000
 """Largest ``flops_reduction`` target a size may ask for."""
+MAX_SEEDS = 1_000
+"""Most seeds a suite may list (each is a full set of cells; the published suites use 3 to 10)."""
+MAX_SUITE_BYTES = 16 * 1024 * 1024
+"""Largest suite file read (ours are a few KB)."""
+MAX_SUITE_DEPTH = 32
+"""Deepest nesting of tables/arrays accepted in a suite (ours reach 4)."""
 SUITE_KEYS = {"suite", "tasks", "methods", "seeds", "teacher", "students", "budget", "eval", "profile", "method", "task",
               "variant", "tune"}
 EVAL_SEED_STRIDE = 1_000_003
@@ -370,18 +377,22 @@ def _slug(ctx: _Ctx, name: Any, where: str) -> str:
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file (or a bundled suite name like ``quickstart``)."""
     p = resolve_suite_path(path)
-    try:
-        raw_bytes = p.read_bytes()
-    except OSError as exc:
+    if not p.exists():
         hint = ""
         if not Path(path).suffix:
             names = bundled_suites()
             hint = f"; not a bundled suite either{suggest(str(path), names)} (bundled: {', '.join(names)})"
-        raise UsageError(f"{path}: cannot read suite file: {exc.strerror or exc}{hint}") from exc
+        raise UsageError(f"{path}: cannot read suite file: No such file or directory{hint}")
+    raw_bytes = read_bytes_bounded(p, "suite file", MAX_SUITE_BYTES)  # a FIFO, a device or 1 GB: exit 2
+    too_deep = UsageError(f"{p}: suite nests tables/arrays deeper than {MAX_SUITE_DEPTH} levels; refusing to read it")
     try:
         data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise too_deep from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{p}: not valid TOML: {exc}") from exc
+    if json_depth(data, MAX_SUITE_DEPTH) > MAX_SUITE_DEPTH:  # dotted keys and [a.b.c] headers nest without recursion
+        raise too_deep
     return parse_suite(data, str(p), hashlib.sha256(raw_bytes).hexdigest())
 
 
@@ -494,10 +505,13 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         raise ctx.err("methods", "lists a method twice")
 
     seeds = ctx.typed(data, "seeds", list, "", [0])
+    if len(seeds) > MAX_SEEDS:
+        raise ctx.err("seeds", f"lists {len(seeds):,} seeds; at most {MAX_SEEDS:,} are accepted (every seed is a "
+                               "full set of cells)")
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
         raise ctx.err("seeds", f"expected a non-empty list of integers in [0, {SEED_MAX}], got {seeds!r}")
     if len(set(seeds)) != len(seeds):
-        dup = sorted({s for s in seeds if seeds.count(s) > 1})
+        dup = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
         raise ctx.err("seeds", f"lists seed {dup[0]} twice: each seed must be distinct (a repeated seed is the same "
                                "run twice, not another sample)")
 

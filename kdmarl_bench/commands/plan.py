@@ -17,11 +17,12 @@ def plan_cmd(suite_path, as_json):
 
     from kdmarl_bench.methods import METHODS
     from kdmarl_bench.suite import load_suite, plan
-    from kdmarl_bench.teachers.resolve import resolve_flops_sizes
+    from kdmarl_bench.teachers.resolve import check_student_params, resolve_flops_sizes
     from kdmarl_bench.teachers.zoo import check_teacher_sources
 
     suite = load_suite(suite_path)
     check_teacher_sources(suite)
+    check_student_params(suite)
     flops_sizes = resolve_flops_sizes(suite)
     cells = plan(suite)
     # Each method's config as the run will use it: the registered defaults with the suite's overrides.

@@ -182,10 +182,12 @@ def _write_text(path: Path, text: str, what: str) -> None:
               "baseline per task and regime, with P(improvement) and the paper's claim); write nothing.")
 @click.option("--size", "headline_size", default=None, metavar="LABEL",
               help="Student size of the headline [default: the suite's headline_size, else auto].")
+@click.option("--force", is_flag=True,
+              help="Overwrite a report.md in the folder that an earlier report did not write (refused by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the written paths (or the headline rows) as JSON.")
 @handle_errors
 def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headline_size: str | None,
-           as_json: bool) -> None:
+           force: bool, as_json: bool) -> None:
     """Write PNG plots and a Markdown report of a LEADERBOARD.
 
     Per task: retention (95% CI) vs FLOPs per team decision with the Pareto front; across
@@ -216,7 +218,8 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
     with progress_bar(f"report → {out}", None, "") as update:  # a spinner while the plots render
         update(0, status="plotting")
-        result = write_report(data, out, source=str(leaderboard), on_section=lambda name: update(0, status=name))
+        result = write_report(data, out, source=str(leaderboard), on_section=lambda name: update(0, status=name),
+                              force=force)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -30,7 +29,10 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Cells at once (default: usable cores for local, the cluster's CPUs for ray).")
 @click.option("--ray-address", default=None, metavar="ADDR",
-              help="Ray cluster to use (default: $RAY_ADDRESS, else a new local instance on 127.0.0.1).")
+              help="Ray cluster to use, HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else a new local instance "
+                   "on 127.0.0.1).")
+@click.option("--ray-timeout", type=click.FloatRange(min=1, max=3600), default=30, show_default=True, metavar="SECONDS",
+              help="Give up connecting to --ray-address after this long (exit 2 naming the address).")
 @click.option("--leaderboard", "leaderboard_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the leaderboard (default: OUT/leaderboard.json).")
 @click.option("--task", "only_tasks", multiple=True, metavar="TASK",
@@ -42,8 +44,8 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
                    "env-steps); needs the tensorboard package. Off by default.")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard JSON on stdout instead of the table.")
 @handle_errors
-def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_address, leaderboard_path, only_tasks,
-            retry_failed, log_dir, as_json):
+def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_address, ray_timeout, leaderboard_path,
+            only_tasks, retry_failed, log_dir, as_json):
     """Run SUITE: obtain teachers, distill students, evaluate, profile, write a leaderboard.
 
     Cells run in parallel (``--jobs``, default every usable core; ``--executor ray`` for a cluster).
@@ -58,17 +60,19 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     from kdmarl_bench.executors import make_executor
     from kdmarl_bench.results.render import print_leaderboard
     from kdmarl_bench.runner import resolve_device, run_suite
+    from kdmarl_bench.safeio import resolve_out
     from kdmarl_bench.suite import load_suite
 
     suite = load_suite(suite_path)
     if only_tasks:
         suite = suite.only_tasks(only_tasks)
-    out_dir = out_dir or f"runs/{suite.name}"
-    set_crash_dir(Path(out_dir) / "logs")  # an unexpected error's traceback goes beside the results
+    # Resolved once (absolute, symlinks followed now): every output path is built from this folder.
+    out_dir = resolve_out(out_dir or f"runs/{suite.name}")
+    set_crash_dir(out_dir / "logs")  # an unexpected error's traceback goes beside the results
     torch.set_num_threads(threads)
     err = stderr_console()
     executor = make_executor(executor_name, jobs=jobs, threads=threads, device=str(resolve_device(device)),
-                             address=ray_address)
+                             address=ray_address, timeout=ray_timeout)
     err.print(f"[bold]suite[/] {suite.name} v{suite.version} → {out_dir} ({executor.describe()})")
     with RunProgress(err) as progress:
         try:

@@ -10,8 +10,9 @@ EXECUTORS = ("local", "ray", "inline")
 
 
 def make_executor(name: str, jobs: int | None = None, threads: int = 1, device: str = "cpu",
-                  address: str | None = None) -> Executor:
-    """An executor by name. ``jobs`` None = usable cores (local) or the cluster's CPUs (ray)."""
+                  address: str | None = None, timeout: float = 30.0) -> Executor:
+    """An executor by name. ``jobs`` None = usable cores (local) or the cluster's CPUs (ray); ``timeout``: seconds
+    to reach a Ray cluster's ``address`` before exit 2."""
     from kdmarl_bench.errors import UsageError
 
     if name == "local":
@@ -23,7 +24,7 @@ def make_executor(name: str, jobs: int | None = None, threads: int = 1, device: 
     if name == "ray":
         from kdmarl_bench.executors.ray import RayExecutor
 
-        return RayExecutor(jobs, threads=threads, device=device, address=address)
+        return RayExecutor(jobs, threads=threads, device=device, address=address, timeout=timeout)
     raise UsageError(f"--executor {name!r}: unknown executor; valid choices: {', '.join(EXECUTORS)}")
 
 

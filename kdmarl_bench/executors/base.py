@@ -26,12 +26,53 @@ PROGRESS_EVERY_S = 0.5
 """At most one training-progress event per worker per this many seconds."""
 
 
+PARENT_POLL_S = 1.0
+"""How often a worker's watchdog checks that its driver is still alive."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when ``parent_pid`` (its driver) does, even by SIGKILL: on Linux the
+    kernel's parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and everywhere a daemon thread that
+    kills this process once its parent is no longer ``parent_pid`` (re-parented to init or a subreaper).
+    An orphaned worker would otherwise train on for minutes holding gigabytes."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl here: the watchdog alone covers it
+            pass
+    if os.getppid() != parent_pid:  # the driver died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="kdmarl-parent-watchdog", daemon=True).start()
+
+
 def usable_cores() -> int:
     """CPU cores this process may run on (affinity / cgroup cpusets), not the machine's count."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def _report(events: Any, event: tuple) -> None:
+    """Send a progress event; a lost queue (its node or the driver's pipe gone) costs the line, never the job."""
+    try:
+        events.put(event)
+    except Exception:  # noqa: BLE001 - progress is cosmetic; the result travels another way
+        pass
 
 
 def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int, events: Any) -> Any:
@@ -44,14 +85,14 @@ def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int,
     torch.set_num_threads(threads)
     if events is None:
         return execute_job(job, teacher, device, None)
-    events.put(("start", job_id, os.getpid()))
+    _report(events, ("start", job_id, os.getpid()))
     last = [0.0]
 
     def progress(steps: int, metrics: dict) -> None:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S:  # a progress line, not a flood through the queue
             last[0] = now
-            events.put(("progress", job_id, int(steps)))
+            _report(events, ("progress", job_id, int(steps)))
 
     return execute_job(job, teacher, device, progress)
 

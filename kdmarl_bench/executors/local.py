@@ -2,7 +2,8 @@
 
 Workers are started with ``spawn`` (JAX is not fork-safe) and with :data:`WORKER_ENV` in their
 environment, so XLA and BLAS use one thread each; torch uses ``threads`` per worker. Workers ignore
-SIGINT: the driver decides, and on Ctrl-C terminates them all.
+SIGINT: the driver decides, and on Ctrl-C terminates them all. Workers die with the driver, even when it is
+SIGKILLed (``die_with_parent``: parent-death signal on Linux plus a watchdog on the parent pid).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import queue
 import signal
 from typing import Any
 
-from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
+from kdmarl_bench.executors.base import WORKER_ENV, Executor, die_with_parent, worker_entry
 
 _EVENTS: Any = None  # the worker's end of the progress queue (set by _init_worker)
 
 
-def _init_worker(events: Any) -> None:
+def _init_worker(events: Any, driver_pid: int) -> None:
     global _EVENTS
+    die_with_parent(driver_pid)  # a SIGKILLed driver leaves no worker behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The driver ends idle workers with SIGTERM; they die quietly (the CLI's SIGTERM → Ctrl-C path,
     # inherited through the imports, is for the driver only and would print a traceback per worker).
@@ -46,7 +48,7 @@ class LocalExecutor(Executor):
         # The workers inherit the environment at spawn: set the thread pins for them here.
         os.environ.update(WORKER_ENV)
         self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                            initargs=(self._events,))
+                                            initargs=(self._events, os.getpid()))
         self._futures: dict[cf.Future, int] = {}
 
     def submit(self, job_id: int, job: Any, teacher: Any = None) -> None:

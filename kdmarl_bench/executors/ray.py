@@ -10,15 +10,51 @@ the driver writes into ``--out``. Workers need ``kdmarl-bench`` installed (same 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import socket
+import time
 from typing import Any
 
-from kdmarl_bench.errors import BackendUnavailable
+from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
 
 INSTALL_HINT = 'pip install "kdmarl-bench[ray]"'
 MAX_RETRIES = 3
 """Re-runs of a task whose worker process or node was lost."""
+CONNECT_TIMEOUT_S = 30.0
+"""Default ``--ray-timeout``: how long to try reaching a cluster's address before exit 2."""
+_ADDRESS_RE = re.compile(r"^(?:(ray)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """(host, port) of ``HOST:PORT`` or ``ray://HOST:PORT``; UsageError (exit 2) naming the address otherwise.
+    ``auto`` (an already running local cluster) is Ray's own and passes unparsed."""
+    m = _ADDRESS_RE.match(address.strip())
+    if not m or not 1 <= int(m.group(3)) <= 65535:
+        raise UsageError(f"--ray-address {address!r}: not a Ray address; expected HOST:PORT (the head node's GCS "
+                         "port, e.g. 10.0.0.5:6379), ray://HOST:PORT (Ray Client), or auto")
+    return m.group(2).strip("[]"), int(m.group(3))
+
+
+def wait_reachable(address: str, timeout: float) -> None:
+    """Try a TCP connection to ``address`` until it answers or ``timeout`` seconds pass (then UsageError, exit 2):
+    Ray itself would retry an unreachable head node for ever."""
+    host, port = parse_address(address)
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise UsageError(f"--ray-address {address!r}: no Ray cluster answered within {timeout:g} s ({last}); "
+                             "check the address and that the head node runs, or raise --ray-timeout")
+        try:
+            with socket.create_connection((host, port), timeout=min(left, 5.0)):
+                return
+        except OSError as exc:
+            last = exc.strerror or str(exc) or type(exc).__name__
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 def import_ray():
@@ -33,31 +69,145 @@ def _remote_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int
     return worker_entry(job_id, job, teacher, device, threads, events)
 
 
+_REAPER = """
+import os, select, signal, sys
+
+driver, me, known = int(sys.argv[1]), os.getpid(), {}
+
+
+def scan():
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                fields = stat[stat.rindex(")") + 2:].split()
+                children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+            except (OSError, ValueError, IndexError):
+                pass
+    stack = [driver]
+    while stack:
+        for pid, start in children.get(stack.pop(), []):
+            if pid != me:
+                known[pid] = start
+                stack.append(pid)
+
+
+while os.getppid() == driver:  # the driver is alive: learn the processes it (and Ray) started
+    scan()
+    ready, _, _ = select.select([0], [], [], 1.0)
+    if ready and not os.read(0, 1):  # the driver closed the pipe: a normal end
+        break
+for pid, start in known.items():
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        if stat[stat.rindex(")") + 2:].split()[19] == start:  # the same process, not a reused pid
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+"""
+"""The reaper's program (run with ``python -c``; Linux ``/proc``)."""
+
+
+class _Reaper:
+    """A tiny process that kills the local Ray instance's processes once the driver is gone, however it went
+    (a SIGKILLed driver cannot run ``ray.shutdown``; Ray's task workers follow their raylet, but its dashboard
+    and runtime-env agents outlive it). Every second it notes the driver's descendants from ``/proc``; when the
+    driver dies (its parent changes) or closes the pipe after ``ray.shutdown``, it SIGKILLs those still alive."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self._proc = None
+        if not os.path.isdir("/proc"):  # not Linux: Ray's own clean-up only
+            return
+        self._proc = subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid())], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def close(self) -> None:
+        """After ``ray.shutdown``: the reaper kills whatever Ray left, and exits."""
+        if self._proc is None:
+            return
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - best effort at the end of a run
+            pass
+
+
+@contextlib.contextmanager
+def _keep_sigterm_handler(ray: Any):
+    """Stop ``ray.init`` from replacing the SIGTERM handler with its own (``sys.exit(15)``) for the block."""
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    original = getattr(utils, "set_sigterm_handler", None)
+    if original is None:
+        yield
+        return
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = original
+
+
 class RayExecutor(Executor):
     name = "ray"
     resolves_dependencies = True
 
-    def __init__(self, workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None):
+    def __init__(self, workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None,
+                 timeout: float = CONNECT_TIMEOUT_S):
+        from kdmarl_bench.signals import deferred_interrupts, install_sigterm
+
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address and address != "auto":
+            parse_address(address)  # a malformed address is the user's input: exit 2 before importing Ray
         ray = import_ray()
         self._ray = ray
         self.threads = threads
         self.device = device
         self._started_here = False
+        self._reaper: _Reaper | None = None
         if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                from kdmarl_bench.executors.base import usable_cores
+            if address and address != "auto":
+                wait_reachable(address, timeout)
+            # Ray's start-up installs its own SIGTERM handler (exit 15, or an abort later); a SIGTERM meanwhile
+            # is held, our handler put back, then it takes the tool's interrupt path (exit 130).
+            try:
+                with deferred_interrupts(), _keep_sigterm_handler(ray):
+                    if address:
+                        ray.init(address=address, log_to_driver=False)
+                    else:
+                        from kdmarl_bench.executors.base import usable_cores
 
-                ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
-                         _node_ip_address="127.0.0.1", log_to_driver=False)
-                self._started_here = True
+                        self._reaper = _Reaper()  # the instance dies with this driver, even by SIGKILL mid-start
+                        ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
+                                 _node_ip_address="127.0.0.1", log_to_driver=False)
+                        self._started_here = True
+            except KeyboardInterrupt:
+                install_sigterm()
+                if ray.is_initialized():
+                    ray.shutdown()
+                self._close_reaper()
+                raise
+            except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+                install_sigterm()
+                self._close_reaper()
+                where = f"--ray-address {address!r}" if address else "a local Ray instance"
+                raise UsageError(f"{where}: Ray could not start or connect: {str(exc).splitlines()[0][:300]}") from exc
+            install_sigterm()
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cpus) if workers else cpus
         from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        self._events = Queue()
+        # The progress queue lives on the driver's node: losing another node must not take it (and every task
+        # that reports to it) down with it.
+        here = ray.get_runtime_context().get_node_id()
+        self._events = Queue(actor_options={"num_cpus": 0,
+                                            "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)})
         # Each task takes threads CPUs, so Ray never runs more tasks on a node than it has cores.
         # The thread pins go with every task (workers start with them, before torch or jax is imported).
         self._remote = ray.remote(num_cpus=threads, max_retries=MAX_RETRIES, retry_exceptions=False,
@@ -144,3 +294,9 @@ class RayExecutor(Executor):
             pass
         if self._started_here:
             self._ray.shutdown()
+        self._close_reaper()
+
+    def _close_reaper(self) -> None:
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None

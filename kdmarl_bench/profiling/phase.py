@@ -34,6 +34,7 @@ from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.profiling.deploy import RUNTIME_PATHS, deploy
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
 from kdmarl_bench.results.store import canonical_json, cell_key, write_json_atomic
+from kdmarl_bench.safeio import make_dir_inside
 from kdmarl_bench.suite import ProfileSettings
 
 CV_NOISY = 0.10
@@ -136,6 +137,7 @@ def profile_task(out_dir: str | Path, task: str, teacher: tuple[str, TeamPolicy]
     if not group:
         return {}
     path = _group_file(Path(out_dir), task, list(group), settings)
+    make_dir_inside(out_dir, path.parent, "latency measurements")  # a latency/ link out of --out is refused
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -149,7 +151,7 @@ def profile_task(out_dir: str | Path, task: str, teacher: tuple[str, TeamPolicy]
     measured = time_group([group[a] for a in archs], settings)
     result = {a: entries for a, entries in zip(archs, measured, strict=True)}
     write_json_atomic(path, {"task": task, "settings": dataclasses.asdict(settings), "roles": roles,
-                             "archs": result})
+                             "archs": result}, root=out_dir)
     return result
 
 

@@ -11,7 +11,13 @@ Per (task, method, size) in the baseline:
   straddles −drop: the seeds cannot tell such a drop from noise, and the check says how many
   seeds per board would. The fail side is a multiple test over every check judged on noise
   (Benjamini–Hochberg at q = 0.05 on one-sided p-values), so an honest rerun fails *any* check
-  w.p. ≤ 5% under the model;
+  w.p. ≤ 5% under the model. A *collapse* fails the check whatever the mean test says: a
+  current seed whose retention is both below ``COLLAPSE_FRACTION`` (0.6) of the baseline's worst
+  seed and below that worst seed − ``max_retention_drop`` − ``COLLAPSE_SDS`` (4) seed standard
+  deviations (the baseline's own spread, partially pooled with the task's other baseline cells,
+  floored by episode noise). One seed of two falling to random-policy level moves the mean by
+  half the fall, which two seeds cannot separate from noise, but no honest seed lands that far
+  below every baseline seed (``benchmarks/gate_calibration.py``, scenario (d));
 - ``flops``     FLOPs ≤ baseline × (1 + ``max_flops_increase``);
 - ``latency``   the 1-thread CPU p50 *relative to the teacher of the same leaderboard*
   ≤ baseline ratio × (1 + ``max_latency_increase``) — a ratio, so a faster or slower CI
@@ -37,7 +43,8 @@ teacher with its students can keep retention):
   played (same seeds and eval seeds; an identical teacher gives exactly 0), else Welch.
 
 Verdicts: ``pass``, ``fail``, ``inconclusive``, ``noisy`` (latency not judged) and ``skipped``
-(the current board lacks the measurement). ``GateResult.exit_code`` is 1 when any check fails,
+(the current board lacks the measurement). A board that lists one (task, method, size, seed) twice
+is refused (exit 2): a duplicated record is not another seed. ``GateResult.exit_code`` is 1 when any check fails,
 or, with ``strict``, when any is inconclusive; else 0. ``gate`` refuses (``UsageError``, exit 2)
 boards with non-finite values in the fields it checks, and a comparison with no checks.
 
@@ -74,6 +81,13 @@ from kdmarl_bench.results.stats import curve_auc
 
 _REL_EPS = 1e-9  # float slack for "no increase allowed"
 CONFIDENCE = 0.95
+COLLAPSE_SDS = 4.0
+"""A current seed this many seed standard deviations below the baseline's worst seed (less the allowed drop)...
+(``benchmarks/gate_calibration.py``)."""
+COLLAPSE_FRACTION = 0.6
+"""... and below this fraction of it is a collapse: its retention check fails without ``--strict``. Both
+conditions: the sd alone is unreliable at two seeds (heavy-tailed seed spreads), the fraction alone
+would flag cells whose seeds are honestly that noisy."""
 
 PASS, FAIL, INCONCLUSIVE = noise.PASS, noise.FAIL, noise.INCONCLUSIVE
 NOISY, SKIPPED = "noisy", "skipped"
@@ -224,6 +238,35 @@ class CellSample:
     student − teacher episode differences on the same eval episodes; 0 without episodes)."""
 
 
+def refuse_duplicates(data: dict, name: str) -> None:
+    """UsageError (exit 2) naming the board and the records when one (task, method, size, seed) appears twice:
+    a copied record would otherwise count as another seed and shrink the noise estimate."""
+    seen: dict[tuple, int] = {}
+    for i, r in enumerate(data.get("records") or []):
+        if not isinstance(r, dict):
+            continue
+        key = (r.get("task"), r.get("method"), size_label(r), r.get("seed"))
+        if key in seen:
+            raise UsageError(f"{name}: records {seen[key]} and {i} are both {key[0]} · {key[1]} · {key[2]} · seed "
+                             f"{key[3]}; a duplicated record is not another seed — remove the copy (or rebuild the "
+                             "board) before gating")
+        seen[key] = i
+
+
+def collapse_floor(base: CellSample, prior: noise.VariancePrior, drop: float) -> tuple[float, float] | None:
+    """(floor, seed sd): a current seed below ``floor`` is a collapse — below ``COLLAPSE_FRACTION`` of the
+    baseline's worst seed and ``drop`` + ``COLLAPSE_SDS`` seed sd under it. The sd is the baseline's own seed
+    spread, moderated by the task's baseline prior and floored by episode noise. None without a spread estimate,
+    or when the worst baseline seed is at random-policy level already (nothing to collapse from)."""
+    worst = min(base.values)
+    s2, df = noise.pooled_variance([base.values])
+    v, dof = noise.moderated_variance(s2, df, prior, base.floor)
+    if dof <= 0 or worst <= 0:
+        return None
+    sd = math.sqrt(max(v, 0.0))
+    return min(worst - drop - COLLAPSE_SDS * sd, COLLAPSE_FRACTION * worst), sd
+
+
 def _retention_scale(r: dict) -> float:
     t, rnd = r.get("teacher_score"), r.get("random_score")
     if not _ok(t):
@@ -334,7 +377,7 @@ def _relative_latency(data: dict, row: dict) -> tuple[float | None, bool, str]:
 
 def _check_retention(
     key: tuple, cur_row: dict, cur: CellSample | None, base: CellSample | None, drop: float,
-    prior: noise.VariancePrior, primary: str = "final",
+    prior: noise.VariancePrior, primary: str = "final", base_prior: noise.VariancePrior | None = None,
 ) -> Check | _Judged | None:
     if base is None or not base.values:
         return None
@@ -365,7 +408,15 @@ def _check_retention(
     else:
         need_txt = f"need ≥ {need} seeds per board" if need else "more than 1000 seeds per board"
         why = f"cannot tell a drop of {drop:g} from noise with {n} seeds: {need_txt}"
-    return _Judged(Check(*key, "retention", c, b, limit, True, detail, PASS), iv, why)
+    collapse = None
+    fl = collapse_floor(base, base_prior or noise.VariancePrior(), drop)
+    if fl is not None and min(cur.values) < fl[0]:
+        worst = min(cur.values)
+        b_worst = min(base.values)
+        collapse = (f"a seed collapsed: retention {worst:.3f} is below the floor {fl[0]:.3f} (the lower of "
+                    f"{COLLAPSE_FRACTION:g} × the baseline's worst seed {b_worst:.3f} and {b_worst:.3f} − {drop:g} − "
+                    f"{COLLAPSE_SDS:g} × seed sd {fl[1]:.3f})")
+    return _Judged(Check(*key, "retention", c, b, limit, True, detail, PASS), iv, why, collapse)
 
 
 def _check_flops(key: tuple, cur: dict, base: dict, inc: float) -> Check | None:
@@ -485,6 +536,8 @@ class _Judged:
     check: Check
     interval: noise.Interval
     inconclusive_why: str
+    collapse: str | None = None
+    """Why a seed of the current board counts as a collapse (``collapse_floor``): then the check fails."""
 
 
 def _decide(judged: list[_Judged], drop: float) -> None:
@@ -494,6 +547,10 @@ def _decide(judged: list[_Judged], drop: float) -> None:
     rejected = noise.benjamini_hochberg([noise.drop_pvalue(j.interval, drop) for j in judged], q)
     for j, rej in zip(judged, rejected, strict=True):
         verdict = noise.drop_verdict(j.interval, drop, rej)
+        if j.collapse is not None and verdict != FAIL:
+            j.check.verdict, j.check.passed = FAIL, False
+            j.check.detail += f"; {j.collapse}"
+            continue
         j.check.verdict, j.check.passed = verdict, verdict != FAIL
         if verdict == FAIL:
             j.check.detail += f"; a drop beyond {drop:g} is established (Benjamini–Hochberg, q = {q:g})"
@@ -541,12 +598,15 @@ def gate(
     check_compatible(baseline_name, baseline, current_name, current)
     refuse_non_finite(baseline, baseline_name)
     refuse_non_finite(current, current_name)
+    refuse_duplicates(baseline, baseline_name)
+    refuse_duplicates(current, current_name)
 
     cur_index = summary_index(current)
     base_index = summary_index(baseline)
     primary = board_primary(baseline)  # the metric pre-registered for the baseline is the one judged
     cur_cells, base_cells = cell_samples(current, primary), cell_samples(baseline, primary)
     priors = _task_priors(base_index, cur_cells, base_cells)
+    base_priors = _task_priors(base_index, {}, base_cells)  # the collapse floor rests on the baseline alone
     checks: list[Check] = []
     judged: list[_Judged] = []
     for key in sorted(base_index, key=lambda k: (k[0], method_sort_key(k[1]), k[2])):
@@ -564,7 +624,7 @@ def gate(
         else:
             prior = priors.get(key[0], noise.VariancePrior())
             new.append(_check_retention(key, cur, cur_cells.get(key), base_cells.get(key), max_retention_drop, prior,
-                                        primary))
+                                        primary, base_priors.get(key[0], noise.VariancePrior())))
         new.append(_check_flops(key, cur, base, max_flops_increase))
         if absolute_latency:
             new.append(_check_latency_absolute(key, current, cur, baseline, base, max_latency_increase))
@@ -589,7 +649,9 @@ def gate(
         "max_latency_increase": max_latency_increase,
         "latency": "absolute" if absolute_latency else "relative to the teacher",
         "confidence": CONFIDENCE,
-        "fail_rule": "Benjamini-Hochberg q=0.05 over the noise-judged checks",
+        "fail_rule": "Benjamini-Hochberg q=0.05 over the noise-judged checks; or a seed below the collapse floor "
+                     f"(min of {COLLAPSE_FRACTION:g} x the baseline's worst seed and that seed - drop - "
+                     f"{COLLAPSE_SDS:g} seed sd)",
         "strict": strict,
         "current": current_name,
         "baseline": baseline_name,

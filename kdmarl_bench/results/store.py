@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.safeio import make_dir_inside, open_new_file
 
 _KEY_RE = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 
@@ -63,35 +65,51 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
+def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2,
+                      root: str | os.PathLike | None = None) -> Path:
     """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half
     (``write_text_atomic``)."""
-    return write_text_atomic(path, json.dumps(data, indent=indent, default=_json_default) + "\n")
+    return write_text_atomic(path, json.dumps(data, indent=indent, default=_json_default) + "\n", root=root)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` so that readers see the old file or the new one, never half.
+def write_text_atomic(path: str | os.PathLike, text: str, *, root: str | os.PathLike | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``write_bytes_atomic``)."""
+    return write_bytes_atomic(path, text.encode("utf-8"), root=root)
 
-    The text goes to a temp file in the same directory, is fsynced, then ``os.replace``-d over
-    ``path``. On any error the temp file is removed and ``path`` is left untouched.
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes | None, *, root: str | os.PathLike | None = None,
+                       fill: Any = None) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes (or whatever ``fill(file)`` writes, when given) go to a new temp file in the same folder,
+    opened ``O_EXCL|O_NOFOLLOW`` (a planted link is never written through), are fsynced, then
+    ``os.replace``-d over ``path`` (which replaces a link at ``path`` itself, never its target). With
+    ``root``, every folder between ``root`` and ``path`` is created as a real folder and a symlink among
+    them is refused (``safeio.make_dir_inside``). On any error the temp file is removed, ``path`` is left
+    untouched, and an OSError names ``path`` (a full disk says which file it could not write).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    # mkstemp creates 0600 files; results are ordinary files, so follow the umask like open() would.
-    from kdmarl_bench.safeio import file_mode
-
-    os.chmod(tmp, file_mode())
+    if root is not None:
+        make_dir_inside(root, path.parent, f"file {path.name}")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        fd, tmp = open_new_file(path.parent, path.name)
+        with os.fdopen(fd, "wb") as f:
+            if fill is not None:
+                fill(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(exc, OSError) and (exc.filename is None or (tmp is not None and exc.filename == str(tmp))):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     _fsync_dir(path.parent)
     return path
@@ -113,6 +131,11 @@ def cell_record_problem(rec: dict) -> str | None:
     score = rec.get("score")
     if rec.get("error") is None and (not isinstance(score, (int, float)) or isinstance(score, bool)):
         return "has neither a score nor an error"
+    if isinstance(score, float) and not math.isfinite(score):
+        return f"field 'score' is {score} (not a finite number)"
+    for i, v in enumerate(rec["episode_scores"]):
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"field 'episode_scores[{i}]' is {v} (not a finite number)"
     return None
 
 
@@ -141,7 +164,13 @@ def claim_out_dir(out_dir: str | os.PathLike):
         raise UsageError(f"{out}: output folder is not writable ({exc.strerror or exc}); "
                          "choose another --out") from exc
     lock_path = out / ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:  # O_NOFOLLOW: a .lock planted as a link must not get its target overwritten with our pid
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                     0o666)
+    except OSError as exc:
+        if os.path.islink(lock_path):
+            raise UsageError(f"{lock_path}: is a symlink; refusing to write the run's lock through it (remove it)") from exc
+        raise UsageError(f"{lock_path}: cannot open the run's lock file ({exc.strerror or exc})") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -172,12 +201,15 @@ class ResultStore:
         return self.path(key).is_file()
 
     def _read(self, path: Path) -> dict:
-        from kdmarl_bench.safeio import loads_json
+        from kdmarl_bench.safeio import MAX_CARD_BYTES, is_inside, loads_json, read_bytes_bounded
 
+        if not is_inside(self.root, path):
+            raise UsageError(f"{path}: cell result lies outside {str(self.root)!r} (a symlink out of the run folder); "
+                             "refusing to read it")
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read cell result: {getattr(exc, 'strerror', None) or exc}") from exc
+            text = read_bytes_bounded(path, "cell result", MAX_CARD_BYTES).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: cannot read cell result: {exc}") from exc
         try:
             data = loads_json(text, str(path), "cell result")
         except UsageError as exc:
@@ -220,7 +252,7 @@ class ResultStore:
 
     def save(self, key: str, record: dict) -> Path:
         """Write (or overwrite) the record of cell ``key`` atomically."""
-        return write_json_atomic(self.path(key), record)
+        return write_json_atomic(self.path(key), record, root=self.root)
 
     def keys(self) -> list[str]:
         if not self.cells_dir.is_dir():

@@ -122,17 +122,14 @@ def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | N
     return policy
 
 
-def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path) -> Path:
-    """Write weights and card next to each other (atomically each); returns the weights path."""
-    from kdmarl_bench.results.store import write_json_atomic
+def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path, root: str | Path | None = None) -> Path:
+    """Write weights and card next to each other (atomically each, through fresh ``O_EXCL|O_NOFOLLOW`` temp
+    files); with ``root`` (the run folder) every folder below it must be a real folder. Returns the weights path."""
+    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
 
     stem = Path(stem)
-    weights = stem.with_suffix(".safetensors")
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights.with_name(weights.name + ".tmp")
-    tmp.write_bytes(blob.weights)
-    tmp.replace(weights)
-    write_json_atomic(stem.with_suffix(".json"), json.loads(blob.card))
+    weights = write_bytes_atomic(stem.with_suffix(".safetensors"), blob.weights, root=root)
+    write_json_atomic(stem.with_suffix(".json"), json.loads(blob.card), root=root)
     return weights
 
 
@@ -201,3 +198,30 @@ def resolve_flops_sizes(suite, out_dir: str | Path | None = None) -> list[Resolv
             out.append(ResolvedSize(task_id, size.label, size.flops_reduction, [list(w) for w in widths],
                                     round(fit.reduction, 4)))
     return out
+
+
+def check_student_params(suite) -> None:
+    """Refuse, at ``plan`` and before ``run`` starts, a student size whose network would exceed the checkpoint
+    cap (``safeio.MAX_PARAMS``) on some task: counted from the widths, nothing allocated (``[65536, 65536]``
+    is 12.9 billion parameters; ``run`` would otherwise die allocating it, far into the run)."""
+    from kdmarl_bench.envs import get_task
+    from kdmarl_bench.envs.registry import get_view
+    from kdmarl_bench.models.capacity import student_widths
+    from kdmarl_bench.safeio import MAX_PARAMS
+
+    def mlp_params(dims: list[int]) -> int:
+        return sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=True))
+
+    for i, size in enumerate(suite.sizes):
+        if size.flops_reduction is not None:  # widths searched up to MAX_TARGET_WIDTH: always within the cap
+            continue
+        for task_id in suite.tasks:
+            view = get_view(task_id, suite.view_for(task_id), f"{suite.path}: field 'task.{task_id}.view'", students=True)
+            n_actions = get_task(task_id).spec.n_actions
+            widths = student_widths(tuple(view.obs_dims), size.hidden, size.scale)
+            n = sum(mlp_params([d, *w, a]) for d, w, a in zip(view.obs_dims, widths, n_actions, strict=True))
+            if n > MAX_PARAMS:
+                field = "hidden" if size.hidden is not None else "scale"
+                raise UsageError(f"{suite.path}: field 'students.sizes[{i}].{field}': size {size.label!r} gives a "
+                                 f"student of {n:,} parameters on {task_id} (at most {MAX_PARAMS:,}); use smaller "
+                                 "widths")

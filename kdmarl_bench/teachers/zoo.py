@@ -132,3 +132,14 @@ def check_teacher_sources(suite) -> None:
             resolve_ref(src)  # raises with 'did you mean' for an unknown zoo task
         elif src not in ("zoo", "train") and not Path(src).with_suffix(".safetensors").exists():
             raise UsageError(f"{suite.path}: field '{field}': teacher checkpoint {src!r} for {task_id!r} not found")
+        if src not in ("zoo", "train") and not src.startswith("zoo:"):
+            # plan refuses what run would die on: a student (or other) checkpoint given as the teacher, and
+            # weights that do not load (dims, dtype, NaN) — the same checks run makes, before any work.
+            card = load_card(src)
+            cls = card["architecture"].get("class")
+            if card.get("kind") != "teacher" or cls != "TeacherPolicy":
+                raise UsageError(f"{suite.path}: field '{field}': {src!r} is a {card.get('kind')!r} checkpoint "
+                                 f"({cls}), not a teacher; give a checkpoint made by train-teacher (kind 'teacher')")
+            from kdmarl_bench.envs import get_task
+
+            load_teacher(src, get_task(task_id).spec, kind)

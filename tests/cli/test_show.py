@@ -96,6 +96,7 @@ def test_report_defaults_next_to_its_board_and_removes_stale_plots(tmp_path):
     out.mkdir()
     (out / "pareto_old_task.png").write_bytes(b"stale")
     (out / "notes.png").write_bytes(b"the user's own file")
+    (out / ".kdmarl-report.json").write_text('{"files": ["report.md", "pareto_old_task.png"]}')  # an earlier report's
     rep = write_report(json.loads(QUICKSTART.read_text()), out)
     assert not (out / "pareto_old_task.png").exists() and (out / "notes.png").exists()
     assert any("pareto_old_task.png" in n for n in rep.notes)

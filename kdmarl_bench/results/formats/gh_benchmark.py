@@ -95,10 +95,10 @@ def write_pair(board: Leaderboard, out: Path) -> list[Path]:
     from kdmarl_bench.results.store import write_text_atomic
     from kdmarl_bench.safeio import confine
 
-    folder = out.parent
+    folder = Path(out).parent.resolve()  # once, absolute: the file names below are confined to it once
     # Both targets are checked before either is written: a symlink out of the folder is refused.
-    targets = [confine(folder, path, what=f"gh-benchmark-{direction} output")
-               for path, direction in zip(pair_paths(out), DIRECTIONS, strict=True)]
+    targets = [confine(folder, path.name, what=f"gh-benchmark-{direction} output")
+               for path, direction in zip(pair_paths(Path(out)), DIRECTIONS, strict=True)]
     return [write_text_atomic(target, _render(direction)(board)[0])
             for target, direction in zip(targets, DIRECTIONS, strict=True)]
 

@@ -136,46 +136,84 @@ def default_out_dir(leaderboard_path: str | os.PathLike) -> Path:
     return p.parent / "report" if p.stem == "leaderboard" else p.parent / p.stem / "report"
 
 
-def _remove_stale(out: Path, written: list[Path]) -> list[str]:
-    """Delete files an earlier report wrote into ``out`` that this one did not (only the names the
-    sections own)."""
-    keep = {p.resolve() for p in written}
+MANIFEST = ".kdmarl-report.json"
+"""The list of files a report wrote into its folder: the next report deletes only those (never a file of
+the user's that happens to match a plot's name) and overwrites ``report.md`` only when it is listed."""
+
+
+def _check_not_link(path: Path) -> None:
+    if path.is_symlink():
+        raise UsageError(f"{path}: is a symlink; the report refuses to write or delete through links "
+                         "(remove it or choose another --out)")
+
+
+def _read_manifest(out: Path) -> set[str]:
+    """Names an earlier report listed in ``out`` (empty when none)."""
+    from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json, slug_problem
+
+    path = out / MANIFEST
+    _check_not_link(path)
+    if not path.exists():
+        return set()
+    data = read_json(path, "report manifest", max_bytes=MAX_CARD_BYTES)
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, list) or any(slug_problem(f) for f in files):
+        raise UsageError(f"{path}: corrupt report manifest (expected {{\"files\": [plain file names]}}); delete it "
+                         "to start the folder afresh")
+    return set(files)
+
+
+def _remove_stale(out: Path, owned: set[str], written: list[Path]) -> list[str]:
+    """Delete the files the earlier report listed in its manifest that this one did not write (nothing else)."""
+    keep = {p.name for p in written}
     removed = []
-    for section in ordered_sections():
-        for pattern in section.owns:
-            for f in sorted(out.glob(pattern)):
-                if f.resolve() not in keep and f.name not in removed:
-                    f.unlink()
-                    removed.append(f.name)
+    for name in sorted(owned - keep - {"report.md", MANIFEST}):
+        f = out / name
+        if f.is_symlink() or f.is_file():  # a link is removed itself, never its target
+            f.unlink()
+            removed.append(name)
     return removed
 
 
 def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: str | None = None,
-                 on_section: Callable[[str], None] | None = None) -> Report:
+                 on_section: Callable[[str], None] | None = None, force: bool = False) -> Report:
     """Write every section's plots and ``report.md`` into ``out_dir`` (created); UsageError when it
-    cannot. ``on_section(name)`` is called as each section starts (for a progress line)."""
+    cannot. ``on_section(name)`` is called as each section starts (for a progress line).
+
+    The report owns only what it wrote: the manifest ``MANIFEST`` lists its files; a later report deletes
+    only those, refuses a folder, ``report.md`` or manifest that is a symlink, and overwrites a ``report.md``
+    it did not write only with ``force``. Every file is written atomically (no truncated PNG on a full disk)."""
     import matplotlib
 
     from kdmarl_bench.results.io import as_leaderboard
     from kdmarl_bench.results.report.style import RC
+    from kdmarl_bench.results.store import write_json_atomic, write_text_atomic
 
     out = Path(out_dir)
+    _check_not_link(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create the report directory: {exc.strerror or exc}") from exc
+    owned = _read_manifest(out)
+    md = out / "report.md"
+    _check_not_link(md)
+    if md.exists() and "report.md" not in owned and not force:
+        raise UsageError(f"{md}: exists and was not written by kdmarl-bench report (not in {MANIFEST}); refusing to "
+                         "overwrite it: pass --force, or choose another --out")
     data = as_leaderboard(board)  # a dict of an older version is migrated on the way
-    report = Report(out_dir=out, markdown=out / "report.md")
+    report = Report(out_dir=out, markdown=md)
     try:
         with matplotlib.rc_context(RC):
             outputs = _render_sections(data, out, on_section)
         for o in outputs:
             report.plots += o.files
             report.notes += o.notes
-        report.markdown.write_text(_join(data, outputs, report.notes, source), encoding="utf-8")
-        removed = _remove_stale(out, report.plots)
+        write_text_atomic(md, _join(data, outputs, report.notes, source))
+        write_json_atomic(out / MANIFEST, {"files": sorted({"report.md", *(p.name for p in report.plots)})})
+        removed = _remove_stale(out, owned, report.plots)
         if removed:
             report.notes.append(f"removed stale plots of an earlier report: {', '.join(removed)}")
     except OSError as exc:
-        raise UsageError(f"{out}: cannot write the report: {exc.strerror or exc}") from exc
+        raise UsageError(f"{exc.filename or out}: cannot write the report: {exc.strerror or exc}") from exc
     return report

@@ -119,3 +119,11 @@ def progress_bar(description: str, total: int | None, unit: str = ""):
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def print_verdict(console, lines: list[str]) -> None:
+    """The verdict lines of ``results.headline.verdict_lines``: the summary bold, the per-task lines
+    plain, the pointer to the next command dim; rich wraps each line to the terminal."""
+    for i, line in enumerate(lines):
+        style = "bold" if i == 0 else "dim" if i == len(lines) - 1 else None
+        console.print(f"[{style}]{line}[/]" if style else line, highlight=False, markup=style is not None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stdout_console
+from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, print_verdict, stdout_console
 from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
 from kdmarl_bench.results.formats import format_help
 
@@ -199,7 +199,7 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
 
     data = read_leaderboard(leaderboard)
     if headline_only:
-        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
+        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown, verdict_lines
 
         rows = headline(data, headline_size)
         if headline_size is not None and not rows:
@@ -211,6 +211,7 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
         else:
             from kdmarl_bench.results.fit import print_markdown_fitted
 
+            print_verdict(stdout_console(), verdict_lines(rows, str(leaderboard)))
             print_markdown_fitted(stdout_console(), headline_markdown(rows, data.focus))
         return
     from kdmarl_bench.commands.common import progress_bar

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
+from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, print_verdict, stderr_console, stdout_console
 from kdmarl_bench.errors import TrainingError
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
@@ -58,6 +58,7 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     from kdmarl_bench.commands.common import set_crash_dir
     from kdmarl_bench.commands.progress import RunProgress
     from kdmarl_bench.executors import make_executor
+    from kdmarl_bench.results.headline import headline, verdict_lines
     from kdmarl_bench.results.render import print_leaderboard
     from kdmarl_bench.runner import resolve_device, run_suite
     from kdmarl_bench.safeio import resolve_out
@@ -87,6 +88,8 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
         echo_json(board)
     else:
         print_leaderboard(stdout_console(), board)
+        # the research answer in words, when the suite has a focus method and a baseline to beat
+        print_verdict(stdout_console(), verdict_lines(headline(board), str(path)))
     if failed:
         err.print(f"[yellow]{len(failed)} cell(s) failed; see 'error' in {path} (re-run with --retry-failed)")
     err.print(f"leaderboard: {path}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+from kdmarl_bench.commands.common import echo_json, handle_errors, print_verdict, stdout_console
 
 
 @click.command("show")
@@ -57,7 +57,7 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
         print_fitted(con, [agents_table(board, t, con.width) for t in tasks])
         return
     if summary:
-        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown
+        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown, verdict_lines
 
         rows = [r for r in headline(board) if not tasks or r.task in tasks]
         if as_json:
@@ -65,7 +65,8 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
             return
         from kdmarl_bench.results.fit import print_markdown_fitted
 
-        # The headline fitted to the terminal like every other table (one block per task when narrow).
+        # The verdict in words first, then the headline fitted to the terminal like every other table.
+        print_verdict(stdout_console(), verdict_lines(rows, str(leaderboard)))
         print_markdown_fitted(stdout_console(), headline_markdown(rows, board.focus))
         return
     if as_json:

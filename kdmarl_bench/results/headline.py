@@ -349,3 +349,42 @@ def headline_curve_markdown(rows: list[HeadlineRow]) -> str:
 
 def headline_dicts(rows: list[HeadlineRow]) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+_VERDICT_WORD = {"yes": "better", "no": "worse", "inconclusive": "not separable"}
+"""How a PoI verdict reads in prose: its 95% CI above 0.5, below it, or across it."""
+
+
+def verdict_lines(rows: list[HeadlineRow], board_ref: str | None = None) -> list[str]:
+    """The research answer in words: one summary line, one line per task, then where to look next.
+
+    Empty when no row has a baseline to compare with (a suite without a focus method and an
+    action-imitation baseline has no verdict). Every judgement comes from the headline rows: the
+    pre-registered primary metric, P(focus > best baseline) with its CI, and the claim."""
+    rows = [r for r in rows if r.best_baseline is not None]
+    if not rows:
+        return []
+    method = display_name(rows[0].method)
+    label = PRIMARY_LABELS[rows[0].primary]
+    n = len(rows)
+    counts = {v: sum(r.beats_baseline == v for r in rows) for v in _VERDICT_WORD}
+    baselines = sorted({r.best_baseline for r in rows})
+    against = baselines[0] if len(baselines) == 1 else "the best action-imitation baseline of each task"
+    holds = sum(r.claim.startswith("holds") for r in rows)
+    lines = [f"Verdict on {label} at size {rows[0].size}: {method} is worse than {against} on {counts['no']} "
+             f"of {n} task{'s' if n > 1 else ''}, better on {counts['yes']}, not separable on "
+             f"{counts['inconclusive']} (P({method} > it): 95% CI below / above / across 0.5). "
+             f"The claim (≥{100 * CLAIM_RETENTION:.0f}% at ≤{CLAIM_FLOPS_REDUCTION:g}× fewer FLOPs) holds on "
+             f"{holds} of {n}."]
+    for r in rows:
+        poi = "" if r.poi is None else f", P = {_poi_text(r)}"
+        sampled = ""
+        if r.retention_sampled is not None and r.baseline_retention_sampled is not None:
+            sampled = f"; sampled {_ret(r.retention_sampled)} vs {_ret(r.baseline_retention_sampled)}"
+        lines.append(f"  {task_label(r.task, r.view)}: {_VERDICT_WORD[r.beats_baseline]}: {method} "
+                     f"{fmt_retention(r.primary_value, r.primary_ci95)} vs {r.best_baseline} "
+                     f"{fmt_retention(r.baseline_primary, r.baseline_primary_ci95)}{poi}; claim {r.claim}{sampled}")
+    ref = board_ref or "LEADERBOARD"
+    lines.append(f"Next: kdmarl-bench report {ref} (every plot and table) · "
+                 f"kdmarl-bench gate {ref} --baseline OLD.json (regressions against an earlier board)")
+    return lines

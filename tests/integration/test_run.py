@@ -114,6 +114,9 @@ def test_killed_process_resumes(tmp_path, teacher):
     for c, m in before.items():
         assert c.stat().st_mtime_ns == m
     assert len(json.loads((out / "leaderboard.json").read_text())["records"]) == 4
+    # run ends with the answer in words (a focus method and an action-imitation baseline) and the next step
+    assert "Verdict on " in res.stdout and "KD-MARL is worse than bc" in res.stdout.replace("\n", " ")
+    assert "kdmarl-bench report" in res.stdout and "kdmarl-bench gate" in res.stdout
 
 
 def test_nan_loss_fails_one_cell_others_go_on(tmp_path, teacher, monkeypatch):

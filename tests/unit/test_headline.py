@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdmarl_bench.results.headline import headline, headline_markdown
+from kdmarl_bench.results.headline import headline, headline_markdown, verdict_lines
 from tests.factories import make_leaderboard, make_record
 
 
@@ -96,3 +96,21 @@ def test_headline_carries_retention_per_budget_point_and_auc():
     assert row.baseline_auc == pytest.approx(row.auc * 0.7 / 0.8)
     md = headline_curve_markdown([row])
     assert "| smax/3m | bc | 20.0% / 17.5% | 40.0% / 35.0% | 80.0% / 70.0% |" in md
+
+
+def test_verdict_lines_say_the_answer_in_words():
+    worse = headline(make_leaderboard(_records([0.5, 0.55, 0.6]), n_resamples=200))
+    lines = verdict_lines(worse, "board.json")
+    assert lines[0].startswith("Verdict on retention at size auto: KD-MARL is worse than pd-kl on 1 of 1 task")
+    assert "better on 0, not separable on 0" in lines[0] and "holds on 0 of 1" in lines[0]
+    assert lines[1].startswith("  smax/3m: worse: KD-MARL 55.0%") and "vs pd-kl 85.0%" in lines[1]
+    assert "claim fails" in lines[1]
+    assert lines[-1].startswith("Next: kdmarl-bench report board.json") and "gate board.json" in lines[-1]
+    better = verdict_lines(headline(make_leaderboard(_records([0.95, 0.96, 0.97]), n_resamples=200)))
+    assert "is worse than pd-kl on 0 of 1 task, better on 1" in better[0] and "holds on 1 of 1" in better[0]
+    assert better[1].startswith("  smax/3m: better:")
+
+
+def test_no_verdict_without_a_baseline():
+    recs = [r for r in _records([0.9, 0.9, 0.9]) if r["method"] in ("teacher", "kd-marl")]
+    assert verdict_lines(headline(make_leaderboard(recs))) == []

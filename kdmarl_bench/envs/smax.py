@@ -114,15 +114,17 @@ def _smax_view(name: str, n_allies: int, n_enemies: int, sight: float, hetero: b
     enemies within ``sight``; else every agent sees the units within ``sight``. ``masked``: attacks on
     enemies the view hides are removed from the agent's available actions (``View.restrict``)."""
     full = 13 * (n_allies - 1 + n_enemies) + 10
-    limited = [not (hetero and i == 0) for i in range(n_allies)]
+
+    def limited(i: int) -> bool:
+        return not (hetero and i == 0)
 
     def select(obs, state):
-        return [_limit(o, n_allies, n_enemies, sight, allies=not hetero) if lim else o
-                for o, lim in zip(obs, limited, strict=True)]
+        return [_limit(o, n_allies, n_enemies, sight, allies=not hetero) if limited(i) else o
+                for i, o in enumerate(obs)]
 
     def restrict(avail, obs, state):
-        return [_attackable(o, n_allies, n_enemies, sight) if lim else torch.ones_like(m)
-                for m, o, lim in zip(avail, obs, limited, strict=True)]
+        return [_attackable(o, n_allies, n_enemies, sight) if limited(i) else torch.ones_like(m)
+                for i, (m, o) in enumerate(zip(avail, obs, strict=True))]
 
     if hetero:
         dims = (full,) + (UNIT_FEATURES * n_enemies + OWN_FEATURES,) * (n_allies - 1)
@@ -134,7 +136,8 @@ def _smax_view(name: str, n_allies: int, n_enemies: int, sight: float, hetero: b
     mask = ("; attacks on enemies the view hides are masked out" if masked else
             "; the action mask is the env's (it can show enemies the view hides; the masked variant "
             f"is {name}m)")
-    return View(name, dims, what + mask, select, limited=any(limited), restrict=restrict if masked else None)
+    return View(name, dims, what + mask, select, limited=n_allies > 1 or not hetero,
+                restrict=restrict if masked else None)
 
 
 # Every view with an "m" suffix masks out attacks on hidden enemies; ``sight5`` and ``hetero`` are the

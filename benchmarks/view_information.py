@@ -17,7 +17,8 @@ Adam, fixed seed) learn that label from
 Train/test split by env copy (the last quarter of the copies is held out, so no episode is in both).
 Rows where the agent has at most one available action (dead in SMAX) are left out. Printed per agent:
 held-out accuracy (a), (b), the gap (a) − (b) in points, the share of test labels the student's mask
-does not allow ("unimitable"), and for SMAX the share of available attacks in the student's mask that
+does not allow ("unimitable": the teacher shot an enemy the student cannot see), (b) on the other test
+rows alone ("imitable": what the view's missing information costs beyond that), and for SMAX the share of available attacks in the student's mask that
 point at an enemy its view hides (the mask leak: 0 for the masked views).
 
 Cost: a few seconds of env stepping and under a minute of classifier training per task on one core.
@@ -52,6 +53,8 @@ class AgentRow:
     acc_teacher_input: float
     acc_student_view: float
     gap_points: float
+    acc_student_imitable: float
+    """(b) on the test rows whose label the student's mask allows."""
     unimitable: float
     """Share of test labels that the student's mask does not allow."""
     hidden_attacks: float | None
@@ -97,9 +100,9 @@ def collect(task_id: str, view_name: str, kind: str, steps: int, act: str, seed:
 # ---- classifiers ------------------------------------------------------------------------------
 
 
-def held_out_accuracy(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, train: torch.Tensor, seed: int,
-                      epochs: int = 30, batch: int = 256) -> float:
-    """Fit an MLP on the ``train`` rows; accuracy of its masked argmax on the others."""
+def held_out_hits(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, train: torch.Tensor, seed: int,
+                  epochs: int = 30, batch: int = 256) -> torch.Tensor:
+    """Fit an MLP on the ``train`` rows; per held-out row, whether its masked argmax is the label."""
     torch.manual_seed(seed)
     mu, sd = x[train].mean(0), x[train].std(0).clamp_min(1e-6)
     xs = (x - mu) / sd
@@ -116,7 +119,7 @@ def held_out_accuracy(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, trai
     with torch.no_grad():
         te = ~train
         pred = masked_logits(net(xs[te]), mask[te]).argmax(-1)
-    return float((pred == y[te]).float().mean())
+    return pred == y[te]
 
 
 def hidden_attack_share(s_obs: torch.Tensor, s_avail: torch.Tensor, n_enemies: int) -> float | None:
@@ -140,13 +143,14 @@ def measure(target: str, kind: str, steps: int, act: str, seed: int) -> list[Age
         keep = data["t_avail"][i].sum(-1) > 1  # the agent has a choice (alive)
         train = (~test_copies)[keep]
         y = data["label"][i][keep]
-        acc_t = held_out_accuracy(data["t_obs"][i][keep], y, data["t_avail"][i][keep], train, seed)
-        acc_s = held_out_accuracy(data["s_obs"][i][keep], y, data["s_avail"][i][keep], train, seed)
+        hits_t = held_out_hits(data["t_obs"][i][keep], y, data["t_avail"][i][keep], train, seed)
+        hits_s = held_out_hits(data["s_obs"][i][keep], y, data["s_avail"][i][keep], train, seed)
+        acc_t, acc_s = float(hits_t.float().mean()), float(hits_s.float().mean())
         s_avail = data["s_avail"][i][keep]
-        allowed = s_avail.gather(-1, y[:, None]).squeeze(-1)
+        allowed = s_avail.gather(-1, y[:, None]).squeeze(-1)[~train]
         rows.append(AgentRow(
             target, spec.agent_names[i], int(train.sum()), int((~train).sum()), acc_t, acc_s,
-            100 * (acc_t - acc_s), float((~allowed[~train]).float().mean()),
+            100 * (acc_t - acc_s), float(hits_s[allowed].float().mean()), float((~allowed).float().mean()),
             hidden_attack_share(data["s_obs"][i][keep], s_avail, n_enemies) if n_enemies else None))
     return rows
 
@@ -169,11 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(f"{target}  (teacher {args.teacher_kind}, rollouts {args.act}, {args.steps} env-steps, seed {args.seed})")
             print(f"  {'agent':<12}{'train':>7}{'test':>7}{'(a) teacher':>13}{'(b) student':>13}{'gap':>7}"
-                  f"{'unimitable':>12}{'hidden atk':>12}")
+                  f"{'unimitable':>12}{'(b) imitable':>14}{'hidden atk':>12}")
             for r in got:
                 hid = "-" if r.hidden_attacks is None else f"{100 * r.hidden_attacks:.1f}%"
                 print(f"  {r.agent:<12}{r.n_train:>7}{r.n_test:>7}{100 * r.acc_teacher_input:>12.1f}%"
-                      f"{100 * r.acc_student_view:>12.1f}%{r.gap_points:>7.1f}{100 * r.unimitable:>11.1f}%{hid:>12}")
+                      f"{100 * r.acc_student_view:>12.1f}%{r.gap_points:>7.1f}{100 * r.unimitable:>11.1f}%"
+                      f"{100 * r.acc_student_imitable:>13.1f}%{hid:>12}")
             sys.stdout.flush()
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=1))

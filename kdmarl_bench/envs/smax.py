@@ -76,6 +76,10 @@ UNIT_FEATURES = 13
 OWN_FEATURES = 10
 SIGHT_RANGES = (9.0, 10.0, 10.0, 9.0, 8.0, 9.0)  # SMAX's per-type sight ranges (marine, marauder, stalker, …)
 STUDENT_SIGHT = 5.0  # a marine's attack range: a student sees only what it could shoot at
+N_MOVE_ACTIONS = 5  # 4 moves and stop, then one attack action per enemy
+# Every view with an "m" suffix masks out attacks on hidden enemies; ``sight5`` and ``hetero`` are the
+# v1 views (limited board v1) and keep the env's mask so their committed cells keep their meaning.
+MASKED_SIGHTS = (5.0, 4.0, 3.0)
 
 
 def _sight_mask(o: torch.Tensor, n_blocks: int, sight: float) -> torch.Tensor:
@@ -138,12 +142,6 @@ def _smax_view(name: str, n_allies: int, n_enemies: int, sight: float, hetero: b
             f"is {name}m)")
     return View(name, dims, what + mask, select, limited=n_allies > 1 or not hetero,
                 restrict=restrict if masked else None)
-
-
-# Every view with an "m" suffix masks out attacks on hidden enemies; ``sight5`` and ``hetero`` are the
-# v1 views (limited board v1) and keep the env's mask so their committed cells keep their meaning.
-MASKED_SIGHTS = (5.0, 4.0, 3.0)
-N_MOVE_ACTIONS = 5  # 4 moves and stop, then one attack action per enemy
 
 
 def smax_views(spec: EnvSpec) -> list[View]:

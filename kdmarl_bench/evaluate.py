@@ -106,7 +106,7 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
     """Run ``episodes`` full episodes; ``policy=None`` = uniform random over available actions.
 
     The policy acts through the view it was trained on (``policy.view``: a student's limited view,
-    a privileged teacher's ``obs ⊕ state``).
+    a privileged teacher's ``obs ⊕ state``), with that view's action mask (``View.avail``).
 
     Copy i of B runs a fixed quota of episodes, so which episodes count never depends on
     how fast a policy finishes them (keeps evaluation paired across methods).
@@ -131,7 +131,8 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
                 if policy is None:
                     actions = random_actions(step.avail, gen)
                 else:
-                    actions = policy.act(view(step.obs, step.state), step.avail, greedy=greedy, generator=gen)
+                    actions = policy.act(view(step.obs, step.state), view.avail(step.avail, step.obs, step.state),
+                                         greedy=greedy, generator=gen)
             step = env.step(actions)
             finished = torch.nonzero(step.done).flatten().tolist()
             for i in finished:

@@ -64,15 +64,40 @@ def _nearest_landmarks(o: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([o[:, SPREAD_VEL], o[:, SPREAD_POS], near.flatten(1)], dim=-1)
 
 
+# simple_reference_v3 (2 agents, 3 landmarks): [own velocity (2), each landmark's position relative to
+# it (3×2), the colour of the landmark the *other* agent must reach (3), the other's message (10)].
+REF_VEL, REF_LANDMARKS, REF_REST = slice(0, 2), slice(2, 8), slice(8, 21)
+REF_SIGHT = 0.5  # world units; landmarks start up to ~2.8 apart, so most are out of sight at first
+
+
+def _landmarks_in_sight(o: torch.Tensor, sight: float) -> torch.Tensor:
+    """simple_reference: landmarks farther than ``sight`` blanked, one visibility flag per landmark
+    (landmark k's slot keeps its colour's place, so messages can still name it)."""
+    rel = o[:, REF_LANDMARKS].reshape(o.shape[0], 3, 2)
+    seen = (torch.linalg.vector_norm(rel, dim=-1) < sight).to(o.dtype)
+    return torch.cat([o[:, REF_VEL], (rel * seen[..., None]).flatten(1), seen, o[:, REF_REST]], dim=-1)
+
+
 def mpe_views(spec: EnvSpec) -> list[View]:
-    """simple_spread: ``near2`` (the 2 nearest landmarks, no other agents) and ``hetero`` (agent_0
-    sees landmarks and agents, agent_1 the 2 nearest landmarks, agent_2 the nearest one). Other
-    MPE tasks have no limited view (speaker_listener is heterogeneous as the env defines it)."""
+    """simple_spread: ``near2`` (the 2 nearest landmarks, no other agents), ``near1`` (the nearest one
+    only) and ``hetero`` (agent_0 sees landmarks and agents, agent_1 the 2 nearest landmarks, agent_2
+    the nearest one). simple_reference: ``fog`` (landmarks farther than 0.5 hidden). Other MPE tasks
+    have no limited view (speaker_listener is heterogeneous as the env defines it)."""
+    if spec.name == "simple_reference_v3":
+        def fog(obs, state):
+            return [_landmarks_in_sight(o, REF_SIGHT) for o in obs]
+
+        return [View("fog", (24, 24), f"landmarks farther than {REF_SIGHT:g} are hidden (each landmark's slot "
+                     "gets a seen flag); own velocity, the other's goal colour and its message as the env gives them",
+                     fog, limited=True)]
     if spec.name != "simple_spread_v3":
         return []
 
     def near2(obs, state):
         return [_nearest_landmarks(o, 2) for o in obs]
+
+    def near1(obs, state):
+        return [_nearest_landmarks(o, 1) for o in obs]
 
     no_comm = columns([list(range(14))])
 
@@ -82,6 +107,8 @@ def mpe_views(spec: EnvSpec) -> list[View]:
     return [
         View("near2", (8, 8, 8), "own velocity and position and the 2 nearest landmarks (relative, nearest "
              "first); no other agent", near2, limited=True),
+        View("near1", (6, 6, 6), "own velocity and position and the nearest landmark (relative); no other "
+             "agent", near1, limited=True),
         View("hetero", (14, 8, 6), "agent_0: landmarks and other agents; agent_1: the 2 nearest landmarks; "
              "agent_2: the nearest landmark only", hetero, limited=True),
     ]

@@ -76,6 +76,10 @@ UNIT_FEATURES = 13
 OWN_FEATURES = 10
 SIGHT_RANGES = (9.0, 10.0, 10.0, 9.0, 8.0, 9.0)  # SMAX's per-type sight ranges (marine, marauder, stalker, …)
 STUDENT_SIGHT = 5.0  # a marine's attack range: a student sees only what it could shoot at
+N_MOVE_ACTIONS = 5  # 4 moves and stop, then one attack action per enemy
+# Every view with an "m" suffix masks out attacks on hidden enemies; ``sight5`` and ``hetero`` are the
+# v1 views (limited board v1) and keep the env's mask so their committed cells keep their meaning.
+MASKED_SIGHTS = (5.0, 4.0, 3.0)
 
 
 def _sight_mask(o: torch.Tensor, n_blocks: int, sight: float) -> torch.Tensor:
@@ -98,27 +102,61 @@ def _limit(o: torch.Tensor, n_allies: int, n_enemies: int, sight: float, allies:
     return torch.cat([blocks.flatten(1), o[:, n_blocks * UNIT_FEATURES :]], dim=-1)
 
 
+def _attackable(o: torch.Tensor, n_allies: int, n_enemies: int, sight: float) -> torch.Tensor:
+    """``(B, 5 + n_enemies)`` bool: the actions an agent limited to ``sight`` may take. Moves and stop
+    always; attacking enemy j (action 5 + j, enemy block n_allies − 1 + j) only when the enemy is
+    within ``sight`` (and shown: an all-zero block is a unit SMAX does not show)."""
+    n_blocks = n_allies - 1 + n_enemies
+    blocks = o[:, : n_blocks * UNIT_FEATURES].reshape(o.shape[0], n_blocks, UNIT_FEATURES)
+    seen = _sight_mask(o, n_blocks, sight) & (blocks.abs().sum(-1) > 0)
+    moves = torch.ones(o.shape[0], N_MOVE_ACTIONS, dtype=torch.bool, device=o.device)
+    return torch.cat([moves, seen[:, n_allies - 1 :]], dim=-1)
+
+
+def _smax_view(name: str, n_allies: int, n_enemies: int, sight: float, hetero: bool, masked: bool) -> View:
+    """One limited SMAX view. ``hetero``: ally_0 keeps its full observation and the others see only
+    enemies within ``sight``; else every agent sees the units within ``sight``. ``masked``: attacks on
+    enemies the view hides are removed from the agent's available actions (``View.restrict``)."""
+    full = 13 * (n_allies - 1 + n_enemies) + 10
+
+    def limited(i: int) -> bool:
+        return not (hetero and i == 0)
+
+    def select(obs, state):
+        return [_limit(o, n_allies, n_enemies, sight, allies=not hetero) if limited(i) else o
+                for i, o in enumerate(obs)]
+
+    def restrict(avail, obs, state):
+        return [_attackable(o, n_allies, n_enemies, sight) if limited(i) else torch.ones_like(m)
+                for i, (m, o) in enumerate(zip(avail, obs, strict=True))]
+
+    if hetero:
+        dims = (full,) + (UNIT_FEATURES * n_enemies + OWN_FEATURES,) * (n_allies - 1)
+        what = f"ally_0 sees everything it normally sees; the others see only enemies within {sight:g}"
+    else:
+        dims = (full,) * n_allies
+        why = " (a marine's attack range)" if sight == STUDENT_SIGHT else ""
+        what = f"units farther than {sight:g}{why} are hidden, as SMAX hides units out of sight"
+    mask = ("; attacks on enemies the view hides are masked out" if masked else
+            "; the action mask is the env's (it can show enemies the view hides; the masked variant "
+            f"is {name}m)")
+    return View(name, dims, what + mask, select, limited=n_allies > 1 or not hetero,
+                restrict=restrict if masked else None)
+
+
 def smax_views(spec: EnvSpec) -> list[View]:
-    """``sight5`` (every student sees units within 5) and ``hetero`` (ally_0 keeps the full view,
-    the others see only enemies within 5, so their observations and capacity-rule widths are smaller)."""
+    """``sight5`` (every student sees units within 5, a marine's attack range), ``hetero`` (ally_0
+    keeps the full view, the others see only enemies within 5, so their observations and
+    capacity-rule widths are smaller), both with the env's action mask (v1); ``sight5m``,
+    ``sight4m``, ``sight3m`` and ``heterom``: the same limits whose action masks leak nothing the
+    view hides."""
     n_allies, n_enemies = SMAX_MAPS[spec.name]
-    full = spec.obs_dims[0]
-    enemies_only = UNIT_FEATURES * n_enemies + OWN_FEATURES
     r = STUDENT_SIGHT
-
-    def sight(obs, state):
-        return [_limit(o, n_allies, n_enemies, r, allies=True) for o in obs]
-
-    def hetero(obs, state):
-        return [o if i == 0 else _limit(o, n_allies, n_enemies, r, allies=False) for i, o in enumerate(obs)]
-
-    return [
-        View("sight5", (full,) * n_allies, f"units farther than {r:g} (a marine's attack range) are hidden, "
-             "as SMAX hides units out of sight", sight, limited=True),
-        View("hetero", (full,) + (enemies_only,) * (n_allies - 1),
-             f"ally_0 sees everything it normally sees; the others see only enemies within {r:g}", hetero,
-             limited=n_allies > 1),
-    ]
+    views = [_smax_view("sight5", n_allies, n_enemies, r, hetero=False, masked=False),
+             _smax_view("hetero", n_allies, n_enemies, r, hetero=True, masked=False)]
+    views += [_smax_view(f"sight{d:g}m", n_allies, n_enemies, d, hetero=False, masked=True) for d in MASKED_SIGHTS]
+    views.append(_smax_view("heterom", n_allies, n_enemies, r, hetero=True, masked=True))
+    return views
 
 
 def _availability() -> str | None:

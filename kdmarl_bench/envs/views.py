@@ -9,7 +9,13 @@ maps those to the observation one policy acts on, per agent and batched, in torc
   only, per-agent feature groups of different sizes) for students.
 
 A view is a pure function of ``(obs, state)`` of the same time step, so the teacher's labels
-always come from the same state the student sees through its view. Views are declared by the
+always come from the same state the student sees through its view.
+
+A view that hides units may also restrict the **available-actions mask** (``View.restrict``): the
+env's mask is computed from the full state, so an attack action on an enemy the view hides would
+tell the student that enemy is there. ``View.avail(avail, obs, state)`` is the mask a policy acting
+through the view may use (the env's mask when the view declares no restriction: ``full``,
+``privileged``, MPE views); the teacher always keeps its own. Views are declared by the
 task's family module (``envs/smax.py``, ``envs/mpe.py``) and looked up by name with "did you
 mean" (``kdmarl_bench.envs.registry.get_view``; this module holds the data and never imports the
 task registry). Every policy records the view it acts through (``TeamPolicy.view``), so a
@@ -31,6 +37,8 @@ TEACHER_KINDS = {"local": FULL, "privileged": PRIVILEGED}
 """Teacher kind (recorded on boards) → the view its actor acts through."""
 
 Select = Callable[[list[torch.Tensor], torch.Tensor], list[torch.Tensor]]
+Restrict = Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], list[torch.Tensor]]
+"""``restrict(avail, obs, state)`` → per-agent ``(B, A_i)`` bool masks, each a subset of ``avail``."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,19 @@ class View:
     """True when at least one agent sees less than its full observation."""
     teacher_only: bool = False
     """True for ``privileged``: students are decentralized and never see the global state."""
+    restrict: Restrict | None = None
+    """Optional pure map ``(avail, obs, state)`` → the masks a policy acting through this view may use
+    (it only ever removes actions, e.g. attacks on enemies the view hides); None: the env's mask."""
 
     def __call__(self, obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
         return self.select(obs, state)
+
+    def avail(self, avail: list[torch.Tensor], obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:
+        """The available-actions masks of a policy acting through this view (``avail`` from the env, and
+        the same step's full ``obs`` and ``state``); the env's masks themselves when nothing is restricted."""
+        if self.restrict is None:
+            return avail
+        return [m & r for m, r in zip(avail, self.restrict(avail, obs, state), strict=True)]
 
     @property
     def heterogeneous(self) -> bool:
@@ -58,7 +76,8 @@ class View:
     def to_dict(self, full_dims: tuple[int, ...]) -> dict:
         return {"name": self.name, "description": self.description, "obs_dims": list(self.obs_dims),
                 "teacher_obs_dims": list(full_dims), "limited": self.limited,
-                "heterogeneous": self.heterogeneous, "teacher_only": self.teacher_only}
+                "heterogeneous": self.heterogeneous, "teacher_only": self.teacher_only,
+                "restricts_mask": self.restrict is not None}
 
 
 def concat_state(obs: list[torch.Tensor], state: torch.Tensor) -> list[torch.Tensor]:

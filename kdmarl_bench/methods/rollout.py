@@ -14,7 +14,9 @@ Two ways of visiting states:
 Views (``kdmarl_bench/envs/views.py``): each policy acts through its own view of the same step.
 The teacher labels from ``teacher.view`` (its full observation, or ``obs ⊕ state`` for a privileged
 teacher); the student's observations (stored in datasets and rollouts, ``obs``) come through
-``student.view``, which may hold less.
+``student.view``, which may hold less. Masks go the same way: the student's rows and actions use
+``student_view.avail`` (a view that hides enemies also masks out attacks on them), the teacher acts
+on its own view's mask (the env's).
 
 Budget accounting: one ``VecEnv.step`` on B copies costs B env-steps. On-policy methods spend
 their budget in whole rollouts only (``plan_rollouts``).
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from kdmarl_bench.envs.base import VecEnv
 from kdmarl_bench.envs.registry import policy_view
@@ -270,13 +273,14 @@ class TeacherStream:
         while self.t < n_steps:
             step = self.step
             s_obs = [o.to(self.device) for o in self.student_view(step.obs, step.state)]
-            avail = [m.to(self.device) for m in step.avail]
+            s_avail = [m.to(self.device) for m in self.student_view.avail(step.avail, step.obs, step.state)]
+            t_avail = [m.to(self.device) for m in self.teacher_view.avail(step.avail, step.obs, step.state)]
             t_logits, _ = teacher_outputs(self.teacher, self.teacher_view(step.obs, step.state), self.device)
-            self.buffer.add(s_obs, avail, t_logits)
+            self.buffer.add(s_obs, s_avail, t_logits)
             if self.sample:
-                actions = sample_actions(t_logits, avail, self.generator)[0]
+                actions = sample_actions(t_logits, t_avail, self.generator)[0]
             else:
-                actions = greedy_actions(t_logits, avail)
+                actions = greedy_actions(t_logits, t_avail)
             self.step = self.env.step(actions)
             if self.on_steps is not None and (self.t % 32 == 31 or self.t == n_steps - 1):
                 self.on_steps((self.t + 1) * b)
@@ -368,14 +372,15 @@ class OnPolicyCollector:
         self.student.eval()
         for _ in range(rollout_len):
             obs = [o.to(dev) for o in self.student_view(self.step.obs, self.step.state)]
-            avail = [m.to(dev) for m in self.step.avail]
+            avail = [m.to(dev) for m in self.student_view.avail(self.step.avail, self.step.obs, self.step.state)]
             t_logits, t_hidden = teacher_outputs(self.teacher, self.teacher_view(self.step.obs, self.step.state), dev)
             s_logits = self.student.logits(obs)
             actions, _ = sample_actions(s_logits, avail, self.generator)
             use_teacher = torch.zeros(b, dtype=torch.bool)
             if beta > 0.0:
                 use_teacher = torch.rand(b, generator=self.generator) < beta
-                t_act = greedy_actions(t_logits, avail)
+                t_avail = [m.to(dev) for m in self.teacher_view.avail(self.step.avail, self.step.obs, self.step.state)]
+                t_act = greedy_actions(t_logits, t_avail)
                 actions = [torch.where(use_teacher, ta, sa) for ta, sa in zip(t_act, actions, strict=True)]
             logps = log_prob_of(s_logits, avail, actions)
             for i in range(n):
@@ -450,13 +455,18 @@ class TeacherCollector:
         for _ in range(rollout_len):
             s_obs = [o.to(dev) for o in self.student_view(self.step.obs, self.step.state)]
             t_obs = [o.to(dev) for o in self.teacher_view(self.step.obs, self.step.state)]
-            avail = [m.to(dev) for m in self.step.avail]
+            t_avail = [m.to(dev) for m in self.teacher_view.avail(self.step.avail, self.step.obs, self.step.state)]
             t_logits, _ = teacher_outputs(self.teacher, t_obs, dev)
             if self.sample:
-                actions, logps = sample_actions(t_logits, avail, self.generator)
+                actions, logps = sample_actions(t_logits, t_avail, self.generator)
             else:
-                actions = greedy_actions(t_logits, avail)
-                logps = log_prob_of(t_logits, avail, actions)
+                actions = greedy_actions(t_logits, t_avail)
+                logps = log_prob_of(t_logits, t_avail, actions)
+            # The rows' masks are the student's; the action the teacher executed stays available in its
+            # row (a per-action loss on it stays finite) even where the student's view hides its target.
+            avail = [m.to(dev) for m in self.student_view.avail(self.step.avail, self.step.obs, self.step.state)]
+            if self.student_view.restrict is not None:
+                avail = [m | F.one_hot(a.to(dev), m.shape[-1]).bool() for m, a in zip(avail, actions, strict=True)]
             for i in range(n):
                 b_obs[i].append(s_obs[i])
                 b_tobs[i].append(t_obs[i])

@@ -119,7 +119,7 @@ def recorded_observations(policy, task_id: str, n: int = 256, seed: int = 0, num
             for i, o in enumerate(obs):
                 rows[i].append(o.detach().cpu().numpy().astype(np.float32))
             with torch.inference_mode():
-                actions = policy.act(obs, step.avail, greedy=True)
+                actions = policy.act(obs, view.avail(step.avail, step.obs, step.state), greedy=True)
             step = env.step(actions)
     finally:
         env.close()

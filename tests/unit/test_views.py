@@ -6,11 +6,15 @@ import pytest
 import torch
 
 from kdmarl_bench.envs import get_task
+from kdmarl_bench.envs.base import random_actions
 from kdmarl_bench.envs.registry import get_view, policy_view
 from kdmarl_bench.envs.smax import OWN_FEATURES, UNIT_FEATURES
 from kdmarl_bench.envs.views import check_view
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.evaluate import evaluate
+from kdmarl_bench.methods.rollout import TeacherCollector, TeacherStream
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
+from kdmarl_bench.teachers.zoo import load_teacher
 
 # ---- SMAX -----------------------------------------------------------------------------------------
 
@@ -90,6 +94,153 @@ def test_smax_views_on_real_observations():
         env.close()
 
 
+# ---- SMAX action masks: a masked view leaks nothing it hides ---------------------------------------
+
+MASKED = ("sight5m", "sight4m", "sight3m", "heterom")
+
+
+def enemy_seen(s_obs: torch.Tensor, n_enemies: int) -> torch.Tensor:
+    """``(B, n_enemies)``: the enemy's block in a student's view is not blank (enemies are the last blocks)."""
+    n_blocks = (s_obs.shape[1] - OWN_FEATURES) // UNIT_FEATURES
+    blocks = s_obs[:, : n_blocks * UNIT_FEATURES].reshape(s_obs.shape[0], n_blocks, UNIT_FEATURES)
+    return blocks[:, -n_enemies:].abs().sum(-1) > 0
+
+
+def real_2s3z_steps(n: int = 40, b: int = 8):
+    """Steps of 2s3z under random play (stalkers shoot to 6, zealots to 2; SMAX shows units within 10 / 9)."""
+    env = get_task("smax/2s3z").make(b)
+    gen = torch.Generator().manual_seed(0)
+    try:
+        step = env.reset(5)
+        steps = [step]
+        for _ in range(n):
+            step = env.step(random_actions(step.avail, gen))
+            steps.append(step)
+    finally:
+        env.close()
+    return steps
+
+
+def enemy_distance(full_obs: torch.Tensor) -> torch.Tensor:
+    """``(B, 5)`` distances of 2s3z's enemies from the observer, from its full observation (blocks 4..8);
+    a stalker (type 2) sees 10, a zealot (type 3) 9."""
+    blocks = full_obs[:, : 9 * UNIT_FEATURES].reshape(-1, 9, UNIT_FEATURES)[:, 4:]
+    sight = full_obs[:, 9 * UNIT_FEATURES + 4 :] @ torch.tensor([9.0, 10.0, 10.0, 9.0, 8.0, 9.0])
+    return torch.linalg.vector_norm(blocks[..., 1:3], dim=-1) * sight[:, None]
+
+
+def test_masked_smax_views_never_offer_an_attack_on_an_enemy_they_hide():
+    steps = real_2s3z_steps()
+    n_enemies = 5
+    sight = {"sight5m": 5.0, "sight4m": 4.0, "sight3m": 3.0, "heterom": 5.0}
+    for name in MASKED:
+        view = get_view("smax/2s3z", name, students=True)
+        assert view.restrict is not None and view.to_dict((127,) * 5)["restricts_mask"]
+        for step in steps:
+            env_avail = [m.clone() for m in step.avail]
+            s_avail = view.avail(step.avail, step.obs, step.state)
+            for i, (o, m, e) in enumerate(zip(view(step.obs, step.state), s_avail, env_avail, strict=True)):
+                if not (name == "heterom" and i == 0):  # beyond the view's range: never attackable
+                    assert not (m[:, 5:] & (enemy_distance(step.obs[i]) >= sight[name])).any(), (name, i)
+                seen = enemy_seen(o, n_enemies)
+                assert not (m[:, 5:] & ~seen).any(), (name, i)  # no attack on a hidden enemy
+                assert torch.equal(m[:, 5:], e[:, 5:] & seen), (name, i)  # seen enemies: the env's mask
+                assert torch.equal(m[:, :5], e[:, :5]), (name, i)  # moves and stop untouched
+            assert all(torch.equal(a, b) for a, b in zip(step.avail, env_avail, strict=True))  # env mask not mutated
+
+
+def test_masked_views_remove_attacks_the_env_allows_and_v1_sight5_keeps_them():
+    """The restriction bites on real play (stalkers shoot to 6 > 5 > 4 > 3), and ``sight5`` (v1, committed
+    cells) keeps the env's mask: there the mask still offers attacks on enemies the view hides."""
+    steps = real_2s3z_steps()
+    removed = {name: 0 for name in ("sight5m", "sight3m")}
+    leaked = 0
+    v1 = get_view("smax/2s3z", "sight5", students=True)
+    assert v1.restrict is None
+    for step in steps:
+        for name in removed:
+            view = get_view("smax/2s3z", name, students=True)
+            s_avail = view.avail(step.avail, step.obs, step.state)
+            removed[name] += sum(int((e & ~m).sum()) for e, m in zip(step.avail, s_avail, strict=True))
+        assert v1.avail(step.avail, step.obs, step.state) is step.avail
+        leaked += sum(int((m[:, 5:] & ~enemy_seen(o, 5)).sum()) for o, m in zip(v1(step.obs, step.state), step.avail,
+                                                                                 strict=True))
+    assert 0 < removed["sight5m"] < removed["sight3m"]
+    assert leaked > 0
+
+
+def test_heterom_keeps_ally0s_mask_and_restricts_the_others():
+    steps = real_2s3z_steps(10)
+    view = get_view("smax/2s3z", "heterom", students=True)
+    assert view.obs_dims == (127,) + (75,) * 4
+    for step in steps:
+        s_avail = view.avail(step.avail, step.obs, step.state)
+        assert torch.equal(s_avail[0], step.avail[0])
+        for o, m in zip(view(step.obs, step.state)[1:], s_avail[1:], strict=True):
+            assert not (m[:, 5:] & ~enemy_seen(o, 5)).any()
+
+
+def test_views_without_a_restriction_return_the_env_mask_itself():
+    avail = [torch.tensor([[True, False, True]])]
+    obs, state = [torch.zeros(1, 18)], torch.zeros(1, 54)
+    for task, name in (("mpe/simple_spread_v3", "full"), ("mpe/simple_spread_v3", "near2"),
+                       ("mpe/simple_spread_v3", "privileged"), ("smax/3m", "hetero"), ("smax/3m", "sight5")):
+        assert get_view(task, name).avail(avail, obs, state) is avail
+
+
+def test_teacher_rollouts_store_the_students_mask_while_the_teacher_acts_on_its_own():
+    """TeacherStream rows carry the student's mask; TeacherCollector rows too, plus the action the
+    teacher executed, which the teacher chose on the env's mask (so it may target a hidden enemy)."""
+    spec = get_task("smax/2s3z").spec
+    teacher, _ = load_teacher("zoo", spec)
+    view = get_view("smax/2s3z", "sight3m", students=True)
+    gen = torch.Generator().manual_seed(0)
+    with get_task("smax/2s3z").make(8) as env:
+        stream = TeacherStream(env, teacher, 8 * 30, 0, gen, 10_000, sample=False, student_view=view)
+        stream.collect_until(8 * 30)
+        obs, avail, _ = stream.buffer.get(torch.arange(stream.buffer.size))
+        for o, m in zip(obs, avail, strict=True):
+            assert not (m[:, 5:] & ~enemy_seen(o, 5)).any()
+    with get_task("smax/2s3z").make(8) as env:
+        ro = TeacherCollector(env, teacher, 0, gen, student_view=view, sample=False).collect(30)
+    hidden_targets = 0
+    for i in range(spec.n_agents):
+        o, m, a = ro.flat(ro.obs[i]), ro.flat(ro.avail[i]), ro.flat(ro.actions[..., i])
+        assert m.gather(-1, a[:, None]).all()  # the executed action is in its row's mask
+        executed = torch.nn.functional.one_hot(a, m.shape[-1]).bool()
+        assert not ((m & ~executed)[:, 5:] & ~enemy_seen(o, 5)).any()  # nothing else hidden is offered
+        attack = a >= 5
+        hidden_targets += int((attack & ~enemy_seen(o, 5).gather(-1, (a - 5).clamp_min(0)[:, None]).squeeze(-1)).sum())
+    assert hidden_targets > 0  # the teacher shot enemies beyond 3 (stalkers reach 6): it kept its own mask
+
+
+class MaskSpy(StudentPolicy):
+    """A student that records the masks it is given."""
+
+    def act(self, obs, avail, greedy=True, generator=None):
+        self.seen.append([(o.clone(), m.clone()) for o, m in zip(obs, avail, strict=True)])
+        return super().act(obs, avail, greedy, generator)
+
+
+def test_evaluate_gives_a_student_its_views_mask():
+    view = get_view("smax/2s3z", "sight3m", students=True)
+    spy = MaskSpy(view.obs_dims, (10,) * 5, [(8,)] * 5, view="sight3m")
+    spy.seen = []
+    evaluate(spy, "smax/2s3z", episodes=2, seed=0, num_envs=2)
+    assert spy.seen
+    assert all(not (m[:, 5:] & ~enemy_seen(o, 5)).any() for rows in spy.seen for o, m in rows)
+
+
+def test_new_views_are_listed_for_every_smax_and_the_named_mpe_tasks():
+    from kdmarl_bench.envs.registry import task_views
+
+    for task in ("smax/3m", "smax/2s3z", "smax/8m", "smax/3s5z"):
+        names = set(task_views(task))
+        assert {"sight5", "hetero", *MASKED} <= names
+    assert {"near1", "near2", "hetero"} <= set(task_views("mpe/simple_spread_v3"))
+    assert "fog" in task_views("mpe/simple_reference_v3")
+
+
 # ---- MPE ------------------------------------------------------------------------------------------
 
 
@@ -135,7 +286,7 @@ def test_spread_views_on_real_observations_match_the_declared_sizes():
 
 
 def test_unknown_view_names_the_views_and_suggests():
-    with pytest.raises(UsageError, match=r"did you mean: near2\?\);.*views of mpe/simple_spread_v3: full, near2, hetero"):
+    with pytest.raises(UsageError, match=r"did you mean: near2, near1\?\);.*views of mpe/simple_spread_v3: full, near2, near1, hetero"):
         get_view("mpe/simple_spread_v3", "near3", students=True)
     with pytest.raises(UsageError, match="unknown student view 'privileged'"):
         get_view("smax/3m", "privileged", students=True)

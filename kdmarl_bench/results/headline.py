@@ -351,8 +351,14 @@ def headline_dicts(rows: list[HeadlineRow]) -> list[dict]:
     return [asdict(r) for r in rows]
 
 
-_VERDICT_WORD = {"yes": "better", "no": "worse", "inconclusive": "not separable"}
-"""How a PoI verdict reads in prose: its 95% CI above 0.5, below it, or across it."""
+_VERDICT_WORD = {"yes": "better", "no": "worse", "inconclusive": "not separable", "few": "too few seeds"}
+"""How a PoI verdict reads in prose: its 95% CI above 0.5, below it, across it, or not judged."""
+VERDICT_MIN_SEEDS = 3
+"""Fewer seeds than this on either side and a PoI's bootstrap CI is degenerate: no verdict."""
+
+
+def _verdict(r: HeadlineRow) -> str:
+    return "few" if r.n_seeds < VERDICT_MIN_SEEDS else r.beats_baseline
 
 
 def verdict_lines(rows: list[HeadlineRow], board_ref: str | None = None) -> list[str]:
@@ -367,13 +373,15 @@ def verdict_lines(rows: list[HeadlineRow], board_ref: str | None = None) -> list
     method = display_name(rows[0].method)
     label = PRIMARY_LABELS[rows[0].primary]
     n = len(rows)
-    counts = {v: sum(r.beats_baseline == v for r in rows) for v in _VERDICT_WORD}
+    counts = {v: sum(_verdict(r) == v for r in rows) for v in _VERDICT_WORD}
     baselines = sorted({r.best_baseline for r in rows})
     against = baselines[0] if len(baselines) == 1 else "the best action-imitation baseline of each task"
     holds = sum(r.claim.startswith("holds") for r in rows)
     lines = [f"Verdict on {label} at size {rows[0].size}: {method} is worse than {against} on {counts['no']} "
              f"of {n} task{'s' if n > 1 else ''}, better on {counts['yes']}, not separable on "
-             f"{counts['inconclusive']} (P({method} > it): 95% CI below / above / across 0.5). "
+             f"{counts['inconclusive']} (P({method} > it): 95% CI below / above / across 0.5)"
+             + (f", {counts['few']} with too few seeds (< {VERDICT_MIN_SEEDS}) to judge" if counts["few"] else "")
+             + ". "
              f"The claim (≥{100 * CLAIM_RETENTION:.0f}% at ≤{CLAIM_FLOPS_REDUCTION:g}× fewer FLOPs) holds on "
              f"{holds} of {n}."]
     for r in rows:
@@ -381,10 +389,18 @@ def verdict_lines(rows: list[HeadlineRow], board_ref: str | None = None) -> list
         sampled = ""
         if r.retention_sampled is not None and r.baseline_retention_sampled is not None:
             sampled = f"; sampled {_ret(r.retention_sampled)} vs {_ret(r.baseline_retention_sampled)}"
-        lines.append(f"  {task_label(r.task, r.view)}: {_VERDICT_WORD[r.beats_baseline]}: {method} "
+        lines.append(f"  {task_label(r.task, r.view)}: {_VERDICT_WORD[_verdict(r)]}: {method} "
                      f"{fmt_retention(r.primary_value, r.primary_ci95)} vs {r.best_baseline} "
                      f"{fmt_retention(r.baseline_primary, r.baseline_primary_ci95)}{poi}; claim {r.claim}{sampled}")
     ref = board_ref or "LEADERBOARD"
     lines.append(f"Next: kdmarl-bench report {ref} (every plot and table) · "
                  f"kdmarl-bench gate {ref} --baseline OLD.json (regressions against an earlier board)")
     return lines
+
+
+def verdict_markdown(rows: list[HeadlineRow]) -> str:
+    """``verdict_lines`` as markdown (the summary, then one bullet per task; no pointer line)."""
+    lines = verdict_lines(rows)
+    if not lines:
+        return "No verdict: the board has no focus method with an action-imitation baseline.\n"
+    return "\n".join([lines[0], "", *[f"- {line.strip()}" for line in lines[1:-1]]]) + "\n"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.curves import curve_table_markdown
-from kdmarl_bench.results.headline import headline, headline_curve_markdown, headline_markdown
+from kdmarl_bench.results.headline import headline, headline_curve_markdown, headline_markdown, verdict_markdown
 from kdmarl_bench.results.io import read_leaderboard
 from kdmarl_bench.results.render import leaderboard_markdown
 from kdmarl_bench.results.report.deployment import int8_markdown
@@ -69,6 +69,11 @@ BLOCKS: dict[str, Block] = {
     "limited-headline-auto": Block(("limited",), lambda b: headline_markdown(headline(b[0], "auto"))),
     "limited-curves": Block(("limited",), lambda b: curve_table_markdown(b[0])),
     "limited-poi": Block(("limited",), lambda b: poi_markdown(b[0])),
+    # the fair-fight check (issue 19): kd-marl v1 and with equal supervision vs bc on smax/3m@hetero
+    "fairfight-verdict": Block(("fairfight",), lambda b: verdict_markdown(headline(b[0]))),
+    "fairfight-v2-verdict": Block(("fairfight",), lambda b: verdict_markdown(headline(b[0], focus="kd-marl-v2"))),
+    "fairfight": Block(("fairfight",), lambda b: leaderboard_markdown(b[0])),
+    "fairfight-curves": Block(("fairfight",), lambda b: curve_table_markdown(b[0])),
     # the tuning sweep behind the method defaults
     "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
     # the deployment board: every row, and the int8 twins next to their fp32 students

@@ -56,7 +56,7 @@ def copy_readme_and_boards(tmp_path: Path, boards: set[str]) -> tuple[Path, Path
 
 
 def test_a_changed_board_number_is_caught(tmp_path):
-    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited"})
+    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited", "fairfight"})
     board = json.loads((base / "quickstart.json").read_text())
     row = next(s for s in board["summary"] if s["method"] == "kd-marl")
     row["retention_mean"] -= 0.031  # a 3.1-point drop in one cell of one table
@@ -69,7 +69,7 @@ def test_a_changed_board_number_is_caught(tmp_path):
 
 
 def test_a_hand_edited_readme_number_is_caught(tmp_path):
-    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited"})
+    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited", "fairfight"})
     text = readme.read_text(encoding="utf-8")
     block = readme_blocks(text)["reference-headline"]
     edited = block.replace("%", "0%", 1)
@@ -94,7 +94,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_script_check_and_write(tmp_path):
-    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited"})
+    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited", "fairfight"})
     common = ("--readme", str(readme), "--baselines", str(base))
     assert run_script("--check", *common).returncode == 0
     text = readme.read_text(encoding="utf-8")

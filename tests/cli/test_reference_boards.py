@@ -23,7 +23,7 @@ BOARDS = ["mpe", "smax", "limited"]
 REQUIRED_METHODS = {"teacher", "kd-marl", "bc", "pd-kl", "dagger", "logit-mse", "scratch"}
 # Boards that must follow the zoo: the reference boards and the quickstart baseline that the
 # README's first command gates against (the tuning sweep is a record of its own time).
-ZOO_BOARDS = [*BOARDS, "quickstart", "deploy"]
+ZOO_BOARDS = [*BOARDS, "quickstart", "deploy", "fairfight"]
 
 
 def board_suite(name: str):
@@ -37,7 +37,7 @@ def board_suite(name: str):
     return suite
 
 
-@pytest.mark.parametrize("name", [*BOARDS, "quickstart", "sweep", "deploy"])
+@pytest.mark.parametrize("name", [*BOARDS, "quickstart", "sweep", "deploy", "fairfight"])
 def test_board_records_the_bundled_suite_it_ran(name):
     suite = board_suite(name)
     assert suite.name == name

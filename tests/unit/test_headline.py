@@ -114,3 +114,10 @@ def test_verdict_lines_say_the_answer_in_words():
 def test_no_verdict_without_a_baseline():
     recs = [r for r in _records([0.9, 0.9, 0.9]) if r["method"] in ("teacher", "kd-marl")]
     assert verdict_lines(headline(make_leaderboard(recs))) == []
+
+
+def test_verdict_withholds_judgement_below_three_seeds():
+    recs = [r for r in _records([0.5, 0.55, 0.6]) if r["seed"] < 2]
+    lines = verdict_lines(headline(make_leaderboard(recs, n_resamples=200)))
+    assert "worse than pd-kl on 0 of 1 task" in lines[0] and "1 with too few seeds (< 3) to judge" in lines[0]
+    assert lines[1].startswith("  smax/3m: too few seeds:")

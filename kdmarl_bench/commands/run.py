@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, print_verdict, stderr_console, stdout_console
+from kdmarl_bench.commands.common import (
+    CliError,
+    echo_json,
+    handle_errors,
+    print_verdict,
+    stderr_console,
+    stdout_console,
+)
 from kdmarl_bench.errors import TrainingError
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch

@@ -21,7 +21,12 @@ from pathlib import Path
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.curves import curve_table_markdown
-from kdmarl_bench.results.headline import headline, headline_curve_markdown, headline_markdown, verdict_markdown
+from kdmarl_bench.results.headline import (
+    headline,
+    headline_curve_markdown,
+    headline_markdown,
+    verdict_markdown,
+)
 from kdmarl_bench.results.io import read_leaderboard
 from kdmarl_bench.results.render import leaderboard_markdown
 from kdmarl_bench.results.report.deployment import int8_markdown

@@ -95,13 +95,11 @@ def mean_ci(
     """
     arr = _as_1d(x)
     arr = arr[np.isfinite(arr)]
-    if arr.size == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(arr.mean())
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return (mean, mean, mean)
-    if ci_kind(arr.size) == "t":
+    if ci_kind(arr.size) != "bootstrap":  # t_interval also answers no, one or all-equal samples
         return t_interval(arr, confidence)
+    mean = float(arr.mean())
+    if np.all(arr == arr[0]):
+        return (mean, mean, mean)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = _st.bootstrap(

@@ -17,6 +17,7 @@ from typing import Any
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import suggest
 from kdmarl_bench.safeio import MAX_WIDTH, json_depth, read_bytes_bounded, task_dirname
+from kdmarl_bench.tune_spec import parse_tune
 
 # Ranges, checked by `plan` so that `run` never finds out after hours of work.
 SEED_MAX = 2**31 - 1
@@ -160,7 +161,7 @@ class Suite:
     """The pre-registered primary metric (``[suite] primary``: ``auc`` or ``final``; default ``auc`` when
     the suite has learning curves, ``[budget] eval_at``): what the headline, PoI and ``gate`` judge."""
     tune: Any = None
-    """``[tune]``: the tuning seeds, trial budget and search spaces (``kdmarl_bench.tuning.TuneSettings``);
+    """``[tune]``: the tuning seeds, trial budget and search spaces (``kdmarl_bench.tune_spec.TuneSettings``);
     None when the suite has no such section."""
 
     def only_tasks(self, task_ids: tuple[str, ...] | list[str]) -> Suite:
@@ -664,9 +665,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         raise ctx.err("suite.headline_size", f"unknown size label {headline_size!r}{suggest(headline_size, size_labels)}; "
                                              f"valid choices: {', '.join(size_labels)}")
     primary = _primary(ctx, meta, budget, task_overrides, tasks)
-    from kdmarl_bench.tuning import parse_tune  # the [tune] section lives with the tuner
-
-    tune = parse_tune(ctx, data.get("tune"), methods, method_base, seeds, method_config) if "tune" in data else None
+    tune = parse_tune(ctx, data.get("tune"), methods, method_base, seeds, SEED_MAX) if "tune" in data else None
     return Suite(
         path=path,
         name=name,

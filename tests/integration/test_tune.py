@@ -14,7 +14,8 @@ from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods import METHODS
 from kdmarl_bench.suite import load_suite, parse_suite
-from kdmarl_bench.tuning import SPACES, best_toml
+from kdmarl_bench.tune_spec import SPACES
+from kdmarl_bench.tuning import best_toml
 
 CI_SUITE = Path(__file__).resolve().parents[2] / "suites" / "ci.toml"
 

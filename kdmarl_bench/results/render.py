@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.results.fit import Column, FitResult, fit_table, print_fitted
 from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, GREEDY_SAMPLED_FLAG, TEACHER, Leaderboard, Summary, has_ci
@@ -35,7 +36,11 @@ LEADERBOARD_COLUMNS = (
 )
 _NUMERIC_FROM = 3  # columns from this index on are right-aligned
 
-_PATH_SHORT = {"eager": "eager", "torchscript": "ts", "onnxruntime": "ort", "executorch": "et"}
+
+
+def path_codes() -> dict[str, str]:
+    """Deployment path → its short code in the "best path" column (from the runtime registry)."""
+    return {rt.name: rt.short for rt in runtimes()}
 
 
 def fmt_bytes(x: Any) -> str:
@@ -51,7 +56,7 @@ def fmt_best_path(path: str | None, p50: Any) -> str:
     """``0.013 ort``: the fastest deployment path's 1-thread p50 and which path it is."""
     if path is None or not _ok(p50):
         return DASH
-    return f"{p50:.3f} {_PATH_SHORT.get(path, path)}"
+    return f"{p50:.3f} {path_codes().get(path, path)}"
 
 
 def drop_empty_columns(header, rows, right):
@@ -325,7 +330,7 @@ def leaderboard_legend(data: Leaderboard | dict) -> str:
     rows = leaderboard_rows(data)
     parts = []
     used = {c.rsplit(" ", 1)[-1] for r in rows for c in r[-1:] if c != DASH}
-    codes = [f"{short} = {path}" for path, short in _PATH_SHORT.items() if short in used and short != path]
+    codes = [f"{short} = {path}" for path, short in path_codes().items() if short in used and short != path]
     if codes:
         parts.append("best path: the fastest deployment path's 1-thread p50 (" + ", ".join(codes) + ")")
     train_col = LEADERBOARD_COLUMNS.index("train s")

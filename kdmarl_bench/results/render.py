@@ -348,13 +348,6 @@ def leaderboard_markdown(data: Leaderboard | dict) -> str:
     return markdown_table(header, rows, right)
 
 
-def print_table(console: Console, table: Table, max_width: int = 240) -> None:
-    """Print a wide table; when stdout is not a terminal, do not squeeze it into 80 columns."""
-    if not console.is_terminal and console.width < max_width:
-        console.width = max_width  # the table still takes only the width it needs
-    console.print(table)
-
-
 # ---------------------------------------------------------------------------------------------
 # compare
 
@@ -452,17 +445,6 @@ def compare_legend(rows: list[dict], first: str) -> list[str]:
     if partial:
         notes.append(f"{partial} rows are on only some boards ('absent'); --common-only leaves them out")
     return notes
-
-
-def compare_table(rows: list[dict], title: str = "kdmarl-bench compare") -> Table:
-    """A rich table of a comparison; deltas are against the first leaderboard."""
-    table = Table(title=title)
-    for i, col in enumerate(COMPARE_COLUMNS):
-        table.add_column(col, justify="right" if i >= 4 else "left", overflow="fold")
-    n = len(rows[0]["entries"]) if rows else 0
-    for j, line in enumerate(compare_rows(rows)):
-        table.add_row(*line, end_section=n > 0 and (j + 1) % n == 0)
-    return table
 
 
 _COMPARE_FIT = (

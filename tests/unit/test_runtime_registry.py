@@ -20,7 +20,13 @@ import torch
 from torch import nn
 
 from kdmarl_bench.commands.profile import _parse_paths, paths_help
-from kdmarl_bench.deploy_runtimes import RUNTIMES, DeployRuntime, checkpoint_formats, checkpoint_runtime, runtimes
+from kdmarl_bench.deploy_runtimes import (
+    RUNTIMES,
+    DeployRuntime,
+    checkpoint_formats,
+    checkpoint_runtime,
+    runtimes,
+)
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.profiling import runtimes as rt_mod
 from kdmarl_bench.profiling.deploy import deploy, deploy_entry, deploy_paths, require_paths

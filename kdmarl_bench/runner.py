@@ -89,9 +89,6 @@ class Runner:
             self._teachers[task_id] = resolve_teacher(task_id, self.suite.teacher_for(task_id), self.out)
         return self._teachers[task_id]
 
-    def teacher_digest(self, task_id: str) -> str | None:
-        return self.teacher_ref(task_id).sha256
-
     # ---- cells -----------------------------------------------------------------------
     def specs(self) -> list[CellSpec]:
         """Every planned cell, self-contained (see :class:`kdmarl_bench.cells.CellSpec`)."""

@@ -1,4 +1,4 @@
-"""``kdmarl-bench export CHECKPOINT --format onnx|executorch``: the checkpoint half of ``export``.
+"""``kdmarl-bench export CHECKPOINT --format onnx|executorch|…``: the checkpoint half of ``export``.
 
 ``export`` takes a leaderboard for the table formats and a checkpoint for the deployment formats;
 these helpers tell the two apart and name both choices when they are mixed up.
@@ -11,10 +11,19 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import CliError
+from kdmarl_bench.deploy_runtimes import checkpoint_formats, runtimes
 from kdmarl_bench.results.formats import FORMATS
 
 LEADERBOARD_FORMATS = ", ".join(FORMATS.names())
-CHECKPOINT_FORMATS = "onnx, executorch"
+CHECKPOINT_FORMATS = ", ".join(checkpoint_formats())
+
+
+def checkpoint_export_help() -> str:
+    """The checkpoint half of ``export --format``'s help, from the runtime registry."""
+    extras = dict.fromkeys(rt.extra for rt in runtimes() if rt.export_format and rt.extra)
+    needs = " or ".join(f"`pip install 'kdmarl-bench[{e}]'`" for e in extras)
+    return (f"Of a CHECKPOINT (NAME.safetensors or zoo:TASK): {' / '.join(checkpoint_formats())}: one model per "
+            f"agent + manifest.json into the folder --out" + (f" (needs {needs})." if needs else "."))
 
 
 def looks_like_checkpoint(source: str) -> bool:

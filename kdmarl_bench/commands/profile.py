@@ -5,20 +5,34 @@ from __future__ import annotations
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+from kdmarl_bench.deploy_runtimes import runtimes
 
 DEFAULT_PATHS = "eager,torchscript"
 
 
+def paths_help() -> str:
+    """``--paths`` help from the runtime registry: every selectable path, and what an extra installs."""
+    chosen = runtimes(selectable=True)
+    names = ", ".join(f"{rt.name} ({rt.note})" if rt.note else rt.name for rt in chosen)
+    extras = {}
+    for rt in chosen:
+        if rt.extra:
+            extras.setdefault(rt.extra, []).append(rt.name)
+    needs = " ".join(f"{'/'.join(group)} need `pip install 'kdmarl-bench[{extra}]'` (else exit 3)."
+                     for extra, group in extras.items())
+    return f"Deployment paths to time (1 thread, decentralized): {names}." + (f" {needs}" if needs else "")
+
+
 def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
     from kdmarl_bench.commands.common import CliError
-    from kdmarl_bench.profiling.deploy import DEPLOY_PATHS
     from kdmarl_bench.registry import suggest
 
+    valid = [rt.name for rt in runtimes(selectable=True)]
     chosen = [p.strip() for p in paths.split(",") if p.strip()]
     for p in chosen:
-        if p not in DEPLOY_PATHS:
-            raise CliError(f"--paths: unknown deployment path {p!r}{suggest(p, list(DEPLOY_PATHS))}; "
-                           f"valid choices: {', '.join(DEPLOY_PATHS)}", 2)
+        if p not in valid:
+            raise CliError(f"--paths: unknown deployment path {p!r}{suggest(p, valid)}; "
+                           f"valid choices: {', '.join(valid)}", 2)
     if torchscript is True and "torchscript" not in chosen:
         chosen.append("torchscript")
     elif torchscript is False:
@@ -36,8 +50,7 @@ def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
 @click.option("--batch", "batch_sizes", default="", help="Batched latency at these batch sizes, e.g. 32,1024.")
 @click.option("--cuda/--no-cuda", default=True, show_default=True, help="Also time on CUDA when present.")
 @click.option("--paths", default=DEFAULT_PATHS, show_default=True,
-              help="Deployment paths to time (1 thread, decentralized): eager, torchscript (legacy), onnxruntime, "
-                   "executorch. onnxruntime/executorch need `pip install 'kdmarl-bench[deploy]'` (else exit 3).")
+              help=paths_help())
 @click.option("--torchscript/--no-torchscript", default=None, hidden=True,
               help="Deprecated: use --paths (adds / removes the torchscript path).")
 @click.option("--recorded/--no-recorded", default=True, show_default=True,

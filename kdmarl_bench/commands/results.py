@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, print_verdict, stdout_console
+from kdmarl_bench.commands.export_checkpoint import checkpoint_export_help
+from kdmarl_bench.deploy_runtimes import checkpoint_formats
 from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
 from kdmarl_bench.results.formats import format_help
 
@@ -304,9 +306,8 @@ def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> Non
         sys.exit(1)
 
 
-_CHECKPOINT_EXPORT_FORMATS = ("onnx", "executorch")  # kdmarl_bench.profiling.artifacts.CHECKPOINT_FORMATS
-_CHECKPOINT_EXPORT_HELP = ("Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx / executorch: one model per agent + "
-                           "manifest.json into the folder --out (needs `pip install 'kdmarl-bench[deploy]'`).")
+_CHECKPOINT_EXPORT_FORMATS = checkpoint_formats()
+_CHECKPOINT_EXPORT_HELP = checkpoint_export_help()
 
 
 @click.command()
@@ -322,7 +323,7 @@ _CHECKPOINT_EXPORT_HELP = ("Of a CHECKPOINT (NAME.safetensors or zoo:TASK): onnx
     "--out",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write to this file instead of stdout (for onnx/executorch: the folder to write into).",
+    help=f"Write to this file instead of stdout (for {'/'.join(_CHECKPOINT_EXPORT_FORMATS)}: the folder to write into).",
 )
 @click.option("--int8", is_flag=True, help="With --format onnx: dynamic int8 quantization (ONNX Runtime).")
 @handle_errors

@@ -53,7 +53,7 @@ def mpe_spec(name: str) -> EnvSpec:
 # simple_spread_v3 (3 agents, 3 landmarks): an agent's observation is [own velocity (2), own
 # position (2), each landmark's position relative to it (3×2), each other agent's relative
 # position (2×2), the others' communication (2×2, always zero: spread agents are silent)].
-SPREAD_VEL, SPREAD_POS, SPREAD_LANDMARKS, SPREAD_OTHERS = slice(0, 2), slice(2, 4), slice(4, 10), slice(10, 14)
+SPREAD_VEL, SPREAD_POS, SPREAD_LANDMARKS = slice(0, 2), slice(2, 4), slice(4, 10)
 
 
 def _nearest_landmarks(o: torch.Tensor, k: int) -> torch.Tensor:

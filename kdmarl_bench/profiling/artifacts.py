@@ -23,14 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdmarl_bench.deploy_runtimes import checkpoint_formats, checkpoint_runtime
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.profiling.runtimes import (
     ONNX_OPSET,
     RuntimePolicy,
     RuntimeTeam,
     check_equivalence,
-    export_onnx,
-    export_pte,
     export_units,
     onnx_opset,
     require_runtime,
@@ -41,12 +40,12 @@ from kdmarl_bench.profiling.runtimes import (
 
 __all__ = ["CHECKPOINT_FORMATS", "ExportResult", "export_checkpoint", "load_exported"]
 
-CHECKPOINT_FORMATS = ("onnx", "executorch")
-"""``kdmarl-bench export --format`` values that take a checkpoint (the others take a leaderboard)."""
+
+
+CHECKPOINT_FORMATS = checkpoint_formats()
+"""The checkpoint formats registered when this module was imported (the others take a leaderboard)."""
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-_EXT = {"onnx": ".onnx", "executorch": ".pte"}
-_RUNTIME = {"onnx": "onnxruntime", "executorch": "executorch"}
 
 
 @dataclass
@@ -78,12 +77,14 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.teachers.zoo import load_policy_ref, resolve_ref
 
-    if fmt not in CHECKPOINT_FORMATS:
-        raise UsageError(f"unknown export format {fmt!r} for a checkpoint; valid choices: {', '.join(CHECKPOINT_FORMATS)}")
+    if fmt not in checkpoint_formats():
+        raise UsageError(f"unknown export format {fmt!r} for a checkpoint; valid choices: "
+                         f"{', '.join(checkpoint_formats())}")
     if int8 and fmt != "onnx":
         raise UsageError("--int8 is available for --format onnx only (ONNX Runtime dynamic quantization); "
                          "export ExecuTorch in fp32")
-    runtime = _RUNTIME[fmt]
+    deploy_runtime = checkpoint_runtime(fmt)
+    runtime, ext = deploy_runtime.name, deploy_runtime.file_ext
     require_runtime(runtime)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -97,7 +98,7 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
 
     # ---- export (and quantize) every distinct module --------------------------------------------
     units = export_units(actors, obs_dims)
-    exporter = export_onnx if fmt == "onnx" else export_pte
+    exporter = deploy_runtime.export
     models = []
     for k, u in enumerate(units):
         step(f"exporting module {k + 1}/{len(units)} to {fmt} (agents {', '.join(map(str, u.agents))})")
@@ -122,7 +123,7 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
         else:
             recorded_note = f"recorded observations skipped: {why}"
     step("checking equivalence against eager")
-    eq = check_equivalence(actors, team, recorded=observations, atol=None if int8 else 1e-5)
+    eq = check_equivalence(actors, team, recorded=observations, atol=None if int8 else deploy_runtime.atol)
 
     # ---- write files, then the manifest -------------------------------------------------------
     step(f"writing {out_dir}")
@@ -131,9 +132,9 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
     shared_k = 0
     for unit, model in zip(units, models, strict=True):
         if len(unit.agents) == 1 and not unit.append_agent_id:
-            name = f"agent{unit.agents[0]}{_EXT[fmt]}"
+            name = f"agent{unit.agents[0]}{ext}"
         else:
-            name = f"shared{shared_k}{_EXT[fmt]}"
+            name = f"shared{shared_k}{ext}"
             shared_k += 1
         dest = _inside(out_dir, name)
         write_atomic_bytes(dest, model)

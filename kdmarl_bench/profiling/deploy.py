@@ -22,9 +22,19 @@ import warnings
 import numpy as np
 from torch import nn
 
+from kdmarl_bench.deploy_runtimes import RUNTIMES, runtimes
 from kdmarl_bench.profiling.runtimes import RUNTIME_PATHS, require_runtime
 
-DEPLOY_PATHS = ("eager", "torchscript", *RUNTIME_PATHS)
+__all__ = ["DEPLOY_PATHS", "RUNTIME_PATHS", "deploy", "deploy_entry", "deploy_paths", "recorded_observations",
+           "require_paths", "torchscript"]
+
+
+def deploy_paths() -> tuple[str, ...]:
+    """Every path ``--paths`` accepts, in listing order (read from the runtime registry now)."""
+    return tuple(rt.name for rt in runtimes(selectable=True))
+
+
+DEPLOY_PATHS = deploy_paths()
 
 
 def torchscript(m: nn.Module) -> nn.Module:
@@ -39,23 +49,20 @@ def torchscript(m: nn.Module) -> nn.Module:
 
 def deploy(actors: list[nn.Module], path: str) -> list[nn.Module]:
     """The actors as they run under a PyTorch deployment path (``eager``, ``torchscript``)."""
-    if path == "eager":
-        return actors
-    if path == "torchscript":
-        # Scripting a shared module once keeps sharing (one compiled copy per distinct module).
-        compiled: dict[int, nn.Module] = {}
-        return [compiled.setdefault(id(a), torchscript(a)) for a in actors]
-    if path in RUNTIME_PATHS:
+    if path not in deploy_paths():
+        raise ValueError(f"unknown deployment path {path!r}; valid: {', '.join(deploy_paths())}")
+    runtime = RUNTIMES.get(path)
+    if runtime.compile is None:
         raise ValueError(f"{path!r} runs outside PyTorch: use deploy_entry() or runtimes.RuntimeTeam")
-    raise ValueError(f"unknown deployment path {path!r}; valid: {', '.join(DEPLOY_PATHS)}")
+    return runtime.compile(actors)
 
 
 def require_paths(paths: tuple[str, ...] | list[str]) -> None:
     """Exit-3 error (BackendUnavailable) with the install command for a path whose runtime is missing."""
     for path in paths:
-        if path not in DEPLOY_PATHS:
-            raise ValueError(f"unknown deployment path {path!r}; valid: {', '.join(DEPLOY_PATHS)}")
-        if path in RUNTIME_PATHS:
+        if path not in deploy_paths():
+            raise ValueError(f"unknown deployment path {path!r}; valid: {', '.join(deploy_paths())}")
+        if not RUNTIMES.get(path).in_torch:
             require_runtime(path)
 
 
@@ -83,15 +90,16 @@ def deploy_entry(actors: list[nn.Module], obs_dims: list[int], path: str, *, war
     actors, obs_dims = list(actors), [int(d) for d in obs_dims]
     if path == "eager":
         raise ValueError("the eager path is the reference: time it with time_decentralized")
-    if path == "torchscript":
+    if RUNTIMES.get(path).in_torch:
         modules = deploy(actors, path)
-        eq = check_equivalence(actors, _TorchTeam(modules, obs_dims), recorded=recorded)  # type: ignore[arg-type]
+        eq = check_equivalence(actors, _TorchTeam(modules, obs_dims), recorded=recorded,  # type: ignore[arg-type]
+                               atol=RUNTIMES.get(path).atol)
         entry = time_decentralized(modules, obs_dims, device="cpu", threads=1, warmup=warmup, iters=iters,
                                    repeats=repeats)
         size = sum(torchscript_bytes(m) for m in {id(m): m for m in modules}.values())
     else:
         team = RuntimeTeam.build(actors, obs_dims, path, threads=1)
-        eq = check_equivalence(actors, team, recorded=recorded)
+        eq = check_equivalence(actors, team, recorded=recorded, atol=RUNTIMES.get(path).atol)
         entry = time_team(team, warmup=warmup, iters=iters, repeats=repeats, threads=1)
         size = team.file_bytes
     return {**entry, "path": path, "equivalence": eq.to_dict(), "file_bytes": size}

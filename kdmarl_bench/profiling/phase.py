@@ -30,8 +30,9 @@ from pathlib import Path
 
 import torch
 
+from kdmarl_bench.deploy_runtimes import RUNTIMES
 from kdmarl_bench.models.policy import TeamPolicy
-from kdmarl_bench.profiling.deploy import RUNTIME_PATHS, deploy
+from kdmarl_bench.profiling.deploy import deploy
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
 from kdmarl_bench.results.store import canonical_json, cell_key, write_json_atomic
 from kdmarl_bench.safeio import make_dir_inside
@@ -75,7 +76,7 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
             out[i].append({**e, "path": path})
 
     for path in settings.paths:
-        if path in RUNTIME_PATHS:
+        if not RUNTIMES.get(path).in_torch:
             # ONNX Runtime / ExecuTorch: each exported team checked against eager, then timed on its
             # own (one architecture after the other, not interleaved: the sessions are separate).
             from kdmarl_bench.profiling.deploy import deploy_entry

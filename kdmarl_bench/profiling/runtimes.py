@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kdmarl_bench.deploy_runtimes import EQUIVALENCE_ATOL, RUNTIMES, runtimes
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.models.policy import TeamPolicy
 
@@ -59,22 +60,22 @@ __all__ = [
     "time_team",
 ]
 
-RUNTIME_PATHS = ("onnxruntime", "executorch")
-"""Deployment paths that run outside PyTorch (each needs the ``[deploy]`` extra)."""
+RUNTIME_PATHS = tuple(rt.name for rt in runtimes(selectable=True, exported=True))
+"""Selectable deployment paths that run outside PyTorch (from the runtime registry)."""
 
-INSTALL_HINT = "pip install 'kdmarl-bench[deploy]'  (onnx, onnxscript, onnxruntime, executorch)"
-_REQUIRED_MODULES = {
-    "onnxruntime": ("onnx", "onnxscript", "onnxruntime"),
-    "executorch": ("executorch",),
-}
 
-EQUIVALENCE_ATOL = 1e-5
-"""Largest allowed |exported logit - eager logit| for an fp32 export, for logits up to 1 in magnitude.
 
-fp32 rounding grows with magnitude (one ulp at |z| = 64 is 7.6e-6), so a different but equally
-exact summation order in another runtime differs by a few ulps of the largest logit: the bound is
-``EQUIVALENCE_ATOL * max(1, max |eager logit|)``. ``max_abs_diff`` and ``max_abs_logit`` are both
-recorded, so the strict absolute reading can be applied by a reader too."""
+def _exported(path: str) -> bool:
+    """True when ``path`` is a registered runtime that runs an exported model (has a session)."""
+    return path in RUNTIMES and RUNTIMES.get(path).session is not None
+
+
+def install_hint(path: str) -> str:
+    """``pip install 'kdmarl-bench[EXTRA]'  (modules of every runtime that extra installs)``."""
+    extra = RUNTIMES.get(path).extra
+    modules = dict.fromkeys(m for rt in runtimes() if rt.extra == extra for m in rt.modules)
+    return f"pip install 'kdmarl-bench[{extra}]'  ({', '.join(modules)})"
+
 ONNX_OPSET = 18
 EXAMPLE_BATCH = 2  # torch.export specialises a size-1 example dim to a constant; 2 keeps batch dynamic
 MAX_BATCH = 65_536
@@ -85,9 +86,9 @@ MAX_BATCH = 65_536
 
 def missing_modules(path: str) -> list[str]:
     """The Python modules a runtime path needs that are not importable here."""
-    if path not in _REQUIRED_MODULES:
+    if not _exported(path):
         raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
-    return [m for m in _REQUIRED_MODULES[path] if importlib.util.find_spec(m) is None]
+    return [m for m in RUNTIMES.get(path).modules if importlib.util.find_spec(m) is None]
 
 
 def require_runtime(path: str) -> None:
@@ -95,7 +96,7 @@ def require_runtime(path: str) -> None:
     missing = missing_modules(path)
     if missing:
         raise BackendUnavailable(
-            f"deployment path {path!r} needs {', '.join(missing)}, not installed here; install with: {INSTALL_HINT}"
+            f"deployment path {path!r} needs {', '.join(missing)}, not installed here; install with: {install_hint(path)}"
         )
 
 
@@ -104,7 +105,7 @@ def runtime_versions(path: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"torch": torch.__version__}
-    for mod in _REQUIRED_MODULES.get(path, ()):
+    for mod in (RUNTIMES.get(path).modules if path in RUNTIMES else ()):
         try:
             out[mod] = version(mod)
         except PackageNotFoundError:
@@ -291,11 +292,10 @@ Session = OnnxSession | PteSession
 
 
 def make_session(path: str, model: bytes, threads: int = 1) -> Session:
-    if path == "onnxruntime":
-        return OnnxSession(model, threads)
-    if path == "executorch":
-        return PteSession(model, threads)
-    raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
+    """A session of ``path``'s runtime on one serialized model (the registry's ``session``)."""
+    if not _exported(path):
+        raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
+    return RUNTIMES.get(path).session(model, threads)
 
 
 # ---- a policy's sessions ----------------------------------------------------------------------
@@ -321,7 +321,7 @@ class RuntimeTeam:
         require_runtime(path)
         units = export_units(list(actors), [int(d) for d in obs_dims])
         if models is None:
-            exporter = export_onnx if path == "onnxruntime" else export_pte
+            exporter = RUNTIMES.get(path).export
             models = [exporter(u.module, u.in_dim) for u in units]
         sessions = [make_session(path, m, threads) for m in models]
         return cls(path, units, list(models), sessions, len(obs_dims), [int(d) for d in obs_dims])

@@ -72,7 +72,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
@@ -302,20 +302,15 @@ def drop_pvalue(interval: Interval, threshold: float) -> float:
 
 
 def benjamini_hochberg(pvalues: Sequence[float], q: float) -> list[bool]:
-    """Which hypotheses the Benjamini–Hochberg step-up rejects at level ``q``. When every null
-    is true (an honest rerun) it rejects any at all with probability ≤ q; when many cells
-    regress it keeps far more power than Bonferroni."""
+    """Which hypotheses the Benjamini–Hochberg step-up rejects at level ``q`` (scipy's BH-adjusted
+    p-values ``<= q``; a NaN p-value is never rejected). When every null is true (an honest rerun)
+    it rejects any at all with probability ≤ q; when many cells regress it keeps far more power
+    than Bonferroni."""
     p = np.asarray(pvalues, dtype=float)
-    k = p.size
-    if k == 0:
+    if p.size == 0:
         return []
-    order = np.argsort(p, kind="stable")
-    below = p[order] <= q * np.arange(1, k + 1) / k
-    reject = np.zeros(k, dtype=bool)
-    if below.any():
-        last = int(np.nonzero(below)[0].max())
-        reject[order[: last + 1]] = True
-    return reject.tolist()
+    adjusted = stats.false_discovery_control(np.nan_to_num(p, nan=1.0), method="bh")
+    return (adjusted <= q).tolist()
 
 
 def seeds_needed(

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.results.fit import Column, FitResult, fit_table, print_fitted
 from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, GREEDY_SAMPLED_FLAG, TEACHER, Leaderboard, Summary, has_ci
@@ -35,7 +36,11 @@ LEADERBOARD_COLUMNS = (
 )
 _NUMERIC_FROM = 3  # columns from this index on are right-aligned
 
-_PATH_SHORT = {"eager": "eager", "torchscript": "ts", "onnxruntime": "ort", "executorch": "et"}
+
+
+def path_codes() -> dict[str, str]:
+    """Deployment path → its short code in the "best path" column (from the runtime registry)."""
+    return {rt.name: rt.short for rt in runtimes()}
 
 
 def fmt_bytes(x: Any) -> str:
@@ -51,7 +56,7 @@ def fmt_best_path(path: str | None, p50: Any) -> str:
     """``0.013 ort``: the fastest deployment path's 1-thread p50 and which path it is."""
     if path is None or not _ok(p50):
         return DASH
-    return f"{p50:.3f} {_PATH_SHORT.get(path, path)}"
+    return f"{p50:.3f} {path_codes().get(path, path)}"
 
 
 def drop_empty_columns(header, rows, right):
@@ -325,7 +330,7 @@ def leaderboard_legend(data: Leaderboard | dict) -> str:
     rows = leaderboard_rows(data)
     parts = []
     used = {c.rsplit(" ", 1)[-1] for r in rows for c in r[-1:] if c != DASH}
-    codes = [f"{short} = {path}" for path, short in _PATH_SHORT.items() if short in used and short != path]
+    codes = [f"{short} = {path}" for path, short in path_codes().items() if short in used and short != path]
     if codes:
         parts.append("best path: the fastest deployment path's 1-thread p50 (" + ", ".join(codes) + ")")
     train_col = LEADERBOARD_COLUMNS.index("train s")
@@ -341,13 +346,6 @@ def leaderboard_markdown(data: Leaderboard | dict) -> str:
     header, rows, right = drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
                                               set(range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))))
     return markdown_table(header, rows, right)
-
-
-def print_table(console: Console, table: Table, max_width: int = 240) -> None:
-    """Print a wide table; when stdout is not a terminal, do not squeeze it into 80 columns."""
-    if not console.is_terminal and console.width < max_width:
-        console.width = max_width  # the table still takes only the width it needs
-    console.print(table)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,17 +445,6 @@ def compare_legend(rows: list[dict], first: str) -> list[str]:
     if partial:
         notes.append(f"{partial} rows are on only some boards ('absent'); --common-only leaves them out")
     return notes
-
-
-def compare_table(rows: list[dict], title: str = "kdmarl-bench compare") -> Table:
-    """A rich table of a comparison; deltas are against the first leaderboard."""
-    table = Table(title=title)
-    for i, col in enumerate(COMPARE_COLUMNS):
-        table.add_column(col, justify="right" if i >= 4 else "left", overflow="fold")
-    n = len(rows[0]["entries"]) if rows else 0
-    for j, line in enumerate(compare_rows(rows)):
-        table.add_row(*line, end_section=n > 0 and (j + 1) % n == 0)
-    return table
 
 
 _COMPARE_FIT = (

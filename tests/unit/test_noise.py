@@ -179,3 +179,27 @@ def test_paired_interval():
     assert (iv.lo, iv.hi) == pytest.approx((ci.low, ci.high)) and iv.df == 3
     same = noise.paired_interval([0.0, 0.0, 0.0])
     assert same.lo == same.hi == 0.0
+
+
+def _step_up_by_hand(pvalues, q):
+    """The BH step-up written out (the reference ``benjamini_hochberg`` must agree with): reject
+    the ``m`` smallest p-values, ``m`` the largest rank i with ``p_(i) <= q · i / k``."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p, kind="stable")
+    below = p[order] <= q * np.arange(1, p.size + 1) / p.size
+    reject = np.zeros(p.size, dtype=bool)
+    if below.any():
+        reject[order[: int(np.nonzero(below)[0].max()) + 1]] = True
+    return reject.tolist()
+
+
+def test_benjamini_hochberg_equals_the_step_up_on_random_and_boundary_inputs():
+    rng = np.random.default_rng(3)
+    cases = [(rng.uniform(0, 0.2, int(rng.integers(1, 25))), q) for q in (0.01, 0.05, 0.1) for _ in range(200)]
+    cases += [(np.round(rng.uniform(0, 0.1, 12), 2), 0.05) for _ in range(100)]  # ties
+    cases += [([0.0125, 0.025, 0.0375, 0.05], 0.05), ([0.05], 0.05), ([0.03 * i / 7 for i in range(1, 8)], 0.03),
+              ([0.2, 0.001, 0.2, 0.04], 0.05)]  # p-values exactly on the thresholds
+    for p, q in cases:
+        assert noise.benjamini_hochberg(p, q) == _step_up_by_hand(p, q), (list(p), q)
+    # a NaN p-value (an interval with a NaN estimate) is never rejected and leaves the others as they were
+    assert noise.benjamini_hochberg([0.001, float("nan"), 0.01], 0.05) == [True, False, True]

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.results.aggregate import finite_mean
 from kdmarl_bench.results.records import TEACHER, Leaderboard, Record
 from kdmarl_bench.results.records import is_finite_number as _ok
@@ -37,7 +38,6 @@ from kdmarl_bench.results.render import (
 )
 from kdmarl_bench.results.report.base import Section, SectionOutput, register_section
 
-PATH_ORDER = ("eager", "torchscript", "onnxruntime", "executorch")
 INT8_PATH = "onnxruntime"
 """The runtime an int8 twin runs on (ONNX Runtime dynamic quantization): its fp32 reference."""
 
@@ -87,7 +87,7 @@ def path_rows(board: Leaderboard) -> list[list[str]]:
         if s.method == TEACHER or s.key not in groups:
             continue
         teacher = groups.get((s.task, TEACHER, "full"), [])
-        for path in PATH_ORDER:
+        for path in (rt.name for rt in runtimes(selectable=True)):
             mine = _path_stats(groups[s.key], path)
             if mine is None:
                 continue

@@ -1,0 +1,96 @@
+"""What a deployment runtime declares, and the registry every other place reads.
+
+A runtime is one module in this package plus one line in its ``__init__``: its path name (what
+``profile --paths`` and a latency entry's ``path`` say), the short code of the leaderboard's
+"best path" column, the pip extra and Python modules it needs, and how it runs a policy:
+
+* a PyTorch path (``eager``, ``torchscript``) gives ``compile``: actors → the actors as deployed;
+* an exported path (``onnxruntime``, ``executorch``) gives ``export`` (module, input width →
+  serialized model bytes) and ``session`` (model bytes, threads → an object with
+  ``prepare``/``call``/``run``), and, when ``kdmarl-bench export`` writes it from a checkpoint,
+  the ``--format`` name and file extension.
+
+``atol`` is the equivalence check's tolerance against the eager actors (None: reported, not
+judged, e.g. int8). This module imports no torch: the CLI builds its choices from it at startup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kdmarl_bench.registry import Registry
+
+__all__ = ["EQUIVALENCE_ATOL", "RUNTIMES", "DeployRuntime", "checkpoint_formats", "checkpoint_runtime", "runtimes"]
+
+EQUIVALENCE_ATOL = 1e-5
+"""Largest allowed |exported logit - eager logit| for an fp32 export, for logits up to 1 in magnitude.
+
+fp32 rounding grows with magnitude (one ulp at |z| = 64 is 7.6e-6), so a different but equally
+exact summation order in another runtime differs by a few ulps of the largest logit: the bound is
+``EQUIVALENCE_ATOL * max(1, max |eager logit|)``. ``max_abs_diff`` and ``max_abs_logit`` are both
+recorded, so the strict absolute reading can be applied by a reader too."""
+
+
+@dataclass(frozen=True)
+class DeployRuntime:
+    """One way a policy runs on the robot."""
+
+    name: str
+    """Path name: ``profile --paths`` value and a latency entry's ``path``."""
+    short: str
+    """Code in the leaderboard's "best path" column (``ort``); the name itself when no shorter one."""
+    rank: int
+    """Order in listings (help text, report rows): lower first."""
+    note: str = ""
+    """Said after the name in ``profile --paths`` help (``legacy``)."""
+    extra: str | None = None
+    """The pip extra that installs it (``deploy``); None: part of the base install."""
+    modules: tuple[str, ...] = ()
+    """Python modules it needs importable (checked before use: exit 3 with the install command)."""
+    selectable: bool = True
+    """False for a path recorded by another step (the int8 twin), not chosen with ``--paths``."""
+    compile: Callable[[list[Any]], list[Any]] | None = None
+    """PyTorch paths: the actors as deployed (shared modules compiled once)."""
+    export: Callable[[Any, int], bytes] | None = None
+    """Exported paths: ``(module, in_dim) -> serialized model``."""
+    session: Callable[[bytes, int], Any] | None = None
+    """Exported paths: ``(model, threads) -> session`` with ``prepare``/``call``/``run``."""
+    export_format: str | None = None
+    """``kdmarl-bench export --format`` name when a checkpoint can be exported for it."""
+    file_ext: str | None = None
+    """Extension of an exported model file (``.onnx``)."""
+    atol: float | None = EQUIVALENCE_ATOL
+    """Equivalence tolerance against eager (None: reported without a pass/fail bound)."""
+
+    @property
+    def in_torch(self) -> bool:
+        """True when it runs inside PyTorch (timed with ``time_decentralized``)."""
+        return self.compile is not None
+
+
+RUNTIMES: Registry[DeployRuntime] = Registry("deployment path")
+
+
+def runtimes(*, selectable: bool | None = None, exported: bool | None = None) -> list[DeployRuntime]:
+    """Registered runtimes in listing order, optionally only (non-)selectable or (non-)exported ones."""
+    out = sorted((rt for _, rt in RUNTIMES.items()), key=lambda rt: (rt.rank, rt.name))
+    if selectable is not None:
+        out = [rt for rt in out if rt.selectable == selectable]
+    if exported is not None:
+        out = [rt for rt in out if (rt.session is not None) == exported]
+    return out
+
+
+def checkpoint_formats() -> tuple[str, ...]:
+    """``kdmarl-bench export --format`` values that take a checkpoint, in listing order."""
+    return tuple(rt.export_format for rt in runtimes() if rt.export_format)
+
+
+def checkpoint_runtime(fmt: str) -> DeployRuntime:
+    """The runtime a checkpoint is exported for with ``export --format fmt``."""
+    for rt in runtimes():
+        if rt.export_format == fmt:
+            return rt
+    raise ValueError(f"unknown checkpoint export format {fmt!r}; valid: {', '.join(checkpoint_formats())}")

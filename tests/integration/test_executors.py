@@ -96,7 +96,10 @@ def test_ctrl_c_stops_workers_keeps_cells_and_resumes(tmp_path):
     suite_path = tiny_suite(tmp_path, methods=("teacher", "kd-marl", "bc", "pd-kl"), seeds=(0, 1, 2), env_steps=3000)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "kdmarl_bench", "run", str(suite_path), "--out", str(out), "--jobs", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the run starts with Ctrl-C's default action, as from a terminal (a test runner started in the
+    # background of a script inherits SIGINT ignored, and a child keeps ignoring it)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     workers = []
     while time.time() < deadline:

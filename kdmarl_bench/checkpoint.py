@@ -145,8 +145,9 @@ def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
         raise UsageError(f"{card_path}: invalid architecture in card: {exc}") from exc
     try:
         with safe_open(str(weights), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - no __iter__
-            dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
+            slices = {k: f.get_slice(k) for k in f.keys()}  # noqa: SIM118 - no __iter__
+            found = {k: tuple(sl.get_shape()) for k, sl in slices.items()}
+            dtypes = {k: sl.get_dtype() for k, sl in slices.items()}
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise UsageError(f"{weights}: corrupt checkpoint weights: {exc}") from exc
     for k, dt in dtypes.items():

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.safeio import make_dir_inside, open_new_file
+from kdmarl_bench.safeio import (
+    MAX_CARD_BYTES,
+    is_inside,
+    loads_json,
+    make_dir_inside,
+    open_new_file,
+    read_bytes_bounded,
+)
 
 _KEY_RE = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 
@@ -201,8 +208,6 @@ class ResultStore:
         return self.path(key).is_file()
 
     def _read(self, path: Path) -> dict:
-        from kdmarl_bench.safeio import MAX_CARD_BYTES, is_inside, loads_json, read_bytes_bounded
-
         if not is_inside(self.root, path):
             raise UsageError(f"{path}: cell result lies outside {str(self.root)!r} (a symlink out of the run folder); "
                              "refusing to read it")

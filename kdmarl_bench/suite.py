@@ -177,6 +177,17 @@ class Suite:
         chosen = {labels[t] for t in task_ids}
         return replace(self, tasks=tuple(t for t in self.tasks if t in chosen))
 
+    def only_methods(self, names: tuple[str, ...] | list[str]) -> Suite:
+        """This suite restricted to some of its methods (``run --method``: run the headline pair of a
+        large board first; every cell keeps its key, so a later full run finds the finished ones). The
+        teacher, every retention's denominator, always stays."""
+        for m in names:
+            if m not in self.methods:
+                raise UsageError(f"{self.path}: --method {m!r} is not a method of suite {self.name!r}"
+                                 f"{suggest(m, list(self.methods))}; valid choices: {', '.join(self.methods)}")
+        chosen = set(names) | {m for m in self.methods if self.method_base.get(m, m) == "teacher"}
+        return replace(self, methods=tuple(m for m in self.methods if m in chosen))
+
     def sizes_for(self, method: str) -> tuple[StudentSize, ...]:
         labels = self.method_sizes.get(method)
         return self.sizes if labels is None else tuple(s for s in self.sizes if s.label in labels)

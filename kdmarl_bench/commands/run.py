@@ -45,6 +45,9 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--task", "only_tasks", multiple=True, metavar="TASK",
               help="Run only this task of the suite (repeatable): split a suite across processes; "
                    "a later run without --task reuses their finished cells.")
+@click.option("--method", "only_methods", multiple=True, metavar="METHOD",
+              help="Run only this method or variant of the suite (repeatable; the teacher always runs): "
+                   "a later run without --method reuses their finished cells.")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells that finished with an error (e.g. NaN loss).")
 @click.option("--log-dir", "log_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Write TensorBoard event files per cell under DIR (losses, env-steps/s, the learning curve, against "
@@ -52,7 +55,7 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard JSON on stdout instead of the table.")
 @handle_errors
 def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_address, ray_timeout, leaderboard_path,
-            only_tasks, retry_failed, log_dir, as_json):
+            only_tasks, only_methods, retry_failed, log_dir, as_json):
     """Run SUITE: obtain teachers, distill students, evaluate, profile, write a leaderboard.
 
     Cells run in parallel (``--jobs``, default every usable core; ``--executor ray`` for a cluster).
@@ -74,6 +77,8 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     suite = load_suite(suite_path)
     if only_tasks:
         suite = suite.only_tasks(only_tasks)
+    if only_methods:
+        suite = suite.only_methods(only_methods)
     # Resolved once (absolute, symlinks followed now): every output path is built from this folder.
     out_dir = resolve_out(out_dir or f"runs/{suite.name}")
     set_crash_dir(out_dir / "logs")  # an unexpected error's traceback goes beside the results

@@ -147,3 +147,27 @@ def test_run_unknown_task_filter_exit_2(runner, tmp_path):
     assert "did you mean: smax/3m" in res.output
     assert "valid choices: mpe/simple_spread_v3, smax/3m" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_run_unknown_method_filter_exit_2(runner, tmp_path):
+    res = runner.invoke(main, ["run", "quickstart", "--method", "kd-marl-tuned", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert "--method 'kd-marl-tuned' is not a method of suite 'quickstart'" in res.output
+    assert "did you mean: kd-marl" in res.output and "valid choices: teacher, kd-marl" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_method_filter_runs_those_cells_and_a_full_run_reuses_them(runner, tmp_path):
+    """`run --method bc` trains bc (and scores the teacher) only; the full run after it trains kd-marl
+    and takes bc's finished cell as it is."""
+    out = tmp_path / "o"
+    res = runner.invoke(main, ["-q", "run", "ci", "--method", "bc", "--out", str(out), "--jobs", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    first = {r["method"]: r for r in json.loads(res.stdout)["records"]}
+    assert set(first) == {"teacher", "bc"}
+    res = runner.invoke(main, ["-q", "run", "ci", "--out", str(out), "--jobs", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    full = {r["method"]: r for r in json.loads(res.stdout)["records"]}
+    assert set(full) == {"teacher", "kd-marl", "bc"}
+    assert full["bc"]["episode_scores"] == first["bc"]["episode_scores"]
+    assert full["bc"]["train"]["wall_s"] == first["bc"]["train"]["wall_s"]  # not trained again

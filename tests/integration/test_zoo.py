@@ -47,3 +47,34 @@ def test_zoo_has_a_teacher_for_every_standard_task():
 )
 def test_teacher_reproduces_its_card(task):
     _reproduce(task)
+
+
+PRIVILEGED = [p for p in CARDS if p.stem.endswith("-privileged")]
+
+
+@pytest.mark.parametrize("card_path", PRIVILEGED, ids=[p.stem for p in PRIVILEGED])
+def test_privileged_card_states_its_margin_over_the_local_teacher(card_path):
+    card = load_card(card_path)
+    m = card["margin"]
+    assert m["vs"] == f"zoo:{card['task']}" and m["episodes"] >= 100 and len(m["eval_seeds"]) >= 2
+    assert m["command"].startswith("python benchmarks/teacher_margin.py")
+    for mode in ("greedy", "sampled"):
+        r = m[mode]
+        assert r["margin"] == pytest.approx(r["privileged"] - r["local"], abs=1e-3)
+        assert r["ci95"][0] <= r["margin"] <= r["ci95"][1]
+    tol = 0.1 if m["metric"] == "win_rate" else 0.25 * abs(card["eval"]["score"])  # other eval seeds
+    assert m["greedy"]["privileged"] == pytest.approx(card["eval"]["score"], abs=tol)
+
+
+def test_smax_3m_margin_reproduces_with_the_script():
+    """The script's numbers on the card are what it measures (SMAX plays 4 × 400 episodes in seconds)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "teacher_margin.py"
+    spec = importlib.util.spec_from_file_location("teacher_margin", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    card = load_card(ZOO_DIR / "smax_3m-privileged.json")
+    got = mod.margin("smax/3m", card["margin"]["episodes"], card["margin"]["eval_seeds"])
+    assert got["greedy"] == card["margin"]["greedy"] and got["sampled"] == card["margin"]["sampled"]

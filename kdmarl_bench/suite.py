@@ -1,7 +1,9 @@
 """Suite files: TOML → frozen dataclasses → a plan of cells.
 
-Every validation message names the file and the field (and the TOML line when the
-parser gives one) and, for names, the valid choices with "did you mean".
+Each table of a suite file is a frozen dataclass whose fields declare how their key is read (TOML
+type, checks, conversion: ``kdmarl_bench/suite_schema.py``). ``parse_suite`` reads the sections with
+them and reports every problem of a file at once; each message names the file and the field (and the
+TOML line when the parser gives one) and, for names, the valid choices with "did you mean".
 """
 
 from __future__ import annotations
@@ -223,7 +225,8 @@ NO_OVERRIDE = TaskOverride()
 
 @dataclass(frozen=True)
 class SuiteMeta:
-    """``[suite]``: the suite's identity and what its headline is about (see ``Suite``)."""
+    """``[suite]``: the suite's identity and what its headline is about (see ``Suite``). Read as a schema
+    only: the defaults of ``headline_size`` and ``primary`` depend on the rest of the file (``parse_suite``)."""
 
     name: str = toml_field(REQUIRED, str, _slug_check)
     version: str = toml_field("1", (str, int), convert=str)

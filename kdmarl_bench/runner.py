@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,6 +26,7 @@ from kdmarl_bench.cells import (
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, KdmarlError, TrainingError, UsageError
 from kdmarl_bench.executors.base import Executor, InlineExecutor
+from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, JobProgress, JobStarted, WorkerEvent
 from kdmarl_bench.results.store import ResultStore, claim_out_dir
 from kdmarl_bench.safeio import confine, resolve_out
 from kdmarl_bench.suite import Cell, Suite, plan
@@ -53,6 +55,41 @@ class RunEvents:
     on_message: Callable[[str], None] | None = None
     on_cell_lost: Callable[[Cell, str], None] | None = None
     """(cell, why): a worker was lost and the cell has no result (re-run to retry it)."""
+
+
+@dataclass
+class _Drive:
+    """The driver loop's state: the jobs submitted and what came back."""
+
+    specs: list[CellSpec]
+    """Every planned cell (a cell waiting for its teacher gets the teacher's digest here)."""
+    executor: Executor
+    records: list[dict | None]
+    """Plan order; None until the cell's record is written or read."""
+    jobs: dict[int, object] = field(default_factory=dict)
+    """Job id → the job (``CellSpec``, ``TeacherJob`` or ``RandomScoreJob``)."""
+    cell_of_job: dict[int, int] = field(default_factory=dict)
+    """A cell job's id → the cell's index in ``specs``."""
+    started: set[int] = field(default_factory=set)
+    """Cell jobs whose start was drawn (``on_cell_start`` once per cell)."""
+    blobs: dict[str, CheckpointBlob] = field(default_factory=dict)
+    """Task → its teacher's weights, once they exist."""
+    teacher_jobs: dict[str, int] = field(default_factory=dict)
+    """Task → the job training its teacher."""
+    waiting: dict[str, list[int]] = field(default_factory=dict)
+    """Task → cells waiting for its teacher job (executors that do not pass results between jobs)."""
+
+    def submit(self, job: object, teacher: object = None, cell_index: int | None = None) -> int:
+        job_id = len(self.jobs)
+        self.jobs[job_id] = job
+        if cell_index is not None:
+            self.cell_of_job[job_id] = cell_index
+        self.executor.submit(job_id, job, teacher)
+        return job_id
+
+
+def _why(ev: JobFailed) -> str:
+    return f"{type(ev.error).__name__}: {ev.error}"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -147,33 +184,35 @@ class Runner:
 
     # ---- the driver loop ---------------------------------------------------------------
     def _drive(self, specs: list[CellSpec], executor: Executor) -> list[dict | None]:
-        events = self.events
-        records: list[dict | None] = [None] * len(specs)
+        """Submit every job (random-policy scores, teachers the suite trains, cells), then handle what the
+        executor reports until none is left; returns the records in plan order (None: its worker was lost)."""
+        d = _Drive(specs, executor, [None] * len(specs))
         cached = [i for i, s in enumerate(specs) if s.teacher.sha256 is not None and self._finished(s.key)]
-        if events.on_plan:
-            events.on_plan(len(specs), len(cached))
+        if self.events.on_plan:
+            self.events.on_plan(len(specs), len(cached))
+        self._load_cached(d, cached)
+        todo = [i for i in range(len(specs)) if d.records[i] is None]
+        self._submit_random_scores(d, todo)
+        self._submit_teachers(d, todo)
+        self._submit_cells(d, todo)
+        while executor.pending() or any(d.waiting.values()):
+            ended = executor.wait(timeout=0.25)
+            for ev in [*executor.events(), *ended]:
+                self._handle(d, ev)
+        return d.records
+
+    def _load_cached(self, d: _Drive, cached: list[int]) -> None:
+        """Records an earlier run finished (the same key): read, not run again."""
         for i in cached:
-            records[i] = self.store.load_cell(specs[i].key, specs[i].cell.task, specs[i].cell.method,
-                                                 specs[i].cell.seed)
-            if events.on_cell_done:
-                events.on_cell_done(specs[i].cell, records[i], True)
-        todo = [i for i in range(len(specs)) if records[i] is None]
-        jobs: dict[int, object] = {}
-        cell_of_job: dict[int, int] = {}
-        started: set[int] = set()
-        lost: set[int] = set()
+            spec = d.specs[i]
+            d.records[i] = self.store.load_cell(spec.key, spec.cell.task, spec.cell.method, spec.cell.seed)
+            if self.events.on_cell_done:
+                self.events.on_cell_done(spec.cell, d.records[i], True)
 
-        def submit(job, teacher=None, cell_index: int | None = None) -> int:
-            job_id = len(jobs)
-            jobs[job_id] = job
-            if cell_index is not None:
-                cell_of_job[job_id] = cell_index
-            executor.submit(job_id, job, teacher)
-            return job_id
-
-        # Random-policy scores first (short, and every record of a return task needs one).
+    def _submit_random_scores(self, d: _Drive, todo: list[int]) -> None:
+        """Random-policy scores first (short, and every record of a return task needs one)."""
         for i in todo:
-            c = specs[i].cell
+            c = d.specs[i].cell
             rj = RandomScoreJob(c.task, c.eval_episodes, c.eval_seed)
             if (rj.task, rj.episodes, rj.eval_seed) in self._random:
                 continue
@@ -183,89 +222,87 @@ class Runner:
                 self._random[(rj.task, rj.episodes, rj.eval_seed)] = self.store.load_score(rj.key)
             else:
                 self._random[(rj.task, rj.episodes, rj.eval_seed)] = None
-                submit(rj)
-        # Teachers the suite trains are jobs their cells depend on.
-        blobs: dict[str, CheckpointBlob] = {}
-        teacher_jobs: dict[str, int] = {}
-        waiting: dict[str, list[int]] = {}
-        for task in dict.fromkeys(specs[i].cell.task for i in todo):
+                d.submit(rj)
+
+    def _submit_teachers(self, d: _Drive, todo: list[int]) -> None:
+        """Teachers the suite trains are jobs their cells depend on; the others' weights are read once."""
+        for task in dict.fromkeys(d.specs[i].cell.task for i in todo):
             ref = self.teacher_ref(task)
             if ref.sha256 is None:
                 self._msg(f"training teacher for {task} ({ref.steps:,} steps)")
-                teacher_jobs[task] = submit(TeacherJob(task, ref.steps,
-                                                       f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')",
-                                                       ref.kind))
+                d.teacher_jobs[task] = d.submit(TeacherJob(
+                    task, ref.steps, f"kdmarl-bench run {self.suite.path} (teacher.source = 'train')", ref.kind))
             else:
-                blobs[task] = read_checkpoint_blob(ref, self.out)
+                d.blobs[task] = read_checkpoint_blob(ref, self.out)
+
+    def _submit_cells(self, d: _Drive, todo: list[int]) -> None:
+        """A cell whose teacher is being trained waits for it, or (Ray) depends on the teacher job's result."""
         for i in todo:
-            task = specs[i].cell.task
-            if task in blobs:
-                submit(specs[i], blobs[task], i)
-            elif executor.resolves_dependencies:
-                submit(specs[i], executor.handle(teacher_jobs[task]), i)
+            task = d.specs[i].cell.task
+            if task in d.blobs:
+                d.submit(d.specs[i], d.blobs[task], i)
+            elif d.executor.resolves_dependencies:
+                d.submit(d.specs[i], d.executor.handle(d.teacher_jobs[task]), i)
             else:
-                waiting.setdefault(task, []).append(i)
+                d.waiting.setdefault(task, []).append(i)
 
-        def start(job_id: int) -> None:
-            if job_id in cell_of_job and job_id not in started:
-                started.add(job_id)
-                if events.on_cell_start:
-                    events.on_cell_start(specs[cell_of_job[job_id]].cell)
+    # ---- one handler per (event, job) kind ----------------------------------------------
+    def _handle(self, d: _Drive, ev: WorkerEvent | JobEnd) -> None:
+        if isinstance(ev, JobFailed) and isinstance(ev.error, KdmarlError):
+            raise ev.error  # a user's mistake (exit 2, 3, 4), not a lost worker
+        job = d.jobs.get(ev.job_id)
+        handler = _HANDLERS.get((type(ev), type(job)))
+        if handler is not None:  # e.g. a teacher's start and progress are not drawn
+            handler(self, d, ev, job)
 
-        while executor.pending() or any(waiting.values()):
-            finished = executor.wait(timeout=0.25)
-            for ev in executor.events():
-                if ev[0] == "start":
-                    start(ev[1])
-                elif ev[0] == "progress" and ev[1] in cell_of_job and ev[1] in started and events.on_train_progress:
-                    if records[cell_of_job[ev[1]]] is None:
-                        events.on_train_progress(specs[cell_of_job[ev[1]]].cell, ev[2], {})
-            for job_id, result, err in finished:
-                job = jobs[job_id]
-                if err is not None:
-                    if isinstance(err, KdmarlError):
-                        raise err
-                    why = f"{type(err).__name__}: {err}"
-                    if isinstance(job, TeacherJob):
-                        self._msg(f"[red]teacher training for {job.task} failed[/]: {why}")
-                        for i in waiting.pop(job.task, []):
-                            lost.add(i)
-                            self._lost(specs[i], why)
-                    elif isinstance(job, CellSpec):
-                        lost.add(cell_of_job[job_id])
-                        self._lost(job, why)
-                    else:
-                        self._msg(f"random-policy score for {job.task} failed: {why}")
-                    continue
-                if isinstance(job, TeacherJob):
-                    blob = result
-                    write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task, job.kind),
-                                                        "teacher checkpoint"), self.out)
-                    self._teachers[job.task] = replace(self.teacher_ref(job.task), sha256=blob.sha256)
-                    blobs[job.task] = blob
-                    for i in waiting.pop(job.task, []):
-                        specs[i] = specs[i].with_teacher_digest(blob.sha256)
-                        if self._finished(specs[i].key):
-                            records[i] = self.store.load_cell(specs[i].key, specs[i].cell.task, specs[i].cell.method,
-                                                 specs[i].cell.seed)
-                            if events.on_cell_done:
-                                events.on_cell_done(specs[i].cell, records[i], True)
-                        else:
-                            submit(specs[i], blob, i)
-                elif isinstance(job, RandomScoreJob):
-                    self._random[(job.task, job.episodes, job.eval_seed)] = result
-                    if result is not None:
-                        self.store.save(job.key, {"kind": "random-score", "task": job.task, "score": result,
-                                                  "episodes": job.episodes, "eval_seed": job.eval_seed})
-                else:
-                    i = cell_of_job[job_id]
-                    if records[i] is not None:  # recorded once, even if a retry also reported
-                        continue
-                    start(job_id)
-                    records[i] = self._record(i, specs, result)
-                    if events.on_cell_done:
-                        events.on_cell_done(specs[i].cell, records[i], False)
-        return records
+    def _cell_started(self, d: _Drive, ev: JobStarted | JobDone, job: CellSpec) -> None:
+        if ev.job_id not in d.started:
+            d.started.add(ev.job_id)
+            if self.events.on_cell_start:
+                self.events.on_cell_start(job.cell)
+
+    def _cell_progress(self, d: _Drive, ev: JobProgress, job: CellSpec) -> None:
+        if ev.job_id in d.started and self.events.on_train_progress and d.records[d.cell_of_job[ev.job_id]] is None:
+            self.events.on_train_progress(job.cell, ev.steps, {})
+
+    def _cell_done(self, d: _Drive, ev: JobDone, job: CellSpec) -> None:
+        i = d.cell_of_job[ev.job_id]
+        if d.records[i] is not None:  # recorded once, even if a retry also reported
+            return
+        self._cell_started(d, ev, job)
+        d.records[i] = self._record(i, d.specs, ev.result)
+        if self.events.on_cell_done:
+            self.events.on_cell_done(d.specs[i].cell, d.records[i], False)
+
+    def _cell_failed(self, d: _Drive, ev: JobFailed, job: CellSpec) -> None:
+        self._lost(job, _why(ev))
+
+    def _teacher_done(self, d: _Drive, ev: JobDone, job: TeacherJob) -> None:
+        blob: CheckpointBlob = ev.result
+        write_checkpoint_blob(blob, confine(self.out, trained_teacher_stem(self.out, job.task, job.kind),
+                                            "teacher checkpoint"), self.out)
+        self._teachers[job.task] = replace(self.teacher_ref(job.task), sha256=blob.sha256)
+        d.blobs[job.task] = blob
+        for i in d.waiting.pop(job.task, []):
+            d.specs[i] = d.specs[i].with_teacher_digest(blob.sha256)
+            if self._finished(d.specs[i].key):  # a cell an earlier run finished with this same teacher
+                self._load_cached(d, [i])
+            else:
+                d.submit(d.specs[i], blob, i)
+
+    def _teacher_failed(self, d: _Drive, ev: JobFailed, job: TeacherJob) -> None:
+        self._msg(f"[red]teacher training for {job.task} failed[/]: {_why(ev)}")
+        for i in d.waiting.pop(job.task, []):
+            self._lost(d.specs[i], _why(ev))
+
+    def _random_done(self, d: _Drive, ev: JobDone, job: RandomScoreJob) -> None:
+        self._random[(job.task, job.episodes, job.eval_seed)] = ev.result
+        if ev.result is not None:
+            self.store.save(job.key, {"kind": "random-score", "task": job.task, "score": ev.result,
+                                      "episodes": job.episodes, "eval_seed": job.eval_seed})
+
+    def _random_failed(self, d: _Drive, ev: JobFailed, job: RandomScoreJob) -> None:
+        self._msg(f"random-policy score for {job.task} failed: {_why(ev)}")
 
     def _record(self, i: int, specs: list[CellSpec], result: CellResult) -> dict:
         """Write a worker's result: the student checkpoint, then the cell file (atomically, once)."""
@@ -335,6 +372,19 @@ class Runner:
     def _msg(self, text: str) -> None:
         if self.events.on_message:
             self.events.on_message(text)
+
+
+_HANDLERS: dict[tuple[type, type], Callable[[Runner, _Drive, Any, Any], None]] = {
+    (JobStarted, CellSpec): Runner._cell_started,
+    (JobProgress, CellSpec): Runner._cell_progress,
+    (JobDone, CellSpec): Runner._cell_done,
+    (JobFailed, CellSpec): Runner._cell_failed,
+    (JobDone, TeacherJob): Runner._teacher_done,
+    (JobFailed, TeacherJob): Runner._teacher_failed,
+    (JobDone, RandomScoreJob): Runner._random_done,
+    (JobFailed, RandomScoreJob): Runner._random_failed,
+}
+"""(event kind, job kind) → the ``Runner`` method that handles it; a pair not listed is ignored."""
 
 
 def run_one_cell(spec: CellSpec, out_dir: str | Path, device: str = "cpu") -> dict:

@@ -1,7 +1,9 @@
 """Suite files: TOML → frozen dataclasses → a plan of cells.
 
-Every validation message names the file and the field (and the TOML line when the
-parser gives one) and, for names, the valid choices with "did you mean".
+Each table of a suite file is a frozen dataclass whose fields declare how their key is read (TOML
+type, checks, conversion: ``kdmarl_bench/suite_schema.py``). ``parse_suite`` reads the sections with
+them and reports every problem of a file at once; each message names the file and the field (and the
+TOML line when the parser gives one) and, for names, the valid choices with "did you mean".
 """
 
 from __future__ import annotations
@@ -15,8 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.registry import suggest
-from kdmarl_bench.safeio import MAX_WIDTH, json_depth, read_bytes_bounded, task_dirname
+from kdmarl_bench.registry import Registry, suggest
+from kdmarl_bench.safeio import MAX_WIDTH, json_depth, read_bytes_bounded, slug_problem, task_dirname
+from kdmarl_bench.suite_schema import (
+    BAD,
+    REQUIRED,
+    Problems,
+    Rule,
+    good,
+    one_of,
+    positive,
+    read_table,
+    read_value,
+    toml_field,
+)
 from kdmarl_bench.tune_spec import parse_tune
 
 # Ranges, checked by `plan` so that `run` never finds out after hours of work.
@@ -46,16 +60,64 @@ EVAL_SEED_STRIDE = 1_000_003
 and far from every other record's first one."""
 
 
+# ---------------------------------------------------------------------------------
+# the suite file's tables: each field declares how its TOML key is read (``toml_field``: the TOML
+# type, the checks, the conversion); ``suite_schema.read_table`` reads a table by them.
+def _slug_check(v: Any) -> str | None:
+    return slug_problem(v)  # names a folder: runs/<suite>, students/<task>/<method>/<size>/
+
+
+def _teacher_kinds() -> Any:
+    from kdmarl_bench.envs.views import TEACHER_KINDS  # envs imports jax: read when a suite is parsed
+
+    return TEACHER_KINDS
+
+
+def _deploy_paths() -> Any:
+    from kdmarl_bench.profiling.deploy import DEPLOY_PATHS  # imports torch: read when a suite is parsed
+
+    return DEPLOY_PATHS
+
+
+def _quantize_modes() -> Any:
+    from kdmarl_bench.profiling.quantize import QUANTIZE_MODES  # imports torch: as above
+
+    return QUANTIZE_MODES
+
+
+def _primary_metrics() -> Any:
+    from kdmarl_bench.results.records import PRIMARY_METRICS  # imports the method registry (torch)
+
+    return PRIMARY_METRICS
+
+
+def _hidden_problem(v: Any) -> str | None:
+    if (not isinstance(v, list) or not v or len(v) > MAX_LAYERS
+            or not all(isinstance(h, int) and not isinstance(h, bool) and 0 < h <= MAX_WIDTH for h in v)):
+        return f"expected a list of 1 to {MAX_LAYERS} widths in [1, {MAX_WIDTH}], got {v!r}"
+    return None
+
+
+def _family_table_problem(v: Any) -> str | None:
+    if isinstance(v, dict) or (isinstance(v, int) and not isinstance(v, bool)):
+        return None
+    return f"expected int or table of family → int, got {v!r}"
+
+
 @dataclass(frozen=True)
 class StudentSize:
     """One student size: ``auto`` (capacity rule) or explicit hidden widths."""
 
-    label: str
-    hidden: tuple[int, ...] | None = None
+    label: str = toml_field(REQUIRED, str, _slug_check)
+    hidden: tuple[int, ...] | None = toml_field(None, object, _hidden_problem, convert=tuple)
     """Hidden widths shared by every agent; None = the capacity rule per agent."""
-    scale: float = 1.0
+    scale: float = toml_field(1.0, (int, float), lambda v: None if 0 < v <= 64 else
+                              f"must be > 0 and <= 64, got {float(v)}", convert=float)
     """Multiplier on the capacity rule's width (``auto`` sizes only)."""
-    flops_reduction: float | None = None
+    flops_reduction: float | None = toml_field(
+        None, (int, float), lambda v: None if 1 < v <= MAX_FLOPS_REDUCTION else
+        f"must be a number > 1 and <= {MAX_FLOPS_REDUCTION:g} (teacher FLOPs / student FLOPs), got {v!r}",
+        convert=float)
     """Target team FLOP reduction vs the teacher (``{label = "x20", flops_reduction = 20}``): the widths are
     the capacity rule's times one common scale, chosen so teacher FLOPs / student FLOPs is closest to it
     (``models/capacity.py`` ``resolve_widths``; within ±10% or the cell is refused)."""
@@ -63,25 +125,25 @@ class StudentSize:
 
 @dataclass(frozen=True)
 class TeacherSource:
-    source: str = "zoo"
+    source: str = toml_field("zoo", str)
     """``zoo`` (bundled), ``train`` (train with the suite), or a checkpoint path."""
-    steps: int = 200_000
+    steps: int = toml_field(200_000, int, positive(MAX_COUNT))
     """Env steps when ``source = "train"``."""
-    kind: str = "local"
+    kind: str = toml_field("local", str, one_of("teacher kind", _teacher_kinds))
     """``local``: the actor sees each agent's own observation; ``privileged``: the centralized expert,
     whose actor also sees the global state (``train-teacher --privileged``)."""
 
 
 @dataclass(frozen=True)
 class Budget:
-    env_steps: int = 50_000
+    env_steps: int = toml_field(50_000, int, positive(MAX_COUNT))
     """Environment steps each student may use (same for every method on a task)."""
-    num_envs: int = 16
+    num_envs: int = toml_field(16, int, positive(MAX_NUM_ENVS))
     """Parallel env copies used for rollouts."""
-    eval_at: tuple[int, ...] = ()
+    eval_at: tuple[int, ...] = toml_field((), list, convert=tuple)
     """Env-steps at which each student is evaluated during its one training run (a learning curve),
     as written in the suite; empty = only at the end. ``Suite.eval_points(task)`` adds the task's
-    ``env_steps`` as the final point."""
+    ``env_steps`` as the final point (checked by ``eval_at_problem``)."""
 
 
 def family_eval_episodes() -> dict[str, int]:
@@ -100,11 +162,12 @@ def family_eval_seeds() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    episodes: dict[str, int] = field(default_factory=lambda: family_eval_episodes())
-    """Eval episodes per seed, by env family (defaults: each family's ``eval_episodes``)."""
-    seed_base: int = 10_000
+    episodes: dict[str, int] = toml_field(lambda: family_eval_episodes(), object, _family_table_problem)
+    """Eval episodes per seed, by env family (defaults: each family's ``eval_episodes``); in the file an
+    int (every family) or a table family → int."""
+    seed_base: int = toml_field(10_000, int)
     """Eval seeds are seed_base + seed: the same for every method on a task (paired)."""
-    seeds_per_record: dict[str, int] = field(default_factory=lambda: family_eval_seeds())
+    seeds_per_record: dict[str, int] = toml_field(lambda: family_eval_seeds(), object, _family_table_problem)
     """Eval seeds each record's episodes are spread over, by env family (``seed_base + seed`` and
     every ``EVAL_SEED_STRIDE`` after it). Defaults: each family's ``eval_seeds``, except for a family
     whose ``episodes`` the suite sets without setting this: one seed (the protocol committed suites
@@ -113,19 +176,66 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    iters: int = 1000
-    warmup: int = 100
-    threads: tuple[int, ...] = (1, 0)
+    iters: int = toml_field(1000, int, positive(10**9))
+    warmup: int = toml_field(100, int, lambda v: None if 0 <= v <= MAX_COUNT else
+                             f"must be in [0, {MAX_COUNT:,}] (untimed calls before timing), got {v}")
+    threads: tuple[int, ...] = toml_field((1, 0), list, lambda v: threads_problem(v), convert=tuple)
     """CPU thread counts to time; 0 = all cores."""
-    batch_sizes: tuple[int, ...] = (1,)
+    batch_sizes: tuple[int, ...] = toml_field((1,), list, lambda v: batch_sizes_problem(v), convert=tuple)
     """Batched team latency at these env batch sizes (besides decentralized batch 1)."""
-    cuda: str = "auto"
+    cuda: str = toml_field("auto", str, lambda v: None if v in ("auto", "off") else
+                           f"unknown value {v!r}; valid choices: auto, off")
     """``auto`` (time on CUDA when present), ``off``."""
-    paths: tuple[str, ...] = ("eager",)
+    paths: tuple[str, ...] = toml_field(("eager",), list, item=one_of("deployment path", _deploy_paths),
+                                        convert=lambda v: tuple(dict.fromkeys(["eager", *v])))
     """Deployment paths to time (``eager``, ``torchscript``, ``onnxruntime``, ``executorch``); the full
     grid runs eager, each other path adds a 1-thread decentralized entry with its equivalence check."""
-    quantize: tuple[str, ...] = ()
+    quantize: tuple[str, ...] = toml_field((), list, item=one_of("quantization", _quantize_modes),
+                                           convert=lambda v: tuple(dict.fromkeys(v)))
     """Quantized students to score and time besides fp32 (``int8``: ONNX Runtime dynamic quantization)."""
+
+
+@dataclass(frozen=True)
+class TaskOverride:
+    """``[task."ID"]``: what one task of a suite changes (None: the suite-wide value)."""
+
+    env_steps: int | None = toml_field(None, int, positive(MAX_COUNT))
+    eval_episodes: int | None = toml_field(None, int, positive(MAX_COUNT))
+    teacher_steps: int | None = toml_field(None, int, positive(MAX_COUNT))
+    teacher: str | None = toml_field(None, str)
+    """The task's teacher source (``zoo``, ``train``, a checkpoint path)."""
+    teacher_kind: str | None = toml_field(None, object, one_of("teacher kind", _teacher_kinds))
+    view: str = toml_field("full", str)
+    """The students' observation view (``kdmarl_bench/envs/views.py``; checked against the task)."""
+    eval_at: tuple[int, ...] | None = toml_field(None, list, convert=tuple)
+    """The task's budget points (checked against its env_steps)."""
+
+    def teacher_source(self, suite_wide: TeacherSource) -> TeacherSource:
+        """The task's teacher: the suite-wide one with this table's teacher fields on top."""
+        if self.teacher is None and self.teacher_steps is None and self.teacher_kind is None:
+            return suite_wide
+        return TeacherSource(suite_wide.source if self.teacher is None else self.teacher,
+                             suite_wide.steps if self.teacher_steps is None else self.teacher_steps,
+                             suite_wide.kind if self.teacher_kind is None else self.teacher_kind)
+
+
+NO_OVERRIDE = TaskOverride()
+"""A task without a ``[task."ID"]`` table."""
+
+
+@dataclass(frozen=True)
+class SuiteMeta:
+    """``[suite]``: the suite's identity and what its headline is about (see ``Suite``). Read as a schema
+    only: the defaults of ``headline_size`` and ``primary`` depend on the rest of the file (``parse_suite``)."""
+
+    name: str = toml_field(REQUIRED, str, _slug_check)
+    version: str = toml_field("1", (str, int), convert=str)
+    description: str = toml_field("", str)
+    focus: str = toml_field("kd-marl", str)
+    headline_size: str = toml_field("auto", str)
+    primary: str = toml_field("final", object, one_of(
+        "primary metric", _primary_metrics, " (auc = mean retention over the learning curve's points, "
+        "final = retention at the last point)"))
 
 
 @dataclass(frozen=True)
@@ -146,8 +256,8 @@ class Suite:
     """Per-method overrides of config dataclass fields (``[method.kd-marl]``, and each variant's)."""
     method_base: dict[str, str]
     """Method name → registered method id (itself, or a variant's base, ``[variant.NAME] method = ...``)."""
-    task_overrides: dict[str, dict[str, Any]]
-    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_at, eval_episodes, teacher."""
+    task_overrides: dict[str, TaskOverride]
+    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_at, eval_episodes, teacher, view."""
     sha256: str
     method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Method or variant → the ``students.sizes`` labels it runs at (``sizes = [...]`` in ``[variant.X]`` or
@@ -206,31 +316,30 @@ class Suite:
         """Eval seeds a record of this task spreads its episodes over (``[eval] seeds_per_record``)."""
         return int(self.eval.seeds_per_record.get(task_id.split("/", 1)[0], 1))
 
+    def override(self, task_id: str) -> TaskOverride:
+        """The task's ``[task."ID"]`` table (every field None when the suite has none)."""
+        return self.task_overrides.get(task_id, NO_OVERRIDE)
+
     def eval_episodes(self, task_id: str) -> int:
-        ov = self.task_overrides.get(task_id, {})
-        if "eval_episodes" in ov:
-            return int(ov["eval_episodes"])
-        return self.eval.episodes[task_id.split("/", 1)[0]]
+        given = self.override(task_id).eval_episodes
+        return self.eval.episodes[task_id.split("/", 1)[0]] if given is None else given
 
     def env_steps(self, task_id: str) -> int:
-        return int(self.task_overrides.get(task_id, {}).get("env_steps", self.budget.env_steps))
+        given = self.override(task_id).env_steps
+        return self.budget.env_steps if given is None else given
 
     def eval_points(self, task_id: str) -> tuple[int, ...]:
         """The budget points of a task's students: ``eval_at`` (``[task.X]`` or ``[budget]``) with the
         task's ``env_steps`` as the last one; ``(env_steps,)`` when the suite sets none."""
-        given = self.task_overrides.get(task_id, {}).get("eval_at", self.budget.eval_at)
-        return eval_points(given, self.env_steps(task_id))
+        given = self.override(task_id).eval_at
+        return eval_points(self.budget.eval_at if given is None else given, self.env_steps(task_id))
 
     def teacher_for(self, task_id: str) -> TeacherSource:
-        ov = self.task_overrides.get(task_id, {})
-        if "teacher" in ov or "teacher_steps" in ov or "teacher_kind" in ov:
-            return TeacherSource(ov.get("teacher", self.teacher.source), int(ov.get("teacher_steps", self.teacher.steps)),
-                                 ov.get("teacher_kind", self.teacher.kind))
-        return self.teacher
+        return self.override(task_id).teacher_source(self.teacher)
 
     def view_for(self, task_id: str) -> str:
         """The students' observation view of a task (``[task."ID"] view``, default ``full``)."""
-        return str(self.task_overrides.get(task_id, {}).get("view", "full"))
+        return self.override(task_id).view
 
 
 @dataclass(frozen=True)
@@ -291,41 +400,6 @@ class Cell:
         return f"{self.task} · {self.method} · {self.size_label} · seed {self.seed}"
 
 
-# ---------------------------------------------------------------------------------
-# validation helpers
-class _Ctx:
-    def __init__(self, path: str):
-        self.path = path
-
-    def err(self, field_name: str, msg: str) -> UsageError:
-        return UsageError(f"{self.path}: field '{field_name}': {msg}")
-
-    def typed(self, data: dict, key: str, typ: type | tuple, where: str, default: Any = ...) -> Any:
-        if key not in data:
-            if default is ...:
-                raise self.err(f"{where}{key}", "required field is missing")
-            return default
-        val = data[key]
-        ok = isinstance(val, typ) and not (typ in (int, float, (int, float)) and isinstance(val, bool))
-        if not ok:
-            tname = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-            raise self.err(f"{where}{key}", f"expected {tname}, got {type(val).__name__} ({val!r})")
-        return val
-
-    def unknown_keys(self, data: dict, allowed: set[str], where: str) -> None:
-        for key in data:
-            if key not in allowed:
-                raise self.err(
-                    f"{where}{key}", f"unknown field{suggest(key, sorted(allowed))}; valid fields: {', '.join(sorted(allowed))}"
-                )
-
-
-def _positive(ctx: _Ctx, val: int, name: str, high: int = MAX_COUNT) -> int:
-    if val <= 0 or val > high:
-        raise ctx.err(name, f"must be > 0 and <= {high:,}, got {val}")
-    return val
-
-
 def max_threads() -> int:
     """Most CPU threads a timing may ask for: 4× this machine's cores (0 means all cores)."""
     return 4 * (os.cpu_count() or 1)
@@ -375,15 +449,6 @@ def eval_at_problem(vals: Any, env_steps: int) -> str | None:
     if len(eval_points(vals, env_steps)) > MAX_EVAL_POINTS:
         return f"{len(eval_points(vals, env_steps))} points counting the final env_steps; expected {rule}"
     return None
-
-
-def _slug(ctx: _Ctx, name: Any, where: str) -> str:
-    from kdmarl_bench.safeio import slug_problem
-
-    problem = slug_problem(name)
-    if problem:
-        raise ctx.err(where, problem)
-    return name
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -438,250 +503,37 @@ def resolve_suite_path(path: str | Path) -> Path:
 
 
 def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
-    from kdmarl_bench.envs import TASKS
-    from kdmarl_bench.methods import METHODS
+    """A suite file's TOML as a ``Suite``. Every problem of the file is reported at once: one
+    ``UsageError`` (exit 2), one line per problem, each naming the file and the field. A check that
+    needs a value with a problem of its own is skipped (one mistake, one message)."""
+    from kdmarl_bench.methods import METHODS  # imports torch: only a parse pays for it
 
-    ctx = _Ctx(path)
-    ctx.unknown_keys(data, SUITE_KEYS, "")
-    meta = dict(ctx.typed(data, "suite", dict, ""))
-    # tasks/methods/seeds may sit at the top level or inside [suite] (TOML puts keys
-    # written after a [suite] header into that table, an easy slip).
-    data = dict(data)
-    for key in ("tasks", "methods", "seeds"):
-        if key in meta:
-            if key in data:
-                raise ctx.err(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
-            data[key] = meta.pop(key)
-    ctx.unknown_keys(meta, {"name", "version", "description", "focus", "headline_size", "primary"}, "suite.")
-    name = _slug(ctx, ctx.typed(meta, "name", str, "suite."), "suite.name")  # names runs/<name>
-    version = str(ctx.typed(meta, "version", (str, int), "suite.", "1"))
-    description = ctx.typed(meta, "description", str, "suite.", "")
-
-    tasks = ctx.typed(data, "tasks", list, "")
-    if not tasks:
-        raise ctx.err("tasks", "must name at least one task")
-    for i, t in enumerate(tasks):
-        if not isinstance(t, str):
-            raise ctx.err(f"tasks[{i}]", f"expected a task id string, got {t!r}")
-        if t not in TASKS:
-            family = t.split("/", 1)[0]
-            families = sorted({n.split("/", 1)[0] for n in TASKS.names()})
-            if "/" not in t or family not in families:
-                raise ctx.err(
-                    f"tasks[{i}]",
-                    f"unknown env family {family!r} in {t!r}{suggest(family, families)}; "
-                    f"valid families: {', '.join(families)}; task ids look like 'smax/3m'",
-                )
-            raise ctx.err(f"tasks[{i}]", TASKS.unknown_message(t))
-        try:  # a registered id is safe; checked anyway, since it names the run's folders
-            task_dirname(t)
-        except UsageError as exc:
-            raise ctx.err(f"tasks[{i}]", str(exc)) from None
-    if len(set(tasks)) != len(tasks):
-        raise ctx.err("tasks", "lists a task twice")
-
-    # [variant.NAME] method = "kd-marl", <config fields>: a named configuration of a
-    # registered method (ablations, sweep points) that runs like any other method.
-    method_base = {m: m for m in METHODS.names()}
-    variant_config: dict[str, dict] = {}
-    variant_sizes: dict[str, tuple[str, ...]] = {}
-    for vname, vdef in ctx.typed(data, "variant", dict, "", {}).items():
-        where = f"variant.{vname}"
-        _slug(ctx, vname, where)  # names students/<task>/<variant>/
-        if vname in METHODS:
-            raise ctx.err(where, f"a variant may not reuse the registered method id {vname!r}")
-        if not isinstance(vdef, dict):
-            raise ctx.err(where, "expected a table with 'method' and config fields")
-        base = ctx.typed(vdef, "method", str, where + ".")
-        if base not in METHODS:
-            raise ctx.err(where + ".method", METHODS.unknown_message(base))
-        if "sizes" in vdef:
-            # Ablations and sweep points are often only needed at the default size.
-            variant_sizes[vname] = _size_labels(ctx, vdef["sizes"], where + ".sizes")
-        overrides = {k: v for k, v in vdef.items() if k not in ("method", "sizes")}
-        METHODS.get(base).validate_overrides(overrides, lambda f, msg, w=where: ctx.err(f"{w}.{f}", msg))
-        method_base[vname] = base
-        variant_config[vname] = overrides
-
-    methods = ctx.typed(data, "methods", list, "")
-    if not methods:
-        raise ctx.err("methods", "must name at least one method")
-    for i, m in enumerate(methods):
-        if not isinstance(m, str):
-            raise ctx.err(f"methods[{i}]", f"expected a method id string, got {m!r}")
-        if m not in method_base:
-            names = sorted(method_base)
-            raise ctx.err(f"methods[{i}]", f"unknown method {m!r}{suggest(m, names)}; valid choices: {', '.join(names)}")
-        _slug(ctx, m, f"methods[{i}]")  # names students/<task>/<method>/
-    if len(set(methods)) != len(methods):
-        raise ctx.err("methods", "lists a method twice")
-
-    seeds = ctx.typed(data, "seeds", list, "", [0])
-    if len(seeds) > MAX_SEEDS:
-        raise ctx.err("seeds", f"lists {len(seeds):,} seeds; at most {MAX_SEEDS:,} are accepted (every seed is a "
-                               "full set of cells)")
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
-        raise ctx.err("seeds", f"expected a non-empty list of integers in [0, {SEED_MAX}], got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        dup = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
-        raise ctx.err("seeds", f"lists seed {dup[0]} twice: each seed must be distinct (a repeated seed is the same "
-                               "run twice, not another sample)")
-
-    t = ctx.typed(data, "teacher", dict, "", {})
-    ctx.unknown_keys(t, {"source", "steps", "kind"}, "teacher.")
-    teacher = TeacherSource(
-        source=ctx.typed(t, "source", str, "teacher.", "zoo"),
-        steps=_positive(ctx, ctx.typed(t, "steps", int, "teacher.", 200_000), "teacher.steps"),
-        kind=_teacher_kind(ctx, ctx.typed(t, "kind", str, "teacher.", "local"), "teacher.kind"),
-    )
-
-    st = ctx.typed(data, "students", dict, "", {})
-    ctx.unknown_keys(st, {"sizes"}, "students.")
-    sizes = tuple(_parse_sizes(ctx, ctx.typed(st, "sizes", list, "students.", ["auto"])))
-
-    b = ctx.typed(data, "budget", dict, "", {})
-    ctx.unknown_keys(b, {"env_steps", "num_envs", "eval_at"}, "budget.")
-    budget = Budget(
-        env_steps=_positive(ctx, ctx.typed(b, "env_steps", int, "budget.", Budget.env_steps), "budget.env_steps"),
-        num_envs=_positive(ctx, ctx.typed(b, "num_envs", int, "budget.", Budget.num_envs), "budget.num_envs",
-                           MAX_NUM_ENVS),
-        eval_at=tuple(ctx.typed(b, "eval_at", list, "budget.", [])),
-    )
-    if "eval_at" in b:
-        problem = eval_at_problem(list(budget.eval_at), budget.env_steps)
-        if problem:
-            raise ctx.err("budget.eval_at", problem)
-
-    e = ctx.typed(data, "eval", dict, "", {})
-    ctx.unknown_keys(e, {"episodes", "seed_base", "seeds_per_record"}, "eval.")
-    episodes = dict(EvalSettings().episodes)
-    ep = e.get("episodes", None)
-    if isinstance(ep, int) and not isinstance(ep, bool):
-        episodes = {k: _positive(ctx, ep, "eval.episodes") for k in episodes}
-    elif isinstance(ep, dict):
-        ctx.unknown_keys(ep, set(episodes), "eval.episodes.")
-        for k in ep:
-            episodes[k] = _positive(ctx, ctx.typed(ep, k, int, "eval.episodes."), f"eval.episodes.{k}")
-    elif ep is not None:
-        raise ctx.err("eval.episodes", f"expected int or table of family → int, got {ep!r}")
-    seed_base = ctx.typed(e, "seed_base", int, "eval.", 10_000)
-    if not 0 <= seed_base <= SEED_MAX - max(seeds):
-        raise ctx.err("eval.seed_base", f"must be in [0, {SEED_MAX - max(seeds)}] so that every eval seed "
-                                        f"(seed_base + seed, largest seed {max(seeds)}) is in [0, {SEED_MAX}]; got {seed_base}")
-    ev = EvalSettings(episodes=episodes, seed_base=seed_base,
-                      seeds_per_record=_seeds_per_record(ctx, e, episodes))
-
-    pr = ctx.typed(data, "profile", dict, "", {})
-    ctx.unknown_keys(pr, {"iters", "warmup", "threads", "batch_sizes", "cuda", "paths", "quantize"}, "profile.")
-    from kdmarl_bench.profiling.deploy import DEPLOY_PATHS
-
-    paths = ctx.typed(pr, "paths", list, "profile.", ["eager"])
-    for i, pth in enumerate(paths):
-        if pth not in DEPLOY_PATHS:
-            raise ctx.err(f"profile.paths[{i}]", f"unknown deployment path {pth!r}{suggest(str(pth), list(DEPLOY_PATHS))}; "
-                          f"valid choices: {', '.join(DEPLOY_PATHS)}")
-    from kdmarl_bench.profiling.quantize import QUANTIZE_MODES
-
-    quantize = ctx.typed(pr, "quantize", list, "profile.", [])
-    for i, q in enumerate(quantize):
-        if q not in QUANTIZE_MODES:
-            raise ctx.err(f"profile.quantize[{i}]", f"unknown quantization {q!r}{suggest(str(q), list(QUANTIZE_MODES))}; "
-                          f"valid choices: {', '.join(QUANTIZE_MODES)}")
-    cuda = ctx.typed(pr, "cuda", str, "profile.", "auto")
-    if cuda not in ("auto", "off"):
-        raise ctx.err("profile.cuda", f"unknown value {cuda!r}; valid choices: auto, off")
-    threads = ctx.typed(pr, "threads", list, "profile.", [1, 0])
-    batch_sizes = ctx.typed(pr, "batch_sizes", list, "profile.", [1])
-    for fname, problem in (("threads", threads_problem(threads)), ("batch_sizes", batch_sizes_problem(batch_sizes))):
-        if problem:
-            raise ctx.err(f"profile.{fname}", problem)
-    warmup = ctx.typed(pr, "warmup", int, "profile.", 100)
-    if not 0 <= warmup <= MAX_COUNT:
-        raise ctx.err("profile.warmup", f"must be in [0, {MAX_COUNT:,}] (untimed calls before timing), got {warmup}")
-    profile = ProfileSettings(
-        iters=_positive(ctx, ctx.typed(pr, "iters", int, "profile.", 1000), "profile.iters", 10**9),
-        warmup=warmup,
-        threads=tuple(threads),
-        batch_sizes=tuple(batch_sizes),
-        cuda=cuda,
-        paths=tuple(dict.fromkeys(["eager", *paths])),
-        quantize=tuple(dict.fromkeys(quantize)),
-    )
-
-    mc = ctx.typed(data, "method", dict, "", {})
-    method_config: dict[str, dict] = {}
-    for mname, overrides in mc.items():
-        if mname not in METHODS:
-            raise ctx.err(f"method.{mname}", METHODS.unknown_message(mname))
-        if not isinstance(overrides, dict):
-            raise ctx.err(f"method.{mname}", "expected a table of config fields")
-        overrides = dict(overrides)
-        if "sizes" in overrides:  # e.g. a control method run at the default size only
-            variant_sizes.setdefault(mname, _size_labels(ctx, overrides.pop("sizes"), f"method.{mname}.sizes"))
-        METHODS.get(mname).validate_overrides(overrides, lambda f, msg, m=mname: ctx.err(f"method.{m}.{f}", msg))
-        method_config[mname] = overrides
-    size_labels = [sz.label for sz in sizes]
-    for vname, labels in variant_sizes.items():
-        table = "variant" if vname in variant_config else "method"
-        for j, lab in enumerate(labels):
-            if lab not in size_labels:
-                raise ctx.err(f"{table}.{vname}.sizes[{j}]",
-                              f"unknown size label {lab!r}{suggest(lab, size_labels)}; valid choices: {', '.join(size_labels)}")
-    # A variant starts from its base method's [method.X] overrides, then applies its own.
-    for vname, overrides in variant_config.items():
-        method_config[vname] = {**method_config.get(method_base[vname], {}), **overrides}
-
-    to = ctx.typed(data, "task", dict, "", {})
-    task_overrides: dict[str, dict] = {}
-    for tname, ov in to.items():
-        if tname not in tasks:
-            raise ctx.err(f"task.{tname}", f"overrides a task the suite does not list{suggest(tname, tasks)}")
-        if not isinstance(ov, dict):
-            raise ctx.err(f"task.{tname}", "expected a table")
-        ctx.unknown_keys(ov, {"env_steps", "eval_episodes", "teacher", "teacher_steps", "teacher_kind", "view", "eval_at"},
-                         f"task.{tname}.")
-        for k in ("env_steps", "eval_episodes", "teacher_steps"):
-            if k in ov:
-                _positive(ctx, ctx.typed(ov, k, int, f"task.{tname}."), f"task.{tname}.{k}")
-        if "teacher" in ov:
-            ctx.typed(ov, "teacher", str, f"task.{tname}.")
-        if "teacher_kind" in ov:
-            _teacher_kind(ctx, ov["teacher_kind"], f"task.{tname}.teacher_kind")
-        if "view" in ov:
-            from kdmarl_bench.envs.registry import get_view
-
-            view_name = ctx.typed(ov, "view", str, f"task.{tname}.")
-            try:
-                get_view(tname, view_name, students=True)
-            except UsageError as exc:
-                raise ctx.err(f"task.{tname}.view", str(exc)) from None
-        task_overrides[tname] = dict(ov)
-        if "eval_at" in ov:
-            ov_at = ctx.typed(ov, "eval_at", list, f"task.{tname}.")
-            problem = eval_at_problem(ov_at, int(ov.get("env_steps", budget.env_steps)))
-            if problem:
-                raise ctx.err(f"task.{tname}.eval_at", problem)
-            task_overrides[tname]["eval_at"] = tuple(ov_at)
-        elif budget.eval_at and "env_steps" in ov:
-            # [budget] eval_at must also fit a task whose own budget is smaller.
-            problem = eval_at_problem(list(budget.eval_at), int(ov["env_steps"]))
-            if problem:
-                raise ctx.err("budget.eval_at", f"{problem} (task {tname!r} sets env_steps = {ov['env_steps']:,}; "
-                                                f"give it its own task.\"{tname}\".eval_at)")
-
-    focus = _focus(ctx, meta, methods)
-    # default: auto when the suite has it, else its first size
-    headline_size = ctx.typed(meta, "headline_size", str, "suite.", "auto" if "auto" in size_labels else size_labels[0])
-    if headline_size not in size_labels:
-        raise ctx.err("suite.headline_size", f"unknown size label {headline_size!r}{suggest(headline_size, size_labels)}; "
-                                             f"valid choices: {', '.join(size_labels)}")
-    primary = _primary(ctx, meta, budget, task_overrides, tasks)
-    tune = parse_tune(ctx, data.get("tune"), methods, method_base, seeds, SEED_MAX) if "tune" in data else None
-    return Suite(
+    p = Problems(path)
+    p.unknown_keys(data, SUITE_KEYS, "")
+    meta, data = _split_meta(p, data)
+    m = read_table(p, meta, SuiteMeta, "suite.") if meta is not None else None
+    tasks = p.attempt(_tasks, p, data)
+    variants = _variants(p, data, METHODS)
+    methods = p.attempt(_methods, p, data, variants)
+    seeds = p.attempt(_seeds, p, data)
+    teacher = _table(p, data, "teacher", TeacherSource)
+    sizes = p.attempt(_sizes, p, data)
+    budget = _budget(p, data)
+    ev = _eval(p, data, seeds)
+    profile = _table(p, data, "profile", ProfileSettings)
+    method_config = _method_tables(p, data, variants, sizes, METHODS)
+    task_overrides = _task_overrides(p, data, tasks, budget)
+    if m is not None:
+        _check_meta(p, m, methods, sizes)
+    tune = None
+    if "tune" in data and good(methods, seeds) and not variants.broken:
+        tune = p.attempt(parse_tune, p, data["tune"], methods, variants.base, seeds, SEED_MAX)
+    p.raise_all()
+    suite = Suite(
         path=path,
-        name=name,
-        version=version,
-        description=description,
+        name=m["name"],
+        version=m.get("version", "1"),
+        description=m.get("description", ""),
         tasks=tuple(tasks),
         methods=tuple(methods),
         seeds=tuple(seeds),
@@ -691,123 +543,361 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
         eval=ev,
         profile=profile,
         method_config=method_config,
-        method_base={m: method_base[m] for m in methods},
+        method_base={x: variants.base[x] for x in methods},
         task_overrides=task_overrides,
         sha256=sha256,
-        method_sizes={m: variant_sizes[m] for m in methods if m in variant_sizes},
-        focus=focus,
-        headline_size=headline_size,
-        primary=primary,
+        method_sizes={x: variants.sizes[x] for x in methods if x in variants.sizes},
+        focus=m.get("focus", "kd-marl"),
+        # default: auto when the suite has it, else its first size
+        headline_size=m.get("headline_size", "auto" if any(s.label == "auto" for s in sizes) else sizes[0].label),
         tune=tune,
     )
+    # default primary: auc for a learning-curve suite (a task with two or more budget points)
+    curves = any(len(suite.eval_points(t)) >= 2 for t in suite.tasks)
+    return replace(suite, primary=m.get("primary", "auc" if curves else "final"))
 
 
-def _seeds_per_record(ctx: _Ctx, e: dict, episodes: dict[str, int]) -> dict[str, int]:
-    """``[eval] seeds_per_record``: an int or a table family → int, each in [1, that family's episodes]."""
-    given = e.get("episodes")
-    pinned = set(episodes) if isinstance(given, int) and not isinstance(given, bool) else set(given or {})
-    out = {k: 1 if k in pinned else v for k, v in family_eval_seeds().items()}
-    sp = e.get("seeds_per_record")
-    if isinstance(sp, int) and not isinstance(sp, bool):
-        out = {k: sp for k in out}
-    elif isinstance(sp, dict):
-        ctx.unknown_keys(sp, set(out), "eval.seeds_per_record.")
-        for k in sp:
-            out[k] = ctx.typed(sp, k, int, "eval.seeds_per_record.")
-    elif sp is not None:
-        raise ctx.err("eval.seeds_per_record", f"expected int or table of family → int, got {sp!r}")
-    for k, n in out.items():
-        if not 1 <= n <= episodes.get(k, 1):
-            raise ctx.err(f"eval.seeds_per_record.{k}" if isinstance(sp, dict) else "eval.seeds_per_record",
-                          f"must be >= 1 and <= the family's eval episodes ({episodes.get(k, 1)}), got {n}")
+# ---------------------------------------------------------------------------------
+# the sections of a suite file (each records its problems in ``p`` and returns None when it has one)
+def _split_meta(p: Problems, data: dict) -> tuple[dict | None, dict]:
+    """``[suite]``, and the top-level keys with tasks/methods/seeds moved up from it (TOML puts keys
+    written after a ``[suite]`` header into that table, an easy slip)."""
+    meta = p.attempt(p.typed, data, "suite", dict, "")
+    if meta is None:
+        return None, data
+    meta, data = dict(meta), dict(data)
+    for key in ("tasks", "methods", "seeds"):
+        if key in meta:
+            if key in data:
+                p.add(f"suite.{key}", f"'{key}' is given both at the top level and in [suite]")
+                del meta[key]
+            else:
+                data[key] = meta.pop(key)
+    return meta, data
+
+
+def _table(p: Problems, data: dict, key: str, cls: type) -> Any:
+    """A plain table read by its dataclass's rules (``[teacher]``, ``[profile]``); None on a problem."""
+    raw = p.attempt(p.typed, data, key, dict, "", {})
+    if raw is None:
+        return None
+    values = read_table(p, raw, cls, f"{key}.")
+    return cls(**values) if good(*values.values()) else None
+
+
+def _task_problem(t: Any) -> str | None:
+    from kdmarl_bench.envs import TASKS  # imports the env families (jax)
+
+    if not isinstance(t, str):
+        return f"expected a task id string, got {t!r}"
+    if t not in TASKS:
+        family = t.split("/", 1)[0]
+        families = sorted({n.split("/", 1)[0] for n in TASKS.names()})
+        if "/" not in t or family not in families:
+            return (f"unknown env family {family!r} in {t!r}{suggest(family, families)}; "
+                    f"valid families: {', '.join(families)}; task ids look like 'smax/3m'")
+        return TASKS.unknown_message(t)
+    try:  # a registered id is safe; checked anyway, since it names the run's folders
+        task_dirname(t)
+    except UsageError as exc:
+        return str(exc)
+    return None
+
+
+def _tasks(p: Problems, data: dict) -> list[str] | None:
+    tasks = p.typed(data, "tasks", list, "")
+    if not tasks:
+        raise p.err("tasks", "must name at least one task")
+    bad = [(i, why) for i, why in ((i, _task_problem(t)) for i, t in enumerate(tasks)) if why]
+    for i, why in bad:
+        p.add(f"tasks[{i}]", why)
+    if bad:
+        return None
+    if len(set(tasks)) != len(tasks):
+        raise p.err("tasks", "lists a task twice")
+    return tasks
+
+
+@dataclass
+class _Variants:
+    """``[variant.NAME] method = "kd-marl", <config fields>``: named configurations of registered methods
+    (ablations, sweep points) that run like any other method."""
+
+    base: dict[str, str]
+    """Method or variant name → registered method id."""
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Variant (or ``[method.X]``) → the size labels it runs at."""
+    broken: set[str] = field(default_factory=set)
+    """Variants whose definition has a problem (the methods list does not report them again)."""
+
+
+def _variants(p: Problems, data: dict, methods: Registry) -> _Variants:
+    out = _Variants(base={x: x for x in methods.names()})
+    for vname, vdef in (p.attempt(p.typed, data, "variant", dict, "", {}) or {}).items():
+        if p.attempt(_variant, p, out, vname, vdef, methods, failed=False) is False:
+            out.broken.add(vname)
     return out
 
 
-def _primary(ctx: _Ctx, meta: dict, budget: Budget, task_overrides: dict[str, dict], tasks: list[str]) -> str:
-    """``[suite] primary``: ``auc`` or ``final``; default ``auc`` for a learning-curve suite (a task
-    with two or more budget points)."""
-    from kdmarl_bench.results.records import PRIMARY_METRICS
-
-    curves = any(len(eval_points(task_overrides.get(t, {}).get("eval_at", budget.eval_at),
-                                 int(task_overrides.get(t, {}).get("env_steps", budget.env_steps)))) >= 2 for t in tasks)
-    if "primary" not in meta:
-        return "auc" if curves else "final"
-    value = meta["primary"]
-    if value not in PRIMARY_METRICS:
-        raise ctx.err("suite.primary", f"unknown primary metric {value!r}{suggest(str(value), list(PRIMARY_METRICS))}; "
-                                       f"valid choices: {', '.join(PRIMARY_METRICS)} (auc = mean retention over the "
-                                       "learning curve's points, final = retention at the last point)")
-    return str(value)
-
-
-def _teacher_kind(ctx: _Ctx, val: Any, where: str) -> str:
-    from kdmarl_bench.envs.views import TEACHER_KINDS
-
-    if val not in TEACHER_KINDS:
-        raise ctx.err(where, f"unknown teacher kind {val!r}{suggest(str(val), list(TEACHER_KINDS))}; "
-                             f"valid choices: {', '.join(TEACHER_KINDS)}")
-    return str(val)
+def _variant(p: Problems, out: _Variants, vname: str, vdef: Any, methods: Registry) -> None:
+    where = f"variant.{vname}"
+    problem = slug_problem(vname)  # names students/<task>/<variant>/
+    if problem:
+        raise p.err(where, problem)
+    if vname in methods:
+        raise p.err(where, f"a variant may not reuse the registered method id {vname!r}")
+    if not isinstance(vdef, dict):
+        raise p.err(where, "expected a table with 'method' and config fields")
+    base = p.typed(vdef, "method", str, where + ".")
+    if base not in methods:
+        raise p.err(where + ".method", methods.unknown_message(base))
+    out.base[vname] = base
+    if "sizes" in vdef:  # ablations and sweep points are often only needed at the default size
+        labels = p.attempt(_size_labels, p, vdef["sizes"], where + ".sizes")
+        if labels is not None:
+            out.sizes[vname] = labels
+    out.config[vname] = {k: v for k, v in vdef.items() if k not in ("method", "sizes")}
+    _check_config(p, methods.get(base), out.config[vname], where)
 
 
-def _focus(ctx: _Ctx, meta: dict, methods: list[str]) -> str:
-    """``[suite] focus``: one of the suite's methods (default ``kd-marl``, which need not run)."""
-    if "focus" not in meta:
-        return "kd-marl"
-    focus = ctx.typed(meta, "focus", str, "suite.")
-    if focus not in methods or focus == "teacher":
-        choices = [m for m in methods if m != "teacher"]
-        raise ctx.err("suite.focus", f"unknown method {focus!r} (not a student method this suite runs)"
-                      f"{suggest(focus, choices)}; valid choices: {', '.join(choices)}")
-    return focus
+def _check_config(p: Problems, method: Any, overrides: dict[str, Any], where: str) -> None:
+    """Each config field of a ``[method.X]`` or ``[variant.X]`` table, checked on its own."""
+    for key, val in overrides.items():
+        p.attempt(method.validate_overrides, {key: val}, lambda f, msg: p.err(f"{where}.{f}", msg))
 
 
-def _size_labels(ctx: _Ctx, labels: Any, where: str) -> tuple[str, ...]:
+def _methods(p: Problems, data: dict, variants: _Variants) -> list[str] | None:
+    methods = p.typed(data, "methods", list, "")
+    if not methods:
+        raise p.err("methods", "must name at least one method")
+    names = sorted(variants.base)
+    ok = True
+    for i, x in enumerate(methods):
+        if not isinstance(x, str):
+            p.add(f"methods[{i}]", f"expected a method id string, got {x!r}")
+        elif x in variants.broken:
+            pass  # its [variant] table's problem is reported
+        elif x not in variants.base:
+            p.add(f"methods[{i}]", f"unknown method {x!r}{suggest(x, names)}; valid choices: {', '.join(names)}")
+        elif slug_problem(x):  # names students/<task>/<method>/
+            p.add(f"methods[{i}]", slug_problem(x))
+        else:
+            continue
+        ok = False
+    if not ok:
+        return None
+    if len(set(methods)) != len(methods):
+        raise p.err("methods", "lists a method twice")
+    return methods
+
+
+def _seeds(p: Problems, data: dict) -> list[int]:
+    seeds = p.typed(data, "seeds", list, "", [0])
+    if len(seeds) > MAX_SEEDS:
+        raise p.err("seeds", f"lists {len(seeds):,} seeds; at most {MAX_SEEDS:,} are accepted (every seed is a "
+                             "full set of cells)")
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
+        raise p.err("seeds", f"expected a non-empty list of integers in [0, {SEED_MAX}], got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        dup = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
+        raise p.err("seeds", f"lists seed {dup[0]} twice: each seed must be distinct (a repeated seed is the same "
+                             "run twice, not another sample)")
+    return seeds
+
+
+def _sizes(p: Problems, data: dict) -> tuple[StudentSize, ...] | None:
+    """``[students] sizes``: ``"auto"``, ``{label="auto-x0.5", scale=0.5}``, ``{label="w64", hidden=[64, 64]}``
+    or ``{label="x20", flops_reduction=20}`` (team FLOPs ≈ the teacher's / 20)."""
+    st = p.typed(data, "students", dict, "", {})
+    p.unknown_keys(st, {"sizes"}, "students.")
+    raw = p.typed(st, "sizes", list, "students.", ["auto"])
+    if not raw:
+        raise p.err("students.sizes", "must list at least one size")
+    sizes = [p.attempt(_size, p, s, f"students.sizes[{i}]") for i, s in enumerate(raw)]
+    if not good(*sizes):
+        return None
+    labels = [s.label for s in sizes]
+    if len(set(labels)) != len(labels):
+        raise p.err("students.sizes", f"labels must be unique, got {labels}")
+    return tuple(sizes)
+
+
+def _size(p: Problems, raw: Any, where: str) -> StudentSize | None:
+    if raw == "auto":
+        return StudentSize("auto")
+    if not isinstance(raw, dict):
+        raise p.err(where, f'expected "auto" or a table {{label=..., hidden=[..]}} / {{label=..., scale=..}}, got {raw!r}')
+    values = read_table(p, raw, StudentSize, where + ".")
+    if not good(*values.values()):
+        return None
+    if "hidden" in raw and "scale" in raw:
+        raise p.err(where, "give either hidden or scale, not both")
+    if "flops_reduction" in raw and ("hidden" in raw or "scale" in raw):
+        raise p.err(where, "flops_reduction picks the widths itself: give it without hidden or scale")
+    return StudentSize(**values)
+
+
+def _size_labels(p: Problems, labels: Any, where: str) -> tuple[str, ...]:
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise ctx.err(where, f"expected a non-empty list of students.sizes labels, got {labels!r}")
+        raise p.err(where, f"expected a non-empty list of students.sizes labels, got {labels!r}")
     return tuple(labels)
 
 
-def _parse_sizes(ctx: _Ctx, sizes: list) -> list[StudentSize]:
-    """``"auto"``, ``{label="auto-x0.5", scale=0.5}``, ``{label="w64", hidden=[64, 64]}`` or
-    ``{label="x20", flops_reduction=20}`` (team FLOPs ≈ the teacher's / 20)."""
-    out = []
-    if not sizes:
-        raise ctx.err("students.sizes", "must list at least one size")
-    for i, s in enumerate(sizes):
-        where = f"students.sizes[{i}]"
-        if s == "auto":
-            out.append(StudentSize("auto"))
+def _budget(p: Problems, data: dict) -> Budget | None:
+    budget = _table(p, data, "budget", Budget)
+    if budget is not None and "eval_at" in data.get("budget", {}):
+        problem = eval_at_problem(list(budget.eval_at), budget.env_steps)
+        if problem:
+            p.add("budget.eval_at", problem)
+            return None
+    return budget
+
+
+def _eval(p: Problems, data: dict, seeds: list[int] | None) -> EvalSettings | None:
+    raw = p.attempt(p.typed, data, "eval", dict, "", {})
+    if raw is None:
+        return None
+    values = read_table(p, raw, EvalSettings, "eval.")
+    episodes = _per_family(p, values.get("episodes"), dict(family_eval_episodes()), "eval.episodes")
+    seed_base = values.get("seed_base", 10_000)
+    if good(seed_base):
+        top = SEED_MAX - max(seeds or [0])
+        if not 0 <= seed_base <= top:
+            largest = f"largest seed {max(seeds)}" if seeds else "largest seed unknown"
+            p.add("eval.seed_base", f"must be in [0, {top}] so that every eval seed (seed_base + seed, {largest}) "
+                                    f"is in [0, {SEED_MAX}]; got {seed_base}")
+            seed_base = BAD
+    if not good(episodes, values.get("seeds_per_record", 1)):
+        return None
+    # A family whose episodes the suite pins (without seeds_per_record) keeps the one seed committed suites ran.
+    given = raw.get("episodes")
+    pinned = set(episodes) if isinstance(given, int) else set(given or {})
+    defaults = {k: 1 if k in pinned else v for k, v in family_eval_seeds().items()}
+    spr = _per_family(p, values.get("seeds_per_record"), defaults, "eval.seeds_per_record", positive_=False)
+    if not good(spr, seed_base):
+        return None
+    for k, n in spr.items():
+        if not 1 <= n <= episodes.get(k, 1):
+            where = "eval.seeds_per_record" + (f".{k}" if isinstance(raw.get("seeds_per_record"), dict) else "")
+            p.add(where, f"must be >= 1 and <= the family's eval episodes ({episodes.get(k, 1)}), got {n}")
+            return None
+    return EvalSettings(episodes=episodes, seed_base=seed_base, seeds_per_record=spr)
+
+
+def _per_family(p: Problems, given: Any, defaults: dict[str, int], where: str, positive_: bool = True) -> Any:
+    """An int (every family) or a table family → int over ``defaults``; ``BAD`` on a problem."""
+    if given is BAD:
+        return BAD
+    check = positive(MAX_COUNT) if positive_ else (lambda v: None)
+    if isinstance(given, int):
+        problem = check(given)
+        if problem:
+            p.add(where, problem)
+            return BAD
+        return {k: given for k in defaults}
+    out = dict(defaults)
+    if isinstance(given, dict):
+        p.unknown_keys(given, set(defaults), where + ".")
+        for k, v in given.items():
+            if k in defaults:
+                out[k] = read_value(p, v, Rule(int, (check,)), f"{where}.{k}")
+    return out if good(*out.values()) and not set(given or {}) - set(defaults) else BAD
+
+
+def _method_tables(p: Problems, data: dict, variants: _Variants, sizes: tuple[StudentSize, ...] | None,
+                   methods: Registry) -> dict[str, dict[str, Any]]:
+    """``[method.X]`` overrides of config fields (and ``sizes``), then each variant's: its base method's
+    overrides with its own on top."""
+    config: dict[str, dict[str, Any]] = {}
+    for name, overrides in (p.attempt(p.typed, data, "method", dict, "", {}) or {}).items():
+        if name not in methods:
+            p.add(f"method.{name}", methods.unknown_message(name))
             continue
-        if not isinstance(s, dict):
-            raise ctx.err(where, f'expected "auto" or a table {{label=..., hidden=[..]}} / {{label=..., scale=..}}, got {s!r}')
-        ctx.unknown_keys(s, {"label", "hidden", "scale", "flops_reduction"}, where + ".")
-        label = _slug(ctx, ctx.typed(s, "label", str, where + "."), where + ".label")  # names students/../<label>/
-        hidden = s.get("hidden")
-        if hidden is not None:
-            if (not isinstance(hidden, list) or not hidden or len(hidden) > MAX_LAYERS
-                    or not all(isinstance(h, int) and not isinstance(h, bool) and 0 < h <= MAX_WIDTH for h in hidden)):
-                raise ctx.err(where + ".hidden", f"expected a list of 1 to {MAX_LAYERS} widths in [1, {MAX_WIDTH}], "
-                                                 f"got {hidden!r}")
-            hidden = tuple(hidden)
-        scale = float(ctx.typed(s, "scale", (int, float), where + ".", 1.0))
-        if not 0 < scale <= 64:
-            raise ctx.err(where + ".scale", f"must be > 0 and <= 64, got {scale}")
-        if hidden is not None and "scale" in s:
-            raise ctx.err(where, "give either hidden or scale, not both")
-        target = None
-        if "flops_reduction" in s:
-            target = float(ctx.typed(s, "flops_reduction", (int, float), where + "."))
-            if not (1 < target <= MAX_FLOPS_REDUCTION):
-                raise ctx.err(where + ".flops_reduction",
-                              f"must be a number > 1 and <= {MAX_FLOPS_REDUCTION:g} (teacher FLOPs / student FLOPs), "
-                              f"got {s['flops_reduction']!r}")
-            if hidden is not None or "scale" in s:
-                raise ctx.err(where, "flops_reduction picks the widths itself: give it without hidden or scale")
-        out.append(StudentSize(label, hidden, scale, target))
-    labels = [s.label for s in out]
-    if len(set(labels)) != len(labels):
-        raise ctx.err("students.sizes", f"labels must be unique, got {labels}")
-    return out
+        if not isinstance(overrides, dict):
+            p.add(f"method.{name}", "expected a table of config fields")
+            continue
+        overrides = dict(overrides)
+        if "sizes" in overrides:  # e.g. a control method run at the default size only
+            labels = p.attempt(_size_labels, p, overrides.pop("sizes"), f"method.{name}.sizes")
+            if labels is not None:
+                variants.sizes.setdefault(name, labels)
+        _check_config(p, methods.get(name), overrides, f"method.{name}")
+        config[name] = overrides
+    if sizes is not None:
+        size_labels = [s.label for s in sizes]
+        for name, labels in variants.sizes.items():
+            table = "variant" if name in variants.config else "method"
+            for j, lab in enumerate(labels):
+                if lab not in size_labels:
+                    p.add(f"{table}.{name}.sizes[{j}]", f"unknown size label {lab!r}{suggest(lab, size_labels)}; "
+                                                        f"valid choices: {', '.join(size_labels)}")
+    for name, overrides in variants.config.items():
+        config[name] = {**config.get(variants.base[name], {}), **overrides}
+    return config
+
+
+def _task_overrides(p: Problems, data: dict, tasks: list[str] | None,
+                    budget: Budget | None) -> dict[str, TaskOverride] | None:
+    table = p.attempt(p.typed, data, "task", dict, "", {})
+    if table is None:
+        return None
+    out = {name: p.attempt(_task_override, p, name, ov, tasks, budget) for name, ov in table.items()}
+    return out if good(*out.values()) else None
+
+
+def _task_override(p: Problems, name: str, raw: Any, tasks: list[str] | None,
+                   budget: Budget | None) -> TaskOverride | None:
+    where = f"task.{name}"
+    if tasks is not None and name not in tasks:
+        raise p.err(where, f"overrides a task the suite does not list{suggest(name, tasks)}")
+    if not isinstance(raw, dict):
+        raise p.err(where, "expected a table")
+    values = read_table(p, raw, TaskOverride, where + ".")
+    if tasks is not None and "view" in values and good(values["view"]):
+        p.attempt(_check_view, p, name, values["view"])
+    env_steps = values.get("env_steps", budget.env_steps if budget else BAD)
+    if "eval_at" in values and good(values["eval_at"], env_steps):
+        problem = eval_at_problem(list(values["eval_at"]), env_steps)
+        if problem:
+            raise p.err(f"{where}.eval_at", problem)
+    elif "eval_at" not in values and budget is not None and budget.eval_at and "env_steps" in values:
+        p.attempt(_check_budget_points, p, name, budget, env_steps)
+    return TaskOverride(**values) if good(*values.values()) else None
+
+
+def _check_view(p: Problems, task_id: str, view: str) -> None:
+    from kdmarl_bench.envs.registry import get_view  # imports the env families (jax)
+
+    try:
+        get_view(task_id, view, students=True)
+    except UsageError as exc:
+        raise p.err(f"task.{task_id}.view", str(exc)) from None
+
+
+def _check_budget_points(p: Problems, task_id: str, budget: Budget, env_steps: Any) -> None:
+    """``[budget] eval_at`` must also fit a task whose own budget is smaller."""
+    problem = eval_at_problem(list(budget.eval_at), env_steps) if good(env_steps) else None
+    if problem:
+        raise p.err("budget.eval_at", f"{problem} (task {task_id!r} sets env_steps = {env_steps:,}; "
+                                      f"give it its own task.\"{task_id}\".eval_at)")
+
+
+def _check_meta(p: Problems, m: dict[str, Any], methods: list[str] | None,
+                sizes: tuple[StudentSize, ...] | None) -> None:
+    """``[suite] focus`` (a student method the suite runs; default ``kd-marl``, which need not run) and
+    ``headline_size`` (a ``students.sizes`` label)."""
+    focus = m.get("focus")
+    if methods is not None and good(focus) and (focus not in methods or focus == "teacher"):
+        choices = [x for x in methods if x != "teacher"]
+        p.add("suite.focus", f"unknown method {focus!r} (not a student method this suite runs)"
+                             f"{suggest(focus, choices)}; valid choices: {', '.join(choices)}")
+    headline = m.get("headline_size")
+    if sizes is not None and good(headline):
+        labels = [s.label for s in sizes]
+        if headline not in labels:
+            p.add("suite.headline_size", f"unknown size label {headline!r}{suggest(headline, labels)}; "
+                                         f"valid choices: {', '.join(labels)}")
 
 
 def plan(suite: Suite) -> list[Cell]:

@@ -1,8 +1,8 @@
 """The executor interface, the worker entry point every executor calls, and the inline executor.
 
 A job is a :class:`~kdmarl_bench.cells.CellSpec`, a ``TeacherJob`` or a ``RandomScoreJob``: plain
-picklable data. Workers report ``("start", job_id, pid)`` and ``("progress", job_id, steps)``
-events to a queue the driver drains; results come back through the executor.
+picklable data. Workers report ``JobStarted`` and ``JobProgress`` events to a queue the driver drains;
+results come back through the executor as ``JobDone`` or ``JobFailed`` (``kdmarl_bench/executors/events.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
+
+from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, JobProgress, JobStarted, WorkerEvent
 
 WORKER_ENV = {
     # One thread per worker for JAX/XLA (env simulation) and BLAS: workers do not fight for cores,
@@ -67,7 +69,7 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _report(events: Any, event: tuple) -> None:
+def _report(events: Any, event: WorkerEvent) -> None:
     """Send a progress event; a lost queue (its node or the driver's pipe gone) costs the line, never the job."""
     try:
         events.put(event)
@@ -85,14 +87,14 @@ def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int,
     torch.set_num_threads(threads)
     if events is None:
         return execute_job(job, teacher, device, None)
-    _report(events, ("start", job_id, os.getpid()))
+    _report(events, JobStarted(job_id, os.getpid()))
     last = [0.0]
 
     def progress(steps: int, metrics: dict) -> None:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S:  # a progress line, not a flood through the queue
             last[0] = now
-            _report(events, ("progress", job_id, int(steps)))
+            _report(events, JobProgress(job_id, int(steps)))
 
     return execute_job(job, teacher, device, progress)
 
@@ -115,11 +117,11 @@ class Executor(ABC):
         raise NotImplementedError(f"{self.name} executor does not pass pending results between jobs")
 
     @abstractmethod
-    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
-        """Finished jobs as ``(job_id, result, error)``; waits up to ``timeout`` s for the first."""
+    def wait(self, timeout: float) -> list[JobEnd]:
+        """Finished jobs (``JobDone`` or ``JobFailed``); waits up to ``timeout`` s for the first."""
 
-    def events(self) -> list[tuple]:
-        """Worker events since the last call (start, progress)."""
+    def events(self) -> list[WorkerEvent]:
+        """Worker events since the last call (``JobStarted``, ``JobProgress``)."""
         return []
 
     def pending(self) -> int:
@@ -152,27 +154,27 @@ class InlineExecutor(Executor):
     def __init__(self, device: str = "cpu"):
         self.device = device
         self._queue: deque = deque()
-        self._events: list[tuple] = []
+        self._events: list[WorkerEvent] = []
 
     def submit(self, job_id: int, job: Any, teacher: Any = None) -> None:
         self._queue.append((job_id, job, teacher))
 
-    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+    def wait(self, timeout: float) -> list[JobEnd]:
         from kdmarl_bench.cells import execute_job
         from kdmarl_bench.errors import KdmarlError
 
         if not self._queue:
             return []
         job_id, job, teacher = self._queue.popleft()
-        self._events.append(("start", job_id, os.getpid()))
+        self._events.append(JobStarted(job_id, os.getpid()))
         try:
             result = execute_job(job, teacher, self.device,
-                                 lambda steps, metrics: self._events.append(("progress", job_id, int(steps))))
+                                 lambda steps, metrics: self._events.append(JobProgress(job_id, int(steps))))
         except KdmarlError as exc:
-            return [(job_id, None, exc)]
-        return [(job_id, result, None)]
+            return [JobFailed(job_id, exc)]
+        return [JobDone(job_id, result)]
 
-    def events(self) -> list[tuple]:
+    def events(self) -> list[WorkerEvent]:
         out, self._events = self._events, []
         return out
 

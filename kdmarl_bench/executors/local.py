@@ -16,6 +16,7 @@ import signal
 from typing import Any
 
 from kdmarl_bench.executors.base import WORKER_ENV, Executor, die_with_parent, worker_entry
+from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, WorkerEvent
 
 _EVENTS: Any = None  # the worker's end of the progress queue (set by _init_worker)
 
@@ -55,18 +56,18 @@ class LocalExecutor(Executor):
         fut = self._pool.submit(_run, job_id, job, teacher, self.device, self.threads)
         self._futures[fut] = job_id
 
-    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+    def wait(self, timeout: float) -> list[JobEnd]:
         if not self._futures:
             return []
         done, _ = cf.wait(list(self._futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        out = []
+        out: list[JobEnd] = []
         for fut in done:
             job_id = self._futures.pop(fut)
             err = fut.exception()
-            out.append((job_id, None if err else fut.result(), err))
+            out.append(JobFailed(job_id, err) if err else JobDone(job_id, fut.result()))
         return out
 
-    def events(self) -> list[tuple]:
+    def events(self) -> list[WorkerEvent]:
         out = []
         while True:
             try:

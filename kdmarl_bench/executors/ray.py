@@ -19,6 +19,7 @@ from typing import Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
+from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, WorkerEvent
 
 INSTALL_HINT = 'pip install "kdmarl-bench[ray]"'
 MAX_RETRIES = 3
@@ -242,26 +243,26 @@ class RayExecutor(Executor):
                 raise KeyError(job_id)
         return ref
 
-    def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
+    def wait(self, timeout: float) -> list[JobEnd]:
         ray = self._ray
         if not self._refs:
             self._fill()
             if not self._refs:
                 return []
         done, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout)
-        out = []
+        out: list[JobEnd] = []
         for ref in done:
             job_id = self._refs.pop(ref)
             try:
-                out.append((job_id, ray.get(ref), None))
+                out.append(JobDone(job_id, ray.get(ref)))
             except ray.exceptions.RayTaskError as exc:
-                out.append((job_id, None, exc.as_instanceof_cause()))
+                out.append(JobFailed(job_id, exc.as_instanceof_cause()))
             except ray.exceptions.RayError as exc:  # retries exhausted: worker or node lost
-                out.append((job_id, None, exc))
+                out.append(JobFailed(job_id, exc))
         self._fill()
         return out
 
-    def events(self) -> list[tuple]:
+    def events(self) -> list[WorkerEvent]:
         out = []
         while not self._events.empty():
             try:

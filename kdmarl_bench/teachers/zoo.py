@@ -117,7 +117,7 @@ def check_teacher_sources(suite) -> None:
     for i, task_id in enumerate(suite.tasks):
         teacher = suite.teacher_for(task_id)
         src, kind = teacher.source, teacher.kind
-        field = f"task.{task_id}.teacher" if "teacher" in suite.task_overrides.get(task_id, {}) else "teacher.source"
+        field = f"task.{task_id}.teacher" if suite.override(task_id).teacher is not None else "teacher.source"
         if src == "zoo" and zoo_key(task_id, kind) not in have:
             stem = f"teachers/{task_id.replace('/', '_')}" + ("-privileged" if kind == "privileged" else "")
             flag = " --privileged" if kind == "privileged" else ""

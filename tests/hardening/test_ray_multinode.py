@@ -11,6 +11,7 @@ import time
 import pytest
 
 from kdmarl_bench.executors import make_executor
+from kdmarl_bench.executors.events import JobStarted
 from kdmarl_bench.runner import RunEvents, run_suite
 from kdmarl_bench.suite import load_suite
 from tests.factories import random_teacher, tiny_suite_toml
@@ -49,8 +50,8 @@ def test_three_node_cluster_survives_a_lost_node(tmp_path, monkeypatch):
         def events():
             evs = real_events()
             for ev in evs:
-                if ev[0] == "start":
-                    starts[ev[1]] = starts.get(ev[1], 0) + 1
+                if isinstance(ev, JobStarted):
+                    starts[ev.job_id] = starts.get(ev.job_id, 0) + 1
             return evs
 
         executor.events = events

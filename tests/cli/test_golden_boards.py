@@ -44,7 +44,7 @@ def test_board_outputs_are_byte_identical_to_the_goldens(board, tmp_path):
                     f"{folder.relative_to(ROOT)}/")
     cap = capture(board, cached=True)
     problems = differences(cap, folder, keep=tmp_path / "actual")
-    if cap.reads and not cap.copies:
+    if cap.reads and not cap.served:
         warnings.warn("the golden test cached no board read (the commands no longer call the read function "
                       "tests/golden/regenerate.py imports): correct, but slower; point its import at the new one",
                       stacklevel=1)

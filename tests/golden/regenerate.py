@@ -17,8 +17,9 @@ every output with its exit code and command line):
   own writer: the canonical JSON of the current schema version;
 - ``show`` at 200 columns (one table) and at 80 (one table per task, compacted), ``show --summary``,
   ``show --json``, ``show --summary --json``, ``show --agents`` with every task of the board;
-- ``gate BOARD --baseline BOARD`` (the board against itself): the table, ``--json``, and the
-  ``--markdown`` and ``--junit`` files it writes;
+- ``gate BOARD --baseline BOARD`` (the board against itself): the table and exit code, and the
+  ``--markdown`` and ``--junit`` files it writes (every check with its numbers and reason; ``--json``
+  holds the same and is left out: each gate run costs seconds on the large boards);
 - ``export BOARD --format F`` for every registered leaderboard export format: stdout, or for a
   format that writes several files the files written under ``--out``;
 - ``compare BOARD BOARD``; ``report BOARD --headline`` and ``--headline --json``;
@@ -37,7 +38,7 @@ Nothing else is rewritten: every committed output is deterministic (the boards' 
 host names are content of the file and stay as they are).
 
 ``capture(board, cached=True)`` (what the test does) reads each board file once and hands every
-command a deep copy of that read (``cached_reads``); the generator reads afresh for every command,
+command that read, checked unchanged (``ReadCache``); the generator reads afresh for every command,
 so a passing test right after regenerating also shows the cache changes no byte.
 """
 
@@ -119,8 +120,8 @@ class Capture:
     outputs: list[Output] = field(default_factory=list)
     reads: int = 0
     """Board files read from disk (with ``cached_reads``)."""
-    copies: int = 0
-    """Reads served as a copy of an earlier read (with ``cached_reads``)."""
+    served: int = 0
+    """Reads served from the first one (with ``cached_reads``)."""
 
     def index(self) -> str:
         """``index.txt``: one line per output (stored name, exit code, command)."""
@@ -149,32 +150,65 @@ def stored_bytes(out: Output) -> bytes:
 # one read per board (the test's speed-up)
 
 
-@contextlib.contextmanager
-def cached_reads() -> Iterator[dict[str, int]]:
-    """Within the block every ``read_leaderboard(path)`` in the package reads a path once and then
-    returns deep copies of that first read (a command that changed its board cannot leak into the
-    next). Reading validates against the JSON Schema and migrates, a second or more per large board,
-    and every command reads its board again. Yields counts of ``reads`` and ``copies``."""
-    read = read_leaderboard
-    cache: dict[tuple[str, str], object] = {}
-    counts = {"reads": 0, "copies": 0}
+class ReadCache:
+    """``read_leaderboard`` reading each file once: reading validates against the JSON Schema and
+    migrates (a second or more for a large board) and every command reads its board again.
 
-    def cached(path):
+    The first read of a file within a command gets the board as first read, the second read (``gate A
+    --baseline A``, ``compare A A``) a copy of it, and so on: a command never gets one object twice,
+    as two reads from disk would not. Before an object is handed out again it is compared with an
+    untouched deep copy of the first read and replaced by a fresh copy when a command changed it, so
+    every command starts from the board as read from disk. ``next_command()`` marks where one command
+    ends and the next begins.
+    """
+
+    def __init__(self, read: Callable):
+        self.read = read
+        self._pristine: dict[tuple[str, str], object] = {}  # never handed out
+        self._handed: dict[tuple[str, str], list[object]] = {}  # the n-th read of a file within a command
+        self._in_command: dict[tuple[str, str], int] = {}
+        self.reads = 0
+        """Files read from disk."""
+        self.served = 0
+        """Reads served from the first one."""
+        self.restored = 0
+        """Times a command had changed its board and the next one got a fresh copy."""
+
+    def next_command(self) -> None:
+        self._in_command.clear()
+
+    def __call__(self, path):
         key = (os.getcwd(), os.fspath(path))
-        if key not in cache:
-            cache[key] = read(path)  # an error is raised as it would be, and not cached
-            counts["reads"] += 1
+        if key not in self._pristine:
+            board = self.read(path)  # an error is raised as it would be, and nothing is cached
+            self.reads += 1
+            self._pristine[key], self._handed[key] = copy.deepcopy(board), [board]
         else:
-            counts["copies"] += 1
-        return copy.deepcopy(cache[key])
+            self.served += 1
+        nth = self._in_command.get(key, 0)
+        self._in_command[key] = nth + 1
+        handed, pristine = self._handed[key], self._pristine[key]
+        if nth == len(handed):
+            handed.append(copy.deepcopy(pristine))
+        elif handed[nth] != pristine:  # an earlier command changed it: start afresh
+            self.restored += 1
+            handed[nth] = copy.deepcopy(pristine)
+        return handed[nth]
 
+
+@contextlib.contextmanager
+def cached_reads() -> Iterator[ReadCache]:
+    """Within the block every name in the package (and this module) bound to ``read_leaderboard`` is
+    a ``ReadCache``; restored afterwards."""
+    read = read_leaderboard
+    cache = ReadCache(read)
     bound = [(mod, attr) for mod in list(sys.modules.values())
              if getattr(mod, "__name__", "").startswith("kdmarl_bench") or mod is sys.modules[__name__]
              for attr, value in list(vars(mod).items()) if value is read]
     for mod, attr in bound:
-        setattr(mod, attr, cached)
+        setattr(mod, attr, cache)
     try:
-        yield counts
+        yield cache
     finally:
         for mod, attr in bound:
             setattr(mod, attr, read)
@@ -193,7 +227,7 @@ def _tasks(canonical: dict) -> list[str]:
     return sorted({s["task"] for s in canonical.get("summary", [])})
 
 
-def _capture_in(board: Path, tmp: Path) -> Capture:
+def _capture_in(board: Path, tmp: Path, cache: ReadCache | None) -> Capture:
     rel = board.relative_to(ROOT).as_posix()
     cap = Capture(board)
 
@@ -204,6 +238,8 @@ def _capture_in(board: Path, tmp: Path) -> Capture:
     def cli(name: str, args: list[str], width: int = WIDE, files: dict[str, Path] | Path | None = None) -> None:
         """Run ``kdmarl-bench ARGS``: stdout as ``name``, stderr (when any) as ``name.stderr``, then
         each file the command wrote (``files``: stored name → path, or a folder to store all of)."""
+        if cache is not None:
+            cache.next_command()
         res = _runner(width).invoke(main, args, catch_exceptions=False)
         command = f"COLUMNS={width} kdmarl-bench {' '.join(args)}"
         add(name, res.stdout, command, res.exit_code)
@@ -235,7 +271,6 @@ def _capture_in(board: Path, tmp: Path) -> Capture:
     md, junit = tmp / "gate" / "gate.md", tmp / "gate" / "gate.junit.xml"
     cli("gate.txt", ["gate", rel, "--baseline", rel, "--markdown", str(md), "--junit", str(junit)],
         files={"gate.md": md, "gate.junit.xml": junit})
-    cli("gate.json", ["gate", rel, "--baseline", rel, "--json"])
 
     # export: every registered leaderboard format
     for fmt in FORMATS.names():
@@ -259,9 +294,10 @@ def capture(board: Path, cached: bool = True) -> Capture:
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdmarl-golden-")))
         stack.enter_context(contextlib.chdir(ROOT))
-        counts = stack.enter_context(cached_reads()) if cached else {"reads": 0, "copies": 0}
-        cap = _capture_in(board, tmp)
-        cap.reads, cap.copies = counts["reads"], counts["copies"]
+        cache = stack.enter_context(cached_reads()) if cached else None
+        cap = _capture_in(board, tmp, cache)
+        if cache is not None:
+            cap.reads, cap.served = cache.reads, cache.served
         return cap
 
 

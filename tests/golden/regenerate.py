@@ -98,6 +98,11 @@ def golden_folder(board: Path) -> Path:
     return GOLDEN_DIR / board.stem
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository root when it is inside it."""
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # one output
 
@@ -139,11 +144,31 @@ def stored_name(out: Output) -> str:
     return out.name if len(out.data) <= INLINE_LIMIT else f"{out.name}.sha256"
 
 
+CHUNK_LINES = 1000
+"""A hashed output also stores one short hash per this many lines, so a difference is located."""
+
+
 def stored_bytes(out: Output) -> bytes:
-    """The output in full, or ``sha256 HEX`` and ``bytes N`` lines when it is larger than INLINE_LIMIT."""
+    """The output in full, or when it is larger than INLINE_LIMIT its ``sha256``, ``bytes`` and
+    ``lines`` and a ``lines A-B`` line with a 16-digit sha256 prefix per CHUNK_LINES lines."""
     if len(out.data) <= INLINE_LIMIT:
         return out.data
-    return f"sha256 {hashlib.sha256(out.data).hexdigest()}\nbytes {len(out.data)}\n".encode()
+    lines = out.data.splitlines(keepends=True)
+    text = f"sha256 {hashlib.sha256(out.data).hexdigest()}\nbytes {len(out.data)}\nlines {len(lines)}\n"
+    for start in range(0, len(lines), CHUNK_LINES):
+        chunk = b"".join(lines[start:start + CHUNK_LINES])
+        text += f"lines {start + 1}-{start + len(lines[start:start + CHUNK_LINES])} " \
+                f"{hashlib.sha256(chunk).hexdigest()[:16]}\n"
+    return text.encode()
+
+
+def _first_differing_chunk(expected: bytes, actual: bytes) -> str:
+    """Where two stored hashes first differ: ``lines A-B``, or the sizes when every chunk agrees."""
+    exp, act = expected.decode().splitlines(), actual.decode().splitlines()
+    for e, a in zip(exp[3:], act[3:], strict=False):
+        if e != a:
+            return f"first within {e.rsplit(' ', 1)[0]}"
+    return f"{exp[1:3]} → {act[1:3]}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,9 +353,9 @@ def differences(cap: Capture, folder: Path, keep: Path | None = None,
         name = stored_name(out)
         produced.add(name)
         golden = folder / name
-        where = f"{cap.board.relative_to(ROOT).as_posix()}: {out.name} (`{out.command}`)"
+        where = f"{shown(cap.board)}: {out.name} (`{out.command}`)"
         if not golden.is_file():
-            problems.append(f"{where}: no golden file {golden.relative_to(ROOT)}")
+            problems.append(f"{where}: no golden file {shown(golden)}")
             continue
         expected, actual = golden.read_bytes(), stored_bytes(out)
         if expected == actual:
@@ -345,18 +370,18 @@ def differences(cap: Capture, folder: Path, keep: Path | None = None,
                 path = keep / f"{cap.board.stem}-{out.name}"
                 path.write_bytes(out.data)
                 saved += f"; the new output is saved at {path}"
-            problems.append(f"{where}: differs (stored as a hash: expected {expected.decode().split()}, "
-                            f"got {actual.decode().split()}){saved}")
+            problems.append(f"{where}: differs (stored as a hash; {_first_differing_chunk(expected, actual)})"
+                            f"{saved}")
         else:
             problems.append(f"{where}: differs at {first_difference(expected, actual)}")
     if index.is_file() and index.read_bytes() != cap.index().encode():
-        problems.append(f"{cap.board.relative_to(ROOT).as_posix()}: {INDEX} (outputs, exit codes, commands) "
+        problems.append(f"{shown(cap.board)}: {INDEX} (outputs, exit codes, commands) "
                         f"differs at {first_difference(index.read_bytes(), cap.index().encode())}")
     elif not index.is_file():
-        problems.append(f"{cap.board.relative_to(ROOT).as_posix()}: no {index.relative_to(ROOT)}")
+        problems.append(f"{shown(cap.board)}: no {shown(index)}")
     if folder.is_dir():
         for extra in sorted(p.name for p in folder.iterdir() if p.name not in produced):
-            problems.append(f"{cap.board.relative_to(ROOT).as_posix()}: golden {extra} is no longer produced")
+            problems.append(f"{shown(cap.board)}: golden {extra} is no longer produced")
     return problems
 
 

@@ -7,11 +7,19 @@ Regenerate (after a change that is *meant* to alter what users see, never to mak
     cd <repo root> && PYTHONPATH=$PWD python tests/golden/regenerate.py quickstart # one board
     cd <repo root> && PYTHONPATH=$PWD python tests/golden/regenerate.py --check    # compare, write nothing
 
+(``--cached``: read each board once, as the test does; about twice as fast.) The script puts the
+repository root first on ``sys.path`` itself, so it uses the checkout's ``kdmarl_bench`` either way.
+
 then review ``git diff tests/golden`` and commit it with the change. ``tests/cli/test_golden_boards.py``
 regenerates every output in-process and asserts byte equality with these files.
 
+Boards: every ``baselines/*.json`` that is a leaderboard (has ``suite`` and ``records``), found by a
+glob, so a new board without goldens fails the test; teacher cards and study folders
+(``baselines/teachers/``, ``baselines/sweep/``) are subfolders and not boards of their own.
+
 What is captured, per board ``baselines/NAME.json`` into ``tests/golden/NAME/`` (``index.txt`` lists
-every output with its exit code and command line):
+every output with its exit code and command line; a command's stderr, when it prints any, is
+``OUTPUT.stderr``):
 
 - ``read.json``: the board read (validated, migrated, typed) and written back by the library's
   own writer: the canonical JSON of the current schema version;
@@ -29,8 +37,9 @@ every output with its exit code and command line):
 The CLI runs in-process through click's ``CliRunner`` from the repository root (board paths are
 relative, as a user types them), with ``COLUMNS`` fixed and colour off (``NO_COLOR``; ``FORCE_COLOR``
 and rich's ``TTY_*`` overrides removed). An output over ``INLINE_LIMIT`` bytes is stored as
-``NAME.sha256`` (its sha256 and byte length) so the folder stays small; smaller ones are stored in
-full so that a failing comparison shows the first differing line.
+``NAME.sha256`` (its sha256, byte and line counts, and a short hash per ``CHUNK_LINES`` lines, so a
+failure names the lines that changed and saves the new output) so the folder stays small; smaller
+ones are stored in full so that a failing comparison shows the first differing line.
 
 Normalisation (the generator and the test apply the same ``normalise``): the run's temporary folder
 becomes ``<TMP>`` and the repository root ``<ROOT>`` (a checkout anywhere gives the same bytes).
@@ -257,11 +266,12 @@ def _capture_in(board: Path, tmp: Path, cache: ReadCache | None) -> Capture:
     cap = Capture(board)
 
     def add(name: str, data: str | bytes, command: str, exit_code: int = 0) -> None:
+        assert all(o.name != name for o in cap.outputs), f"two outputs named {name}"
         text = data if isinstance(data, str) else data.decode("utf-8")
         cap.outputs.append(Output(name, normalise(text, tmp).encode("utf-8"), normalise(command, tmp), exit_code))
 
     def cli(name: str, args: list[str], width: int = WIDE, files: dict[str, Path] | Path | None = None) -> None:
-        """Run ``kdmarl-bench ARGS``: stdout as ``name``, stderr (when any) as ``name.stderr``, then
+        """Run ``kdmarl-bench ARGS``: stdout as ``name``, stderr (when any) as ``NAME.stderr``, then
         each file the command wrote (``files``: stored name → path, or a folder to store all of)."""
         if cache is not None:
             cache.next_command()
@@ -269,7 +279,7 @@ def _capture_in(board: Path, tmp: Path, cache: ReadCache | None) -> Capture:
         command = f"COLUMNS={width} kdmarl-bench {' '.join(args)}"
         add(name, res.stdout, command, res.exit_code)
         if res.stderr:
-            add(f"{name.rsplit('.', 1)[0]}.stderr.txt", res.stderr, command, res.exit_code)
+            add(f"{name}.stderr", res.stderr, command, res.exit_code)
         if isinstance(files, Path):
             prefix = name.rsplit(".", 1)[0]
             files = {f"{prefix}.{p.name}": p for p in sorted(files.glob("*"))} if files.is_dir() else {}
@@ -277,8 +287,7 @@ def _capture_in(board: Path, tmp: Path, cache: ReadCache | None) -> Capture:
             add(fname, path.read_bytes() if path.exists() else b"<not written>\n", command, res.exit_code)
 
     # reading: the canonical JSON the library writes for the board
-    board_data = read_leaderboard(rel)
-    written = write_leaderboard(tmp / "read.json", copy.deepcopy(board_data))
+    written = write_leaderboard(tmp / "read.json", read_leaderboard(rel))
     add("read.json", Path(written).read_bytes(), f"write_leaderboard(read_leaderboard({rel!r}))")
     canonical = json.loads((tmp / "read.json").read_text(encoding="utf-8"))
 
@@ -310,7 +319,9 @@ def _capture_in(board: Path, tmp: Path, cache: ReadCache | None) -> Capture:
     cli("compare.txt", ["compare", rel, rel])
     cli("report-headline.txt", ["report", rel, "--headline"])
     cli("report-headline.json", ["report", rel, "--headline", "--json"])
-    add("report.md", build_markdown(board_data, source=rel), f"build_markdown(read_leaderboard({rel!r}))")
+    if cache is not None:
+        cache.next_command()
+    add("report.md", build_markdown(read_leaderboard(rel), source=rel), f"build_markdown(read_leaderboard({rel!r}))")
     return cap
 
 

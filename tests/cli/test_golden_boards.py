@@ -8,6 +8,7 @@ an output: ``tests/golden/regenerate.py`` (``PYTHONPATH=$PWD python tests/golden
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import pytest
@@ -21,6 +22,7 @@ from tests.golden.regenerate import (
     ROOT,
     Capture,
     Output,
+    ReadCache,
     capture,
     committed_boards,
     differences,
@@ -48,6 +50,10 @@ def test_board_outputs_are_byte_identical_to_the_goldens(board, tmp_path):
         pytest.fail(f"{board.relative_to(ROOT)} has no goldens: run `{REGENERATE} {board.stem}` and commit "
                     f"{folder.relative_to(ROOT)}/")
     cap = capture(board, cached=True)
+    leaked = [f"{mod.__name__}.{attr}" for mod in list(sys.modules.values())
+              if getattr(mod, "__name__", "").startswith("kdmarl_bench")
+              for attr, value in list(vars(mod).items()) if isinstance(value, ReadCache)]
+    assert not leaked, f"the read cache outlived the capture (later tests would share boards): {leaked}"
     problems = differences(cap, folder, keep=tmp_path / "actual")
     if cap.reads and not cap.served:
         warnings.warn("the golden test cached no board read (the commands no longer call the read function "

@@ -236,16 +236,21 @@ def cached_reads() -> Iterator[ReadCache]:
     a ``ReadCache``; restored afterwards."""
     read = read_leaderboard
     cache = ReadCache(read)
-    bound = [(mod, attr) for mod in list(sys.modules.values())
-             if getattr(mod, "__name__", "").startswith("kdmarl_bench") or mod is sys.modules[__name__]
-             for attr, value in list(vars(mod).items()) if value is read]
-    for mod, attr in bound:
+    for mod, attr in _bound_to(read):
         setattr(mod, attr, cache)
     try:
         yield cache
     finally:
-        for mod, attr in bound:
+        # also in modules first imported inside the block (they bound the cache when they imported)
+        for mod, attr in _bound_to(cache):
             setattr(mod, attr, read)
+
+
+def _bound_to(obj: object) -> list[tuple[object, str]]:
+    """(module, name) of every module-level name of the package and this module bound to ``obj``."""
+    return [(mod, attr) for mod in list(sys.modules.values())
+            if getattr(mod, "__name__", "").startswith("kdmarl_bench") or mod is sys.modules[__name__]
+            for attr, value in list(vars(mod).items()) if value is obj]
 
 
 # ---------------------------------------------------------------------------------------------

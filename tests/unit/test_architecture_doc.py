@@ -2,7 +2,8 @@
 
 Every path or dotted module it names in backticks must exist (a dotted name may end in a
 top-level function, class or constant of that module), every package under kdmarl_bench/ must be
-named, and every module file must appear in it (so a new module cannot go unmentioned).
+named, and every module file must appear in it (so a new module cannot go unmentioned); so must
+every benchmark script under benchmarks/.
 """
 
 from __future__ import annotations
@@ -99,6 +100,13 @@ def test_every_module_file_is_named(doc_text):
                      if p.name != "__init__.py" or p.parent == PACKAGE)
     unnamed = [m for m in modules if not _mentions(doc_text, m)]
     assert not unnamed, f"modules missing from ARCHITECTURE.md's table: {unnamed}"
+
+
+def test_every_benchmark_script_is_named(doc_text):
+    scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").glob("*.py"))
+    assert "benchmarks/readme_tables.py" in scripts
+    unnamed = [s for s in scripts if f"`{s}`" not in doc_text]
+    assert not unnamed, f"benchmark scripts missing from ARCHITECTURE.md: {unnamed}"
 
 
 def test_the_checks_can_fail():

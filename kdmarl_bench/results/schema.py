@@ -41,10 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.records import DEFAULT_FOCUS
+from kdmarl_bench.results.records import DEFAULT_FOCUS, SCHEMA_ID, SCHEMA_VERSION
 
-SCHEMA_ID = "kdmarl-bench/leaderboard"
-SCHEMA_VERSION = 3
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _SCHEMA_FILES = {1: "leaderboard.v1.schema.json", 2: "leaderboard.v2.schema.json", SCHEMA_VERSION: "leaderboard.schema.json"}
 
@@ -130,7 +128,7 @@ def _v1_to_v2(data: dict) -> dict:
             if "noisy" not in e and isinstance(e.get("timer_mismatch"), bool):
                 e["noisy"] = e["timer_mismatch"]
     records = [Record.from_dict(r) for r in data["records"]]
-    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap"))
+    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap") or {})
     groups = aggregate.group_ok_records(records)
     for row in data["summary"]:
         key = (row["task"], row["method"], row["size"])
@@ -158,7 +156,7 @@ def _v2_to_v3(data: dict) -> dict:
     data["schema_version"] = 3
     data["suite"].setdefault("primary", "final")
     records = [Record.from_dict(r) for r in data["records"]]
-    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap"))
+    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap") or {})
     groups = aggregate.group_ok_records(records)
     for row in data["summary"]:
         recs = groups.get((row["task"], row["method"], row["size"]), [])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
+from kdmarl_bench.results.records import CurvePoint
 from kdmarl_bench.results.store import cell_key
 from kdmarl_bench.safeio import task_dirname
 from kdmarl_bench.suite import Cell, ProfileSettings
@@ -247,8 +248,8 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
             if log is not None and record.get("error") is not None:
                 log.close()
         # Intermediate evaluations ran inside train(): their time is not training time.
-        stats = dataclasses.replace(stats, wall_s=max(stats.wall_s - ctx.eval_wall_s, 0.0))
-        record["train"] = {**stats.to_dict(), "curve_eval_s": round(ctx.eval_wall_s, 3)}
+        stats = stats.finished(ctx.eval_wall_s)
+        record["train"] = stats.to_dict()
         policy = student.eval()
         student_blob = student_checkpoint_blob(student, {
             "kind": "student",
@@ -271,9 +272,10 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         random_score=None,  # the driver's random-score job fills it
     )
     if method_cls.trains_student:
-        record["curve"] = learning_curve(ctx, stats.env_steps, res)
+        curve = learning_curve(ctx, stats.env_steps, res)
+        record["curve"] = [c.to_dict() for c in curve]
         if log is not None:
-            log.curve(record["curve"])
+            log.curve(curve)
             log.final(res.score, stats.env_steps)
             log.close()
     # ---- cost (counted here; latency is timed by the driver's profile phase) --------
@@ -292,14 +294,11 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     return CellResult(record, student_blob)
 
 
-def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) -> list[dict]:
+def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) -> list[CurvePoint]:
     """The record's ``curve``: the intermediate points the method reached, then every other budget
     point (the final one, and any the method stopped short of) with the final evaluation ``final``."""
-    from kdmarl_bench.methods.base import BudgetEvaluation
-
     done = {c.env_steps: c for c in ctx.curve}
-    points = [done.get(p) or BudgetEvaluation.of(p, env_steps_used, final) for p in ctx.budget_points()]
-    return [c.to_dict() for c in points]
+    return [done.get(p) or CurvePoint.of(p, env_steps_used, final) for p in ctx.budget_points()]
 
 
 def student_checkpoint_blob(policy, card: dict) -> CheckpointBlob:

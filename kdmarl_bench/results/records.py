@@ -187,11 +187,36 @@ class Cost(JsonCodec):
 
 @dataclass(frozen=True)
 class TrainStats(JsonCodec):
-    """Wall time and env-step throughput of a student's training."""
+    """A student's training: what a method's ``train`` returns, and the record's ``train``.
+
+    A method fills ``env_steps``, ``wall_s``, ``updates``, ``final_losses`` (and ``budget_rule``);
+    ``finished`` takes the intermediate evaluations' time out and adds the throughput. Older boards
+    carry only ``wall_s`` and ``env_steps_per_s``."""
 
     wall_s: float | None = None
+    """Seconds of training (intermediate evaluations excluded)."""
     env_steps_per_s: float | None = None
+    env_steps: int | None = omit_none()
+    """Env-steps actually used (≤ the budget)."""
+    updates: int | None = omit_none()
+    final_losses: dict[str, float] | None = omit_none()
+    budget_rule: str | None = omit_none()
+    """On-policy methods: ``"whole-rollouts"`` (``rollout.plan_rollouts``); records made before the rule
+    lack it (a short last rollout was trained on). None for offline methods (not written)."""
+    curve_eval_s: float | None = omit_none()
+    """Seconds spent in the intermediate evaluations of the learning curve."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def finished(self, eval_wall_s: float) -> TrainStats:
+        """The record's training stats: ``eval_wall_s`` of intermediate evaluations taken out of the
+        wall time, the env-step throughput computed on what remains."""
+        wall = max((self.wall_s or 0.0) - eval_wall_s, 0.0)
+        rate = self.env_steps / wall if wall > 0 and self.env_steps is not None else None
+        return replace(self, wall_s=wall, env_steps_per_s=rate, curve_eval_s=round(eval_wall_s, 3))
+
+
+WHOLE_ROLLOUTS = "whole-rollouts"
+"""``TrainStats.budget_rule`` of the on-policy methods (kd-marl, dagger, scratch)."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +245,14 @@ class CurvePoint(JsonCodec):
     retention_sampled: float | None = omit_none()
     """``score_sampled`` against the teacher's sampled score on the same (task, seed)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, env_steps: int, env_steps_used: int, result: Any) -> CurvePoint:
+        """A point from an ``EvalResult`` (greedy, with its ``sampled`` twin when it has one)."""
+        sampled = getattr(result, "sampled", None)
+        return cls(env_steps, result.score, list(result.episode_scores), env_steps_used=env_steps_used,
+                   score_sampled=None if sampled is None else sampled.score,
+                   episode_scores_sampled=None if sampled is None else list(sampled.episode_scores))
 
 
 def _view_written(obj: Any) -> bool:

@@ -172,8 +172,8 @@ def test_learning_curve_fills_unreached_points_with_the_final_evaluation():
     ctx = _ctx((100, 200, 300), [])
     ctx.reached(150)
     curve = learning_curve(ctx, 180, _Result(7.0))  # the method stopped at 180 < 200
-    assert [(c["env_steps"], c["env_steps_used"], c["score"]) for c in curve] == [(100, 150, 1.0), (200, 180, 7.0),
-                                                                                 (300, 180, 7.0)]
+    assert [(c.env_steps, c.env_steps_used, c.score) for c in curve] == [(100, 150, 1.0), (200, 180, 7.0),
+                                                                        (300, 180, 7.0)]
 
 
 def test_teacher_stream_in_one_stage_equals_collect_teacher_dataset():

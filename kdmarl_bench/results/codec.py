@@ -17,17 +17,22 @@ its order), so a round trip loses nothing; a class without one drops unknown key
 define ``_json_encode(self)`` / ``_json_decode(cls, value)`` to replace the generic form (``CI``
 is a ``[lo, hi]`` list), and ``_json_fixup(self)`` to derive a field an older file lacks.
 
-This module sits at the bottom of ``results/``: it imports nothing from the package.
+``sanitize`` makes any value JSON-safe (NaN/inf → null, numpy → Python). This module sits at the
+bottom of ``results/``: it imports nothing from the package.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 EXTRA = "extra"
 """The field that carries the keys a class does not declare."""
@@ -101,6 +106,28 @@ def _written(obj: Any, info: _FieldInfo) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # encoding
+
+
+def sanitize(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf → None, numpy scalars/arrays → Python, tuples → lists."""
+    if isinstance(obj, dict):
+        return {str(k): sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [sanitize(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return sanitize(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    return obj
+
+
 
 
 def encode(value: Any) -> Any:
@@ -189,6 +216,12 @@ def from_json(cls: type, data: dict) -> Any:
     obj = cls(**kwargs)
     fixup = getattr(obj, "_json_fixup", None)
     return fixup() if fixup is not None else obj
+
+
+def sanitized(obj: Any) -> Any:
+    """A JSON-safe copy of a dataclass instance (NaN/inf → None, numpy → Python): what writing it
+    and reading it back gives."""
+    return from_json(type(obj), sanitize(to_json(obj)))
 
 
 def _copy(value: Any) -> Any:

@@ -48,6 +48,12 @@ SCHEMA_ID = "kdmarl-bench/leaderboard"
 SCHEMA_VERSION = 3
 """The version ``Leaderboard.to_dict`` writes (``results.schema`` migrates older ones to it)."""
 
+LEGACY_METHOD_KINDS = {"teacher": "teacher", "bc": "action-imitation", "dagger": "action-imitation",
+                       "logit-mse": "action-imitation", "pd-kl": "action-imitation", "kd-marl": "structure",
+                       "kd-marl-offline": "structure", "scratch": "control"}
+"""The kind of every method registered when boards did not record ``method_kind`` yet (data, so the
+data model needs no method registry; ``tests/unit/test_codec.py`` keeps it equal to the registry's)."""
+
 Key = tuple[str, str, str]
 """(task, method, size) of a summary row."""
 
@@ -380,6 +386,32 @@ class Record(JsonCodec):
         return int(self.budget.get("env_steps") or 0)
 
     @property
+    def eval_seed(self) -> int | None:
+        """The cell's paired eval seed (the record's open ``eval_seed``; None on hand-made records)."""
+        return self.extra.get("eval_seed")
+
+    @property
+    def eval_episodes(self) -> int:
+        """Episodes the cell was evaluated on (the open ``eval_episodes``; else its episode scores)."""
+        return int(self.extra.get("eval_episodes") or len(self.episode_scores))
+
+    @property
+    def eval_seeds(self) -> list[int] | None:
+        """The eval seeds the episodes were spread over (the open ``eval_seeds``; None: ``eval_seed`` alone)."""
+        return self.extra.get("eval_seeds")
+
+    @property
+    def method_config(self) -> dict[str, Any]:
+        """The method's resolved config when the cell ran (the open ``method_config``; {} when not recorded)."""
+        return self.extra.get("method_config") or {}
+
+    @property
+    def teacher_sha256(self) -> str | None:
+        """The digest of the teacher's weights the cell was distilled from (None when not recorded)."""
+        value = self.extra.get("teacher_sha256")
+        return str(value) if value else None
+
+    @property
     def weights_bytes(self) -> float | None:
         """fp32 weight bytes of the deployed team (the record's ``memory``; None on older records)."""
         mem = self.extra.get("memory")
@@ -620,6 +652,11 @@ class SuiteInfo(JsonCodec):
     """Optuna trials each method was tuned with (``[tune] trials``); None: not tuned."""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def path(self) -> str | None:
+        """The suite file the board was run from (the open ``path``; None when not recorded)."""
+        return self.extra.get("path")
+
 
 @dataclass(frozen=True)
 class Bootstrap(JsonCodec):
@@ -694,19 +731,18 @@ class Leaderboard:
         return next((s for s in self.summary if s.task == task and s.method == TEACHER), None)
 
     def method_kind(self, method: str) -> str:
-        """A method's kind as its records say; for boards made before kinds were recorded, the registry's
-        (via the variant's base); an id the registry does not know counts as action imitation."""
+        """A method's kind as its records say; for boards made before kinds were recorded, the kind of
+        its registered method (via the variant's base, ``LEGACY_METHOD_KINDS``); an id not known there
+        counts as action imitation."""
         kinds = {r.method_kind for r in self.records if r.method == method and r.method_kind}
         if kinds:
             return kinds.pop()
         if method == TEACHER:
             return "teacher"
-        from kdmarl_bench.methods import METHODS  # imports torch: only for boards without recorded kinds
-
         base = self.base_methods().get(method, method)
         for name in (method, base):
-            if name in METHODS:
-                return METHODS.get(name).kind
+            if name in LEGACY_METHOD_KINDS:
+                return LEGACY_METHOD_KINDS[name]
         return "action-imitation"
 
     def base_methods(self) -> dict[str, str]:

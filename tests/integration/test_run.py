@@ -16,10 +16,10 @@ from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import main
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.models.policy import TeacherPolicy
-from kdmarl_bench.results.leaderboard import load_leaderboard, validate
+from kdmarl_bench.results.schema import validate
 from kdmarl_bench.runner import RunEvents, run_suite
 from kdmarl_bench.suite import load_suite
-from tests.factories import random_teacher, tiny_suite_toml
+from tests.factories import load_board, random_teacher, tiny_suite_toml
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -44,7 +44,7 @@ def teacher(tmp_path):
 def test_run_writes_valid_leaderboard(tmp_path, teacher):
     suite = load_suite(write_suite(tmp_path, teacher))
     board, path = run_suite(suite, tmp_path / "out")
-    validate(load_leaderboard(path))
+    validate(load_board(path))
     recs = {r["method"]: r for r in board["records"]}
     assert set(recs) == {"teacher", "kd-marl", "bc"}
     for method, r in recs.items():

@@ -205,7 +205,7 @@ def test_int8_retention_is_filled_like_the_fp32_one():
 
 def test_leaderboard_schema_takes_the_runtime_paths_with_their_extra_fields():
     from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.results.leaderboard import validate
+    from kdmarl_bench.results.schema import validate
     from tests.factories import make_leaderboard
 
     lb = make_leaderboard()

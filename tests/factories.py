@@ -281,3 +281,8 @@ def latency_summary(records: list[dict]) -> dict:
 def with_derived_fields(board: dict) -> dict:
     """A migrated copy of a board dict (older versions get the fields added since)."""
     return migrate(sanitize(board))
+
+
+def board_json(board: Leaderboard) -> dict:
+    """The JSON form of a typed board (what its file holds)."""
+    return sanitize(board.to_dict())

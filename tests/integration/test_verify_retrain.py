@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.records import Record
 from kdmarl_bench.runner import run_suite
 from kdmarl_bench.suite import load_suite
 from kdmarl_bench.verify import judge_retrained, reconstruct_cell
@@ -73,17 +74,17 @@ def test_reconstruct_cell_uses_the_record_and_checks_widths(board):
     data = load_board(board)
     suite = load_suite(data["suite"]["path"])
     rec = next(r for r in data["records"] if r["method"] == "bc" and r["seed"] == 1)
-    cell, notes = reconstruct_cell(suite, rec, "board")
+    cell, notes = reconstruct_cell(suite, Record.from_dict(rec), "board")
     assert (cell.task, cell.method, cell.size_label, cell.seed) == (TASK, "bc", "auto", 1)
     assert (cell.env_steps, cell.eval_seed, cell.eval_episodes) == (400, rec["eval_seed"], 6) and notes == []
     tampered = {**rec, "budget": {"env_steps": 800}}
-    cell, notes = reconstruct_cell(suite, tampered, "board")
+    cell, notes = reconstruct_cell(suite, Record.from_dict(tampered), "board")
     assert cell.env_steps == 800 and "env_steps 800" in notes[0]
     wrong = {**rec, "student": {**rec["student"], "widths": [[8, 8], [8, 8]]}}
     with pytest.raises(UsageError, match="widths"):
-        reconstruct_cell(suite, wrong, "board")
+        reconstruct_cell(suite, Record.from_dict(wrong), "board")
     with pytest.raises(UsageError, match="no cell"):
-        reconstruct_cell(suite, {**rec, "seed": 9}, "board")
+        reconstruct_cell(suite, Record.from_dict({**rec, "seed": 9}), "board")
 
 
 def test_judge_retrained():

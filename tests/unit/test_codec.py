@@ -179,26 +179,23 @@ def test_read_leaderboard_gives_the_typed_board():
 # the dataclasses agree with the JSON Schema
 
 _DEFS = schema()["$defs"]
-_PROPS = schema()["properties"]
-_SCHEMA_OF = {
-    records.SuiteInfo: _PROPS["suite"],
-    records.Provenance: _PROPS["provenance"],
-    records.Protocol: _PROPS["protocol"],
-    records.Bootstrap: _PROPS["protocol"]["properties"]["bootstrap"],
-    records.Record: _DEFS["record"],
-    records.Student: _DEFS["student"],
-    records.TrainStats: _DEFS["record"]["properties"]["train"],
-    records.Cost: _DEFS["cost"],
-    records.LatencyEntry: _DEFS["latency"],
-    records.CurvePoint: _DEFS["curve_point"],
-    records.Summary: _DEFS["summary"],
-    records.LatencyGroup: _DEFS["latency_group"],
-    records.LatencySummary: _DEFS["summary"]["properties"]["latency_summary"],
-    records.CurveSummaryPoint: _DEFS["curve_summary_point"],
-    records.Aggregate: _DEFS["aggregate"],
-    records.PerformanceProfile: _DEFS["performance_profile"],
-    records.Improvement: _DEFS["poi"],
-}
+_SCHEMA_PATHS = {  # dataclass → where its object lies in the current schema
+    "SuiteInfo": "properties.suite", "Provenance": "properties.provenance", "Protocol": "properties.protocol",
+    "Bootstrap": "properties.protocol.properties.bootstrap", "Record": "$defs.record", "Student": "$defs.student",
+    "TrainStats": "$defs.record.properties.train", "Cost": "$defs.cost", "LatencyEntry": "$defs.latency",
+    "CurvePoint": "$defs.curve_point", "Summary": "$defs.summary", "LatencyGroup": "$defs.latency_group",
+    "LatencySummary": "$defs.summary.properties.latency_summary", "CurveSummaryPoint": "$defs.curve_summary_point",
+    "Aggregate": "$defs.aggregate", "PerformanceProfile": "$defs.performance_profile", "Improvement": "$defs.poi"}
+
+
+def _at(path: str) -> dict:
+    node = schema()
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+_SCHEMA_OF = {getattr(records, name): _at(path) for name, path in _SCHEMA_PATHS.items()}
 OPEN_KEYS = {
     records.Record: {"eval_seeds"},
     records.Student: {"flops_reduction_target", "flops_reduction"},

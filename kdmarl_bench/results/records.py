@@ -2,9 +2,12 @@
 
 A leaderboard file is read once (``results.io.read_leaderboard``: read → validate → migrate →
 ``Leaderboard.from_dict``); every reader works on these dataclasses and never re-checks a field
-with ``.get``. ``to_dict`` gives the schema-version-3 JSON form back. Fields the schema leaves
-open (a record's ``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in
-each object's ``extra``, so a round trip loses nothing.
+with ``.get``. ``Record`` is the one record type from ``cells.run_cell`` through the store and the
+runner to every reader. ``to_dict`` / ``from_dict`` are the generic codec's (``results.codec``: the
+JSON key order, and which keys are left out when None or default, are declared on the fields), and
+give the schema-version-3 JSON form back byte for byte. Fields the schema leaves open (a record's
+``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in each object's
+``extra`` (read through properties such as ``Record.eval_seed``), so a round trip loses nothing.
 
 This module also holds the few rules every reader shares: which CI counts (``has_ci``), what a
 "successful" record is (``Record.ok``), the method order of tables (``method_sort_key``) and the

@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kdmarl_bench.results.gate import FAIL, INCONCLUSIVE, PASS, gate
-from kdmarl_bench.results.leaderboard import TEACHER, is_ok, size_label
+from kdmarl_bench.results.records import TEACHER, Leaderboard, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "untrained_students.json"
@@ -77,8 +77,9 @@ def load(name: str) -> dict:
 def cells(data: dict) -> dict[tuple, list[dict]]:
     out: dict[tuple, list[dict]] = defaultdict(list)
     for r in data["records"]:
-        if is_ok(r):
-            out[(r["task"], r["method"], size_label(r))].append(r)
+        typed = Record.from_dict(r)
+        if typed.ok:
+            out[typed.key].append(r)
     return out
 
 
@@ -208,7 +209,7 @@ def collapse_one_seed(records: list[dict], untrained: dict[str, list[dict]]) -> 
     teacher = {(r["task"], r["seed"]): r for r in records if r["method"] == TEACHER}
     out = []
     for r in records:
-        if r["method"] == "kd-marl" and size_label(r) == "auto" and r["seed"] == 0 and r["task"] in untrained:
+        if r["method"] == "kd-marl" and Record.from_dict(r).size == "auto" and r["seed"] == 0 and r["task"] in untrained:
             u = untrained[r["task"]][0]
             t = teacher[(r["task"], 0)]["score"]
             score = float(np.mean(u["episode_scores"]))
@@ -226,7 +227,7 @@ def run_collapse(name: str, template: dict, groups, untrained, reps: int, rng) -
     for _ in range(reps):
         base = board_with(template, resample(groups, 2, rng))
         cur = board_with(template, collapse_one_seed(resample(groups, 2, rng), untrained))
-        res = gate(cur, base)
+        res = gate(Leaderboard.from_dict(cur), Leaderboard.from_dict(base))
         runs_fail += res.exit_code == 1
         runs_strict += bool(res.failures or res.inconclusive)
         for c in res.checks:
@@ -283,7 +284,7 @@ def run(name: str, template: dict, base_groups, cur_groups, n: int, reps: int, r
     for _ in range(reps):
         base = board_with(template, resample(base_groups, n, rng))
         cur = board_with(template, resample(cur_groups, n, rng))
-        res = gate(cur, base)
+        res = gate(Leaderboard.from_dict(cur), Leaderboard.from_dict(base))
         runs_fail += res.exit_code == 1
         runs_strict += bool(res.failures or res.inconclusive)
         for c in res.checks:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kdmarl_bench.profiling.quantize import int8_result
 from kdmarl_bench.profiling.runtimes import RuntimeTeam, time_team
-from kdmarl_bench.results.leaderboard import load_leaderboard
+from kdmarl_bench.results.io import read_leaderboard
 from kdmarl_bench.results.stats import retention
 from kdmarl_bench.teachers.zoo import load_policy_ref
 
@@ -30,28 +30,28 @@ def main() -> int:
     ap.add_argument("--json", dest="json_out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.perf_counter()
-    data = load_leaderboard(args.leaderboard)
+    board = read_leaderboard(args.leaderboard)
     rows = []
-    for r in data["records"]:
-        if r.get("error") or r["method"] == "teacher" or not r.get("checkpoint"):
+    for r in board.records:
+        if r.error or r.method == "teacher" or not r.checkpoint:
             continue
-        policy, _ = load_policy_ref(str(args.leaderboard.resolve().parent / r["checkpoint"]))
-        q = int8_result(policy, r["task"], r["eval_episodes"], r["eval_seed"], fp32_score=r["score"],
-                        teacher_score=r.get("teacher_score"), random_score=r.get("random_score"),
+        policy, _ = load_policy_ref(str(args.leaderboard.resolve().parent / r.checkpoint))
+        q = int8_result(policy, r.task, r.eval_episodes, r.eval_seed, fp32_score=r.score,
+                        teacher_score=r.teacher_score, random_score=r.random_score,
                         warmup=20, iters=args.iters, repeats=3)
         fp32 = RuntimeTeam.build(policy.deploy_actors(), list(policy.obs_dims), "onnxruntime")
         fp32_lat = time_team(fp32, warmup=20, iters=args.iters, repeats=3)
-        retained = r.get("retention")
-        if retained is None and r.get("teacher_score") is not None:
-            retained = float(retention(r["score"], r["teacher_score"], r["metric"], r.get("random_score")))
+        retained = r.retention
+        if retained is None and r.teacher_score is not None:
+            retained = float(retention(r.score, r.teacher_score, r.metric, r.random_score))
         rows.append({
-            "task": r["task"], "method": r["method"], "seed": r["seed"], "episodes": r["eval_episodes"],
-            "fp32_score": r["score"], "int8_score": q["score"], "fp32_retention": retained,
+            "task": r.task, "method": r.method, "seed": r.seed, "episodes": r.eval_episodes,
+            "fp32_score": r.score, "int8_score": q["score"], "fp32_retention": retained,
             "int8_retention": q["retention"], "action_agreement": q["equivalence"]["action_agreement"],
             "fp32_onnx_bytes": fp32.file_bytes, "int8_onnx_bytes": q["bytes"],
             "fp32_ort_p50_ms": fp32_lat["p50_ms"], "int8_ort_p50_ms": q["latency"]["p50_ms"],
         })
-        print(f"{r['task']} {r['method']} seed {r['seed']}: fp32 {r['score']:.3f} -> int8 {q['score']:.3f}",
+        print(f"{r.task} {r.method} seed {r.seed}: fp32 {r.score:.3f} -> int8 {q['score']:.3f}",
               file=sys.stderr)
 
     def pct(x):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
+from kdmarl_bench.results.records import Cost, CurvePoint, Record, Student
 from kdmarl_bench.results.store import cell_key
 from kdmarl_bench.safeio import task_dirname
 from kdmarl_bench.suite import Cell, ProfileSettings
@@ -131,7 +132,7 @@ class RandomScoreJob:
 class CellResult:
     """What a worker sends back for one cell: the record and, for students, the weights."""
 
-    record: dict
+    record: Record
     student: CheckpointBlob | None = None
 
 
@@ -183,28 +184,17 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     teacher = load_teacher_blob(teacher_blob, cell.task, spec.teacher.sha256)
     teacher_sha = teacher_blob.sha256
     method_cls = METHODS.get(spec.base_method)
-    record: dict[str, Any] = {
-        "task": cell.task,
-        "backend": env_spec.backend,
-        "backend_versions": task.versions(),
-        "metric": env_spec.metric,
-        "method": cell.method,
-        "base_method": spec.base_method,
-        "student": None,
-        "seed": cell.seed,
-        "eval_seed": cell.eval_seed,
-        "eval_episodes": cell.eval_episodes,
-        "teacher": spec.teacher.ref,
-        "teacher_sha256": teacher_sha,
-        "teacher_kind": "privileged" if teacher.view == "privileged" else "local",
-        "method_kind": method_cls.kind,
-        "view": cell.view,
-        "method_config": {},
-        "budget": {"env_steps": cell.env_steps},
-        "train": None,
-        "checkpoint": None if method_cls.trains_student else spec.teacher.ref,
-        "error": None,
-    }
+    record = Record(
+        task=cell.task, backend=env_spec.backend, backend_versions=task.versions(), metric=env_spec.metric,
+        method=cell.method, base_method=spec.base_method, student=None, seed=cell.seed, score=None,
+        episode_scores=[], win_rate=None, teacher_score=None, random_score=None, retention=None,
+        budget={"env_steps": cell.env_steps}, train=None, cost=None, latency=[],
+        checkpoint=None if method_cls.trains_student else spec.teacher.ref, error=None,
+        teacher_kind="privileged" if teacher.view == "privileged" else "local", method_kind=method_cls.kind,
+        view=cell.view,
+        extra={"eval_seed": cell.eval_seed, "eval_episodes": cell.eval_episodes, "teacher": spec.teacher.ref,
+               "teacher_sha256": teacher_sha, "method_config": {}},
+    )
     policy = teacher
     student_blob = None
     if method_cls.trains_student:
@@ -216,11 +206,12 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         view = get_view(cell.task, cell.view, "cell view", students=True)
         widths, fit = resolve_widths(view.obs_dims, env_spec.n_actions, size.hidden, size.scale, size.flops_reduction,
                                      teacher.architecture(), f"{cell.label()}: size {size.label!r}")
-        record["student"] = {"size": size.label, "widths": [list(w) for w in widths]}
-        if fit is not None:
-            record["student"].update(flops_reduction_target=fit.target, flops_reduction=round(fit.reduction, 4))
+        fitted = {} if fit is None else {"flops_reduction_target": fit.target,
+                                         "flops_reduction": round(fit.reduction, 4)}
         method = method_cls.from_overrides(cell.method_config)
-        record["method_config"] = dataclasses.asdict(method.config)
+        method_config = dataclasses.asdict(method.config)
+        record = replace(record, student=Student([list(w) for w in widths], size.label, extra=fitted),
+                         extra={**record.extra, "method_config": method_config})
         # Same seed → same student init for every method (paired comparison).
         torch.manual_seed(10_007 * cell.seed + 1)
         student = StudentPolicy(view.obs_dims, env_spec.n_actions, widths, view=view.name)
@@ -235,26 +226,26 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
         try:
             stats = method.train(ctx)
         except NonFiniteLoss as exc:
-            record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}")
+            record = replace(record, error=f"{type(exc).__name__}: {exc}")
             return CellResult(record)
         except (UsageError, BackendUnavailable):
             raise
         except Exception as exc:  # a method bug must not lose the other cells' results
             tb = traceback.format_exc(limit=4)
-            record.update(score=None, episode_scores=[], error=f"{type(exc).__name__}: {exc}\n{tb}")
+            record = replace(record, error=f"{type(exc).__name__}: {exc}\n{tb}")
             return CellResult(record)
         finally:
-            if log is not None and record.get("error") is not None:
+            if log is not None and record.error is not None:
                 log.close()
         # Intermediate evaluations ran inside train(): their time is not training time.
-        stats = dataclasses.replace(stats, wall_s=max(stats.wall_s - ctx.eval_wall_s, 0.0))
-        record["train"] = {**stats.to_dict(), "curve_eval_s": round(ctx.eval_wall_s, 3)}
+        stats = stats.finished(ctx.eval_wall_s)
+        record = replace(record, train=stats)
         policy = student.eval()
         student_blob = student_checkpoint_blob(student, {
             "kind": "student",
             "task": cell.task,
             "method": cell.method,
-            "method_config": record["method_config"],
+            "method_config": method_config,
             "teacher": spec.teacher.ref,
             "view": cell.view,
             "seed": cell.seed,
@@ -265,41 +256,45 @@ def run_cell(spec: CellSpec, teacher_blob: CheckpointBlob | None, device: str = 
     # ---- evaluate (greedy and sampled, paired eval seeds) ------------------------------
     t0 = time.perf_counter()
     res = evaluate_protocol(policy, cell.task, cell.eval_episodes, cell.eval_seed_list)
-    record.update(
-        **res.record_fields(),
-        eval_wall_s=round(time.perf_counter() - t0, 2),
+    sampled = res.sampled
+    seeds = {} if res.eval_seeds is None else {"eval_seeds": res.eval_seeds}
+    record = replace(
+        record, score=res.score, episode_scores=res.episode_scores, win_rate=res.win_rate,
+        score_sampled=None if sampled is None else sampled.score,
+        episode_scores_sampled=None if sampled is None else sampled.episode_scores,
         random_score=None,  # the driver's random-score job fills it
+        extra={**record.extra, "mean_return": res.mean_return, **seeds,
+               "eval_wall_s": round(time.perf_counter() - t0, 2)},
     )
     if method_cls.trains_student:
-        record["curve"] = learning_curve(ctx, stats.env_steps, res)
+        curve = learning_curve(ctx, stats.env_steps, res)
+        record = replace(record, curve=curve)
         if log is not None:
-            log.curve(record["curve"])
+            log.curve(curve)
             log.final(res.score, stats.env_steps)
             log.close()
     # ---- cost (counted here; latency is timed by the driver's profile phase) --------
     from kdmarl_bench.profiling.memory import memory_footprint
 
     actors, obs_dims = policy.deploy_actors(), list(policy.obs_dims)
-    record.update(cost=count_policy_cost(actors, obs_dims), latency=[],
-                  memory=memory_footprint(actors, obs_dims).to_dict())
+    record = replace(record, cost=Cost.from_dict(count_policy_cost(actors, obs_dims)), latency=[],
+                     extra={**record.extra, "memory": memory_footprint(actors, obs_dims).to_dict()})
     # ---- int8 twin ([profile] quantize): scored under the same protocol ---------------
     if "int8" in spec.profile.quantize and method_cls.trains_student:
         from kdmarl_bench.profiling.quantize import int8_result
 
         # Its retention is filled by the driver once the teacher's score is known (with_int8_retention).
-        record["int8"] = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed_list, fp32_score=res.score,
-                                     warmup=spec.profile.warmup, iters=spec.profile.iters)
+        int8 = int8_result(policy, cell.task, cell.eval_episodes, cell.eval_seed_list, fp32_score=res.score,
+                           warmup=spec.profile.warmup, iters=spec.profile.iters)
+        record = replace(record, extra={**record.extra, "int8": int8})
     return CellResult(record, student_blob)
 
 
-def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) -> list[dict]:
+def learning_curve(ctx: DistillContext, env_steps_used: int, final: EvalResult) -> list[CurvePoint]:
     """The record's ``curve``: the intermediate points the method reached, then every other budget
     point (the final one, and any the method stopped short of) with the final evaluation ``final``."""
-    from kdmarl_bench.methods.base import BudgetEvaluation
-
     done = {c.env_steps: c for c in ctx.curve}
-    points = [done.get(p) or BudgetEvaluation.of(p, env_steps_used, final) for p in ctx.budget_points()]
-    return [c.to_dict() for c in points]
+    return [done.get(p) or CurvePoint.of(p, env_steps_used, final) for p in ctx.budget_points()]
 
 
 def student_checkpoint_blob(policy, card: dict) -> CheckpointBlob:

@@ -65,15 +65,15 @@ class EvalResult:
             out.update(score_sampled=self.sampled.score, episode_scores_sampled=self.sampled.episode_scores)
         return out
 
-    def record_fields(self) -> dict:
-        """The record's evaluation fields: the greedy score and, when played, the sampled one."""
-        out = {"score": self.score, "episode_scores": self.episode_scores, "win_rate": self.win_rate,
-               "mean_return": float(np.mean(self.returns))}
-        if self.seeds is not None and len(self.seeds) > 1:
-            out["eval_seeds"] = list(self.seeds)
-        if self.sampled is not None:
-            out.update(score_sampled=self.sampled.score, episode_scores_sampled=self.sampled.episode_scores)
-        return out
+    @property
+    def mean_return(self) -> float:
+        """Mean team return over the episodes (a record's open ``mean_return``)."""
+        return float(np.mean(self.returns))
+
+    @property
+    def eval_seeds(self) -> list[int] | None:
+        """The eval seeds when the episodes were spread over more than one (a record's ``eval_seeds``)."""
+        return list(self.seeds) if self.seeds is not None and len(self.seeds) > 1 else None
 
 
 def evaluate_protocol(policy: TeamPolicy | None, task_id: str, episodes: int, seeds: list[int],

@@ -27,6 +27,10 @@ from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, KdmarlError, TrainingError, UsageError
 from kdmarl_bench.executors.base import Executor, InlineExecutor
 from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, JobProgress, JobStarted, WorkerEvent
+from kdmarl_bench.results.aggregate import build, with_int8_retention
+from kdmarl_bench.results.io import write_leaderboard
+from kdmarl_bench.results.provenance import collect_provenance
+from kdmarl_bench.results.records import LatencyEntry, Leaderboard, Record
 from kdmarl_bench.results.store import ResultStore, claim_out_dir
 from kdmarl_bench.safeio import confine, resolve_out
 from kdmarl_bench.suite import Cell, Suite, plan
@@ -49,7 +53,7 @@ class RunEvents:
     on_plan: Callable[[int, int], None] | None = None
     """(cells total, cells already finished)."""
     on_cell_start: Callable[[Cell], None] | None = None
-    on_cell_done: Callable[[Cell, dict, bool], None] | None = None
+    on_cell_done: Callable[[Cell, Record, bool], None] | None = None
     """(cell, record, was_cached)."""
     on_train_progress: Callable[[Cell, int, dict], None] | None = None
     on_message: Callable[[str], None] | None = None
@@ -64,7 +68,7 @@ class _Drive:
     specs: list[CellSpec]
     """Every planned cell (a cell waiting for its teacher gets the teacher's digest here)."""
     executor: Executor
-    records: list[dict | None]
+    records: list[Record | None]
     """Plan order; None until the cell's record is written or read."""
     jobs: dict[int, object] = field(default_factory=dict)
     """Job id → the job (``CellSpec``, ``TeacherJob`` or ``RandomScoreJob``)."""
@@ -141,9 +145,9 @@ class Runner:
     def _finished(self, key: str) -> bool:
         if not self.store.has(key):
             return False
-        return not (self.retry_failed and self.store.load(key).get("error"))
+        return not (self.retry_failed and self.store.failed(key))
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[Record]:
         """Run (or resume) every cell; returns the records in plan order, latency attached."""
         executor = self.executor or InlineExecutor(str(self.device))
         try:
@@ -173,8 +177,8 @@ class Runner:
         executor.close()
         # ---- profile phase: on the driver, with every worker gone ----------------------
         done = [(s, r) for s, r in zip(specs, records, strict=True) if r is not None]
-        self._fill_random_scores(done)
-        self._attach_latency(done)
+        done = self._fill_random_scores(done)
+        done = self._attach_latency(done)
         lost = [s for s, r in zip(specs, records, strict=True) if r is None]
         if lost:
             names = "; ".join(s.cell.label() for s in lost[:5]) + (" ..." if len(lost) > 5 else "")
@@ -183,7 +187,7 @@ class Runner:
         return [r for _, r in done]
 
     # ---- the driver loop ---------------------------------------------------------------
-    def _drive(self, specs: list[CellSpec], executor: Executor) -> list[dict | None]:
+    def _drive(self, specs: list[CellSpec], executor: Executor) -> list[Record | None]:
         """Submit every job (random-policy scores, teachers the suite trains, cells), then handle what the
         executor reports until none is left; returns the records in plan order (None: its worker was lost)."""
         d = _Drive(specs, executor, [None] * len(specs))
@@ -298,35 +302,37 @@ class Runner:
     def _random_done(self, d: _Drive, ev: JobDone, job: RandomScoreJob) -> None:
         self._random[(job.task, job.episodes, job.eval_seed)] = ev.result
         if ev.result is not None:
-            self.store.save(job.key, {"kind": "random-score", "task": job.task, "score": ev.result,
-                                      "episodes": job.episodes, "eval_seed": job.eval_seed})
+            self.store.save_score(job.key, job.task, ev.result, job.episodes, job.eval_seed)
 
     def _random_failed(self, d: _Drive, ev: JobFailed, job: RandomScoreJob) -> None:
         self._msg(f"random-policy score for {job.task} failed: {_why(ev)}")
 
-    def _record(self, i: int, specs: list[CellSpec], result: CellResult) -> dict:
+    def _record(self, i: int, specs: list[CellSpec], result: CellResult) -> Record:
         """Write a worker's result: the student checkpoint, then the cell file (atomically, once)."""
         spec = specs[i]
+        rec = result.record
         if spec.teacher.sha256 is None:  # submitted before its teacher was trained (Ray dependency)
-            spec = specs[i] = spec.with_teacher_digest(result.record["teacher_sha256"])
-        rec = dict(result.record)
+            spec = specs[i] = spec.with_teacher_digest(rec.teacher_sha256)
         if result.student is not None:
             weights = write_checkpoint_blob(result.student, confine(self.out, spec.checkpoint_stem, "student checkpoint"),
                                             self.out)
-            rec["checkpoint"] = str(weights.relative_to(self.out))
+            rec = replace(rec, checkpoint=str(weights.relative_to(self.out)))
         c = spec.cell
-        rec["random_score"] = self._random.get((c.task, c.eval_episodes, c.eval_seed))
+        rec = replace(rec, random_score=self._random.get((c.task, c.eval_episodes, c.eval_seed)))
         self.store.save(spec.key, rec)
         return rec
 
-    def _fill_random_scores(self, done: list[tuple[CellSpec, dict]]) -> None:
+    def _fill_random_scores(self, done: list[tuple[CellSpec, Record]]) -> list[tuple[CellSpec, Record]]:
         """A cell saved before its task's random-policy score arrived gets it now (file rewritten)."""
+        out = []
         for spec, rec in done:
-            if rec.get("random_score") is None and not rec.get("error"):
-                score = self._random.get((rec["task"], rec["eval_episodes"], rec["eval_seed"]))
-                if score is not None:
-                    rec["random_score"] = score
-                    self.store.save(spec.key, rec)
+            c = spec.cell
+            score = self._random.get((c.task, c.eval_episodes, c.eval_seed))
+            if rec.random_score is None and not rec.error and score is not None:
+                rec = replace(rec, random_score=score)
+                self.store.save(spec.key, rec)
+            out.append((spec, rec))
+        return out
 
     def _lost(self, spec: CellSpec, why: str) -> None:
         if self.events.on_cell_lost:
@@ -334,31 +340,32 @@ class Runner:
         self._msg(f"[red]lost[/] {spec.cell.label()}: {why}")
 
     # ---- profile phase -----------------------------------------------------------------
-    def _attach_latency(self, done: list[tuple[CellSpec, dict]]) -> None:
+    def _attach_latency(self, done: list[tuple[CellSpec, Record]]) -> list[tuple[CellSpec, Record]]:
         """Time every distinct architecture of each task once (interleaved with its teacher) and put
         the measurement on every row that shares it. Runs on the driver with no worker busy."""
         from kdmarl_bench.checkpoint import load_checkpoint
         from kdmarl_bench.profiling.phase import annotate, arch_id, profile_task
 
         paths = self.suite.profile.paths
+        latency: dict[int, list[LatencyEntry]] = {}
         for task in self.suite.tasks:
-            rows = [(s, r) for s, r in done if s.cell.task == task and not r.get("error")]
+            rows = [(n, s, r) for n, (s, r) in enumerate(done) if s.cell.task == task and not r.error]
             if not rows:
                 continue
             teacher = None
             students: dict[str, object] = {}
-            arch_of: list[tuple[dict, str, str]] = []
-            for spec, rec in rows:
+            arch_of: list[tuple[int, str, str]] = []
+            for n, spec, rec in rows:
                 if spec.base_method == "teacher":
                     if teacher is None:
                         policy, _ = load_checkpoint(teacher_path(self.teacher_ref(task), self.out))
                         teacher = (arch_id(policy, paths), policy)
-                    arch_of.append((rec, teacher[0], "teacher"))
+                    arch_of.append((n, teacher[0], "teacher"))
                 else:
-                    policy, _ = load_checkpoint(self.out / rec["checkpoint"])
+                    policy, _ = load_checkpoint(self.out / rec.checkpoint)
                     a = arch_id(policy, paths)
                     students.setdefault(a, policy)
-                    arch_of.append((rec, a, "student"))
+                    arch_of.append((n, a, "student"))
             measured = profile_task(self.out, task, teacher, students, self.suite.profile, self.events.on_message)
             roles = {"teacher"} if teacher else set()
             if students:
@@ -366,8 +373,9 @@ class Runner:
             counts: dict[str, int] = {}
             for _, a, _ in arch_of:
                 counts[a] = counts.get(a, 0) + 1
-            for rec, a, role in arch_of:
-                rec["latency"] = annotate(measured[a], a, role, roles, counts[a])
+            for n, a, role in arch_of:
+                latency[n] = [LatencyEntry.from_dict(e) for e in annotate(measured[a], a, role, roles, counts[a])]
+        return [(s, replace(r, latency=latency[n]) if n in latency else r) for n, (s, r) in enumerate(done)]
 
     def _msg(self, text: str) -> None:
         if self.events.on_message:
@@ -387,50 +395,43 @@ _HANDLERS: dict[tuple[type, type], Callable[[Runner, _Drive, Any, Any], None]] =
 """(event kind, job kind) → the ``Runner`` method that handles it; a pair not listed is ignored."""
 
 
-def run_one_cell(spec: CellSpec, out_dir: str | Path, device: str = "cpu") -> dict:
+def run_one_cell(spec: CellSpec, out_dir: str | Path, device: str = "cpu") -> Record:
     """Run one cell here, in this process (``verify --retrain``): the student checkpoint is written
     under ``out_dir`` (at ``spec.checkpoint_stem``), the record is returned, not saved. No latency."""
     out = resolve_out(out_dir)
     result = run_cell(spec, read_checkpoint_blob(spec.teacher, out), str(resolve_device(device)))
-    rec = dict(result.record)
+    rec = result.record
     if result.student is not None:
-        rec["checkpoint"] = str(write_checkpoint_blob(result.student, confine(out, spec.checkpoint_stem, "student checkpoint"),
-                                                      out).relative_to(out))
+        weights = write_checkpoint_blob(result.student, confine(out, spec.checkpoint_stem, "student checkpoint"), out)
+        rec = replace(rec, checkpoint=str(weights.relative_to(out)))
     return rec
 
 
-def cell_spec_for_record(suite: Suite, record: dict, out_dir: str | Path) -> CellSpec:
+def cell_spec_for_record(suite: Suite, record: Record, out_dir: str | Path) -> CellSpec:
     """The planned cell of ``suite`` a leaderboard record came from (task, method, size, seed)."""
-    size = (record.get("student") or {}).get("size", "full")
     for spec in Runner(suite, out_dir, device="cpu").specs():
         c = spec.cell
-        if (c.task, c.method, c.size_label, c.seed) == (record["task"], record["method"], size, record["seed"]):
+        if (c.task, c.method, c.size_label, c.seed) == (record.task, record.method, record.size, record.seed):
             return spec
     raise UsageError(f"{suite.path}: no cell of suite {suite.name!r} matches record "
-                     f"{record['task']} · {record['method']} · {size} · seed {record['seed']}")
+                     f"{record.task} · {record.method} · {record.size} · seed {record.seed}")
 
 
-def fill_teacher_scores(records: list[dict]) -> list[dict]:
+def fill_teacher_scores(records: list[Record]) -> list[Record]:
     """Give every record the teacher's score on the same (task, seed) — the retention base (and its
     int8 twin, when it has one, the retention against it)."""
-    from kdmarl_bench.profiling.quantize import with_int8_retention
-
-    teachers = {(r["task"], r["seed"]): r for r in records
-                if r.get("base_method", r["method"]) == "teacher" and not r.get("error")}
+    teachers = {(r.task, r.seed): r for r in records if r.base == "teacher" and not r.error}
     out = []
     for r in records:
-        r = dict(r)
-        teacher = teachers.get((r["task"], r["seed"]), {})
-        r["teacher_score"] = teacher.get("score")
-        if r.get("score_sampled") is not None:  # sampled retention is against the teacher's sampled score
-            r["teacher_score_sampled"] = teacher.get("score_sampled")
+        teacher = teachers.get((r.task, r.seed))
+        r = replace(r, teacher_score=None if teacher is None else teacher.score)
+        if r.score_sampled is not None:  # sampled retention is against the teacher's sampled score
+            r = replace(r, teacher_score_sampled=None if teacher is None else teacher.score_sampled)
         out.append(with_int8_retention(r))
     return out
 
 
-def build_suite_leaderboard(suite: Suite, records: list[dict]) -> dict:
-    from kdmarl_bench.results.leaderboard import build_leaderboard, collect_provenance
-
+def build_suite_leaderboard(suite: Suite, records: list[Record]) -> Leaderboard:
     protocol = {
         "eval_episodes": {t: suite.eval_episodes(t) for t in suite.tasks},
         "seeds": list(suite.seeds),
@@ -440,30 +441,28 @@ def build_suite_leaderboard(suite: Suite, records: list[dict]) -> dict:
         "eval_seed_base": suite.eval.seed_base,
         "budget_env_steps": {t: suite.env_steps(t) for t in suite.tasks},
     }
-    return build_leaderboard(fill_teacher_scores(records), suite.info(), protocol,
-                             collect_provenance(threads=torch.get_num_threads()))
+    return build(fill_teacher_scores(records), suite.info(), protocol,
+                 collect_provenance(threads=torch.get_num_threads()))
 
 
-def rebase_checkpoints(records: list[dict], out_dir: Path, leaderboard_path: Path) -> list[dict]:
+def rebase_checkpoints(records: list[Record], out_dir: Path, leaderboard_path: Path) -> list[Record]:
     """Checkpoint paths in cells are relative to the run dir; a leaderboard's are relative to it."""
     base = leaderboard_path.resolve().parent
     out = []
     for r in records:
-        ck = r.get("checkpoint")
+        ck = r.checkpoint
         if ck and not ck.startswith("zoo:") and not Path(ck).is_absolute():
-            r = {**r, "checkpoint": os.path.relpath((out_dir / ck).resolve(), base)}
+            r = replace(r, checkpoint=os.path.relpath((out_dir / ck).resolve(), base))
         out.append(r)
     return out
 
 
 def run_suite(suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
               retry_failed: bool = False, leaderboard_path: str | Path | None = None,
-              executor: Executor | None = None, log_dir: str | Path | None = None) -> tuple[dict, Path]:
+              executor: Executor | None = None, log_dir: str | Path | None = None) -> tuple[Leaderboard, Path]:
     """Run (or resume) every cell, then write the leaderboard (default ``out_dir/leaderboard.json``).
 
     ``executor`` None runs the cells one by one in this process; see :mod:`kdmarl_bench.executors`."""
-    from kdmarl_bench.results.leaderboard import write_leaderboard
-
     out_dir = resolve_out(out_dir)  # once: every path below is built from the absolute, resolved folder
     with claim_out_dir(out_dir):  # writable, and no second run on the same folder
         if log_dir is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import BackendUnavailable
+from kdmarl_bench.results.records import CurvePoint
 
 INSTALL_HINT = 'pip install "kdmarl-bench[tensorboard]" (or: pip install tensorboard)'
 
@@ -56,9 +57,9 @@ class CellLog:
         if elapsed > 0:
             self.writer.add_scalar("train/env_steps_per_s", env_steps / elapsed, env_steps)
 
-    def curve(self, points: list[dict]) -> None:
+    def curve(self, points: list[CurvePoint]) -> None:
         for p in points:
-            self.writer.add_scalar("eval/score", float(p["score"]), int(p["env_steps"]))
+            self.writer.add_scalar("eval/score", float(p.score), int(p.env_steps))
 
     def final(self, score: float | None, env_steps: int) -> None:
         if score is not None:

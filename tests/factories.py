@@ -5,7 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kdmarl_bench.results.leaderboard import build_leaderboard
+from kdmarl_bench.results.aggregate import build
+from kdmarl_bench.results.aggregate import latency_summary as aggregate_latency_summary
+from kdmarl_bench.results.codec import sanitize
+from kdmarl_bench.results.io import read_leaderboard, write_leaderboard
+from kdmarl_bench.results.migrate import migrate
+from kdmarl_bench.results.records import Leaderboard, Record
 
 PROVENANCE = {
     "kdmarl_bench": "0.1.0",
@@ -157,7 +162,7 @@ def make_leaderboard(
     seeds: list[int] | None = None,
     focus: str | None = None,
 ) -> dict:
-    """A full leaderboard dict built by ``build_leaderboard`` from synthetic records."""
+    """A full leaderboard, as its JSON file holds it, built by ``aggregate.build`` from synthetic records."""
     records = standard_records() if records is None else records
     protocol = {
         "eval_episodes": {"smax/3m": 32, "mpe/simple_spread": 100},
@@ -169,7 +174,29 @@ def make_leaderboard(
     suite = {"name": suite_name, "version": "1", "sha256": "0" * 64}
     if focus is not None:
         suite["focus"] = focus
-    return build_leaderboard(copy.deepcopy(records), suite, protocol, dict(PROVENANCE))
+    return build_board(copy.deepcopy(records), suite, protocol, dict(PROVENANCE))
+
+
+def build_board(records: list[dict], suite: dict, protocol: dict, provenance: dict) -> dict:
+    """The JSON form of the board ``aggregate.build`` makes of record dicts (as cell files hold them)."""
+    typed = [Record.from_dict(sanitize(r)) for r in records]
+    return sanitize(build(typed, suite, protocol, provenance).to_dict())
+
+
+def typed(board: dict) -> Leaderboard:
+    """The typed board of a board dict of any version, values as they are (NaN kept: the gate's own
+    refusal is what a test of it checks; ``io.leaderboard_from_dict`` would sanitize them)."""
+    return Leaderboard.from_dict(migrate(board))
+
+
+def load_board(path) -> dict:
+    """A board file's current-version JSON (read, validated, migrated, written back as JSON)."""
+    return sanitize(read_leaderboard(path).to_dict())
+
+
+def write_board(path, board: dict):
+    """Write a board dict as a leaderboard file (validated, atomically)."""
+    return write_leaderboard(path, typed(board))
 
 
 def as_v1(board: dict) -> dict:
@@ -239,3 +266,23 @@ batch_sizes = {json.dumps(list(batch_sizes))}
 cuda = "off"
 {extra}
 """
+
+
+def summary_index(board: dict) -> dict[tuple[str, str, str], dict]:
+    """``{(task, method, size): summary row}`` of a board dict."""
+    return {(r["task"], r["method"], r["size"]): r for r in board["summary"]}
+
+
+def latency_summary(records: list[dict]) -> dict:
+    """``{"cpu": ..., "cuda": ...}`` of record dicts (the JSON form of ``aggregate.latency_summary``)."""
+    return sanitize(aggregate_latency_summary([Record.from_dict(sanitize(r)) for r in records]).to_dict())
+
+
+def with_derived_fields(board: dict) -> dict:
+    """A migrated copy of a board dict (older versions get the fields added since)."""
+    return migrate(sanitize(board))
+
+
+def board_json(board: Leaderboard) -> dict:
+    """The JSON form of a typed board (what its file holds)."""
+    return sanitize(board.to_dict())

@@ -6,6 +6,7 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from kdmarl_bench.results.records import Record
 from kdmarl_bench.runner import RunEvents
 from kdmarl_bench.suite import Cell
 
@@ -76,19 +77,19 @@ class RunProgress:
                 status=f"{cell.task}" + ("" if steps else " · evaluating"))
             self._refresh()
 
-        def on_cell_done(cell: Cell, rec: dict, cached: bool) -> None:
+        def on_cell_done(cell: Cell, rec: Record, cached: bool) -> None:
             task_id = self.running.pop(self._id(cell), None)
             if task_id is not None:
                 self.bar.remove_task(task_id)
             self.done += 1
-            if rec.get("error"):
+            if rec.error:
                 self.failed += 1
             if not cached:
                 self.finished_here += 1
-                if rec.get("error"):
-                    err.print(f"[red]failed[/] {cell.label()}: {rec['error'].splitlines()[0]}")
+                if rec.error:
+                    err.print(f"[red]failed[/] {cell.label()}: {rec.error.splitlines()[0]}")
                 else:
-                    err.print(f"[green]done[/] {cell.label()}: score {rec['score']:.3f}")
+                    err.print(f"[green]done[/] {cell.label()}: score {rec.score:.3f}")
             self._refresh()
 
         def on_cell_lost(cell: Cell, why: str) -> None:

@@ -12,6 +12,7 @@ from kdmarl_bench.commands.export_checkpoint import checkpoint_export_help
 from kdmarl_bench.deploy_runtimes import checkpoint_formats
 from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
 from kdmarl_bench.results.formats import format_help
+from kdmarl_bench.results.records import Leaderboard
 
 
 @click.command()
@@ -129,10 +130,10 @@ def gate(
     """
     from kdmarl_bench.results.gate import gate as run_gate
     from kdmarl_bench.results.gate import gate_junit, gate_markdown
-    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.results.io import read_leaderboard
 
-    cur_data = load_leaderboard(current)
-    base_data = load_leaderboard(baseline)
+    cur_data = read_leaderboard(current)
+    base_data = read_leaderboard(baseline)
     result = run_gate(
         cur_data,
         base_data,
@@ -255,21 +256,20 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     fresh score is significantly below the recorded one (the 95% CI of fresh − recorded is below 0).
     With --retrain N: retrains N cells here and exits 1 when one falls outside its prediction interval.
     """
-    from kdmarl_bench.results.io import board_path
-    from kdmarl_bench.results.leaderboard import load_leaderboard
+    from kdmarl_bench.results.io import board_path, read_leaderboard
     from kdmarl_bench.verify import verify_leaderboard
 
     leaderboard = board_path(leaderboard)  # a run directory → its leaderboard.json
 
     if retrain is not None:
-        _verify_retrain(load_leaderboard(leaderboard), leaderboard, retrain, as_json)
+        _verify_retrain(read_leaderboard(leaderboard), leaderboard, retrain, as_json)
         return
 
     from kdmarl_bench.commands.common import progress_bar
 
     missing: list[dict] = []
     with progress_bar("verify", None, "records") as update:
-        rows = verify_leaderboard(load_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
+        rows = verify_leaderboard(read_leaderboard(leaderboard), leaderboard, sample, fresh_seed,
                                   include_teacher=include_teacher, allow_outside=allow_outside,
                                   progress=lambda done, total, label: update(done, total, label), not_shipped=missing)
     if missing:
@@ -287,10 +287,10 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
         sys.exit(1)
 
 
-def _verify_retrain(data: dict, leaderboard: Path, n: int, as_json: bool) -> None:
+def _verify_retrain(board: Leaderboard, leaderboard: Path, n: int, as_json: bool) -> None:
     from kdmarl_bench.verify import retrain_leaderboard
 
-    rows = retrain_leaderboard(data, leaderboard, n,
+    rows = retrain_leaderboard(board, leaderboard, n,
                                on_start=lambda c: click.echo(f"retraining {c.label()} ...", err=True))
     if as_json:
         echo_json([r.to_dict() for r in rows])

@@ -68,6 +68,7 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     from kdmarl_bench.commands.common import set_crash_dir
     from kdmarl_bench.commands.progress import RunProgress
     from kdmarl_bench.executors import make_executor
+    from kdmarl_bench.results.codec import sanitize
     from kdmarl_bench.results.headline import headline, verdict_lines
     from kdmarl_bench.results.render import print_leaderboard
     from kdmarl_bench.runner import resolve_device, run_suite
@@ -95,9 +96,9 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
             raise CliError(f"interrupted: finished cells are saved in {out_dir}; run the same command to resume",
                            exit_code=130) from None
 
-    failed = [r for r in board["records"] if r.get("error")]
+    failed = [r for r in board.records if r.error]
     if as_json:
-        echo_json(board)
+        echo_json(sanitize(board.to_dict()))
     else:
         print_leaderboard(stdout_console(), board)
         # the research answer in words, when the suite has a focus method and a baseline to beat

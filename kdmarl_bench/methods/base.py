@@ -30,6 +30,7 @@ import torch
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.registry import Registry, suggest
+from kdmarl_bench.results.records import CurvePoint, TrainStats
 from kdmarl_bench.safeio import MAX_WIDTH
 
 
@@ -66,7 +67,7 @@ class DistillContext:
     evaluate: Callable[[StudentPolicy], Any] | None = None
     """``evaluate(student)`` → an ``EvalResult`` under the cell's protocol (greedy, paired eval seed);
     None = no intermediate evaluation."""
-    curve: list[BudgetEvaluation] = field(default_factory=list)
+    curve: list[CurvePoint] = field(default_factory=list)
     """Intermediate points evaluated so far (filled by ``reached``)."""
     eval_wall_s: float = 0.0
     """Seconds spent in intermediate evaluations (the runner takes them out of the training time)."""
@@ -86,7 +87,7 @@ class DistillContext:
         t0 = time.perf_counter()
         result = self._evaluate_quietly()
         for p in due:
-            self.curve.append(BudgetEvaluation.of(p, env_steps_used, result))
+            self.curve.append(CurvePoint.of(p, env_steps_used, result))
         self.eval_wall_s += time.perf_counter() - t0
 
     def reached_rollout(self, env_steps_used: int, rollout_steps: int) -> None:
@@ -113,64 +114,6 @@ class DistillContext:
                 torch.cuda.set_rng_state_all(cuda_states)
             np.random.set_state(np_state)
             random.setstate(py_state)
-
-
-@dataclass(frozen=True)
-class BudgetEvaluation:
-    """One point of a student's learning curve."""
-
-    env_steps: int
-    """The budget point (from ``eval_at``)."""
-    env_steps_used: int
-    """Env-steps the student had actually used when evaluated (≤ the point: whole rollouts or teacher steps)."""
-    score: float
-    episode_scores: list[float]
-    score_sampled: float | None = None
-    """The same episodes' starts played sampling actions (None: greedy only)."""
-    episode_scores_sampled: list[float] | None = None
-
-    @classmethod
-    def of(cls, env_steps: int, env_steps_used: int, result: Any) -> BudgetEvaluation:
-        """A point from an ``EvalResult`` (greedy, with its ``sampled`` twin when it has one)."""
-        sampled = getattr(result, "sampled", None)
-        return cls(env_steps, env_steps_used, result.score, list(result.episode_scores),
-                   None if sampled is None else sampled.score,
-                   None if sampled is None else list(sampled.episode_scores))
-
-    def to_dict(self) -> dict:
-        out = {"env_steps": self.env_steps, "env_steps_used": self.env_steps_used, "score": self.score,
-               "episode_scores": list(self.episode_scores)}
-        if self.score_sampled is not None:
-            out.update(score_sampled=self.score_sampled, episode_scores_sampled=list(self.episode_scores_sampled or []))
-        return out
-
-
-@dataclass
-class TrainStats:
-    env_steps: int
-    """Env-steps actually used (≤ the budget)."""
-    wall_s: float
-    updates: int
-    final_losses: dict[str, float]
-    budget_rule: str | None = None
-    """On-policy methods: ``"whole-rollouts"`` (``rollout.plan_rollouts``); records made before the rule
-    lack it (a short last rollout was trained on). None for offline methods (not written)."""
-
-    def to_dict(self) -> dict:
-        out = {
-            "env_steps": self.env_steps,
-            "wall_s": self.wall_s,
-            "env_steps_per_s": self.env_steps / self.wall_s if self.wall_s > 0 else None,
-            "updates": self.updates,
-            "final_losses": self.final_losses,
-        }
-        if self.budget_rule is not None:
-            out["budget_rule"] = self.budget_rule
-        return out
-
-
-WHOLE_ROLLOUTS = "whole-rollouts"
-"""``TrainStats.budget_rule`` of the on-policy methods (kd-marl, dagger, scratch)."""
 
 
 class NonFiniteLoss(RuntimeError):

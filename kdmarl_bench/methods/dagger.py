@@ -29,7 +29,6 @@ from torch import nn
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
     FIELD_CHOICES,
-    WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
     MethodConfig,
@@ -39,6 +38,7 @@ from kdmarl_bench.methods.base import (
 )
 from kdmarl_bench.methods.losses import kl_distill
 from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, plan_num_envs, plan_rollouts
+from kdmarl_bench.results.records import WHOLE_ROLLOUTS
 
 BETA_SCHEDULES = FIELD_CHOICES["beta_schedule"]
 

@@ -72,7 +72,6 @@ from torch import nn
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.methods.base import (
     FIELD_CHOICES,
-    WHOLE_ROLLOUTS,
     DistillContext,
     DistillMethod,
     MethodConfig,
@@ -98,6 +97,7 @@ from kdmarl_bench.methods.rollout import (
     plan_rollouts,
 )
 from kdmarl_bench.models.policy import TeamPolicy
+from kdmarl_bench.results.records import WHOLE_ROLLOUTS
 from kdmarl_bench.teachers.mappo import gae
 
 ROLE_TERMS = FIELD_CHOICES["role_term"]

@@ -102,23 +102,3 @@ def int8_result(policy: TeamPolicy, task: str, episodes: int, eval_seed: int | l
         "bytes": team.file_bytes,
         "equivalence": eq.to_dict(),
     }
-
-
-def with_int8_retention(record: dict) -> dict:
-    """A copy of a record whose ``int8.retention`` is filled from its ``teacher_score`` (pure).
-
-    Cells are scored before the teacher's score on the same (task, seed) is known; the runner fills
-    ``teacher_score`` afterwards and calls this to give the int8 twin its retention the same way.
-    Records without ``int8`` are returned unchanged.
-    """
-    from kdmarl_bench.results.stats import retention
-
-    q = record.get("int8")
-    if not isinstance(q, dict) or q.get("score") is None:
-        return record
-    teacher, metric, rand = record.get("teacher_score"), record.get("metric"), record.get("random_score")
-    value = None
-    if teacher is not None and (metric == "win_rate" or (metric == "return" and rand is not None)):
-        value = float(retention(q["score"], teacher, metric, rand))
-        value = value if value == value else None  # NaN -> None
-    return {**record, "int8": {**q, "retention": value}}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kdmarl_bench.results import stats
+from kdmarl_bench.results.codec import sanitize, sanitized
 from kdmarl_bench.results.records import (
     CI,
     DEFAULT_FOCUS,
@@ -67,12 +68,10 @@ def finite_mean(values: Iterable[Any]) -> float | None:
 # records
 
 
-def complete_record(record: dict | Record) -> Record:
-    """A typed record with the teacher's own score as its teacher score and the per-seed
-    retention filled in when the cell left it null."""
-    from kdmarl_bench.results.io import sanitize
-
-    r = record if isinstance(record, Record) else Record.from_dict(sanitize(dict(record)))
+def complete_record(record: Record) -> Record:
+    """The record made JSON-safe (``codec.sanitized``: NaN → None, numpy → Python) with the teacher's own
+    score as its teacher score and the per-seed retention filled in when the cell left it null."""
+    r = sanitized(record)
     if r.method == TEACHER and r.teacher_score is None and is_finite_number(r.score):
         r = replace(r, teacher_score=r.score)
     if r.method == TEACHER and r.teacher_score_sampled is None and is_finite_number(r.score_sampled):
@@ -84,6 +83,23 @@ def complete_record(record: dict | Record) -> Record:
     if r.curve and r.ok:
         r = replace(r, curve=[_point_retention(c, r) for c in r.curve])
     return r
+
+
+def with_int8_retention(record: Record) -> Record:
+    """The record with its int8 twin's ``retention`` (the open ``int8`` field) filled from its
+    ``teacher_score`` the way the fp32 one is (pure; a record without an int8 score is returned as is).
+
+    Cells are scored before the teacher's score on the same (task, seed) is known; the runner fills
+    ``teacher_score`` afterwards and calls this."""
+    q = record.extra.get("int8")
+    if not isinstance(q, dict) or q.get("score") is None:
+        return record
+    teacher, metric, rand = record.teacher_score, record.metric, record.random_score
+    value = None
+    if teacher is not None and (metric == "win_rate" or (metric == "return" and rand is not None)):
+        value = float(stats.retention(q["score"], teacher, metric, rand))
+        value = value if value == value else None  # NaN -> None
+    return replace(record, extra={**record.extra, "int8": {**q, "retention": value}})
 
 
 def _retention(score: Any, teacher: Any, r: Record) -> float | None:
@@ -309,8 +325,6 @@ def retention_columns(records: Iterable[Record], primary: str = "final") -> dict
 
 def performance_profile(cols: list[np.ndarray], boot: Bootstrap) -> PerformanceProfile:
     """Fraction of runs with retention > tau on ``stats.PROFILE_TAUS``, with a stratified CI band."""
-    from kdmarl_bench.results.io import sanitize
-
     taus = np.asarray(stats.PROFILE_TAUS)
     frac, lo, hi = stats.performance_profile_ci(cols, taus, **boot.kwargs())
     return PerformanceProfile(taus.tolist(), sanitize(frac), sanitize(lo), sanitize(hi))
@@ -394,15 +408,13 @@ def improvements_of(board: Leaderboard, method: str | None = None) -> list[tuple
 # the board
 
 
-def build(records: Iterable[dict | Record], suite_info: dict, protocol: dict, provenance: dict) -> Leaderboard:
-    """A typed leaderboard from cell records (dicts as the runner writes them, or Records).
+def build(records: Iterable[Record], suite_info: dict, protocol: dict, provenance: dict) -> Leaderboard:
+    """A typed leaderboard from cell records.
 
     ``protocol.bootstrap`` (n_resamples, random_state, confidence) sets every CI; missing entries
     take the defaults (2000, 0, 0.95) and are recorded. ``suite_info.focus`` (default
     ``kd-marl``) is the method under test.
     """
-    from kdmarl_bench.results.io import sanitize
-
     suite = SuiteInfo.from_dict({"focus": DEFAULT_FOCUS, **sanitize(dict(suite_info))})
     proto = Protocol.from_dict(sanitize(dict(protocol)))
     recs = sorted(

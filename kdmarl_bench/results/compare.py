@@ -14,7 +14,6 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import noise
-from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, Leaderboard, Provenance, Summary, method_sort_key
 
 VALUE_FIELDS = ("score_mean", "score_ci95", "retention_mean", "retention_ci95", "flops", "latency_cpu_p50_ms")
@@ -33,9 +32,8 @@ def _fmt_versions(versions: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "no versions recorded"
 
 
-def task_backends(label: str, board: Leaderboard | dict) -> dict[str, tuple[str, dict]]:
+def task_backends(label: str, board: Leaderboard) -> dict[str, tuple[str, dict]]:
     """``{task: (backend, backend_versions)}`` of one leaderboard; UsageError if a task mixes backends."""
-    board = as_leaderboard(board)
     out: dict[str, tuple[str, dict]] = {}
     for r in board.records:
         if r.task not in out:
@@ -54,10 +52,10 @@ def task_backends(label: str, board: Leaderboard | dict) -> dict[str, tuple[str,
     return out
 
 
-def task_regimes(label: str, board: Leaderboard | dict) -> dict[str, tuple[str, str]]:
+def task_regimes(label: str, board: Leaderboard) -> dict[str, tuple[str, str]]:
     """``{task: (students' view, teacher kind)}`` of one leaderboard; UsageError if a task mixes them."""
     out: dict[str, tuple[str, str]] = {}
-    for r in as_leaderboard(board).records:
+    for r in board.records:
         regime = (r.view, r.teacher_kind)
         if out.setdefault(r.task, regime) != regime:
             raise UsageError(f"{label}: task {r.task!r} mixes views/teachers {out[r.task]} and {regime} within one "
@@ -65,7 +63,7 @@ def task_regimes(label: str, board: Leaderboard | dict) -> dict[str, tuple[str, 
     return out
 
 
-def check_compatible(a_label: str, a: Leaderboard | dict, b_label: str, b: Leaderboard | dict) -> None:
+def check_compatible(a_label: str, a: Leaderboard, b_label: str, b: Leaderboard) -> None:
     """UsageError when the same task id comes from different backends (or backend major versions), or
     its students saw it through different views, or its teachers were of different kinds."""
     a_reg, b_reg = task_regimes(a_label, a), task_regimes(b_label, b)
@@ -103,9 +101,9 @@ def _value(row: Summary | None, name: str) -> Any:
     return value.to_list() if isinstance(value, CI) else value
 
 
-def provenance_line(label: str, board: Leaderboard | dict) -> str:
+def provenance_line(label: str, board: Leaderboard) -> str:
     """One line of where a board was made: machine (CPU, GPU, threads), versions and commit."""
-    p: Provenance = as_leaderboard(board).provenance
+    p: Provenance = board.provenance
     machine = ", ".join(x for x in (p.cpu, p.gpu, f"{p.threads} threads" if p.threads else None) if x) or "unknown"
     versions = ", ".join(f"{k} {v}" for k, v in (("kdmarl-bench", p.kdmarl_bench), ("torch", p.torch),
                                                  ("jax", p.jax), ("mpe2", p.mpe2), ("python", p.python)) if v)
@@ -131,7 +129,7 @@ def _significance(board: Leaderboard, base: Leaderboard, key: tuple[str, str, st
     return [iv.lo, iv.hi], iv.lo > 0 or iv.hi < 0
 
 
-def compare(leaderboards: list[tuple[str, Leaderboard | dict]], common_only: bool = False) -> list[dict]:
+def compare(leaderboards: list[tuple[str, Leaderboard]], common_only: bool = False) -> list[dict]:
     """Rows per (task, method, size) with each leaderboard's values and deltas vs the first.
 
     Each row: ``task, view, method, size, metric, entries``; each entry: ``label, present``, the
@@ -144,7 +142,7 @@ def compare(leaderboards: list[tuple[str, Leaderboard | dict]], common_only: boo
     """
     if not leaderboards:
         raise UsageError("compare needs at least one leaderboard")
-    boards = [(label, as_leaderboard(board)) for label, board in leaderboards]
+    boards = [(label, board) for label, board in leaderboards]
     for (la, a), (lb, b) in itertools.combinations(boards, 2):
         check_compatible(la, a, lb, b)
     focus = boards[0][1].focus

@@ -66,18 +66,17 @@ import numpy as np
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import noise
 from kdmarl_bench.results.compare import check_compatible
-from kdmarl_bench.results.leaderboard import (
+from kdmarl_bench.results.records import (
     TEACHER,
     TEACHER_SIZE,
-    is_ok,
-    latency_entry,
+    LatencyEntry,
+    Leaderboard,
+    Record,
+    Summary,
     method_sort_key,
-    size_label,
-    summary_index,
 )
-from kdmarl_bench.results.leaderboard import is_finite_number as _ok
+from kdmarl_bench.results.records import is_finite_number as _ok
 from kdmarl_bench.results.render import markdown_table
-from kdmarl_bench.results.stats import curve_auc
 
 _REL_EPS = 1e-9  # float slack for "no increase allowed"
 CONFIDENCE = 0.95
@@ -190,7 +189,7 @@ def _non_finite(v: Any) -> bool:
     return isinstance(v, float) and not math.isfinite(v)
 
 
-def refuse_non_finite(data: dict, name: str) -> None:
+def refuse_non_finite(board: Leaderboard, name: str) -> None:
     """UsageError naming the file and field of the first NaN/±Infinity (e.g. ``1e400``, which
     JSON reads as inf) in a field the gate checks; such a value would silently drop checks."""
 
@@ -200,28 +199,29 @@ def refuse_non_finite(data: dict, name: str) -> None:
             "NaN/Infinity in the values it checks (regenerate the board, or fix that field)"
         )
 
-    for i, row in enumerate(data.get("summary") or []):
+    for i, row in enumerate(board.summary):
         for f in _SUMMARY_FIELDS:
-            if _non_finite(row.get(f)):
-                refuse(f"summary[{i}].{f}", row.get(f))
+            if _non_finite(getattr(row, f)):
+                refuse(f"summary[{i}].{f}", getattr(row, f))
         for f in ("score_ci95", "retention_ci95"):
-            for j, v in enumerate(row.get(f) or []):
+            ci = getattr(row, f)
+            for j, v in enumerate(ci.to_list() if ci is not None else []):
                 if _non_finite(v):
                     refuse(f"summary[{i}].{f}[{j}]", v)
-    for i, r in enumerate(data.get("records") or []):
-        if r.get("error") is not None:
+    for i, r in enumerate(board.records):
+        if r.error is not None:
             continue
         for f in _RECORD_FIELDS:
-            if _non_finite(r.get(f)):
-                refuse(f"records[{i}].{f}", r.get(f))
-        for j, v in enumerate(r.get("episode_scores") or []):
+            if _non_finite(getattr(r, f)):
+                refuse(f"records[{i}].{f}", getattr(r, f))
+        for j, v in enumerate(r.episode_scores):
             if _non_finite(v):
                 refuse(f"records[{i}].episode_scores[{j}]", v)
-        if _non_finite((r.get("cost") or {}).get("flops")):
-            refuse(f"records[{i}].cost.flops", r["cost"]["flops"])
-        for j, e in enumerate(r.get("latency") or []):
-            if _non_finite(e.get("p50_ms")):
-                refuse(f"records[{i}].latency[{j}].p50_ms", e.get("p50_ms"))
+        if r.cost is not None and _non_finite(r.cost.flops):
+            refuse(f"records[{i}].cost.flops", r.cost.flops)
+        for j, e in enumerate(r.latency):
+            if _non_finite(e.p50_ms):
+                refuse(f"records[{i}].latency[{j}].p50_ms", e.p50_ms)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,14 +238,12 @@ class CellSample:
     student − teacher episode differences on the same eval episodes; 0 without episodes)."""
 
 
-def refuse_duplicates(data: dict, name: str) -> None:
+def refuse_duplicates(board: Leaderboard, name: str) -> None:
     """UsageError (exit 2) naming the board and the records when one (task, method, size, seed) appears twice:
     a copied record would otherwise count as another seed and shrink the noise estimate."""
     seen: dict[tuple, int] = {}
-    for i, r in enumerate(data.get("records") or []):
-        if not isinstance(r, dict):
-            continue
-        key = (r.get("task"), r.get("method"), size_label(r), r.get("seed"))
+    for i, r in enumerate(board.records):
+        key = (r.task, r.method, r.size, r.seed)
         if key in seen:
             raise UsageError(f"{name}: records {seen[key]} and {i} are both {key[0]} · {key[1]} · {key[2]} · seed "
                              f"{key[3]}; a duplicated record is not another seed — remove the copy (or rebuild the "
@@ -267,55 +265,43 @@ def collapse_floor(base: CellSample, prior: noise.VariancePrior, drop: float) ->
     return min(worst - drop - COLLAPSE_SDS * sd, COLLAPSE_FRACTION * worst), sd
 
 
-def _retention_scale(r: dict) -> float:
-    t, rnd = r.get("teacher_score"), r.get("random_score")
+def _retention_scale(r: Record) -> float:
+    t, rnd = r.teacher_score, r.random_score
     if not _ok(t):
         return math.nan
-    gap = t - rnd if r.get("metric") == "return" and _ok(rnd) else t
+    gap = t - rnd if r.metric == "return" and _ok(rnd) else t
     return 1.0 / gap if gap > 0 else math.nan
 
 
-def _paired_episodes(r: dict, teacher: dict[tuple, list[float]]) -> list[float]:
+def _paired_episodes(r: Record, teacher: dict[tuple, list[float]]) -> list[float]:
     """Student − teacher score per eval episode of the same (task, seed): every method is
     evaluated on the same episodes (paired eval seeds), so their shared difficulty — also shared
     by a rerun on the same eval seeds — is no noise. Unpaired scores when lengths differ."""
-    eps = [float(x) for x in r.get("episode_scores") or []]
-    t_eps = teacher.get((r["task"], r.get("seed")))
-    if t_eps is not None and len(t_eps) == len(eps) and r["method"] != TEACHER:
+    eps = [float(x) for x in r.episode_scores]
+    t_eps = teacher.get((r.task, r.seed))
+    if t_eps is not None and len(t_eps) == len(eps) and r.method != TEACHER:
         return [a - b for a, b in zip(eps, t_eps, strict=True)]
     return eps
 
 
-def _primary_value(r: dict, primary: str) -> float | None:
-    """A record's per-seed value of the primary metric (``Record.primary_value``): its curve's mean
-    retention (``auc``; the final retention without a curve) or its final retention."""
-    if primary == "auc":
-        pts = [c for c in r.get("curve") or [] if isinstance(c, dict)]
-        if len(pts) >= 2 and all(_ok(c.get("retention")) for c in pts):
-            value = curve_auc([c["env_steps"] for c in pts], [c["retention"] for c in pts])
-            if _ok(value):
-                return float(value)
-    return float(r["retention"]) if _ok(r.get("retention")) else None
-
-
-def board_primary(data: dict) -> str:
+def board_primary(board: Leaderboard) -> str:
     """The board's pre-registered primary metric (``suite.primary``; boards before it: ``final``)."""
-    return str((data.get("suite") or {}).get("primary") or "final")
+    return str(board.suite.primary or "final")
 
 
-def cell_samples(data: dict, primary: str = "final") -> dict[tuple[str, str, str], CellSample]:
-    """``{(task, method, size): CellSample}`` from a board's records that count (``is_ok``): per seed,
-    the value of the ``primary`` metric (``final`` = the retention)."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def cell_samples(board: Leaderboard, primary: str = "final") -> dict[tuple[str, str, str], CellSample]:
+    """``{(task, method, size): CellSample}`` from a board's records that count (``Record.ok``): per seed,
+    the value of the ``primary`` metric (``Record.primary_value``; ``final`` = the retention)."""
+    groups: dict[tuple, list[Record]] = defaultdict(list)
     teacher: dict[tuple, list[float]] = {}
-    for r in data.get("records") or []:
-        if is_ok(r) and r.get("method") == TEACHER:
-            teacher[(r["task"], r.get("seed"))] = [float(x) for x in r.get("episode_scores") or []]
-        if is_ok(r) and _primary_value(r, primary) is not None:
-            groups[(r["task"], r["method"], size_label(r))].append(r)
+    for r in board.records:
+        if r.ok and r.method == TEACHER:
+            teacher[(r.task, r.seed)] = [float(x) for x in r.episode_scores]
+        if r.ok and r.primary_value(primary) is not None:
+            groups[r.key].append(r)
     return {
         key: CellSample(
-            tuple(float(_primary_value(r, primary)) for r in recs),
+            tuple(float(r.primary_value(primary)) for r in recs),
             noise.episode_floor([_paired_episodes(r, teacher) for r in recs], [_retention_scale(r) for r in recs]),
         )
         for key, recs in groups.items()
@@ -341,30 +327,27 @@ def _task_priors(keys, cur: dict, base: dict) -> dict[str, noise.VariancePrior]:
 # checks
 
 
-def _fastest_p50(data: dict, task: str, method: str, size: str) -> tuple[float | None, bool]:
+def _fastest_p50(board: Leaderboard, task: str, method: str, size: str) -> tuple[float | None, bool]:
     """(lowest 1-thread CPU p50 in ms, noisy) over the seeds of (task, method, size) that count
-    (``is_ok``). Entries marked noisy are used only when nothing else exists (then noisy=True)."""
-    entries = [
-        latency_entry(r, "cpu", threads=1) for r in data.get("records", [])
-        if r.get("task") == task and r.get("method") == method and size_label(r) == size and is_ok(r)
-    ]
-    entries = [e for e in entries if e is not None and _ok(e.get("p50_ms"))]
-    clean = [float(e["p50_ms"]) for e in entries if not _is_noisy(e)]
+    (``Record.ok``). Entries marked noisy are used only when nothing else exists (then noisy=True)."""
+    entries = [r.latency_entry("cpu", threads=1) for r in board.records if r.key == (task, method, size) and r.ok]
+    entries = [e for e in entries if e is not None and _ok(e.p50_ms)]
+    clean = [float(e.p50_ms) for e in entries if not _is_noisy(e)]
     if clean:
         return min(clean), False
     if entries:
-        return min(float(e["p50_ms"]) for e in entries), True
+        return min(float(e.p50_ms) for e in entries), True
     return None, False
 
 
-def _is_noisy(entry: dict) -> bool:
-    return entry.get("noisy") is True or entry.get("timer_mismatch") is True
+def _is_noisy(entry: LatencyEntry) -> bool:
+    return entry.noisy is True or entry.timer_mismatch is True
 
 
-def _relative_latency(data: dict, row: dict) -> tuple[float | None, bool, str]:
+def _relative_latency(board: Leaderboard, row: Summary) -> tuple[float | None, bool, str]:
     """(method p50 / teacher p50, noisy, explanation) in one leaderboard, fastest seed of each."""
-    p50, noisy_m = _fastest_p50(data, row["task"], row["method"], row["size"])
-    t50, noisy_t = _fastest_p50(data, row["task"], TEACHER, TEACHER_SIZE)
+    p50, noisy_m = _fastest_p50(board, row.task, row.method, row.size)
+    t50, noisy_t = _fastest_p50(board, row.task, TEACHER, TEACHER_SIZE)
     if not _ok(p50) or not _ok(t50) or t50 <= 0:
         return None, False, "no 1-thread CPU latency for the method or its teacher"
     noisy = noisy_m or noisy_t
@@ -376,7 +359,7 @@ def _relative_latency(data: dict, row: dict) -> tuple[float | None, bool, str]:
 
 
 def _check_retention(
-    key: tuple, cur_row: dict, cur: CellSample | None, base: CellSample | None, drop: float,
+    key: tuple, cur_row: Summary, cur: CellSample | None, base: CellSample | None, drop: float,
     prior: noise.VariancePrior, primary: str = "final", base_prior: noise.VariancePrior | None = None,
 ) -> Check | _Judged | None:
     if base is None or not base.values:
@@ -384,7 +367,7 @@ def _check_retention(
     b = float(np.mean(base.values))
     limit = b - drop
     if cur is None or not cur.values:
-        n_failed = cur_row.get("n_failed") or 0
+        n_failed = cur_row.n_failed or 0
         return Check(
             *key, "retention", None, b, limit, False, f"no successful seeds in current ({n_failed} failed)"
         )
@@ -399,8 +382,8 @@ def _check_retention(
     )
     if primary != "final":
         detail += f"; primary metric {primary} (mean retention over the learning curve)"
-    if cur_row.get("n_failed"):
-        detail += f"; {cur_row['n_failed']} seed(s) failed"
+    if cur_row.n_failed:
+        detail += f"; {cur_row.n_failed} seed(s) failed"
     need = noise.seeds_needed(iv.s2, drop, prior_df=prior.df, confidence=CONFIDENCE)
     n = min(n_c, n_b)
     if need is not None and need <= n:
@@ -419,12 +402,12 @@ def _check_retention(
     return _Judged(Check(*key, "retention", c, b, limit, True, detail, PASS), iv, why, collapse)
 
 
-def _check_flops(key: tuple, cur: dict, base: dict, inc: float) -> Check | None:
-    b = base.get("flops")
+def _check_flops(key: tuple, cur: Summary, base: Summary, inc: float) -> Check | None:
+    b = base.flops
     if not _ok(b):
         return None
     limit = b * (1.0 + inc)
-    c = cur.get("flops")
+    c = cur.flops
     if not _ok(c):
         return Check(*key, "flops", None, b, limit, False, "FLOPs not counted in the current leaderboard")
     passed = c <= limit * (1.0 + _REL_EPS)
@@ -444,7 +427,7 @@ def _latency_check(key: tuple, name: str, c: float | None, b: float, noisy: bool
 
 
 def _check_latency(
-    key: tuple, cur_data: dict, cur: dict, base_data: dict, base: dict, inc: float
+    key: tuple, cur_data: Leaderboard, cur: Summary, base_data: Leaderboard, base: Summary, inc: float
 ) -> Check | None:
     b, b_noisy, b_why = _relative_latency(base_data, base)
     if b is None:
@@ -455,26 +438,25 @@ def _check_latency(
 
 
 def _check_latency_absolute(
-    key: tuple, cur_data: dict, cur: dict, base_data: dict, base: dict, inc: float
+    key: tuple, cur_data: Leaderboard, cur: Summary, base_data: Leaderboard, base: Summary, inc: float
 ) -> Check | None:
-    b, b_noisy = _fastest_p50(base_data, base["task"], base["method"], base["size"])
+    b, b_noisy = _fastest_p50(base_data, *base.key)
     if not _ok(b):
         return None
-    c, c_noisy = _fastest_p50(cur_data, cur["task"], cur["method"], cur["size"])
+    c, c_noisy = _fastest_p50(cur_data, *cur.key)
     detail = "absolute 1-thread CPU p50" + (f": {c / b:.3f}× the baseline (allowed {1 + inc:.3f}×)" if c else "")
     if b_noisy or c_noisy:
         detail += "; " + " and ".join(w for w, n in (("current", c_noisy), ("baseline", b_noisy)) if n) + " timing noisy"
     return _latency_check(key, "latency_ms", c, b, b_noisy or c_noisy, inc, detail, "no 1-thread CPU latency")
 
 
-def _teacher_records(data: dict, task: str) -> list[dict]:
-    return [r for r in data.get("records") or [] if r.get("task") == task and r.get("method") == TEACHER]
+def _teacher_records(board: Leaderboard, task: str) -> list[Record]:
+    return [r for r in board.records if r.task == task and r.method == TEACHER]
 
 
-def _check_teacher_sha(key: tuple, cur_data: dict, base_data: dict) -> Check | None:
-    def shas(data: dict) -> set[str]:
-        return {str(r["teacher_sha256"]) for r in data.get("records") or []
-                if r.get("task") == key[0] and r.get("teacher_sha256")}
+def _check_teacher_sha(key: tuple, cur_data: Leaderboard, base_data: Leaderboard) -> Check | None:
+    def shas(board: Leaderboard) -> set[str]:
+        return {r.teacher_sha256 for r in board.records if r.task == key[0] and r.teacher_sha256}
 
     b, c = shas(base_data), shas(cur_data)
     if not b or not c:
@@ -487,24 +469,25 @@ def _check_teacher_sha(key: tuple, cur_data: dict, base_data: dict) -> Check | N
     return Check(*key, "teacher_sha256", short(c), short(b), None, False, detail)
 
 
-def _episodes_by_seed(recs: list[dict]) -> dict[Any, tuple[Any, list[float]]]:
-    return {r.get("seed"): (r.get("eval_seed"), [float(x) for x in r.get("episode_scores") or []]) for r in recs}
+def _episodes_by_seed(recs: list[Record]) -> dict[Any, tuple[Any, list[float]]]:
+    return {r.seed: (r.eval_seed, [float(x) for x in r.episode_scores]) for r in recs}
 
 
-def _check_teacher_score(key: tuple, cur_data: dict, base_data: dict, drop: float) -> Check | _Judged | None:
-    base_recs = [r for r in _teacher_records(base_data, key[0]) if is_ok(r)]
-    b_eps = [float(x) for r in base_recs for x in r.get("episode_scores") or []]
+def _check_teacher_score(key: tuple, cur_data: Leaderboard, base_data: Leaderboard,
+                         drop: float) -> Check | _Judged | None:
+    base_recs = [r for r in _teacher_records(base_data, key[0]) if r.ok]
+    b_eps = [float(x) for r in base_recs for x in r.episode_scores]
     if len(b_eps) < 2:
         return None
     b = float(np.mean(b_eps))
-    rnd = [float(r["random_score"]) for r in base_recs if _ok(r.get("random_score"))]
-    is_return = base_recs[0].get("metric") == "return"
+    rnd = [float(r.random_score) for r in base_recs if _ok(r.random_score)]
+    is_return = base_recs[0].metric == "return"
     gap = b - float(np.mean(rnd)) if is_return and rnd else b
     if gap <= 0:
         return None
     limit = b - drop * gap
-    cur_recs = [r for r in _teacher_records(cur_data, key[0]) if is_ok(r)]
-    c_eps = [float(x) for r in cur_recs for x in r.get("episode_scores") or []]
+    cur_recs = [r for r in _teacher_records(cur_data, key[0]) if r.ok]
+    c_eps = [float(x) for r in cur_recs for x in r.episode_scores]
     if len(c_eps) < 2:
         return Check(*key, "teacher_score", None, b, limit, False, "no teacher episodes in current")
     c = float(np.mean(c_eps))
@@ -563,8 +546,8 @@ def _decide(judged: list[_Judged], drop: float) -> None:
 
 
 def gate(
-    current: dict,
-    baseline: dict,
+    current: Leaderboard,
+    baseline: Leaderboard,
     max_retention_drop: float = 0.05,
     max_flops_increase: float = 0.0,
     max_latency_increase: float = 0.25,
@@ -588,8 +571,7 @@ def gate(
     ):
         if not _ok(value) or value < 0:
             raise UsageError(f"{opt} must be a number ≥ 0, got {value!r}")
-    cur_suite = (current.get("suite") or {}).get("name")
-    base_suite = (baseline.get("suite") or {}).get("name")
+    cur_suite, base_suite = current.suite.name, baseline.suite.name
     if cur_suite != base_suite:
         raise UsageError(
             f"cannot gate {current_name} (suite {cur_suite!r}) against {baseline_name} (suite {base_suite!r}): "
@@ -601,8 +583,8 @@ def gate(
     refuse_duplicates(baseline, baseline_name)
     refuse_duplicates(current, current_name)
 
-    cur_index = summary_index(current)
-    base_index = summary_index(baseline)
+    cur_index = current.summary_index()
+    base_index = baseline.summary_index()
     primary = board_primary(baseline)  # the metric pre-registered for the baseline is the one judged
     cur_cells, base_cells = cell_samples(current, primary), cell_samples(baseline, primary)
     priors = _task_priors(base_index, cur_cells, base_cells)

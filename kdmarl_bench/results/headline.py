@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from kdmarl_bench.results import stats
-from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import (
     CI,
     CLAIM_FLOPS_REDUCTION,
@@ -162,12 +161,11 @@ def _poi(board: Leaderboard, task: str, mine: Summary, best: Summary | None) -> 
     return point, [lo, hi], verdict
 
 
-def headline(board: Leaderboard | dict, size: str | None = None, focus: str | None = None) -> list[HeadlineRow]:
+def headline(board: Leaderboard, size: str | None = None, focus: str | None = None) -> list[HeadlineRow]:
     """One row per task that has a summary of the focus method at ``size`` (tasks in board order).
 
     ``focus`` defaults to the board's ``suite.focus``, ``size`` to its ``suite.headline_size`` (``auto``).
     """
-    board = as_leaderboard(board)
     focus = focus or board.focus
     size = size or board.suite.headline_size
     base = board.base_methods()

@@ -13,32 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.codec import sanitize
+from kdmarl_bench.results.migrate import migrate
 from kdmarl_bench.results.records import Leaderboard
-from kdmarl_bench.results.schema import migrate, validate
+from kdmarl_bench.results.schema import validate
 from kdmarl_bench.results.store import write_json_atomic
-
-
-def sanitize(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf → None, numpy scalars/arrays → Python, tuples → lists."""
-    if isinstance(obj, dict):
-        return {str(k): sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [sanitize(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return sanitize(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    return obj
 
 
 def read_json(path: Path) -> Any:
@@ -102,19 +82,14 @@ def read_leaderboard(path: str | os.PathLike) -> Leaderboard:
     return parse_leaderboard(read_json(path), path)
 
 
-def as_leaderboard(board: Leaderboard | dict) -> Leaderboard:
-    """A typed leaderboard from a typed one or an in-memory dict of any supported version.
-
-    For results built in this process (``build_leaderboard``) and tests; files go through
-    ``read_leaderboard``.
-    """
-    if isinstance(board, Leaderboard):
-        return board
-    return Leaderboard.from_dict(migrate(sanitize(board), in_place=True))
+def leaderboard_from_dict(data: dict) -> Leaderboard:
+    """A typed leaderboard from an in-memory dict of any supported version (results built in this
+    process, tests); files go through ``read_leaderboard``."""
+    return Leaderboard.from_dict(migrate(sanitize(data), in_place=True))
 
 
-def write_leaderboard(path: str | os.PathLike, board: Leaderboard | dict) -> Path:
+def write_leaderboard(path: str | os.PathLike, board: Leaderboard) -> Path:
     """Validate then write atomically, as the current schema version (NaN/inf are stored as null)."""
-    data = sanitize(as_leaderboard(board).to_dict())
+    data = sanitize(board.to_dict())
     validate(data, path)
     return write_json_atomic(path, data)

@@ -2,9 +2,12 @@
 
 A leaderboard file is read once (``results.io.read_leaderboard``: read → validate → migrate →
 ``Leaderboard.from_dict``); every reader works on these dataclasses and never re-checks a field
-with ``.get``. ``to_dict`` gives the schema-version-3 JSON form back. Fields the schema leaves
-open (a record's ``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in
-each object's ``extra``, so a round trip loses nothing.
+with ``.get``. ``Record`` is the one record type from ``cells.run_cell`` through the store and the
+runner to every reader. ``to_dict`` / ``from_dict`` are the generic codec's (``results.codec``: the
+JSON key order, and which keys are left out when None or default, are declared on the fields), and
+give the schema-version-3 JSON form back byte for byte. Fields the schema leaves open (a record's
+``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in each object's
+``extra`` (read through properties such as ``Record.eval_seed``), so a round trip loses nothing.
 
 This module also holds the few rules every reader shares: which CI counts (``has_ci``), what a
 "successful" record is (``Record.ok``), the method order of tables (``method_sort_key``) and the
@@ -13,11 +16,11 @@ claim thresholds (``CLAIM_RETENTION``, ``CLAIM_FLOPS_REDUCTION``).
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from kdmarl_bench.results.codec import JsonCodec, from_json, json_field, omit_default, omit_none, to_json
 
 # ---------------------------------------------------------------------------------------------
 # constants shared by every reader
@@ -42,6 +45,17 @@ learning curve's budget points (the area / env-step range), ``final`` = retentio
 GREEDY_SAMPLED_FLAG = 0.30
 """A seed whose greedy and sampled retention (or win rate) differ by more than this is flagged: a
 near-tie in the policy decides its greedy score."""
+
+SCHEMA_ID = "kdmarl-bench/leaderboard"
+"""The ``schema`` of every leaderboard file."""
+SCHEMA_VERSION = 3
+"""The version ``Leaderboard.to_dict`` writes (``results.schema`` migrates older ones to it)."""
+
+LEGACY_METHOD_KINDS = {"teacher": "teacher", "bc": "action-imitation", "dagger": "action-imitation",
+                       "logit-mse": "action-imitation", "pd-kl": "action-imitation", "kd-marl": "structure",
+                       "kd-marl-offline": "structure", "scratch": "control"}
+"""The kind of every method registered when boards did not record ``method_kind`` yet (data, so the
+data model needs no method registry; ``tests/unit/test_codec.py`` keeps it equal to the registry's)."""
 
 Key = tuple[str, str, str]
 """(task, method, size) of a summary row."""
@@ -85,6 +99,13 @@ class CI:
     def to_list(self) -> list[float]:
         return [self.lo, self.hi]
 
+    def _json_encode(self) -> list[float]:
+        return self.to_list()
+
+    @classmethod
+    def _json_decode(cls, value: Any) -> CI | None:
+        return cls.parse(value)
+
     @classmethod
     def parse(cls, value: Any) -> CI | None:
         """A CI from ``[lo, hi]`` (or a CI); None unless both bounds are finite numbers."""
@@ -105,42 +126,12 @@ def has_ci(ci: Any, *, informative: bool = True) -> bool:
     return parsed is not None and not (informative and parsed.is_point)
 
 
-def _ci_out(ci: CI | None) -> list[float] | None:
-    return None if ci is None else ci.to_list()
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers for from_dict / to_dict
-
-
-@functools.cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls)) - {"extra"}
-
-
-def _split(data: dict, cls: type) -> tuple[dict, dict]:
-    """(known fields, extra fields) of ``data`` for dataclass ``cls`` (its ``extra`` excluded)."""
-    names = _field_names(cls)
-    known = {k: v for k, v in data.items() if k in names}
-    extra = {k: v for k, v in data.items() if k not in names}
-    return known, extra
-
-
-def _with_optional(out: dict, obj: Any, names: Iterable[str]) -> dict:
-    """Add the optional fields ``names`` of ``obj`` to ``out`` when they are not None."""
-    for name in names:
-        value = getattr(obj, name)
-        if value is not None:
-            out[name] = value
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # records
 
 
 @dataclass(frozen=True)
-class LatencyEntry:
+class LatencyEntry(JsonCodec):
     """One latency profile of a record: a device, thread count, batch and mode."""
 
     device: str
@@ -152,29 +143,26 @@ class LatencyEntry:
     p50_ms: float
     p90_ms: float
     p99_ms: float
-    path: str | None = None
+    path: str | None = omit_none()
     """Deployment path (``eager``, ``torchscript``, ``onnxruntime``, ``executorch``); None = eager (older files)."""
-    mean_ms: float | None = None
-    iters: int | None = None
-    repeats: int | None = None
-    cv: float | None = None
+    mean_ms: float | None = omit_none()
+    iters: int | None = omit_none()
+    repeats: int | None = omit_none()
+    cv: float | None = omit_none()
     """Coefficient of variation of the per-repeat medians."""
-    timer_median_ms: float | None = None
+    timer_median_ms: float | None = omit_none()
     """``torch.utils.benchmark.Timer`` median of the same call (the cross-check)."""
-    timer_mismatch: bool | None = None
+    timer_mismatch: bool | None = omit_none()
     """The Timer median differs from p50 by more than the profiler's tolerance."""
-    throughput_decisions_per_s: float | None = None
-    torch: str | None = None
-    arch: str | None = None
+    throughput_decisions_per_s: float | None = omit_none()
+    torch: str | None = omit_none()
+    arch: str | None = omit_none()
     """Short sha256 of the deployed architecture: rows sharing it are one measurement."""
-    timing: dict[str, Any] | None = None
+    timing: dict[str, Any] | None = omit_none()
     """Where and how it was timed: ``where``, ``phase``, ``interleaved_with``, ``shared_by``."""
-    noisy: bool | None = None
+    noisy: bool | None = omit_none()
     """The timer cross-check or the CV disagrees: not a number to judge a regression on."""
     extra: dict[str, Any] = field(default_factory=dict)
-
-    _OPTIONAL = ("path", "mean_ms", "iters", "repeats", "cv", "timer_median_ms", "timer_mismatch",
-                 "throughput_decisions_per_s", "torch", "arch", "timing", "noisy")
 
     @property
     def deploy_path(self) -> str:
@@ -185,31 +173,15 @@ class LatencyEntry:
         """``cpu`` or ``cuda`` (``cuda:1`` → ``cuda``)."""
         return self.device.split(":")[0]
 
-    @classmethod
-    def from_dict(cls, data: dict) -> LatencyEntry:
-        known, extra = _split(data, cls)
-        entry = cls(**known, extra=extra)
-        if entry.noisy is None and entry.timer_mismatch is not None:
-            entry = replace(entry, noisy=bool(entry.timer_mismatch))
-        return entry
-
-    def to_dict(self) -> dict:
-        out = {
-            "device": self.device,
-            "device_name": self.device_name,
-            "threads": self.threads,
-            "batch": self.batch,
-            "mode": self.mode,
-            "p50_ms": self.p50_ms,
-            "p90_ms": self.p90_ms,
-            "p99_ms": self.p99_ms,
-        }
-        _with_optional(out, self, self._OPTIONAL)
-        return {**out, **self.extra}
+    def _json_fixup(self) -> LatencyEntry:
+        """A version 1 entry's ``noisy`` is its ``timer_mismatch``."""
+        if self.noisy is None and self.timer_mismatch is not None:
+            return replace(self, noisy=bool(self.timer_mismatch))
+        return self
 
 
 @dataclass(frozen=True)
-class Cost:
+class Cost(JsonCodec):
     """Parameters and FLOPs per team decision (all agents' deployed actors)."""
 
     params: int
@@ -221,138 +193,138 @@ class Cost:
     per_agent: list[Any]
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Cost:
-        known, extra = _split(data, cls)
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        return {
-            "params": self.params,
-            "macs": self.macs,
-            "flops": self.flops,
-            "flops_thop": self.flops_thop,
-            "agree": self.agree,
-            "per_agent": list(self.per_agent),
-            **self.extra,
-        }
-
 
 @dataclass(frozen=True)
-class TrainStats:
-    """Wall time and env-step throughput of a student's training."""
+class TrainStats(JsonCodec):
+    """A student's training: what a method's ``train`` returns, and the record's ``train``.
 
-    wall_s: float | None
-    env_steps_per_s: float | None
+    A method fills ``env_steps``, ``wall_s``, ``updates``, ``final_losses`` (and ``budget_rule``);
+    ``finished`` takes the intermediate evaluations' time out and adds the throughput. Older boards
+    carry only ``wall_s`` and ``env_steps_per_s``."""
+
+    wall_s: float | None = None
+    """Seconds of training (intermediate evaluations excluded)."""
+    env_steps_per_s: float | None = None
+    env_steps: int | None = omit_none()
+    """Env-steps actually used (≤ the budget)."""
+    updates: int | None = omit_none()
+    final_losses: dict[str, float] | None = omit_none()
+    budget_rule: str | None = omit_none()
+    """On-policy methods: ``"whole-rollouts"`` (``rollout.plan_rollouts``); records made before the rule
+    lack it (a short last rollout was trained on). None for offline methods (not written)."""
+    curve_eval_s: float | None = omit_none()
+    """Seconds spent in the intermediate evaluations of the learning curve."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainStats:
-        known, extra = _split(data, cls)
-        return cls(wall_s=known.get("wall_s"), env_steps_per_s=known.get("env_steps_per_s"), extra=extra)
+    def finished(self, eval_wall_s: float) -> TrainStats:
+        """The record's training stats: ``eval_wall_s`` of intermediate evaluations taken out of the
+        wall time, the env-step throughput computed on what remains."""
+        wall = max((self.wall_s or 0.0) - eval_wall_s, 0.0)
+        rate = self.env_steps / wall if wall > 0 and self.env_steps is not None else None
+        return replace(self, wall_s=wall, env_steps_per_s=rate, curve_eval_s=round(eval_wall_s, 3))
 
-    def to_dict(self) -> dict:
-        return {"wall_s": self.wall_s, "env_steps_per_s": self.env_steps_per_s, **self.extra}
+
+WHOLE_ROLLOUTS = "whole-rollouts"
+"""``TrainStats.budget_rule`` of the on-policy methods (kd-marl, dagger, scratch)."""
 
 
 @dataclass(frozen=True)
-class Student:
+class Student(JsonCodec):
     widths: list[Any]
     """Hidden widths, one entry per agent (an int or a list of layer widths)."""
     size: str
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Student:
-        known, extra = _split(data, cls)
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        return {"widths": list(self.widths), "size": self.size, **self.extra}
-
 
 @dataclass(frozen=True)
-class CurvePoint:
+class CurvePoint(JsonCodec):
     """A student's score at one budget point of its training run (``[budget] eval_at``)."""
 
     env_steps: int
     """The budget point."""
     score: float
     episode_scores: list[float]
-    env_steps_used: int | None = None
+    env_steps_used: int | None = omit_none()
     """Env-steps the student had used when evaluated (an on-policy update may pass the point)."""
-    retention: float | None = None
+    retention: float | None = omit_none()
     """Retention of ``score`` against the teacher on the same (task, seed), filled with the record's."""
-    score_sampled: float | None = None
+    score_sampled: float | None = omit_none()
     """The score when the student samples its actions (same episodes and eval seeds); None on older boards."""
-    episode_scores_sampled: list[float] | None = None
-    retention_sampled: float | None = None
+    episode_scores_sampled: list[float] | None = omit_none()
+    retention_sampled: float | None = omit_none()
     """``score_sampled`` against the teacher's sampled score on the same (task, seed)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict) -> CurvePoint:
-        known, extra = _split(data, cls)
-        return cls(**known, extra=extra)
+    def of(cls, env_steps: int, env_steps_used: int, result: Any) -> CurvePoint:
+        """A point from an ``EvalResult`` (greedy, with its ``sampled`` twin when it has one)."""
+        sampled = getattr(result, "sampled", None)
+        return cls(env_steps, result.score, list(result.episode_scores), env_steps_used=env_steps_used,
+                   score_sampled=None if sampled is None else sampled.score,
+                   episode_scores_sampled=None if sampled is None else list(sampled.episode_scores))
 
-    def to_dict(self) -> dict:
-        out = {"env_steps": self.env_steps, "score": self.score, "episode_scores": list(self.episode_scores)}
-        _with_optional(out, self, ("env_steps_used", "retention", "score_sampled", "episode_scores_sampled",
-                                   "retention_sampled"))
-        return {**out, **self.extra}
+
+def _view_written(obj: Any) -> bool:
+    """``view`` and ``teacher_kind`` are written when either is not its default (older boards stay byte-identical)."""
+    return obj.view != "full" or obj.teacher_kind != "local"
 
 
 @dataclass(frozen=True)
-class Record:
-    """One (task, method, size, seed) cell: its score, retention, cost and latency."""
+class Record(JsonCodec):
+    """One (task, method, size, seed) cell: its score, retention, cost and latency.
+
+    A key a runner's cell leaves out reads as its ``read_default`` (null, or the empty value)."""
 
     task: str
     backend: str
-    backend_versions: dict[str, str | None]
+    backend_versions: dict[str, str | None] = json_field(read_default={})
     metric: str
     """``win_rate`` or ``return``."""
     method: str
-    student: Student | None
+    student: Student | None = json_field(read_default=None)
     """None for the teacher."""
     seed: int
-    score: float | None
+    score: float | None = json_field(read_default=None)
     """None only for a failed cell (``error`` set)."""
-    episode_scores: list[float]
-    win_rate: float | None
-    teacher_score: float | None
-    random_score: float | None
-    retention: float | None
-    budget: dict[str, Any]
-    train: TrainStats | None
-    cost: Cost | None
-    latency: list[LatencyEntry]
-    checkpoint: str | None
-    error: str | None
-    base_method: str | None = None
+    episode_scores: list[float] = json_field(read_default=[])
+    win_rate: float | None = json_field(read_default=None)
+    teacher_score: float | None = json_field(read_default=None)
+    random_score: float | None = json_field(read_default=None)
+    retention: float | None = json_field(read_default=None)
+    budget: dict[str, Any] = json_field(read_default={"env_steps": 0})
+    train: TrainStats | None = json_field(read_default=None)
+    cost: Cost | None = json_field(read_default=None)
+    latency: list[LatencyEntry] = json_field(read_default=[])
+    checkpoint: str | None = json_field(read_default=None)
+    error: str | None = json_field(read_default=None)
+    base_method: str | None = omit_none()
     """The registered method a variant configures (None: ``method`` itself)."""
-    view: str = "full"
+    view: str = json_field(default="full", when=_view_written)
     """The students' observation view of the task (``kdmarl_bench/envs/views.py``); boards from before
     views existed are ``full``. Numbers under different views are never compared in one column."""
-    teacher_kind: str = "local"
+    teacher_kind: str = json_field(default="local", when=_view_written)
     """``local`` (the teacher's actor sees each agent's own observation) or ``privileged`` (also the
     global state: the centralized expert)."""
-    method_kind: str | None = None
+    method_kind: str | None = omit_none()
     """The method's ``kind`` when the cell ran (``teacher``, ``action-imitation``, ``structure``,
     ``control``); None on boards made before it was recorded."""
-    curve: list[CurvePoint] | None = None
+    curve: list[CurvePoint] | None = omit_none()
     """The learning curve: the score at every budget point, the last one the final score (None: the
     teacher, or a record written before curves existed)."""
-    score_sampled: float | None = None
+    score_sampled: float | None = omit_none()
     """The score when the policy samples its actions, on the same episodes and eval seeds as ``score``
     (which is greedy); None on boards made before both were recorded."""
-    episode_scores_sampled: list[float] | None = None
-    teacher_score_sampled: float | None = None
+    episode_scores_sampled: list[float] | None = omit_none()
+    teacher_score_sampled: float | None = omit_none()
     """The teacher's sampled score on the same (task, seed): the base of ``retention_sampled``."""
-    retention_sampled: float | None = None
+    retention_sampled: float | None = omit_none()
     """``score_sampled`` / ``teacher_score_sampled`` (win rate), or normalised by the random score (return)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _SAMPLED = ("score_sampled", "episode_scores_sampled", "teacher_score_sampled", "retention_sampled")
+    _json_order = ("task", "backend", "backend_versions", "metric", "method", "base_method", "student", "seed",
+                   "score", "episode_scores", "win_rate", "teacher_score", "random_score", "retention", "budget",
+                   "train", "cost", "latency", "checkpoint", "error", "view", "teacher_kind", "method_kind",
+                   "curve", "score_sampled", "episode_scores_sampled", "teacher_score_sampled", "retention_sampled")
 
     # ---- derived views
 
@@ -417,6 +389,32 @@ class Record:
         return int(self.budget.get("env_steps") or 0)
 
     @property
+    def eval_seed(self) -> int | None:
+        """The cell's paired eval seed (the record's open ``eval_seed``; None on hand-made records)."""
+        return self.extra.get("eval_seed")
+
+    @property
+    def eval_episodes(self) -> int:
+        """Episodes the cell was evaluated on (the open ``eval_episodes``; else its episode scores)."""
+        return int(self.extra.get("eval_episodes") or len(self.episode_scores))
+
+    @property
+    def eval_seeds(self) -> list[int] | None:
+        """The eval seeds the episodes were spread over (the open ``eval_seeds``; None: ``eval_seed`` alone)."""
+        return self.extra.get("eval_seeds")
+
+    @property
+    def method_config(self) -> dict[str, Any]:
+        """The method's resolved config when the cell ran (the open ``method_config``; {} when not recorded)."""
+        return self.extra.get("method_config") or {}
+
+    @property
+    def teacher_sha256(self) -> str | None:
+        """The digest of the teacher's weights the cell was distilled from (None when not recorded)."""
+        value = self.extra.get("teacher_sha256")
+        return str(value) if value else None
+
+    @property
     def weights_bytes(self) -> float | None:
         """fp32 weight bytes of the deployed team (the record's ``memory``; None on older records)."""
         mem = self.extra.get("memory")
@@ -442,80 +440,9 @@ class Record:
         entry = self.latency_entry("cpu", threads=1)
         return float(entry.p50_ms) if entry else None
 
-    # ---- (de)serialisation
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Record:
-        """A record from its JSON form; nullable fields a runner's cell may leave out default to null."""
-        data = {**_RECORD_DEFAULTS, **data}
-        known, extra = _split(data, cls)
-        student = known.pop("student")
-        train = known.pop("train")
-        cost = known.pop("cost")
-        latency = known.pop("latency") or []
-        curve = known.pop("curve", None)
-        return cls(
-            **known,
-            curve=None if curve is None else [c if isinstance(c, CurvePoint) else CurvePoint.from_dict(c) for c in curve],
-            student=Student.from_dict(student) if isinstance(student, dict) else None,
-            train=TrainStats.from_dict(train) if isinstance(train, dict) else None,
-            cost=Cost.from_dict(cost) if isinstance(cost, dict) else None,
-            latency=[e if isinstance(e, LatencyEntry) else LatencyEntry.from_dict(e) for e in latency],
-            extra=extra,
-        )
-
-    def to_dict(self) -> dict:
-        out = {
-            "task": self.task,
-            "backend": self.backend,
-            "backend_versions": dict(self.backend_versions),
-            "metric": self.metric,
-            "method": self.method,
-        }
-        if self.base_method is not None:
-            out["base_method"] = self.base_method
-        out.update({
-            "student": None if self.student is None else self.student.to_dict(),
-            "seed": self.seed,
-            "score": self.score,
-            "episode_scores": list(self.episode_scores),
-            "win_rate": self.win_rate,
-            "teacher_score": self.teacher_score,
-            "random_score": self.random_score,
-            "retention": self.retention,
-            "budget": dict(self.budget),
-            "train": None if self.train is None else self.train.to_dict(),
-            "cost": None if self.cost is None else self.cost.to_dict(),
-            "latency": [e.to_dict() for e in self.latency],
-            "checkpoint": self.checkpoint,
-            "error": self.error,
-        })
-        if self.view != "full" or self.teacher_kind != "local":  # older boards stay byte-identical
-            out.update(view=self.view, teacher_kind=self.teacher_kind)
-        if self.method_kind is not None:
-            out["method_kind"] = self.method_kind
-        if self.curve is not None:
-            out["curve"] = [c.to_dict() for c in self.curve]
-        _with_optional(out, self, self._SAMPLED)
-        return {**out, **self.extra}
-
-
-_RECORD_DEFAULTS: dict[str, Any] = {
-    "student": None,
-    "episode_scores": [],
-    "win_rate": None,
-    "teacher_score": None,
-    "random_score": None,
-    "retention": None,
-    "budget": {"env_steps": 0},
-    "train": None,
-    "cost": None,
-    "latency": [],
-    "checkpoint": None,
-    "error": None,
-    "backend_versions": {},
-    "score": None,
-}
+    def _json_fixup(self) -> Record:
+        """A null ``latency`` reads as no entries."""
+        return self if self.latency is not None else replace(self, latency=[])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,7 +450,7 @@ _RECORD_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class LatencyGroup:
+class LatencyGroup(JsonCodec):
     """Means over seeds of one latency profile of a (task, method, size)."""
 
     device: str
@@ -544,21 +471,15 @@ class LatencyGroup:
     """Any seed's measurement is noisy (see ``LatencyEntry.noisy``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> LatencyGroup:
-        known, extra = _split(data, cls)
-        group = cls(**known, extra=extra)
-        if group.noisy is None and group.timer_mismatch is not None:
-            group = replace(group, noisy=bool(group.timer_mismatch))
-        return group
-
-    def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        return {**out, **self.extra}
+    def _json_fixup(self) -> LatencyGroup:
+        """A version 1 group's ``noisy`` is its ``timer_mismatch``."""
+        if self.noisy is None and self.timer_mismatch is not None:
+            return replace(self, noisy=bool(self.timer_mismatch))
+        return self
 
 
 @dataclass(frozen=True)
-class LatencySummary:
+class LatencySummary(JsonCodec):
     """The 1-thread CPU and the CUDA decentralized latency over seeds (None: not timed)."""
 
     cpu: LatencyGroup | None = None
@@ -567,17 +488,9 @@ class LatencySummary:
     def devices(self) -> list[tuple[str, LatencyGroup]]:
         return [(name, g) for name, g in (("cpu", self.cpu), ("cuda", self.cuda)) if g is not None]
 
-    @classmethod
-    def from_dict(cls, data: dict) -> LatencySummary:
-        return cls(*(LatencyGroup.from_dict(data[k]) if isinstance(data.get(k), dict) else None
-                     for k in ("cpu", "cuda")))
-
-    def to_dict(self) -> dict:
-        return {"cpu": self.cpu and self.cpu.to_dict(), "cuda": self.cuda and self.cuda.to_dict()}
-
 
 @dataclass(frozen=True)
-class CurveSummaryPoint:
+class CurveSummaryPoint(JsonCodec):
     """One budget point of a (task, method, size): means over seeds with bootstrap CIs over seeds."""
 
     env_steps: int
@@ -586,28 +499,21 @@ class CurveSummaryPoint:
     score_ci95: CI | None
     retention_mean: float | None
     retention_ci95: CI | None
-    retention_sampled_mean: float | None = None
+    retention_sampled_mean: float | None = omit_none()
     """Mean sampled retention over seeds (None on boards without sampled scores)."""
-    retention_sampled_ci95: CI | None = None
+    retention_sampled_ci95: CI | None = json_field(default=None, when=lambda p: p.retention_sampled_mean is not None)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> CurveSummaryPoint:
-        return cls(data["env_steps"], data["n_seeds"], data["score_mean"], CI.parse(data["score_ci95"]),
-                   data["retention_mean"], CI.parse(data["retention_ci95"]), data.get("retention_sampled_mean"),
-                   CI.parse(data.get("retention_sampled_ci95")))
 
-    def to_dict(self) -> dict:
-        out = {"env_steps": self.env_steps, "n_seeds": self.n_seeds, "score_mean": self.score_mean,
-               "score_ci95": _ci_out(self.score_ci95), "retention_mean": self.retention_mean,
-               "retention_ci95": _ci_out(self.retention_ci95)}
-        if self.retention_sampled_mean is not None:
-            out.update(retention_sampled_mean=self.retention_sampled_mean,
-                       retention_sampled_ci95=_ci_out(self.retention_sampled_ci95))
-        return out
+def _has_curve(summary: Any) -> bool:
+    return summary.retention_curve is not None
+
+
+def _has_sampled(summary: Any) -> bool:
+    return summary.score_sampled_mean is not None
 
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(JsonCodec):
     """Per (task, method, size): means over seeds with bootstrap CIs, cost and latency."""
 
     task: str
@@ -624,45 +530,48 @@ class Summary:
     """Teacher FLOPs / these FLOPs."""
     latency_cpu_p50_ms: float | None
     latency_speedup_cpu: float | None
-    metric: str | None = None
-    backend: str | None = None
+    metric: str = ""
+    """``win_rate`` or ``return`` (required on a current-version board)."""
+    backend: str = ""
     n_failed: int = 0
     latency_summary: LatencySummary = field(default_factory=LatencySummary)
-    weights_bytes: float | None = None
+    weights_bytes: float | None = omit_none()
     """fp32 weight bytes of the deployed team (shared modules once; the records' ``memory``)."""
-    best_path: str | None = None
+    best_path: str | None = omit_none()
     """The deployment path with the lowest 1-thread decentralized CPU p50 (among those whose
     equivalence check passed; eager is the reference and always qualifies)."""
-    best_path_p50_ms: float | None = None
-    view: str = "full"
+    best_path_p50_ms: float | None = json_field(default=None, when=lambda s: s.best_path is not None)
+    view: str = json_field(default="full", when=_view_written)
     """The students' observation view of the task (the records'; one per task on a board)."""
-    teacher_kind: str = "local"
-    retention_curve: list[CurveSummaryPoint] | None = None
+    teacher_kind: str = json_field(default="local", when=_view_written)
+    retention_curve: list[CurveSummaryPoint] | None = omit_none()
     """Retention (and score) per budget point over seeds, when the records carry curves of >= 2 points."""
-    curve_auc: float | None = None
+    curve_auc: float | None = json_field(default=None, when=_has_curve)
     """Area under the retention curve divided by its env-step range (first to last point): the mean
     retention over the budget range; mean over seeds."""
-    curve_auc_ci95: CI | None = None
+    curve_auc_ci95: CI | None = json_field(default=None, when=_has_curve)
     """CI over seeds of ``curve_auc``."""
-    ci_kind: str | None = None
+    ci_kind: str | None = omit_none()
     """How the CIs over seeds were built (``stats.ci_kind``): ``t`` (Student t, fewer than 5 seeds),
     ``bootstrap`` or ``none`` (one seed); None on boards made before it was recorded."""
-    score_sampled_mean: float | None = None
+    score_sampled_mean: float | None = omit_none()
     """Mean over seeds of the sampled score (None: the records carry no sampled score)."""
-    score_sampled_ci95: CI | None = None
-    retention_sampled_mean: float | None = None
-    retention_sampled_ci95: CI | None = None
-    curve_auc_sampled: float | None = None
+    score_sampled_ci95: CI | None = json_field(default=None, when=_has_sampled)
+    retention_sampled_mean: float | None = json_field(default=None, when=_has_sampled)
+    retention_sampled_ci95: CI | None = json_field(default=None, when=_has_sampled)
+    curve_auc_sampled: float | None = json_field(default=None, when=_has_sampled)
     """``curve_auc`` of the sampled retention curve."""
-    curve_auc_sampled_ci95: CI | None = None
-    n_flagged: int = 0
+    curve_auc_sampled_ci95: CI | None = json_field(default=None, when=_has_sampled)
+    n_flagged: int = omit_default(0)
     """Seeds whose greedy and sampled scores differ by more than 30 points (``Record.flagged``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _SAMPLED = ("score_sampled_mean", "score_sampled_ci95", "retention_sampled_mean", "retention_sampled_ci95",
-                "curve_auc_sampled", "curve_auc_sampled_ci95")
-    _CIS = ("score_ci95", "retention_ci95", "curve_auc_ci95", "score_sampled_ci95", "retention_sampled_ci95",
-            "curve_auc_sampled_ci95")
+    _json_order = ("task", "method", "size", "metric", "backend", "n_seeds", "n_failed", "score_mean", "score_ci95",
+                   "retention_mean", "retention_ci95", "flops", "params", "flops_reduction", "latency_cpu_p50_ms",
+                   "latency_speedup_cpu", "latency_summary", "weights_bytes", "best_path", "best_path_p50_ms",
+                   "view", "teacher_kind", "retention_curve", "curve_auc", "curve_auc_ci95", "ci_kind",
+                   "score_sampled_mean", "score_sampled_ci95", "retention_sampled_mean", "retention_sampled_ci95",
+                   "curve_auc_sampled", "curve_auc_sampled_ci95", "n_flagged")
 
     def primary(self, metric: str) -> tuple[float | None, CI | None]:
         """(value, CI) of the primary metric: ``auc`` (mean retention over the curve; the final
@@ -675,52 +584,9 @@ class Summary:
     def key(self) -> Key:
         return (self.task, self.method, self.size)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Summary:
-        known, extra = _split(data, cls)
-        known["score_ci95"] = CI.parse(known.get("score_ci95"))
-        known["retention_ci95"] = CI.parse(known.get("retention_ci95"))
-        for name in cls._CIS:
-            known[name] = CI.parse(known.get(name))
-        if known.get("retention_curve") is not None:
-            known["retention_curve"] = [CurveSummaryPoint.from_dict(c) for c in known["retention_curve"]]
-        known["latency_summary"] = LatencySummary.from_dict(known.get("latency_summary") or {})
-        if known.get("n_failed") is None:
-            known["n_failed"] = 0
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        return {
-            "task": self.task,
-            "method": self.method,
-            "size": self.size,
-            "metric": self.metric,
-            "backend": self.backend,
-            "n_seeds": self.n_seeds,
-            "n_failed": self.n_failed,
-            "score_mean": self.score_mean,
-            "score_ci95": _ci_out(self.score_ci95),
-            "retention_mean": self.retention_mean,
-            "retention_ci95": _ci_out(self.retention_ci95),
-            "flops": self.flops,
-            "params": self.params,
-            "flops_reduction": self.flops_reduction,
-            "latency_cpu_p50_ms": self.latency_cpu_p50_ms,
-            "latency_speedup_cpu": self.latency_speedup_cpu,
-            "latency_summary": self.latency_summary.to_dict(),
-            **({"weights_bytes": self.weights_bytes} if self.weights_bytes is not None else {}),
-            **({"best_path": self.best_path, "best_path_p50_ms": self.best_path_p50_ms}
-               if self.best_path is not None else {}),
-            **({"view": self.view, "teacher_kind": self.teacher_kind}
-               if self.view != "full" or self.teacher_kind != "local" else {}),
-            **({"retention_curve": [c.to_dict() for c in self.retention_curve], "curve_auc": self.curve_auc,
-                "curve_auc_ci95": _ci_out(self.curve_auc_ci95)} if self.retention_curve is not None else {}),
-            **({"ci_kind": self.ci_kind} if self.ci_kind is not None else {}),
-            **({k: _ci_out(getattr(self, k)) if k.endswith("ci95") else getattr(self, k) for k in self._SAMPLED}
-               if self.score_sampled_mean is not None else {}),
-            **({"n_flagged": self.n_flagged} if self.n_flagged else {}),
-            **self.extra,
-        }
+    def _json_fixup(self) -> Summary:
+        """A null ``n_failed`` reads as 0."""
+        return self if self.n_failed is not None else replace(self, n_failed=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,7 +594,7 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class PerformanceProfile:
+class PerformanceProfile(JsonCodec):
     """Fraction of runs with retention > tau, with stratified-bootstrap CI bands."""
 
     taus: list[float]
@@ -739,17 +605,9 @@ class PerformanceProfile:
     def at(self, tau: float) -> float | None:
         return dict(zip(self.taus, self.fraction, strict=False)).get(tau)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> PerformanceProfile:
-        return cls(list(data["taus"]), list(data["fraction"]), list(data["ci95_lo"]), list(data["ci95_hi"]))
-
-    def to_dict(self) -> dict:
-        return {"taus": list(self.taus), "fraction": list(self.fraction), "ci95_lo": list(self.ci95_lo),
-                "ci95_hi": list(self.ci95_hi)}
-
 
 @dataclass(frozen=True)
-class Improvement:
+class Improvement(JsonCodec):
     """P(this method > ``method`` at ``size``) averaged over ``n_tasks`` common tasks, with a CI."""
 
     method: str
@@ -758,17 +616,9 @@ class Improvement:
     value: float | None
     ci95: CI | None
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Improvement:
-        return cls(data["method"], data["size"], data["n_tasks"], data["value"], CI.parse(data["ci95"]))
-
-    def to_dict(self) -> dict:
-        return {"method": self.method, "size": self.size, "n_tasks": self.n_tasks, "value": self.value,
-                "ci95": _ci_out(self.ci95)}
-
 
 @dataclass(frozen=True)
-class Aggregate:
+class Aggregate(JsonCodec):
     """Per (method, size) across tasks: IQM and mean retention, performance profile, PoI."""
 
     method: str
@@ -779,40 +629,10 @@ class Aggregate:
     iqm_retention_ci95: CI | None
     mean_retention: float | None
     mean_retention_ci95: CI | None
-    performance_profile: PerformanceProfile | None = None
-    probability_of_improvement: list[Improvement] | None = None
+    performance_profile: PerformanceProfile | None = omit_none()
+    probability_of_improvement: list[Improvement] | None = omit_none()
     """Only on the focus method's entries: P(focus > other) per other (method, size)."""
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Aggregate:
-        known, extra = _split(data, cls)
-        known["iqm_retention_ci95"] = CI.parse(known.get("iqm_retention_ci95"))
-        known["mean_retention_ci95"] = CI.parse(known.get("mean_retention_ci95"))
-        prof = known.get("performance_profile")
-        known["performance_profile"] = PerformanceProfile.from_dict(prof) if isinstance(prof, dict) else None
-        pois = known.get("probability_of_improvement")
-        known["probability_of_improvement"] = (
-            None if pois is None else [Improvement.from_dict(p) for p in pois]
-        )
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        out: dict[str, Any] = {
-            "method": self.method,
-            "size": self.size,
-            "n_tasks": self.n_tasks,
-            "n_runs": self.n_runs,
-            "iqm_retention": self.iqm_retention,
-            "iqm_retention_ci95": _ci_out(self.iqm_retention_ci95),
-            "mean_retention": self.mean_retention,
-            "mean_retention_ci95": _ci_out(self.mean_retention_ci95),
-        }
-        if self.performance_profile is not None:
-            out["performance_profile"] = self.performance_profile.to_dict()
-        if self.probability_of_improvement is not None:
-            out["probability_of_improvement"] = [p.to_dict() for p in self.probability_of_improvement]
-        return {**out, **self.extra}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -820,59 +640,43 @@ class Aggregate:
 
 
 @dataclass(frozen=True)
-class SuiteInfo:
+class SuiteInfo(JsonCodec):
     name: str
     version: str | int | float
     sha256: str
     focus: str = DEFAULT_FOCUS
     """The method under test (``[suite] focus``): headline, report and PoI are about it."""
-    headline_size: str = "auto"
+    headline_size: str = omit_default("auto")
     """The student size the headline is about (``[suite] headline_size``)."""
     primary: str = "final"
     """The pre-registered primary metric (``[suite] primary``, ``PRIMARY_METRICS``); boards made before
     it existed were read on the final point."""
-    tuning: dict[str, int] | None = None
+    tuning: dict[str, int] | None = omit_none()
     """Optuna trials each method was tuned with (``[tune] trials``); None: not tuned."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> SuiteInfo:
-        known, extra = _split(data, cls)
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        out = {"name": self.name, "version": self.version, "sha256": self.sha256, "focus": self.focus}
-        if self.headline_size != "auto":  # older boards stay byte-identical
-            out["headline_size"] = self.headline_size
-        out["primary"] = self.primary
-        if self.tuning is not None:
-            out["tuning"] = dict(self.tuning)
-        return {**out, **self.extra}
+    @property
+    def path(self) -> str | None:
+        """The suite file the board was run from (the open ``path``; None when not recorded)."""
+        return self.extra.get("path")
 
 
 @dataclass(frozen=True)
-class Bootstrap:
-    n_resamples: int
-    random_state: int
-    confidence: float
+class Bootstrap(JsonCodec):
+    """Resampling settings of a board's bootstrap CIs; a key a protocol leaves out reads as ``DEFAULT_BOOTSTRAP``'s."""
+
+    n_resamples: int = json_field(read_default=DEFAULT_BOOTSTRAP["n_resamples"])
+    random_state: int = json_field(read_default=DEFAULT_BOOTSTRAP["random_state"])
+    confidence: float = json_field(read_default=DEFAULT_BOOTSTRAP["confidence"])
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the ``stats`` resampling functions."""
         return {"n_resamples": self.n_resamples, "random_state": self.random_state,
                 "confidence": self.confidence}
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> Bootstrap:
-        merged = {**DEFAULT_BOOTSTRAP, **(data or {})}
-        return cls(merged["n_resamples"], merged["random_state"], merged["confidence"])
-
-    def to_dict(self) -> dict:
-        return {"n_resamples": self.n_resamples, "random_state": self.random_state,
-                "confidence": self.confidence}
-
 
 @dataclass(frozen=True)
-class Protocol:
+class Protocol(JsonCodec):
     eval_episodes: int | dict[str, int]
     seeds: list[int]
     greedy: bool
@@ -880,19 +684,9 @@ class Protocol:
     bootstrap: Bootstrap
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Protocol:
-        known, extra = _split(data, cls)
-        known["bootstrap"] = Bootstrap.from_dict(known.get("bootstrap"))
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        return {"eval_episodes": self.eval_episodes, "seeds": list(self.seeds), "greedy": self.greedy,
-                "eval_seed_base": self.eval_seed_base, "bootstrap": self.bootstrap.to_dict(), **self.extra}
-
 
 @dataclass(frozen=True)
-class Provenance:
+class Provenance(JsonCodec):
     """Where and with what a leaderboard was made."""
 
     kdmarl_bench: str
@@ -907,14 +701,6 @@ class Provenance:
     threads: int | None
     created_at: str
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Provenance:
-        known, extra = _split(data, cls)
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -948,19 +734,18 @@ class Leaderboard:
         return next((s for s in self.summary if s.task == task and s.method == TEACHER), None)
 
     def method_kind(self, method: str) -> str:
-        """A method's kind as its records say; for boards made before kinds were recorded, the registry's
-        (via the variant's base); an id the registry does not know counts as action imitation."""
+        """A method's kind as its records say; for boards made before kinds were recorded, the kind of
+        its registered method (via the variant's base, ``LEGACY_METHOD_KINDS``); an id not known there
+        counts as action imitation."""
         kinds = {r.method_kind for r in self.records if r.method == method and r.method_kind}
         if kinds:
             return kinds.pop()
         if method == TEACHER:
             return "teacher"
-        from kdmarl_bench.methods import METHODS  # imports torch: only for boards without recorded kinds
-
         base = self.base_methods().get(method, method)
         for name in (method, base):
-            if name in METHODS:
-                return METHODS.get(name).kind
+            if name in LEGACY_METHOD_KINDS:
+                return LEGACY_METHOD_KINDS[name]
         return "action-imitation"
 
     def base_methods(self) -> dict[str, str]:
@@ -980,25 +765,7 @@ class Leaderboard:
     @classmethod
     def from_dict(cls, data: dict) -> Leaderboard:
         """From a schema-version-3 dict (``results.schema.migrate`` brings older ones there)."""
-        return cls(
-            suite=SuiteInfo.from_dict(data["suite"]),
-            provenance=Provenance.from_dict(data["provenance"]),
-            protocol=Protocol.from_dict(data["protocol"]),
-            records=[Record.from_dict(r) for r in data["records"]],
-            summary=[Summary.from_dict(s) for s in data["summary"]],
-            aggregate=[Aggregate.from_dict(a) for a in data["aggregate"]],
-        )
+        return from_json(cls, data)
 
     def to_dict(self) -> dict:
-        from kdmarl_bench.results.schema import SCHEMA_ID, SCHEMA_VERSION
-
-        return {
-            "schema": SCHEMA_ID,
-            "schema_version": SCHEMA_VERSION,
-            "suite": self.suite.to_dict(),
-            "provenance": self.provenance.to_dict(),
-            "protocol": self.protocol.to_dict(),
-            "records": [r.to_dict() for r in self.records],
-            "summary": [s.to_dict() for s in self.summary],
-            "aggregate": [a.to_dict() for a in self.aggregate],
-        }
+        return {"schema": SCHEMA_ID, "schema_version": SCHEMA_VERSION, **to_json(self)}

@@ -13,7 +13,6 @@ from rich.table import Table
 
 from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.results.fit import Column, FitResult, fit_table, print_fitted
-from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, GREEDY_SAMPLED_FLAG, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.records import is_finite_number as _ok
 
@@ -112,9 +111,8 @@ def fmt_sampled(r: Summary, ci: bool = True) -> str:
     return f"{text} ⚑{r.n_flagged}" if r.n_flagged else text
 
 
-def flagged_lines(board: Leaderboard | dict, tasks: Iterable[str] = (), methods: Iterable[str] = ()) -> list[str]:
+def flagged_lines(data: Leaderboard, tasks: Iterable[str] = (), methods: Iterable[str] = ()) -> list[str]:
     """One line per seed whose greedy and sampled scores differ by more than 30 points."""
-    data = as_leaderboard(board)
     tasks, methods = set(tasks), set(methods)
     out = []
     for r in data.records:
@@ -129,9 +127,8 @@ def flagged_lines(board: Leaderboard | dict, tasks: Iterable[str] = (), methods:
     return out
 
 
-def small_n_note(board: Leaderboard | dict) -> str | None:
+def small_n_note(data: Leaderboard) -> str | None:
     """What the brackets of rows with 2 to 4 seeds are (Student t), when the board has such rows."""
-    data = as_leaderboard(board)
     if any(s.ci_kind == "t" for s in data.summary):
         return ("95% CIs over fewer than 5 seeds are Student-t intervals (mean ± t·s/√n), not bootstraps; "
                 "with 5 or more seeds, percentile bootstraps")
@@ -146,9 +143,9 @@ def fmt_ms(x: Any) -> str:
     return f"{x:.3f}" if _ok(x) else DASH
 
 
-def ordered_summary(board: Leaderboard | dict) -> list[Summary]:
+def ordered_summary(board: Leaderboard) -> list[Summary]:
     """Summary rows by task, teacher first, then the focus method, the rest by name; larger students first."""
-    return as_leaderboard(board).ordered_summary()
+    return board.ordered_summary()
 
 
 NOISY_MARK = "⚠"
@@ -177,12 +174,11 @@ def fmt_seconds(x: Any) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def leaderboard_rows(board: Leaderboard | dict) -> list[list[str]]:
+def leaderboard_rows(data: Leaderboard) -> list[list[str]]:
     """The formatted cells of the leaderboard table, one list per summary row.
 
     A CPU p50 from a noisy measurement carries ``NOISY_MARK``, and so does a speed-up computed
     from one (the student's or its teacher's): not a plain number (``noise_notes`` explains)."""
-    data = as_leaderboard(board)
     walls = _train_wall(data)
     summary = ordered_summary(data)
     teacher_noisy = {s.task: _noisy(s) for s in summary if s.method == TEACHER}
@@ -220,9 +216,8 @@ def task_label(task: str, view: str) -> str:
     return task if view == "full" else f"{task}@{view}"
 
 
-def board_task_label(board: Leaderboard | dict, task: str) -> str:
+def board_task_label(data: Leaderboard, task: str) -> str:
     """``task_label`` of ``task`` under the view it has on ``board`` (``full`` when not on it)."""
-    data = as_leaderboard(board)
     return task_label(task, next((s.view for s in data.summary if s.task == task), "full"))
 
 
@@ -246,13 +241,13 @@ STACK_BELOW = 120
 """Narrower than this, a board is shown as one table per task (the task id as its title)."""
 
 
-def leaderboard_compact_rows(board: Leaderboard | dict) -> list[list[str]]:
+def leaderboard_compact_rows(board: Leaderboard) -> list[list[str]]:
     """Per summary row: the score and the retention without their CIs."""
     return [[fmt_score(r.score_mean, None, r.metric), fmt_retention(r.retention_mean, None),
              fmt_sampled(r, ci=False)] for r in ordered_summary(board)]
 
 
-def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[str] = (),
+def leaderboard_tables(data: Leaderboard, width: int, tasks: Iterable[str] = (),
                        methods: Iterable[str] = ()) -> list[FitResult]:
     """The leaderboard fitted to ``width`` columns, no cell broken inside a word.
 
@@ -260,7 +255,6 @@ def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[st
     title, so the longest ids do not cost a column. Each table compacts, then drops, its least
     important columns as needed and says so in its ``note()``. ``tasks``/``methods`` filter rows.
     """
-    data = as_leaderboard(board)
     tasks, methods = set(tasks), set(methods)
     rows, alt = leaderboard_rows(data), leaderboard_compact_rows(data)
     picked = [i for i, r in enumerate(rows)
@@ -282,10 +276,9 @@ def leaderboard_tables(board: Leaderboard | dict, width: int, tasks: Iterable[st
     return out
 
 
-def print_leaderboard(console: Console, board: Leaderboard | dict, tasks: Iterable[str] = (),
+def print_leaderboard(console: Console, data: Leaderboard, tasks: Iterable[str] = (),
                       methods: Iterable[str] = ()) -> None:
     """Print the leaderboard fitted to the console's width, with a note of what was left out."""
-    data = as_leaderboard(board)
     fitted = leaderboard_tables(data, console.width, tasks, methods)
     if len(fitted) > 1:
         console.print(f"[bold]{_title(data)}[/]", highlight=False)
@@ -296,9 +289,8 @@ def print_leaderboard(console: Console, board: Leaderboard | dict, tasks: Iterab
         console.print(f"[yellow]{line}[/]", highlight=False)
 
 
-def leaderboard_table(board: Leaderboard | dict) -> Table:
+def leaderboard_table(data: Leaderboard) -> Table:
     """A rich table of a leaderboard's summary (teacher row first per task)."""
-    data = as_leaderboard(board)
     table = Table(title=_title(data), show_lines=False)
     for i, col in enumerate(LEADERBOARD_COLUMNS):
         table.add_column(col, justify="right" if i >= _NUMERIC_FROM else "left", overflow="fold")
@@ -325,7 +317,7 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def leaderboard_legend(data: Leaderboard | dict) -> str:
+def leaderboard_legend(data: Leaderboard) -> str:
     """What the leaderboard's codes mean (only those the table shows), one line."""
     rows = leaderboard_rows(data)
     parts = []
@@ -341,7 +333,7 @@ def leaderboard_legend(data: Leaderboard | dict) -> str:
     return "; ".join(parts)
 
 
-def leaderboard_markdown(data: Leaderboard | dict) -> str:
+def leaderboard_markdown(data: Leaderboard) -> str:
     """The leaderboard table as GitHub markdown (columns empty on every row left out)."""
     header, rows, right = drop_empty_columns(list(LEADERBOARD_COLUMNS), leaderboard_rows(data),
                                               set(range(_NUMERIC_FROM, len(LEADERBOARD_COLUMNS))))
@@ -423,7 +415,7 @@ def compare_rows(rows: list[dict]) -> list[list[str]]:
     return out
 
 
-def noise_notes(board: Leaderboard | dict) -> list[str]:
+def noise_notes(board: Leaderboard) -> list[str]:
     """The footnote under a leaderboard that shows ``NOISY_MARK``, empty when none is shown."""
     summary = ordered_summary(board)
     noisy = [s for s in summary if _noisy(s)]
@@ -502,10 +494,9 @@ def _widths_text(w: Any) -> str:
     return "×".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w)
 
 
-def agents_rows(board: Leaderboard | dict, task: str) -> list[list[str]]:
+def agents_rows(data: Leaderboard, task: str) -> list[list[str]]:
     """Per student (method, size) of ``task``, one row per agent: its hidden widths, params,
     FLOPs and fp32 weight bytes, from the first successful seed (every seed shares them)."""
-    data = as_leaderboard(board)
     first: dict[tuple[str, str, str], Any] = {}
     for r in data.records:
         if r.task == task and r.ok and r.cost is not None:
@@ -529,10 +520,9 @@ def agents_rows(board: Leaderboard | dict, task: str) -> list[list[str]]:
     return rows
 
 
-def agents_table(board: Leaderboard | dict, task: str, width: int) -> FitResult:
+def agents_table(data: Leaderboard, task: str, width: int) -> FitResult:
     """The per-agent table of one task (``agents_rows``) fitted to ``width``; the teacher's hidden
     widths are its own (a zoo teacher's record carries none: '—')."""
-    data = as_leaderboard(board)
     view = next((s.view for s in data.summary if s.task == task), "full")
     return fit_table(_AGENTS_FIT, agents_rows(data, task), width,
                      title=f"{task_label(task, view)}: per agent (widths, FLOPs and fp32 weights per team decision)")

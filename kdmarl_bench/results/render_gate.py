@@ -25,6 +25,7 @@ from kdmarl_bench.results.gate import (
     fmt_limit,
     fmt_value,
 )
+from kdmarl_bench.results.records import Leaderboard
 from kdmarl_bench.results.render import task_label
 
 _VERDICT = {FAIL: "[red]FAIL[/]", INCONCLUSIVE: "[yellow]inconclusive[/]", NOISY: "noisy: not judged",
@@ -46,13 +47,12 @@ def seeds_needed(check: Check) -> str:
     return "> 1000" if "more than 1000 seeds" in check.detail else "-"
 
 
-def views_of(*boards: dict) -> dict[str, str]:
+def views_of(*boards: Leaderboard) -> dict[str, str]:
     """Task → its students' observation view, from the boards' summaries (``full`` when absent)."""
     out: dict[str, str] = {}
     for board in boards:
-        for s in board.get("summary") or []:
-            if isinstance(s, dict) and isinstance(s.get("task"), str):
-                out.setdefault(s["task"], s.get("view") or "full")
+        for s in board.summary:
+            out.setdefault(s.task, s.view or "full")
     return out
 
 

@@ -1,5 +1,5 @@
 """Leaderboard schema versions: validation against the JSON Schema of a file's own version, and
-the migrations that bring every older version to the current one.
+the version a file declares (``results.migrate`` brings every older version to the current one).
 
 ``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (3);
 ``leaderboard.v1.schema.json`` and ``leaderboard.v2.schema.json`` are versions 1 and 2, frozen as
@@ -32,19 +32,15 @@ intervals recomputed from the board's own records (the means stay as they are).
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.records import DEFAULT_FOCUS
+from kdmarl_bench.results.records import SCHEMA_ID, SCHEMA_VERSION
 
-SCHEMA_ID = "kdmarl-bench/leaderboard"
-SCHEMA_VERSION = 3
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _SCHEMA_FILES = {1: "leaderboard.v1.schema.json", 2: "leaderboard.v2.schema.json", SCHEMA_VERSION: "leaderboard.schema.json"}
 
@@ -113,87 +109,3 @@ def validate(data: Any, path: str | os.PathLike | None = None) -> int:
             hint = " (a null score is allowed only for a failed cell, i.e. when 'error' is set)"
         raise UsageError(f"{where}: invalid leaderboard at {error.json_path}: {_short(error.message)}{hint}")
     return version
-
-
-# ---------------------------------------------------------------------------------------------
-# migrations
-
-
-def _v1_to_v2(data: dict) -> dict:
-    from kdmarl_bench.results import aggregate
-    from kdmarl_bench.results.records import Bootstrap, Record
-
-    data["schema_version"] = 2
-    data["suite"].setdefault("focus", DEFAULT_FOCUS)
-    for r in data["records"]:
-        for e in r.get("latency") or []:
-            if "noisy" not in e and isinstance(e.get("timer_mismatch"), bool):
-                e["noisy"] = e["timer_mismatch"]
-    records = [Record.from_dict(r) for r in data["records"]]
-    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap"))
-    groups = aggregate.group_ok_records(records)
-    for row in data["summary"]:
-        key = (row["task"], row["method"], row["size"])
-        first = next((r for r in records if r.key == key), None)
-        row.setdefault("metric", first.metric if first else None)
-        row.setdefault("backend", first.backend if first else None)
-        row.setdefault("n_failed", sum(1 for r in records if r.key == key and not r.ok))
-        if "latency_summary" not in row:
-            row["latency_summary"] = aggregate.latency_summary(groups.get(key, [])).to_dict()
-        for group in row["latency_summary"].values():
-            if isinstance(group, dict) and "noisy" not in group:
-                group["noisy"] = group.get("timer_mismatch")
-    columns = aggregate.retention_columns(records)
-    for a in data["aggregate"]:
-        if "performance_profile" not in a:
-            cols = list(columns.get((a["method"], a["size"]), {}).values())
-            a["performance_profile"] = aggregate.performance_profile(cols, boot).to_dict()
-    return data
-
-
-def _v2_to_v3(data: dict) -> dict:
-    from kdmarl_bench.results import aggregate, stats
-    from kdmarl_bench.results.records import Bootstrap, Record
-
-    data["schema_version"] = 3
-    data["suite"].setdefault("primary", "final")
-    records = [Record.from_dict(r) for r in data["records"]]
-    boot = Bootstrap.from_dict(data["protocol"].get("bootstrap"))
-    groups = aggregate.group_ok_records(records)
-    for row in data["summary"]:
-        recs = groups.get((row["task"], row["method"], row["size"]), [])
-        row["ci_kind"] = kind = stats.ci_kind(row["n_seeds"])
-        if kind != "t" or len(recs) != row["n_seeds"]:
-            continue
-        conf = boot.confidence
-        row["score_ci95"] = aggregate.ci_list(stats.t_interval([r.score for r in recs], conf))
-        row["retention_ci95"] = aggregate.ci_list(stats.t_interval([r.retention for r in recs], conf))
-        if "retention_curve" in row:
-            curve = aggregate.curve_summary(recs, boot)
-            if curve:
-                by_x = {p.env_steps: p for p in curve["retention_curve"]}
-                for point in row["retention_curve"]:
-                    new = by_x.get(point["env_steps"])
-                    if new is not None:
-                        point["score_ci95"] = new.to_dict()["score_ci95"]
-                        point["retention_ci95"] = new.to_dict()["retention_ci95"]
-                row["curve_auc_ci95"] = None if curve["curve_auc_ci95"] is None else curve["curve_auc_ci95"].to_list()
-    return data
-
-
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
-"""version → function bringing a dict of that version to the next (it may modify its argument)."""
-
-
-def migrate(data: dict, *, in_place: bool = False) -> dict:
-    """A valid leaderboard dict brought to ``SCHEMA_VERSION`` (unchanged if it is there).
-
-    A copy, unless ``in_place`` (for a dict the caller has just made, e.g. by ``io.sanitize``).
-    """
-    version = schema_version(data)
-    if not in_place:
-        data = copy.deepcopy(data)
-    while version < SCHEMA_VERSION:
-        data = MIGRATIONS[version](data)
-        version = data["schema_version"]
-    return data

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.records import Record
 from kdmarl_bench.safeio import (
     MAX_CARD_BYTES,
     is_inside,
@@ -233,7 +234,7 @@ class ResultStore:
             raise KeyError(key)
         return self._read(path)
 
-    def load_cell(self, key: str, task: str, method: str, seed: int) -> dict:
+    def load_cell(self, key: str, task: str, method: str, seed: int) -> Record:
         """The finished record of cell ``key``, checked to be one: a cell file that is not a record of that
         (task, method, seed) is an error naming the file (exit 2; delete it to re-run the cell), never a
         crash or a silently wrong row."""
@@ -245,7 +246,11 @@ class ResultStore:
                        f"{task} · {method} · seed {seed}")
         if problem:
             raise UsageError(f"{path}: corrupt cell result ({problem}); delete the file to re-run that cell")
-        return rec
+        return Record.from_dict(rec)
+
+    def failed(self, key: str) -> bool:
+        """Whether the saved record of cell ``key`` is a failed cell's (``error`` set)."""
+        return bool(self.load(key).get("error"))
 
     def load_score(self, key: str) -> float:
         """A cached random-policy score (``kind = random-score``), checked like ``load_cell``."""
@@ -255,9 +260,14 @@ class ResultStore:
             raise UsageError(f"{self.path(key)}: corrupt cached random-policy score; delete the file to recompute it")
         return float(score)
 
-    def save(self, key: str, record: dict) -> Path:
+    def save(self, key: str, record: Record) -> Path:
         """Write (or overwrite) the record of cell ``key`` atomically."""
-        return write_json_atomic(self.path(key), record, root=self.root)
+        return write_json_atomic(self.path(key), record.to_dict(), root=self.root)
+
+    def save_score(self, key: str, task: str, score: float, episodes: int, eval_seed: int) -> Path:
+        """Cache a task's random-policy score (``kind = random-score``; read back by ``load_score``)."""
+        return write_json_atomic(self.path(key), {"kind": "random-score", "task": task, "score": score,
+                                                  "episodes": episodes, "eval_seed": eval_seed}, root=self.root)
 
     def keys(self) -> list[str]:
         if not self.cells_dir.is_dir():

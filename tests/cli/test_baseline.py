@@ -9,14 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.leaderboard import load_leaderboard
+from tests.factories import load_board
 
 BASELINE = Path(__file__).resolve().parents[2] / "baselines" / "quickstart.json"
 
 
 @pytest.fixture(scope="module")
 def board():
-    return load_leaderboard(BASELINE)  # validates against the schema
+    return load_board(BASELINE)  # validates against the schema
 
 
 def test_baseline_records_are_complete(board):

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.leaderboard import load_leaderboard
 from kdmarl_bench.suite import load_suite, plan
+from tests.factories import load_board
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites"
@@ -30,7 +30,7 @@ def board_suite(name: str):
     """The bundled suite a committed board was run from, found by the file name its board records
     (boards record the path at run time: ``suites/mpe.toml``, or ``kdmarl_bench/suites/mpe.toml`` while
     the suites lived inside the package); the sha256 check below ties the board to this exact file."""
-    board = load_leaderboard(ROOT / "baselines" / f"{name}.json")
+    board = load_board(ROOT / "baselines" / f"{name}.json")
     recorded = Path(board["suite"]["path"])
     suite = load_suite(SUITES / recorded.name)
     assert suite.sha256 == board["suite"]["sha256"], f"{name}: {SUITES / recorded.name} differs from the board's suite"
@@ -45,7 +45,7 @@ def test_board_records_the_bundled_suite_it_ran(name):
 
 @pytest.fixture(scope="module", params=BOARDS)
 def named_board(request):
-    return request.param, load_leaderboard(ROOT / "baselines" / f"{request.param}.json")  # validates
+    return request.param, load_board(ROOT / "baselines" / f"{request.param}.json")  # validates
 
 
 def test_board_covers_its_suite(named_board):
@@ -70,7 +70,7 @@ def test_board_was_distilled_from_the_current_zoo_teachers(name):
     from kdmarl_bench.checkpoint import weights_sha256
     from kdmarl_bench.teachers.zoo import zoo_key, zoo_path
 
-    board = load_leaderboard(ROOT / "baselines" / f"{name}.json")
+    board = load_board(ROOT / "baselines" / f"{name}.json")
     digests = {}
     for r in board["records"]:
         key = zoo_key(r["task"], r.get("teacher_kind", "local"))

@@ -11,25 +11,24 @@ from pathlib import Path
 import pytest
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.leaderboard import write_leaderboard
-from tests.factories import make_leaderboard, standard_records
+from tests.factories import make_leaderboard, standard_records, write_board
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("lb")
-    out = {"base": write_leaderboard(d / "run" / "leaderboard.json", make_leaderboard())}
+    out = {"base": write_board(d / "run" / "leaderboard.json", make_leaderboard())}
     recs = standard_records()
     for r in recs:
         if r["method"] == "kd-marl" and r["task"] == "smax/3m":
             r["score"] -= 0.3
             r["cost"]["flops"] *= 4
-    out["worse"] = write_leaderboard(d / "worse.json", make_leaderboard(recs))
+    out["worse"] = write_board(d / "worse.json", make_leaderboard(recs))
     recs = standard_records()
     for r in recs:
         for e in r["latency"]:
             e["p50_ms"] *= 2
-    out["slow"] = write_leaderboard(d / "slow.json", make_leaderboard(recs))
+    out["slow"] = write_board(d / "slow.json", make_leaderboard(recs))
     garbage = d / "garbage.json"
     garbage.write_text("{not json")
     out["garbage"] = garbage

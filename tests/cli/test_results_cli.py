@@ -8,34 +8,33 @@ from pathlib import Path
 import pytest
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.leaderboard import write_leaderboard
-from tests.factories import make_leaderboard, standard_records
+from tests.factories import make_leaderboard, standard_records, write_board
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("lb")
-    out = {"base": write_leaderboard(d / "base.json", make_leaderboard())}
+    out = {"base": write_board(d / "base.json", make_leaderboard())}
 
     recs = standard_records()
     for r in recs:
         if r["method"] == "kd-marl" and r["task"] == "smax/3m":
             r["score"] -= 0.3  # retention 0.95 → 0.65
-    out["worse"] = write_leaderboard(d / "worse.json", make_leaderboard(recs))
+    out["worse"] = write_board(d / "worse.json", make_leaderboard(recs))
 
     recs = standard_records()
     for r in recs:
         if r["method"] == "kd-marl":
             r["cost"]["flops"] *= 1.5
-    out["fatter"] = write_leaderboard(d / "fatter.json", make_leaderboard(recs))
+    out["fatter"] = write_board(d / "fatter.json", make_leaderboard(recs))
 
-    out["paper"] = write_leaderboard(d / "paper.json", make_leaderboard(suite_name="paper"))
+    out["paper"] = write_board(d / "paper.json", make_leaderboard(suite_name="paper"))
 
     recs = standard_records()
     for r in recs:
         if r["task"] == "smax/3m":
             r["backend"], r["backend_versions"] = "smacv2", {"smacv2": "1.0.0", "sc2": "4.10"}
-    out["sc2"] = write_leaderboard(d / "sc2.json", make_leaderboard(recs))
+    out["sc2"] = write_board(d / "sc2.json", make_leaderboard(recs))
 
     garbage = d / "garbage.json"
     garbage.write_text("<html>not json</html>")

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
+from kdmarl_bench.results.io import read_leaderboard
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "baselines" / "quickstart.json"
@@ -97,7 +98,7 @@ def test_report_defaults_next_to_its_board_and_removes_stale_plots(tmp_path):
     (out / "pareto_old_task.png").write_bytes(b"stale")
     (out / "notes.png").write_bytes(b"the user's own file")
     (out / ".kdmarl-report.json").write_text('{"files": ["report.md", "pareto_old_task.png"]}')  # an earlier report's
-    rep = write_report(json.loads(QUICKSTART.read_text()), out)
+    rep = write_report(read_leaderboard(QUICKSTART), out)
     assert not (out / "pareto_old_task.png").exists() and (out / "notes.png").exists()
     assert any("pareto_old_task.png" in n for n in rep.notes)
 
@@ -105,9 +106,9 @@ def test_report_defaults_next_to_its_board_and_removes_stale_plots(tmp_path):
 def test_report_plots_retention_vs_bytes_when_the_board_has_memory(tmp_path):
     from kdmarl_bench.results.report import write_report
 
-    rep = write_report(json.loads((ROOT / "baselines" / "deploy.json").read_text()), tmp_path / "deploy")
+    rep = write_report(read_leaderboard(ROOT / "baselines" / "deploy.json"), tmp_path / "deploy")
     names = {p.name for p in rep.plots}
     assert {"pareto_bytes_smax_3m.png", "pareto_smax_3m.png"} <= names
     assert "pareto_bytes_smax_3m.png" in rep.markdown.read_text()
-    rep = write_report(json.loads(MPE.read_text()), tmp_path / "mpe")  # made before memory was recorded
+    rep = write_report(read_leaderboard(MPE), tmp_path / "mpe")  # made before memory was recorded
     assert not any(p.name.startswith("pareto_bytes_") for p in rep.plots)

@@ -14,7 +14,14 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.gate import gate
+from kdmarl_bench.results.gate import gate as gate_typed
+from tests.factories import typed
+
+
+def gate(current: dict, baseline: dict, **settings):
+    """The gate on two board dicts, typed the way reading their files types them."""
+    return gate_typed(typed(current), typed(baseline), **settings)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "baselines" / "quickstart.json"

@@ -16,8 +16,8 @@ from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import main
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.models.policy import StudentPolicy
-from kdmarl_bench.results.leaderboard import write_leaderboard
 from kdmarl_bench.safeio import file_mode
+from tests.factories import write_board
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -44,7 +44,7 @@ def _board(folder: Path, checkpoint: str, **record_changes) -> Path:
                       episode_scores=[-10.0, -11.0, -9.0])
     rec.update(record_changes)
     teacher = make_record(TASK, "teacher", 0, -8.0, checkpoint="zoo:" + TASK, episode_scores=[-8.0, -8.5, -7.5])
-    return write_leaderboard(folder / "lb.json", make_leaderboard([teacher, rec], seeds=[0]))
+    return write_board(folder / "lb.json", make_leaderboard([teacher, rec], seeds=[0]))
 
 
 # ---- case 3: verify follows checkpoint paths only inside the leaderboard's folder ------------

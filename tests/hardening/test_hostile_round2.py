@@ -101,7 +101,7 @@ def test_suite_that_is_a_device_exits_2(tmp_path):
 def test_verify_card_linked_to_dev_zero_exits_2(tmp_path):
     from factories import make_leaderboard, make_record
 
-    from kdmarl_bench.results.leaderboard import write_leaderboard
+    from tests.factories import write_board
 
     weights = _student(tmp_path / "b" / "s")
     card = weights.with_suffix(".json")
@@ -110,7 +110,7 @@ def test_verify_card_linked_to_dev_zero_exits_2(tmp_path):
     rec = make_record(TASK, "bc", 0, -10.0, teacher_score=-8.0, size="w8", checkpoint="s.safetensors",
                       episode_scores=[-10.0, -11.0, -9.0])
     teacher = make_record(TASK, "teacher", 0, -8.0, checkpoint="zoo:" + TASK, episode_scores=[-8.0, -8.5, -7.5])
-    lb = write_leaderboard(tmp_path / "b" / "lb.json", make_leaderboard([teacher, rec], seeds=[0]))
+    lb = write_board(tmp_path / "b" / "lb.json", make_leaderboard([teacher, rec], seeds=[0]))
     res = CliRunner().invoke(main, ["verify", str(lb), "--sample", "1"])
     _refused(res, "s.json", "/dev/zero", "lies outside the leaderboard's folder")
     res = CliRunner().invoke(main, ["verify", str(lb), "--sample", "1", "--allow-outside-paths"])

@@ -53,13 +53,13 @@ def test_trained_teacher_with_default_relative_out_finishes(tmp_path, monkeypatc
 def test_export_gh_benchmark_relative_out_writes_once_into_the_folder(tmp_path, monkeypatch):
     from factories import make_leaderboard, make_record
 
-    from kdmarl_bench.results.leaderboard import write_leaderboard
+    from tests.factories import write_board
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
     recs = [make_record(TASK, "teacher", 0, -8.0, episode_scores=[-8.0, -8.5]),
             make_record(TASK, "bc", 0, -10.0, teacher_score=-8.0, episode_scores=[-10.0, -11.0])]
-    lb = write_leaderboard(tmp_path / "lb.json", make_leaderboard(recs, seeds=[0]))
+    lb = write_board(tmp_path / "lb.json", make_leaderboard(recs, seeds=[0]))
     res = CliRunner().invoke(main, ["export", str(lb), "--format", "gh-benchmark", "--out", "results/bench.json"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "results" / "bench-bigger.json").is_file()

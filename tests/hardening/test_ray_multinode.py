@@ -14,7 +14,7 @@ from kdmarl_bench.executors import make_executor
 from kdmarl_bench.executors.events import JobStarted
 from kdmarl_bench.runner import RunEvents, run_suite
 from kdmarl_bench.suite import load_suite
-from tests.factories import random_teacher, tiny_suite_toml
+from tests.factories import board_json, random_teacher, tiny_suite_toml
 
 ray = pytest.importorskip("ray")
 
@@ -34,6 +34,7 @@ def test_three_node_cluster_survives_a_lost_node(tmp_path, monkeypatch):
                                           env_steps=3_000))
     suite = load_suite(suite_path)
     local_board, _ = run_suite(suite, tmp_path / "local", device="cpu")
+    local_board = board_json(local_board)
 
     started = time.monotonic()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -64,6 +65,7 @@ def test_three_node_cluster_survives_a_lost_node(tmp_path, monkeypatch):
 
         out = tmp_path / "ray"
         board, _ = run_suite(suite, out, device="cpu", executor=executor, events=RunEvents(on_cell_done=on_done))
+        board = board_json(board)
         alive = [n for n in ray.nodes() if n["Alive"]]
     finally:
         ray.shutdown()

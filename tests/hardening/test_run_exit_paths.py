@@ -104,7 +104,7 @@ def test_disk_full_mid_run_exits_2_naming_the_file_and_keeps_finished_cells(tmp_
     real = ResultStore.save
 
     def save(self, key, record):
-        if record.get("method") == "bc":
+        if record.method == "bc":
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path(key)))
         return real(self, key, record)
 

@@ -8,10 +8,10 @@ import tomllib
 
 import pytest
 
-from kdmarl_bench.results.leaderboard import load_leaderboard, validate
+from kdmarl_bench.results.schema import validate
 from kdmarl_bench.runner import run_suite
 from kdmarl_bench.suite import parse_suite
-from tests.factories import tiny_suite_toml
+from tests.factories import board_json, load_board, tiny_suite_toml
 
 TASK = "mpe/simple_spread_v3"
 METHODS = ("teacher", "kd-marl", "dagger", "scratch", "bc")
@@ -24,7 +24,8 @@ def _run(tmp_path, name: str, eval_at: str | None):
         text = text.replace("[budget]\n", f"[budget]\neval_at = {eval_at}\n")
     suite = parse_suite(tomllib.loads(text), str(tmp_path / f"{name}.toml"))
     board, path = run_suite(suite, tmp_path / name)
-    validate(load_leaderboard(path))
+    board = board_json(board)
+    validate(load_board(path))
     return {r["method"]: r for r in board["records"]}, board
 
 

@@ -15,6 +15,7 @@ from kdmarl_bench.envs import get_task
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import StudentPolicy
 from kdmarl_bench.profiling import runtimes
+from tests.factories import board_json
 
 pytestmark = pytest.mark.skipif(runtimes.missing_modules("onnxruntime") != [],
                                 reason="onnx/onnxscript/onnxruntime not installed (pip install 'kdmarl-bench[deploy]')")
@@ -180,6 +181,7 @@ def test_run_records_memory_runtime_paths_and_int8_retention(tmp_path):
                     "paths": ["eager", "onnxruntime"], "quantize": ["int8"]},
     }, str(tmp_path / "s.toml"))
     board, _ = run_suite(suite, tmp_path / "out", device="cpu")
+    board = board_json(board)
     student = next(r for r in board["records"] if r["method"] == "bc")
     assert student["memory"]["weights_fp32_bytes"] > student["memory"]["weights_int8_bytes"] > 0
     ort = next(e for e in student["latency"] if e["path"] == "onnxruntime")

@@ -16,7 +16,7 @@ import pytest
 from kdmarl_bench.executors import make_executor
 from kdmarl_bench.runner import RunEvents, Runner, run_suite
 from kdmarl_bench.suite import load_suite, plan
-from tests.factories import tiny_suite_toml
+from tests.factories import board_json, tiny_suite_toml
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -49,6 +49,7 @@ def ci_runs(tmp_path_factory):
     for jobs in (1, 2):
         d = tmp_path_factory.mktemp(f"ci_jobs{jobs}")
         board, _ = run_suite(suite, d, device="cpu", executor=make_executor("local", jobs=jobs))
+        board = board_json(board)
         out[jobs] = (d, board)
     return out
 
@@ -75,6 +76,7 @@ def test_same_architecture_is_one_measurement(ci_runs):
     # A resumed run attaches the stored measurement instead of timing again.
     mtime = files[0].stat().st_mtime_ns
     again, _ = run_suite(load_suite("ci"), d, device="cpu")
+    again = board_json(again)
     assert files[0].stat().st_mtime_ns == mtime
     assert {r["method"]: r["latency"] for r in again["records"]} == {r["method"]: r["latency"] for r in board["records"]}
 
@@ -145,6 +147,7 @@ def local_ray():
 
 def test_ray_matches_local_on_ci(local_ray, ci_runs, tmp_path):
     board, _ = run_suite(load_suite("ci"), tmp_path / "ray", device="cpu", executor=make_executor("ray", jobs=2))
+    board = board_json(board)
     assert outcome(board) == outcome(ci_runs[2][1])
     assert checkpoint_bytes(tmp_path / "ray", board) == checkpoint_bytes(*ci_runs[2])
 
@@ -152,7 +155,9 @@ def test_ray_matches_local_on_ci(local_ray, ci_runs, tmp_path):
 def test_ray_trains_the_teacher_as_a_task_students_depend_on(local_ray, tmp_path):
     suite = load_suite(tiny_suite(tmp_path, teacher="train", methods=("teacher", "bc")))
     ray_board, _ = run_suite(suite, tmp_path / "ray", device="cpu", executor=make_executor("ray", jobs=2))
+    ray_board = board_json(ray_board)
     local_board, _ = run_suite(suite, tmp_path / "inline", device="cpu")
+    local_board = board_json(local_board)
     assert outcome(ray_board) == outcome(local_board)
     weights = tmp_path / "ray" / "teachers" / "mpe_simple_speaker_listener_v4.safetensors"
     assert weights.read_bytes() == (tmp_path / "inline" / "teachers" / weights.name).read_bytes()
@@ -183,6 +188,7 @@ def test_ray_killed_worker_every_cell_finishes_once(local_ray, tmp_path):
                        on_cell_done=lambda c, r, cached: done.append((c.method, c.seed, cached)))
     out = tmp_path / "out"
     board, _ = run_suite(suite, out, device="cpu", executor=make_executor("ray", jobs=2), events=events)
+    board = board_json(board)
     assert killed, "no Ray worker was running a cell to kill"
     planned = plan(suite)
     assert sorted(done) == sorted((c.method, c.seed, False) for c in planned)  # each recorded exactly once
@@ -205,18 +211,19 @@ def test_ray_missing_exits_3(tmp_path, monkeypatch):
 
 def test_run_one_cell_reproduces_a_record_here(ci_runs, tmp_path):
     """``verify --retrain``'s entry point: one cell from a board's record, in this process."""
+    from kdmarl_bench.results.records import Record
     from kdmarl_bench.runner import cell_spec_for_record, run_one_cell
 
     _, board = ci_runs[2]
     (rec,) = [r for r in board["records"] if r["method"] == "bc"]
     suite = load_suite("ci")
-    spec = cell_spec_for_record(suite, rec, tmp_path)
+    spec = cell_spec_for_record(suite, Record.from_dict(rec), tmp_path)
     assert (spec.cell.method, spec.cell.seed, spec.cell.task) == ("bc", rec["seed"], rec["task"])
     again = run_one_cell(spec, tmp_path, device="cpu")
-    assert again["score"] == rec["score"] and again["episode_scores"] == rec["episode_scores"]
-    assert (tmp_path / again["checkpoint"]).is_file()
+    assert again.score == rec["score"] and again.episode_scores == rec["episode_scores"]
+    assert (tmp_path / again.checkpoint).is_file()
     with pytest.raises(Exception, match="no cell"):
-        cell_spec_for_record(suite, {**rec, "seed": 99}, tmp_path)
+        cell_spec_for_record(suite, Record.from_dict({**rec, "seed": 99}), tmp_path)
 
 
 def test_a_pool_run_ends_without_worker_tracebacks(tmp_path):

@@ -16,10 +16,10 @@ from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import main
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.models.policy import TeacherPolicy
-from kdmarl_bench.results.leaderboard import load_leaderboard, validate
+from kdmarl_bench.results.schema import validate
 from kdmarl_bench.runner import RunEvents, run_suite
 from kdmarl_bench.suite import load_suite
-from tests.factories import random_teacher, tiny_suite_toml
+from tests.factories import board_json, load_board, random_teacher, tiny_suite_toml
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -44,7 +44,8 @@ def teacher(tmp_path):
 def test_run_writes_valid_leaderboard(tmp_path, teacher):
     suite = load_suite(write_suite(tmp_path, teacher))
     board, path = run_suite(suite, tmp_path / "out")
-    validate(load_leaderboard(path))
+    board = board_json(board)
+    validate(load_board(path))
     recs = {r["method"]: r for r in board["records"]}
     assert set(recs) == {"teacher", "kd-marl", "bc"}
     for method, r in recs.items():
@@ -83,6 +84,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, teacher):
     started, cached = [], []
     board, _ = run_suite(suite, out, events=RunEvents(on_cell_start=lambda c: started.append(c.method),
                                                       on_cell_done=lambda c, r, was: was and cached.append(c.method)))
+    board = board_json(board)
     assert cached == done and started == ["bc"]
     for f, m in mtimes.items():
         assert f.stat().st_mtime_ns == m, f"{f} was rewritten"
@@ -128,6 +130,7 @@ def test_nan_loss_fails_one_cell_others_go_on(tmp_path, teacher, monkeypatch):
     monkeypatch.setattr(bc, "ce_to_teacher", lambda *a, **k: real(*a, **k) * float("nan"))
     suite = load_suite(write_suite(tmp_path, teacher))
     board, _ = run_suite(suite, tmp_path / "out")
+    board = board_json(board)
     recs = {r["method"]: r for r in board["records"]}
     assert recs["bc"]["error"] and "non-finite" in recs["bc"]["error"]
     assert recs["bc"]["score"] is None
@@ -213,6 +216,7 @@ def test_teacher_checkpoint_path_in_leaderboard_resolves(tmp_path, teacher):
     suite = load_suite(write_suite(tmp_path, teacher, methods=("teacher",)))
     lb = tmp_path / "elsewhere" / "lb.json"
     board, path = run_suite(suite, tmp_path / "out", leaderboard_path=lb)
+    board = board_json(board)
     ck = board["records"][0]["checkpoint"]
     assert (path.parent / ck).resolve() == teacher.resolve()
 
@@ -244,5 +248,6 @@ def test_a_changed_method_default_invalidates_its_cells(tmp_path, teacher, monke
     monkeypatch.setattr(BehaviourCloning, "config_cls", NewDefaults)  # a new default for bc
     started = []
     board, _ = run_suite(suite, tmp_path / "out", events=RunEvents(on_cell_start=lambda c: started.append(c.method)))
+    board = board_json(board)
     assert started == ["bc"]
     assert {r["method"]: r["method_config"].get("lr") for r in board["records"]}["bc"] == 5e-4

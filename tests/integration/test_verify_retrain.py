@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.leaderboard import load_leaderboard, write_leaderboard
+from kdmarl_bench.results.records import Record
 from kdmarl_bench.runner import run_suite
 from kdmarl_bench.suite import load_suite
 from kdmarl_bench.verify import judge_retrained, reconstruct_cell
-from tests.factories import random_teacher, tiny_suite_toml
+from tests.factories import load_board, random_teacher, tiny_suite_toml, write_board
 
 TASK = "mpe/simple_speaker_listener_v4"
 
@@ -50,41 +50,41 @@ def test_retrain_one_cell_holds_and_writes_nothing_beside_the_board(board):
 
 def test_retrain_outside_the_boards_spread_exits_1(board, tmp_path):
     """A board whose bc scores were inflated by 2000 points (tiny budgets: seeds differ by ~40): the retrained student falls outside."""
-    data = load_leaderboard(board)
+    data = load_board(board)
     for r in data["records"]:
         if r["method"] == "bc":
             r["score"] += 2000.0
             r["episode_scores"] = [x + 2000.0 for x in r["episode_scores"]]
     data["suite"]["path"] = str(Path(data["suite"]["path"]).resolve())
-    forged = write_leaderboard(tmp_path / "forged.json", data)
+    forged = write_board(tmp_path / "forged.json", data)
     res = CliRunner().invoke(main, ["verify", str(forged), "--retrain", "1"])
     assert res.exit_code == 1, res.output
     assert "outside" in res.output and "bc" in res.output
 
 
 def test_retrain_without_the_suite_file_exits_2(board, tmp_path):
-    data = load_leaderboard(board)
+    data = load_board(board)
     data["suite"]["path"], data["suite"]["name"] = str(tmp_path / "gone.toml"), "gone"
-    lost = write_leaderboard(tmp_path / "lost.json", data)
+    lost = write_board(tmp_path / "lost.json", data)
     res = CliRunner().invoke(main, ["verify", str(lost), "--retrain", "1"])
     assert res.exit_code == 2 and "suite.path" in res.output and "gone.toml" in res.output
 
 
 def test_reconstruct_cell_uses_the_record_and_checks_widths(board):
-    data = load_leaderboard(board)
+    data = load_board(board)
     suite = load_suite(data["suite"]["path"])
     rec = next(r for r in data["records"] if r["method"] == "bc" and r["seed"] == 1)
-    cell, notes = reconstruct_cell(suite, rec, "board")
+    cell, notes = reconstruct_cell(suite, Record.from_dict(rec), "board")
     assert (cell.task, cell.method, cell.size_label, cell.seed) == (TASK, "bc", "auto", 1)
     assert (cell.env_steps, cell.eval_seed, cell.eval_episodes) == (400, rec["eval_seed"], 6) and notes == []
     tampered = {**rec, "budget": {"env_steps": 800}}
-    cell, notes = reconstruct_cell(suite, tampered, "board")
+    cell, notes = reconstruct_cell(suite, Record.from_dict(tampered), "board")
     assert cell.env_steps == 800 and "env_steps 800" in notes[0]
     wrong = {**rec, "student": {**rec["student"], "widths": [[8, 8], [8, 8]]}}
     with pytest.raises(UsageError, match="widths"):
-        reconstruct_cell(suite, wrong, "board")
+        reconstruct_cell(suite, Record.from_dict(wrong), "board")
     with pytest.raises(UsageError, match="no cell"):
-        reconstruct_cell(suite, {**rec, "seed": 9}, "board")
+        reconstruct_cell(suite, Record.from_dict({**rec, "seed": 9}), "board")
 
 
 def test_judge_retrained():

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.results import stats
-from kdmarl_bench.results.io import as_leaderboard
+from kdmarl_bench.results.io import leaderboard_from_dict
 from kdmarl_bench.results.schema import validate
 from kdmarl_bench.suite import MAX_EVAL_POINTS, load_suite, plan
-from tests.factories import make_leaderboard, make_record
+from tests.factories import make_leaderboard, make_record, typed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,8 +172,8 @@ def test_learning_curve_fills_unreached_points_with_the_final_evaluation():
     ctx = _ctx((100, 200, 300), [])
     ctx.reached(150)
     curve = learning_curve(ctx, 180, _Result(7.0))  # the method stopped at 180 < 200
-    assert [(c["env_steps"], c["env_steps_used"], c["score"]) for c in curve] == [(100, 150, 1.0), (200, 180, 7.0),
-                                                                                 (300, 180, 7.0)]
+    assert [(c.env_steps, c.env_steps_used, c.score) for c in curve] == [(100, 150, 1.0), (200, 180, 7.0),
+                                                                        (300, 180, 7.0)]
 
 
 def test_teacher_stream_in_one_stage_equals_collect_teacher_dataset():
@@ -249,7 +249,7 @@ def curve_records() -> list[dict]:
 def test_per_point_retention_auc_and_cis_over_seeds():
     board = make_leaderboard(curve_records())
     validate(board)
-    lb = as_leaderboard(board)
+    lb = leaderboard_from_dict(board)
     km = next(r for r in lb.records if r.task == "smax/3m" and r.method == "kd-marl" and r.seed == 1)
     assert [c.retention for c in km.curve] == [0.4, 0.8, 0.95]
     assert km.curve[-1].retention == km.retention
@@ -277,7 +277,7 @@ def test_boards_without_curves_are_unchanged_and_round_trip():
     assert all("retention_curve" not in s for s in plain["summary"])
     assert all("curve" not in r for r in plain["records"])
     board = make_leaderboard(curve_records())
-    again = as_leaderboard(board).to_dict()
+    again = leaderboard_from_dict(board).to_dict()
     assert again["summary"] == board["summary"] and again["records"] == board["records"]
     one_point = copy.deepcopy(curve_records())
     for r in one_point:
@@ -306,7 +306,7 @@ def test_show_json_carries_the_curves(tmp_path):
 
     from kdmarl_bench.results.io import write_leaderboard
 
-    path = write_leaderboard(tmp_path / "b.json", make_leaderboard(curve_records()))
+    path = write_leaderboard(tmp_path / "b.json", typed(make_leaderboard(curve_records())))
     res = CliRunner().invoke(main, ["show", str(path), "--json"])
     assert res.exit_code == 0, res.output
     rows = {(r["task"], r["method"]): r for r in json.loads(res.output)}
@@ -321,24 +321,24 @@ def test_show_json_carries_the_curves(tmp_path):
 def test_curve_lines_pick_auto_and_skip_boards_without_curves():
     from kdmarl_bench.results.curves import curve_lines
 
-    lines = curve_lines(as_leaderboard(make_leaderboard(curve_records())))
+    lines = curve_lines(leaderboard_from_dict(make_leaderboard(curve_records())))
     assert set(lines) == {"smax/3m", "mpe/simple_spread"}
     assert [(ln.method, ln.size) for ln in lines["smax/3m"]] == [("kd-marl", "auto"), ("bc", "auto")]
     ln = lines["smax/3m"][0]
     assert ln.env_steps == list(POINTS) and ln.retention == pytest.approx([0.3, 0.7, 0.95])
     assert all(lo <= m <= hi for lo, m, hi in zip(ln.lo, ln.retention, ln.hi, strict=True))
-    assert curve_lines(as_leaderboard(make_leaderboard())) == {}
+    assert curve_lines(leaderboard_from_dict(make_leaderboard())) == {}
 
 
 def test_report_writes_the_curves_png_and_links_it(tmp_path):
     from kdmarl_bench.results.report import write_report
 
-    rep = write_report(make_leaderboard(curve_records()), tmp_path / "r")
+    rep = write_report(typed(make_leaderboard(curve_records())), tmp_path / "r")
     png = tmp_path / "r" / "learning_curves.png"
     assert png in rep.plots and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     text = rep.markdown.read_text()
     assert "## Learning curves" in text and "](learning_curves.png)" in text
     assert "| smax/3m | kd-marl (auto) | 3 |" in text
     # a board without curves: no plot, no section, and the old plot is removed as stale
-    rep2 = write_report(make_leaderboard(), tmp_path / "r")
+    rep2 = write_report(typed(make_leaderboard()), tmp_path / "r")
     assert not png.exists() and "Learning curves" not in rep2.markdown.read_text()

@@ -192,20 +192,27 @@ def test_int8_model_is_smaller_and_close_but_not_identical():
 
 
 def test_int8_retention_is_filled_like_the_fp32_one():
-    from kdmarl_bench.profiling.quantize import with_int8_retention
+    from kdmarl_bench.results.aggregate import with_int8_retention
+    from kdmarl_bench.results.records import Record
+    from tests.factories import make_record
 
-    rec = {"metric": "return", "teacher_score": -10.0, "random_score": -30.0, "int8": {"score": -15.0}}
-    assert with_int8_retention(rec)["int8"]["retention"] == pytest.approx(0.75)
-    assert rec["int8"] == {"score": -15.0}  # pure: the input is not changed
-    win = {"metric": "win_rate", "teacher_score": 0.8, "random_score": None, "int8": {"score": 0.6}}
-    assert with_int8_retention(win)["int8"]["retention"] == pytest.approx(0.75)
-    assert with_int8_retention({**win, "teacher_score": 0.0})["int8"]["retention"] is None
-    assert with_int8_retention({"metric": "return", "score": 1.0}) == {"metric": "return", "score": 1.0}
+    def rec(metric_task: str, teacher: float, int8: dict | None, random_score: float | None = None) -> Record:
+        r = make_record(metric_task, "bc", 0, 0.5, teacher, random_score=random_score)
+        return Record.from_dict({**r, **({"int8": int8} if int8 is not None else {})})
+
+    ret = rec("mpe/simple_spread", -10.0, {"score": -15.0}, random_score=-30.0)
+    assert with_int8_retention(ret).extra["int8"]["retention"] == pytest.approx(0.75)
+    assert ret.extra["int8"] == {"score": -15.0}  # pure: the input is not changed
+    win = rec("smax/3m", 0.8, {"score": 0.6})
+    assert with_int8_retention(win).extra["int8"]["retention"] == pytest.approx(0.75)
+    assert with_int8_retention(rec("smax/3m", 0.0, {"score": 0.6})).extra["int8"]["retention"] is None
+    plain = rec("mpe/simple_spread", 1.0, None)
+    assert with_int8_retention(plain) is plain
 
 
 def test_leaderboard_schema_takes_the_runtime_paths_with_their_extra_fields():
     from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.results.leaderboard import validate
+    from kdmarl_bench.results.schema import validate
     from tests.factories import make_leaderboard
 
     lb = make_leaderboard()

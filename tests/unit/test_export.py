@@ -14,7 +14,7 @@ from kdmarl_bench.results.formats import FORMATS, export, export_files
 from kdmarl_bench.results.formats.csv_rows import CSV_COLUMNS
 from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
 from kdmarl_bench.results.formats.marl_eval import to_marl_eval
-from tests.factories import make_leaderboard, make_record, standard_records
+from tests.factories import make_leaderboard, make_record, standard_records, typed
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def with_failures() -> dict:
 
 
 def test_csv_one_row_per_record(lb):
-    text, warnings = export(lb, "csv")
+    text, warnings = export(typed(lb), "csv")
     assert warnings == []
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == len(lb["records"]) == 18
@@ -58,7 +58,7 @@ def test_csv_one_row_per_record(lb):
 
 
 def test_csv_failed_record_has_empty_score_and_its_error(with_failures):
-    rows = list(csv.DictReader(io.StringIO(export(with_failures, "csv")[0])))
+    rows = list(csv.DictReader(io.StringIO(export(typed(with_failures), "csv")[0])))
     failed = [r for r in rows if r["error"]]
     assert {r["error"] for r in failed} == {"NaN loss", "diverged"}
     assert all(r["score"] == "" and r["retention"] == "" for r in failed)
@@ -111,7 +111,7 @@ def check_marl_eval(raw: dict) -> None:
 
 
 def test_marl_eval_layout_and_values(lb):
-    res = to_marl_eval(lb)
+    res = to_marl_eval(typed(lb))
     assert res.dropped == []
     raw = res.data
     check_marl_eval(raw)
@@ -126,12 +126,12 @@ def test_marl_eval_layout_and_values(lb):
     assert mpe["absolute_metrics"]["retention"] == [pytest.approx(0.5)]
     assert sorted(raw["mpe"]["simple_spread"]["teacher"]) == ["run_0", "run_1", "run_2"]
     # it is plain JSON
-    text, warnings = export(lb, "marl-eval")
+    text, warnings = export(typed(lb), "marl-eval")
     assert json.loads(text) == raw and warnings == []
 
 
 def test_marl_eval_drops_what_would_make_the_design_ragged(with_failures):
-    res = to_marl_eval(with_failures)
+    res = to_marl_eval(typed(with_failures))
     check_marl_eval(res.data)
     smax = res.data["smax"]["3m"]
     # seed 2 failed for kd-marl → seed 2 dropped for every smax algorithm; dagger failed entirely
@@ -143,7 +143,7 @@ def test_marl_eval_drops_what_would_make_the_design_ragged(with_failures):
     assert "kd-marl:small seed 2: failed (NaN loss)" in dropped
     assert "dagger:small seed 0: failed (diverged)" in dropped
     assert "smax/3m teacher seed 2: seed missing elsewhere in smax" in dropped
-    _, warnings = export(with_failures, "marl-eval")
+    _, warnings = export(typed(with_failures), "marl-eval")
     assert len(warnings) == len(res.dropped) and warnings[0].startswith("left out of the marl-eval export")
 
 
@@ -152,7 +152,7 @@ def test_marl_eval_method_missing_on_one_task_is_dropped():
     recs += [make_record("smax/8m", m, s, 0.5, 1.0) for m in ("teacher", "kd-marl", "bc") for s in range(3)]
     recs = [r for r in recs if not (r["task"] == "smax/8m" and r["method"] == "teacher")]
     recs += [make_record("smax/8m", "teacher", s, 1.0) for s in range(3)]
-    res = to_marl_eval(make_leaderboard(recs))
+    res = to_marl_eval(typed(make_leaderboard(recs)))
     check_marl_eval(res.data)
     assert set(res.data["smax"]["3m"]) == set(res.data["smax"]["8m"]) == {"teacher", "kd-marl:small"}
     assert any("smax/8m bc:small: not on every smax task" in d for d in res.dropped)
@@ -163,7 +163,7 @@ def test_marl_eval_real_checker_when_installed(lb, capsys):
     """marl-eval's own checker and matrix builder (``id-marl-eval``), when importable."""
     diagnose = pytest.importorskip("marl_eval.utils.diagnose_data_errors")
     processing = pytest.importorskip("marl_eval.utils.data_processing_utils")
-    raw = to_marl_eval(lb).data
+    raw = to_marl_eval(typed(lb)).data
     checks = diagnose.DiagnoseData(copy.deepcopy(raw)).check_data()
     assert all(all(v.values()) for v in checks.values()), checks
     processed = processing.data_process_pipeline(raw_data=copy.deepcopy(raw), metrics_to_normalize=[])
@@ -189,7 +189,7 @@ def _check_gh(entries: list) -> None:
 
 
 def test_gh_benchmark_bigger_is_retention_and_score(lb):
-    entries = to_gh_benchmark(lb, "bigger")
+    entries = to_gh_benchmark(typed(lb), "bigger")
     _check_gh(entries)
     by = {e["name"]: e for e in entries}
     ret = by["smax/3m kd-marl [small] retention"]
@@ -204,7 +204,7 @@ def test_gh_benchmark_bigger_is_retention_and_score(lb):
 
 
 def test_gh_benchmark_smaller_is_flops_and_latency(lb):
-    entries = to_gh_benchmark(lb, "smaller")
+    entries = to_gh_benchmark(typed(lb), "smaller")
     _check_gh(entries)
     by = {e["name"]: e for e in entries}
     assert by["smax/3m teacher FLOPs"]["value"] == 8000.0
@@ -215,36 +215,36 @@ def test_gh_benchmark_smaller_is_flops_and_latency(lb):
 
 
 def test_gh_benchmark_skips_failed_cells(with_failures):
-    names = {e["name"] for e in to_gh_benchmark(with_failures, "bigger")}
+    names = {e["name"] for e in to_gh_benchmark(typed(with_failures), "bigger")}
     assert not any("dagger" in n for n in names)
     assert "smax/3m bc [tiny] retention" in names
-    text, _ = export(with_failures, "gh-benchmark-smaller")
+    text, _ = export(typed(with_failures), "gh-benchmark-smaller")
     _check_gh(json.loads(text))
     with pytest.raises(ValueError, match="bigger"):
-        to_gh_benchmark(with_failures, "sideways")
+        to_gh_benchmark(typed(with_failures), "sideways")
 
 
 def test_unknown_format():
     assert "csv" in FORMATS
     with pytest.raises(UsageError, match="valid choices"):
-        export(make_leaderboard(), "xml")
+        export(typed(make_leaderboard()), "xml")
     with pytest.raises(UsageError, match="did you mean: marl-eval"):
-        export(make_leaderboard(), "marl_eval")
+        export(typed(make_leaderboard()), "marl_eval")
 
 
 def test_registry_lists_every_format_once():
     assert FORMATS.names() == ["csv", "gh-benchmark", "gh-benchmark-bigger", "gh-benchmark-smaller", "marl-eval"]
     assert [n for n, f in FORMATS.items() if f.needs_out] == ["gh-benchmark"]
     with pytest.raises(UsageError, match="several files"):
-        export(make_leaderboard(), "gh-benchmark")
+        export(typed(make_leaderboard()), "gh-benchmark")
 
 
 def test_gh_benchmark_pair_matches_single_files(tmp_path):
     board = make_leaderboard()
-    paths, warnings = export_files(board, "gh-benchmark", tmp_path / "bench.json")
+    paths, warnings = export_files(typed(board), "gh-benchmark", tmp_path / "bench.json")
     assert [p.name for p in paths] == ["bench-bigger.json", "bench-smaller.json"] and warnings == []
-    assert paths[0].read_text() == export(board, "gh-benchmark-bigger")[0]
-    assert paths[1].read_text() == export(board, "gh-benchmark-smaller")[0]
+    assert paths[0].read_text() == export(typed(board), "gh-benchmark-bigger")[0]
+    assert paths[1].read_text() == export(typed(board), "gh-benchmark-smaller")[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-bigger.json", "bench-smaller.json"]  # no temp left
 
 
@@ -256,6 +256,6 @@ def test_gh_benchmark_pair_refuses_a_symlink_out_of_the_folder(tmp_path):
     folder.mkdir()
     (folder / "bench-smaller.json").symlink_to(outside / "target.json")
     with pytest.raises(UsageError, match="would leave the folder"):
-        export_files(make_leaderboard(), "gh-benchmark", folder / "bench.json")
+        export_files(typed(make_leaderboard()), "gh-benchmark", folder / "bench.json")
     assert (outside / "target.json").read_text() == "keep"
     assert not (folder / "bench-bigger.json").exists()  # refused before anything was written

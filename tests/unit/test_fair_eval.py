@@ -17,11 +17,11 @@ from kdmarl_bench.results import stats
 from kdmarl_bench.results.aggregate import build
 from kdmarl_bench.results.gate import cell_samples, gate
 from kdmarl_bench.results.headline import headline, headline_markdown
-from kdmarl_bench.results.io import as_leaderboard, read_leaderboard, write_leaderboard
+from kdmarl_bench.results.io import leaderboard_from_dict, read_leaderboard, write_leaderboard
 from kdmarl_bench.results.render import flagged_lines, leaderboard_rows
 from kdmarl_bench.results.schema import validate
 from kdmarl_bench.suite import load_suite
-from tests.factories import make_leaderboard, make_record
+from tests.factories import make_leaderboard, make_record, typed
 
 SUITE = """
 [suite]
@@ -78,14 +78,14 @@ def _board(kd_greedy, kd_sampled, *, curve=None, primary=None, teacher_sampled=0
         recs += [kd, bc]
     board = make_leaderboard(recs, n_resamples=300)
     if primary is not None:  # rebuilt as a suite with [suite] primary writes it
-        typed = as_leaderboard(board)
+        typed = leaderboard_from_dict(board)
         board = build(typed.records, {**typed.suite.to_dict(), "primary": primary}, typed.protocol.to_dict(),
                       typed.provenance.to_dict()).to_dict()
     return board
 
 
 def test_sampled_retention_is_against_the_teachers_sampled_score_and_summarised():
-    board = as_leaderboard(_board([0.9, 0.1, 0.8], [0.4, 0.4, 0.6]))
+    board = leaderboard_from_dict(_board([0.9, 0.1, 0.8], [0.4, 0.4, 0.6]))
     kd = [r for r in board.records if r.method == "kd-marl"]
     assert [r.retention_sampled for r in kd] == pytest.approx([0.5, 0.5, 0.75])  # / teacher sampled 0.8
     row = board.summary_index()[("smax/3m", "kd-marl", "auto")]
@@ -106,10 +106,10 @@ def test_sampled_retention_is_against_the_teachers_sampled_score_and_summarised(
 
 def test_old_record_without_sampled_shows_a_dash_and_board_round_trips(tmp_path):
     recs = [make_record("smax/3m", "teacher", 0, 1.0), make_record("smax/3m", "bc", 0, 0.5, 1.0)]
-    board = as_leaderboard(make_leaderboard(recs))
+    board = leaderboard_from_dict(make_leaderboard(recs))
     bc = next(r for r in leaderboard_rows(board) if r[1] == "bc")
     assert bc[5] == "—"
-    sampled = as_leaderboard(_board([0.9, 0.1, 0.8], [0.4, 0.4, 0.6]))
+    sampled = leaderboard_from_dict(_board([0.9, 0.1, 0.8], [0.4, 0.4, 0.6]))
     path = write_leaderboard(tmp_path / "lb.json", sampled)
     raw = json.loads(path.read_text())
     assert validate(raw) == 3 and raw["suite"]["primary"] == "final"
@@ -128,8 +128,8 @@ CURVES = {  # kd-marl: good early, collapses at the end; bc: flat 0.7
 
 
 def test_headline_and_poi_judge_the_primary_metric():
-    final = as_leaderboard(_board([0.4, 0.45, 0.5], [0.5] * 3, curve=CURVES, primary="final"))
-    auc = as_leaderboard(_board([0.4, 0.45, 0.5], [0.5] * 3, curve=CURVES, primary="auc"))
+    final = leaderboard_from_dict(_board([0.4, 0.45, 0.5], [0.5] * 3, curve=CURVES, primary="final"))
+    auc = leaderboard_from_dict(_board([0.4, 0.45, 0.5], [0.5] * 3, curve=CURVES, primary="auc"))
     (f,) = headline(final)
     (a,) = headline(auc)
     assert f.primary == "final" and f.primary_value == pytest.approx(0.45) and f.poi == pytest.approx(0.0)
@@ -144,10 +144,10 @@ def test_headline_and_poi_judge_the_primary_metric():
 
 def test_gate_judges_the_baselines_primary_metric():
     base = _board([0.4, 0.45, 0.5], [0.5] * 3, curve=CURVES, primary="auc")
-    samples = cell_samples(base, "auc")
+    samples = cell_samples(typed(base), "auc")
     assert samples[("smax/3m", "kd-marl", "auto")].values == pytest.approx((0.8125, 0.825, 0.8375))
-    assert cell_samples(base, "final")[("smax/3m", "kd-marl", "auto")].values == pytest.approx((0.4, 0.45, 0.5))
-    result = gate(base, base)
+    assert cell_samples(typed(base), "final")[("smax/3m", "kd-marl", "auto")].values == pytest.approx((0.4, 0.45, 0.5))
+    result = gate(typed(base), typed(base))
     check = next(c for c in result.checks if c.method == "kd-marl" and c.name == "retention")
     assert check.current == pytest.approx(0.825) and "primary metric auc" in check.detail
 

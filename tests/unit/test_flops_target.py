@@ -155,12 +155,13 @@ def test_plan_json_shows_resolved_widths(tmp_path):
 
 def test_tiny_run_records_widths_that_give_the_target(tmp_path):
     from kdmarl_bench.runner import run_suite
+    from tests.factories import board_json
 
     p = tmp_path / "s.toml"
     p.write_text(tiny_suite_toml(task="mpe/simple_spread_v3", methods=("teacher", "bc"), env_steps=64,
                                  extra='[students]\nsizes = [{ label = "x20", flops_reduction = 20 }]\n'))
     board, _ = run_suite(load_suite(p), tmp_path / "out")
-    recs = {r["method"]: r for r in board["records"]}
+    recs = {r["method"]: r for r in board_json(board)["records"]}
     student = recs["bc"]["student"]
     assert student["flops_reduction_target"] == 20.0
     achieved = recs["teacher"]["cost"]["flops"] / recs["bc"]["cost"]["flops"]

@@ -8,8 +8,14 @@ import copy
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.gate import gate, gate_markdown
-from tests.factories import make_leaderboard, make_record, standard_records
+from kdmarl_bench.results.gate import gate as gate_typed
+from kdmarl_bench.results.gate import gate_markdown
+from tests.factories import make_leaderboard, make_record, standard_records, typed
+
+
+def gate(current: dict, baseline: dict, **settings):
+    """The gate on two board dicts, typed the way reading their files types them."""
+    return gate_typed(typed(current), typed(baseline), **settings)
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,20 @@ from scipy.stats import t as scipy_t
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.compare import compare
-from kdmarl_bench.results.leaderboard import (
-    build_leaderboard,
-    collect_provenance,
-    load_leaderboard,
-    summary_index,
-    validate,
-    write_leaderboard,
-)
+from kdmarl_bench.results.provenance import collect_provenance
 from kdmarl_bench.results.render import human_count, leaderboard_markdown, leaderboard_rows, leaderboard_table
-from tests.factories import PROVENANCE, make_leaderboard, make_record, standard_records
+from kdmarl_bench.results.schema import validate
+from tests.factories import (
+    PROVENANCE,
+    build_board,
+    load_board,
+    make_leaderboard,
+    make_record,
+    standard_records,
+    summary_index,
+    typed,
+    write_board,
+)
 
 
 @pytest.fixture(scope="module")
@@ -164,28 +168,28 @@ def test_wrong_schema_id_and_newer_version(lb):
 
 def test_write_and_load_roundtrip(lb, tmp_path: Path):
     path = tmp_path / "sub" / "leaderboard.json"
-    write_leaderboard(path, lb)
-    assert load_leaderboard(path) == lb
+    write_board(path, lb)
+    assert load_board(path) == lb
     broken = copy.deepcopy(lb)
     broken["protocol"]["greedy"] = False
     with pytest.raises(UsageError, match="leaderboard.json"):
-        write_leaderboard(path, broken)
-    assert load_leaderboard(path) == lb  # the invalid one was never written
+        write_board(path, broken)
+    assert load_board(path) == lb  # the invalid one was never written
 
 
 def test_load_errors_name_the_file(tmp_path: Path):
     bad = tmp_path / "bad.json"
     bad.write_text("this is not json")
     with pytest.raises(UsageError, match="bad.json.*not valid JSON"):
-        load_leaderboard(bad)
+        load_board(bad)
     with pytest.raises(UsageError, match="missing.json.*not found"):
-        load_leaderboard(tmp_path / "missing.json")
+        load_board(tmp_path / "missing.json")
     with pytest.raises(UsageError, match="is a directory"):
-        load_leaderboard(tmp_path)
+        load_board(tmp_path)
     other = tmp_path / "other.json"
     other.write_text('{"schema": "something-else"}')
     with pytest.raises(UsageError, match="other.json.*not a kdmarl-bench leaderboard"):
-        load_leaderboard(other)
+        load_board(other)
 
 
 def test_collect_provenance_fits_schema():
@@ -193,7 +197,7 @@ def test_collect_provenance_fits_schema():
     assert set(prov) == set(PROVENANCE)
     assert isinstance(prov["git_commit"], str) and prov["git_commit"]
     assert prov["python"].count(".") == 2
-    lb = build_leaderboard(
+    lb = build_board(
         standard_records()[:2],
         {"name": "t", "version": 1, "sha256": "ab"},
         {"eval_episodes": 32, "seeds": [0], "greedy": True, "eval_seed_base": 0},
@@ -227,7 +231,7 @@ def test_human_count():
 
 
 def test_render_rows_and_markdown(lb):
-    rows = leaderboard_rows(lb)
+    rows = leaderboard_rows(typed(lb))
     assert rows[0][:3] == ["mpe/simple_spread", "teacher", "full"]
     smax_kd = next(r for r in rows if r[0] == "smax/3m" and r[1] == "kd-marl")
     assert smax_kd[3].startswith("95.0% [")  # win rate as %
@@ -236,11 +240,11 @@ def test_render_rows_and_markdown(lb):
     mpe_kd = next(r for r in rows if r[0] == "mpe/simple_spread" and r[1] == "kd-marl")
     assert mpe_kd[3].startswith("-28.00 [")  # returns with 2 decimals
     assert mpe_kd[4].startswith("90.0% [")
-    md = leaderboard_markdown(lb)
+    md = leaderboard_markdown(typed(lb))
     lines = md.strip().splitlines()
     assert lines[0].startswith("| task | method | size |")
     assert len(lines) == 2 + len(lb["summary"])
-    table = leaderboard_table(lb)
+    table = leaderboard_table(typed(lb))
     assert table.row_count == len(lb["summary"])
 
 
@@ -249,7 +253,7 @@ def test_render_failed_row():
         make_record("smax/3m", "teacher", 0, 1.0),
         make_record("smax/3m", "kd-marl", 0, None, 1.0, error="NaN loss"),
     ]
-    rows = leaderboard_rows(make_leaderboard(recs, seeds=[0]))
+    rows = leaderboard_rows(typed(make_leaderboard(recs, seeds=[0])))
     assert rows[1][3] == "failed (1)"
 
 
@@ -257,7 +261,7 @@ def test_render_failed_row():
 
 
 def test_compare_identical_has_zero_deltas(lb):
-    rows = compare([("a.json", lb), ("b.json", lb)])
+    rows = compare([("a.json", typed(lb)), ("b.json", typed(lb))])
     assert len(rows) == len(lb["summary"])
     for row in rows:
         first, second = row["entries"]
@@ -271,7 +275,7 @@ def test_compare_deltas_and_missing_rows(lb):
         [r for r in standard_records() if r["method"] != "bc"]
         + [make_record("smax/3m", "bc", s, 0.8, 1.0, flops=1000.0, p50=0.02) for s in range(3)]
     )
-    rows = {(r["task"], r["method"], r["size"]): r for r in compare([("a", lb), ("b", other)])}
+    rows = {(r["task"], r["method"], r["size"]): r for r in compare([("a", typed(lb)), ("b", typed(other))])}
     bc = rows[("smax/3m", "bc", "small")]["entries"][1]
     assert bc["delta_score"] == pytest.approx(0.2)
     missing = rows[("mpe/simple_spread", "bc", "small")]["entries"][1]
@@ -286,7 +290,7 @@ def test_compare_refuses_different_backends(lb):
             r["backend_versions"] = {"smacv2": "1.0.0", "sc2": "4.10"}
     other = make_leaderboard(recs)
     with pytest.raises(UsageError) as exc:
-        compare([("smax.json", lb), ("sc2.json", other)])
+        compare([("smax.json", typed(lb)), ("sc2.json", typed(other))])
     msg = str(exc.value)
     assert "smax.json" in msg and "sc2.json" in msg and "smax/3m" in msg and "different backends" in msg
 
@@ -298,17 +302,17 @@ def test_compare_refuses_different_major_versions(lb):
             r["backend_versions"] = {"mpe2": "2.0.0"}
     other = make_leaderboard(recs)
     with pytest.raises(UsageError, match="major versions of mpe2"):
-        compare([("a.json", lb), ("b.json", other)])
+        compare([("a.json", typed(lb)), ("b.json", typed(other))])
     recs = standard_records()
     for r in recs:
         if r["task"] == "mpe/simple_spread":
             r["backend_versions"] = {"mpe2": "1.2.0"}  # same major: fine
-    compare([("a.json", lb), ("b.json", make_leaderboard(recs))])
+    compare([("a.json", typed(lb)), ("b.json", typed(make_leaderboard(recs)))])
 
 
 def test_nan_is_never_written(lb, tmp_path: Path):
     data = copy.deepcopy(lb)
     data["summary"][0]["latency_speedup_cpu"] = math.nan
-    path = write_leaderboard(tmp_path / "lb.json", data)
+    path = write_board(tmp_path / "lb.json", data)
     assert "NaN" not in path.read_text()
-    assert load_leaderboard(path)["summary"][0]["latency_speedup_cpu"] is None
+    assert load_board(path)["summary"][0]["latency_speedup_cpu"] is None

@@ -8,9 +8,18 @@ import re
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.leaderboard import latency_summary, summary_index, validate, with_derived_fields
 from kdmarl_bench.results.report import default_out_dir, write_report
-from tests.factories import as_v1, make_leaderboard, make_record, standard_records
+from kdmarl_bench.results.schema import validate
+from tests.factories import (
+    as_v1,
+    latency_summary,
+    make_leaderboard,
+    make_record,
+    standard_records,
+    summary_index,
+    typed,
+    with_derived_fields,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -150,7 +159,7 @@ def _check_report(rep, out) -> str:
 
 
 def test_report_standard(lb, tmp_path):
-    rep = write_report(lb, tmp_path / "r", source="lb.json")
+    rep = write_report(typed(lb), tmp_path / "r", source="lb.json")
     md = _check_report(rep, tmp_path / "r")
     assert {p.name for p in rep.plots} == {
         "pareto_smax_3m.png",
@@ -173,7 +182,7 @@ def test_report_standard(lb, tmp_path):
 def test_report_without_kd_marl_with_failed_cells(tmp_path):
     recs = [r for r in standard_records() if r["method"] != "kd-marl"]
     recs += [make_record("smax/3m", "dagger", s, None, 1.0, error="NaN loss") for s in range(3)]
-    rep = write_report(make_leaderboard(recs), tmp_path)
+    rep = write_report(typed(make_leaderboard(recs)), tmp_path)
     md = _check_report(rep, tmp_path)
     assert "probability_of_improvement.png" not in {p.name for p in rep.plots}
     assert any("No KD-MARL" in n for n in rep.notes)
@@ -184,7 +193,7 @@ def test_report_without_kd_marl_with_failed_cells(tmp_path):
 
 def test_report_single_task_single_seed_return_metric(tmp_path):
     recs = [r for r in standard_records() if r["task"] == "mpe/simple_spread" and r["seed"] == 0]
-    rep = write_report(make_leaderboard(recs, seeds=[0]), tmp_path)
+    rep = write_report(typed(make_leaderboard(recs, seeds=[0])), tmp_path)
     md = _check_report(rep, tmp_path)
     assert len(rep.plots) == 4 and "pareto_mpe_simple_spread.png" in md  # one task: one Pareto plot
 
@@ -192,7 +201,7 @@ def test_report_single_task_single_seed_return_metric(tmp_path):
 def test_report_when_nothing_has_a_retention(tmp_path):
     recs = [make_record("smax/3m", "teacher", 0, 1.0)]
     recs += [make_record("smax/3m", "kd-marl", s, None, 1.0, error="boom") for s in range(2)]
-    rep = write_report(make_leaderboard(recs, seeds=[0, 1]), tmp_path)
+    rep = write_report(typed(make_leaderboard(recs, seeds=[0, 1])), tmp_path)
     _check_report(rep, tmp_path)
     assert [p.name for p in rep.plots] == ["pareto_smax_3m.png", "performance_profiles.png"]
     assert len(rep.notes) == 2
@@ -204,7 +213,7 @@ def test_report_reads_an_old_leaderboard_and_default_dir(lb, tmp_path):
         del row["latency_summary"]
     for a in old["aggregate"]:
         del a["performance_profile"]
-    md = _check_report(write_report(old, tmp_path), tmp_path)
+    md = _check_report(write_report(typed(old), tmp_path), tmp_path)
     assert "| mpe/simple_spread | teacher | full | cpu |" in md
     assert default_out_dir(tmp_path / "runs" / "leaderboard.json") == (tmp_path / "runs" / "report").resolve()
 
@@ -213,7 +222,7 @@ def test_report_into_a_file_path_is_a_usage_error(lb, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UsageError, match="cannot create the report directory"):
-        write_report(lb, blocker / "r")
+        write_report(typed(lb), blocker / "r")
 
 
 def test_tick_count_is_short_for_round_counts():
@@ -243,11 +252,11 @@ def test_control_methods_are_the_registrys_methods_without_a_teacher():
 
 
 def test_probability_of_improvement_only_against_baselines(tmp_path):
-    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.io import leaderboard_from_dict
     from kdmarl_bench.results.report.improvement import poi_rows
     from kdmarl_bench.results.report.style import role
 
-    board = as_leaderboard(_with_control_and_variant())
+    board = leaderboard_from_dict(_with_control_and_variant())
     assert [role(board, m) for m in ("teacher", "kd-marl", "kd-marl-no-adv", "scratch", "bc")] == [
         "teacher", "focus", "variant", "control", "baseline"]
     assert [(p.method, p.size) for _a, p in poi_rows(board)] == [("bc", "small")]
@@ -258,17 +267,17 @@ def test_probability_of_improvement_only_against_baselines(tmp_path):
 
 def test_too_few_runs_are_said_so(tmp_path):
     recs = [r for r in standard_records() if r["seed"] < 2]
-    md = write_report(make_leaderboard(recs, seeds=[0, 1]), tmp_path).markdown.read_text()
+    md = write_report(typed(make_leaderboard(recs, seeds=[0, 1])), tmp_path).markdown.read_text()
     assert "too few runs to judge (2 per task; needs ≥ 3)" in md
     assert "1 of 1 comparisons have fewer than 3 runs per task" in md
 
 
 def test_aggregate_axis_is_fitted_to_the_compared_methods():
-    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.io import leaderboard_from_dict
     from kdmarl_bench.results.report.aggregate import axis_limits
     from kdmarl_bench.results.report.style import students
 
-    board = as_leaderboard(_with_control_and_variant())
+    board = leaderboard_from_dict(_with_control_and_variant())
     scratch = next(a for a in board.aggregate if a.method == "scratch")
     lo, hi = axis_limits(board, students(board), "mean_retention")
     assert scratch.mean_retention is not None and scratch.mean_retention < lo  # drawn off axis, not stretching it
@@ -276,10 +285,10 @@ def test_aggregate_axis_is_fitted_to_the_compared_methods():
 
 
 def test_pareto_axis_is_fitted_to_the_compared_methods(tmp_path):
-    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.io import leaderboard_from_dict
     from kdmarl_bench.results.report.pareto import plot_task_pareto, y_limits
 
-    board = as_leaderboard(_with_control_and_variant())
+    board = leaderboard_from_dict(_with_control_and_variant())
     points = [{"row": r, "y": r.retention_mean, "lo": r.retention_mean, "hi": r.retention_mean}
               for r in board.summary if r.task == "smax/3m" and r.retention_mean is not None]
     lo, _hi = y_limits(board, points)
@@ -288,10 +297,10 @@ def test_pareto_axis_is_fitted_to_the_compared_methods(tmp_path):
 
 
 def test_profiles_panel_per_focus_size_with_the_best_baselines():
-    from kdmarl_bench.results.io import as_leaderboard
+    from kdmarl_bench.results.io import leaderboard_from_dict
     from kdmarl_bench.results.report.profiles import panels
 
-    (panel,) = panels(as_leaderboard(_with_control_and_variant()))
+    (panel,) = panels(leaderboard_from_dict(_with_control_and_variant()))
     assert [a.method for a in panel.entries] == ["kd-marl", "bc", "teacher"]  # no control, no variant
 
 
@@ -302,5 +311,5 @@ def test_sections_registered_in_order_and_markdown_without_plots(lb):
     names = [s.name for s in ordered_sections()]
     assert names[:4] == ["headline", "leaderboard", "learning-curves", "pareto"] and names[-1] == "provenance"
     assert set(names) == set(SECTIONS.names())
-    md = build_markdown(lb)
+    md = build_markdown(typed(lb))
     assert "## Aggregate retention across tasks" in md and "![" not in md  # nothing drawn

@@ -16,14 +16,14 @@ from kdmarl_bench.results import stats
 from kdmarl_bench.results.aggregate import improvements_of
 from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
 from kdmarl_bench.results.headline import headline, headline_markdown
-from kdmarl_bench.results.io import as_leaderboard, read_leaderboard, write_leaderboard
-from kdmarl_bench.results.leaderboard import load_leaderboard
+from kdmarl_bench.results.io import leaderboard_from_dict, read_leaderboard, write_leaderboard
+from kdmarl_bench.results.migrate import migrate
 from kdmarl_bench.results.records import CI, LatencyEntry, Leaderboard, has_ci
 from kdmarl_bench.results.render import fmt_retention, fmt_score
 from kdmarl_bench.results.report import build_markdown
-from kdmarl_bench.results.schema import SCHEMA_VERSION, migrate, validate
+from kdmarl_bench.results.schema import SCHEMA_VERSION, validate
 from kdmarl_bench.suite import load_suite
-from tests.factories import as_v1, make_leaderboard, standard_records
+from tests.factories import as_v1, load_board, make_leaderboard, standard_records, write_board
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS = sorted((ROOT / "baselines").glob("*.json"))
@@ -95,7 +95,7 @@ def test_committed_board_migrates_without_changing_a_number(path: Path):
             for _dev, g in s.latency_summary.devices():
                 assert g.noisy == g.timer_mismatch
     # the facade hands gate.py / verify.py the same migrated board as a dict
-    assert load_leaderboard(path) == current
+    assert load_board(path) == current
 
 
 @pytest.mark.parametrize("path", BOARDS, ids=[p.stem for p in BOARDS])
@@ -114,7 +114,7 @@ def test_built_board_round_trips_and_keeps_open_fields(tmp_path: Path):
     recs[0]["eval_seed"] = 10_000  # a field the schema leaves open travels in Record.extra
     recs[0]["latency"][0].update(arch="ab12cd34", timing={"where": "main", "phase": "after"}, noisy=True)
     data = make_leaderboard(recs)
-    board = as_leaderboard(data)
+    board = leaderboard_from_dict(data)
     path = write_leaderboard(tmp_path / "lb.json", board)
     back = read_leaderboard(path)
     assert back == board and back.to_dict() == data
@@ -145,7 +145,7 @@ def test_v1_dict_migrates_and_newer_is_refused(tmp_path: Path):
     assert migrate(old) == lb and old["schema_version"] == 1  # migrate copies
     p = tmp_path / "old.json"
     p.write_text(json.dumps(old))
-    assert read_leaderboard(p) == as_leaderboard(lb)
+    assert read_leaderboard(p) == leaderboard_from_dict(lb)
     p.write_text(json.dumps({**lb, "schema_version": 4}))
     with pytest.raises(UsageError, match="old.json.*newer kdmarl-bench"):
         read_leaderboard(p)
@@ -182,9 +182,9 @@ def test_readers_follow_the_ci_rule():
     assert fmt_retention(0.5, [math.nan, 0.6]) == "50.0%"
     assert fmt_score(0.5, CI(0.4, 0.6), "win_rate") == "50.0% [40.0, 60.0]"
     one_seed = make_leaderboard([r for r in standard_records() if r["seed"] == 0], seeds=[0])
-    entries = to_gh_benchmark(one_seed, "bigger")
+    entries = to_gh_benchmark(leaderboard_from_dict(one_seed), "bigger")
     assert entries and all("range" not in e for e in entries)  # [v, v] CIs are not ranges
-    three = to_gh_benchmark(make_leaderboard(), "bigger")
+    three = to_gh_benchmark(leaderboard_from_dict(make_leaderboard()), "bigger")
     assert any(e.get("range", "").startswith("95% CI [") for e in three)
 
 
@@ -193,7 +193,7 @@ def test_readers_follow_the_ci_rule():
 
 
 def test_focus_is_recorded_and_defaults_to_kd_marl():
-    assert as_leaderboard(make_leaderboard()).focus == "kd-marl"
+    assert leaderboard_from_dict(make_leaderboard()).focus == "kd-marl"
     assert make_leaderboard(focus="bc")["suite"]["focus"] == "bc"
 
 
@@ -207,8 +207,8 @@ def _auto_records():
 
 
 def test_focus_bc_changes_the_headline_method():
-    kd_rows = headline(make_leaderboard(_auto_records()))
-    bc_rows = headline(make_leaderboard(_auto_records(), focus="bc"))
+    kd_rows = headline(leaderboard_from_dict(make_leaderboard(_auto_records())))
+    bc_rows = headline(leaderboard_from_dict(make_leaderboard(_auto_records(), focus="bc")))
     assert [r.method for r in kd_rows] == ["kd-marl", "kd-marl"]
     assert [r.method for r in bc_rows] == ["bc", "bc"]
     by_task = {r.task: r for r in bc_rows}
@@ -219,12 +219,12 @@ def test_focus_bc_changes_the_headline_method():
     assert not smax.claim_met
     assert "bc retention [95% CI]" in headline_markdown(bc_rows)
     # an explicit focus overrides the board's
-    assert [r.method for r in headline(make_leaderboard(_auto_records()), focus="bc")] == ["bc", "bc"]
+    assert [r.method for r in headline(leaderboard_from_dict(make_leaderboard(_auto_records())), focus="bc")] == ["bc", "bc"]
 
 
 def test_focus_decides_whose_probability_of_improvement_is_stored_and_reported():
-    kd = as_leaderboard(make_leaderboard())
-    bc = as_leaderboard(make_leaderboard(focus="bc"))
+    kd = leaderboard_from_dict(make_leaderboard())
+    bc = leaderboard_from_dict(make_leaderboard(focus="bc"))
     assert [a.method for a in bc.aggregate if a.probability_of_improvement is not None] == ["bc"]
     assert [a.method for a in kd.aggregate if a.probability_of_improvement is not None] == ["kd-marl"]
     (bc_vs_kd,) = [p for _a, p in improvements_of(bc) if p.method == "kd-marl"]
@@ -345,7 +345,7 @@ def test_stats_equal_rliable(matrices):
 
 
 def test_typed_board_is_what_readers_get(tmp_path: Path):
-    path = write_leaderboard(tmp_path / "lb.json", make_leaderboard())
+    path = write_board(tmp_path / "lb.json", make_leaderboard())
     board = read_leaderboard(path)
     assert isinstance(board, Leaderboard)
     row = board.summary_index()[("smax/3m", "kd-marl", "small")]
@@ -383,7 +383,7 @@ def test_summary_best_path_skips_failed_equivalence_and_carries_weights():
 def test_markdown_leaves_out_columns_empty_on_every_row():
     from kdmarl_bench.results.render import leaderboard_markdown
 
-    board = make_leaderboard()  # factory records carry no memory; their one latency entry is eager
+    board = leaderboard_from_dict(make_leaderboard())  # factory records carry no memory; their one latency entry is eager
     lines = leaderboard_markdown(board).splitlines()
     assert "weights" not in lines[0] and "retention" in lines[0]
     assert lines[0].endswith("| best path p50 ms |") and lines[2].endswith(" eager |")

@@ -10,21 +10,28 @@ import pytest
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results import store as store_mod
+from kdmarl_bench.results.records import Record
 from kdmarl_bench.results.store import ResultStore, cell_key, write_json_atomic
+from tests.factories import make_record
 
 CONFIG = {"task": "smax/3m", "method": "kd-marl", "seed": 0, "student": {"widths": [32, 32]}, "budget": 1000}
+
+
+def _record(score: float) -> Record:
+    return Record.from_dict(make_record("smax/3m", "kd-marl", 0, score, 1.0))
 
 
 def test_save_load_roundtrip(tmp_path: Path):
     store = ResultStore(tmp_path)
     key = cell_key(CONFIG)
     assert not store.has(key)
-    record = {"task": "smax/3m", "score": 0.75, "episode_scores": [1.0, 0.0, 1.0, 1.0], "error": None}
+    record = _record(0.75)
     path = store.save(key, record)
     assert path == tmp_path / "cells" / f"{key}.json"
     assert store.has(key)
-    assert store.load(key) == record
-    assert store.all() == [record]
+    assert store.load(key) == record.to_dict()
+    assert store.load_cell(key, "smax/3m", "kd-marl", 0) == record
+    assert store.all() == [record.to_dict()]
     assert len(store) == 1
     with pytest.raises(KeyError):
         store.load("0" * 16)
@@ -70,16 +77,16 @@ def _crashing_fdopen(exc: BaseException):
 def test_crash_mid_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     store = ResultStore(tmp_path)
     key = cell_key(CONFIG)
-    store.save(key, {"score": 1.0})
+    store.save(key, _record(1.0))
     before = store.path(key).read_bytes()
 
     monkeypatch.setattr(store_mod.os, "fdopen", _crashing_fdopen(KeyboardInterrupt("simulated crash")))
     with pytest.raises(KeyboardInterrupt):
-        store.save(key, {"score": 0.5})
+        store.save(key, _record(0.5))
     monkeypatch.undo()
 
     assert store.path(key).read_bytes() == before
-    assert store.load(key) == {"score": 1.0}
+    assert store.load(key) == _record(1.0).to_dict()
     assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [f"{key}.json"]  # no temp files
 
 
@@ -101,7 +108,7 @@ def test_write_json_atomic_overwrites(tmp_path: Path):
 
 def test_corrupt_cell_file_names_the_file(tmp_path: Path):
     store = ResultStore(tmp_path)
-    store.save(cell_key(CONFIG), {"score": 1.0})
+    store.save(cell_key(CONFIG), _record(1.0))
     bad = tmp_path / "cells" / "badc0ffee0000000.json"
     bad.write_text('{"score": ')
     with pytest.raises(UsageError, match="badc0ffee0000000.json") as exc:
@@ -115,9 +122,9 @@ def test_corrupt_cell_file_names_the_file(tmp_path: Path):
 def test_all_ignores_leftover_temp_files(tmp_path: Path):
     store = ResultStore(tmp_path)
     key = cell_key(CONFIG)
-    store.save(key, {"score": 1.0})
+    store.save(key, _record(1.0))
     (tmp_path / "cells" / f".{key}.json.abc123.tmp").write_text('{"partial"')
-    assert store.all() == [{"score": 1.0}]
+    assert store.all() == [_record(1.0).to_dict()]
 
 
 def test_invalid_key_rejected(tmp_path: Path):

@@ -13,7 +13,7 @@ import pytest
 
 from kdmarl_bench.results.compare import compare, provenance_line
 from kdmarl_bench.results.formats import export
-from kdmarl_bench.results.io import as_leaderboard
+from kdmarl_bench.results.io import leaderboard_from_dict
 from kdmarl_bench.results.render import (
     LEADERBOARD_COLUMNS,
     NOISY_MARK,
@@ -23,7 +23,7 @@ from kdmarl_bench.results.render import (
     noise_notes,
 )
 from kdmarl_bench.results.report.deployment import deployment_section, int8_markdown
-from tests.factories import make_leaderboard, make_record, standard_records
+from tests.factories import make_leaderboard, make_record, standard_records, typed
 
 P50, SPEEDUP, TRAIN = (LEADERBOARD_COLUMNS.index(c) for c in ("CPU p50 ms", "speed-up ×", "train s"))
 LIMITED = str(Path(__file__).resolve().parents[2] / "baselines" / "limited.json")
@@ -43,19 +43,19 @@ def _noisy(records, task, method):
 
 def test_a_noisy_p50_and_every_speed_up_from_it_carry_the_mark():
     board = make_leaderboard(_noisy(standard_records(), "smax/3m", "teacher"))
-    rows = {(r[0], r[1]): r for r in leaderboard_rows(board)}
+    rows = {(r[0], r[1]): r for r in leaderboard_rows(typed(board))}
     assert rows[("smax/3m", "teacher")][P50] == f"0.080 {NOISY_MARK}"
     # the teacher's p50 is the numerator of every smax/3m speed-up: none is a plain number
     assert rows[("smax/3m", "kd-marl")][SPEEDUP] == f"4.00× {NOISY_MARK}"
     assert rows[("smax/3m", "kd-marl")][P50] == "0.020"  # the student's own p50 was clean
     assert NOISY_MARK not in "".join(rows[("mpe/simple_spread", "kd-marl")])
-    (note,) = noise_notes(board)
+    (note,) = noise_notes(typed(board))
     assert note.startswith(NOISY_MARK) and "1 of 6 rows" in note
-    assert noise_notes(make_leaderboard()) == []
+    assert noise_notes(typed(make_leaderboard())) == []
 
 
 def test_train_wall_time_is_a_cost_column():
-    rows = {(r[0], r[1]): r for r in leaderboard_rows(make_leaderboard())}
+    rows = {(r[0], r[1]): r for r in leaderboard_rows(typed(make_leaderboard()))}
     assert rows[("smax/3m", "kd-marl")][TRAIN] == "1.5" and rows[("smax/3m", "teacher")][TRAIN] == "—"
 
 
@@ -70,7 +70,7 @@ def test_compare_relative_change_units_and_significance():
             r["score"] -= 0.3
             r["win_rate"] = r["score"]
             r["episode_scores"] = [r["score"]] * 4
-    rows = compare([("a", base), ("b", make_leaderboard(worse))])
+    rows = compare([("a", typed(base)), ("b", typed(make_leaderboard(worse)))])
     bc = next(r for r in rows if (r["task"], r["method"]) == ("smax/3m", "bc"))["entries"][1]
     assert bc["significant"] and bc["retention_diff_ci95"][1] < 0
     assert bc["rel_retention"] == pytest.approx(-0.3 / 0.6)
@@ -86,11 +86,11 @@ def test_compare_relative_change_units_and_significance():
 
 def test_compare_common_only_and_provenance():
     small = [r for r in standard_records() if r["method"] != "bc"]
-    full = compare([("a", make_leaderboard()), ("b", make_leaderboard(small))])
-    common = compare([("a", make_leaderboard()), ("b", make_leaderboard(small))], common_only=True)
+    full = compare([("a", typed(make_leaderboard())), ("b", typed(make_leaderboard(small)))])
+    common = compare([("a", typed(make_leaderboard())), ("b", typed(make_leaderboard(small)))], common_only=True)
     assert len(full) == 6 and len(common) == 4
     assert all(e["present"] for r in common for e in r["entries"])
-    line = provenance_line("a", make_leaderboard())
+    line = provenance_line("a", typed(make_leaderboard()))
     assert line.startswith("a: Test CPU, 1 threads") and "torch 2.13.0" in line and "commit unknown" in line
 
 
@@ -109,7 +109,7 @@ def _viewed(view="hetero", curve=True):
 
 
 def test_marl_eval_has_one_step_per_curve_point_and_names_the_view():
-    data = json.loads(export(_viewed(), "marl-eval")[0])
+    data = json.loads(export(typed(_viewed()), "marl-eval")[0])
     assert set(data["smax"]) == {"3m@hetero"}
     run = data["smax"]["3m@hetero"]["kd-marl:small"]["run_0"]
     assert [run[f"step_{k}"]["step_count"] for k in (1, 2, 3)] == [250, 500, 1000]
@@ -117,12 +117,12 @@ def test_marl_eval_has_one_step_per_curve_point_and_names_the_view():
     teacher = data["smax"]["3m@hetero"]["teacher"]["run_0"]
     assert [teacher[f"step_{k}"]["step_count"] for k in (1, 2, 3)] == [250, 500, 1000]
     # without curves: one step at the budget, as before
-    plain = json.loads(export(make_leaderboard(), "marl-eval")[0])
+    plain = json.loads(export(typed(make_leaderboard()), "marl-eval")[0])
     assert set(plain["smax"]["3m"]["kd-marl:small"]["run_0"]) == {"step_1", "absolute_metrics"}
 
 
 def test_csv_has_curve_rows_and_the_new_columns():
-    rows = list(csv.DictReader(io.StringIO(export(_viewed(), "csv")[0])))
+    rows = list(csv.DictReader(io.StringIO(export(typed(_viewed()), "csv")[0])))
     final = [r for r in rows if r["point"] == "final"]
     assert len(final) == 18 and len(rows) == 18 + 12 * 2  # 12 students × the 250 and 500 points
     kd = [r for r in rows if r["task"] == "smax/3m@hetero" and r["method"] == "kd-marl" and r["seed"] == "0"]
@@ -133,7 +133,7 @@ def test_csv_has_curve_rows_and_the_new_columns():
 
 
 def test_gh_benchmark_names_carry_the_view():
-    names = [e["name"] for e in json.loads(export(_viewed(), "gh-benchmark-bigger")[0])]
+    names = [e["name"] for e in json.loads(export(typed(_viewed()), "gh-benchmark-bigger")[0])]
     assert "smax/3m@hetero kd-marl [small] retention" in names
     assert not any(n.startswith("smax/3m ") for n in names)
 
@@ -158,23 +158,23 @@ def _deploy_records():
 
 
 def test_deployment_section_compares_on_the_same_runtime_and_shows_failed_checks():
-    md = deployment_section(as_leaderboard(make_leaderboard(_deploy_records(), seeds=[0, 1])), None).markdown
+    md = deployment_section(leaderboard_from_dict(make_leaderboard(_deploy_records(), seeds=[0, 1])), None).markdown
     assert "## Deployment" in md and "### int8 twins" in md
     ort = next(ln for ln in md.splitlines() if "| onnxruntime |" in ln)
     assert "| 0.012 | 0.090 | 7.50× | 44.0 kB | passed (2 of 2) |" in ort  # teacher's p50 on ONNX Runtime too
-    i8 = next(ln for ln in int8_markdown(make_leaderboard(_deploy_records(), seeds=[0, 1])).splitlines()
+    i8 = next(ln for ln in int8_markdown(typed(make_leaderboard(_deploy_records(), seeds=[0, 1]))).splitlines()
               if "kd-marl" in ln)
     assert "| 0.012 | 0.017 | 1.42× |" in i8 and "**FAILED** on 2 of 2 seeds, actions agree 98.8%" in i8
     assert "per-call cost" in md and "16× fewer FLOPs" in md
 
 
 def test_deployment_section_says_when_there_is_nothing_to_show():
-    md = deployment_section(as_leaderboard(make_leaderboard()), None).markdown
+    md = deployment_section(leaderboard_from_dict(make_leaderboard()), None).markdown
     assert "No deployment path beyond eager" in md
 
 
 def test_agents_rows_per_agent():
-    rows = agents_rows(make_leaderboard(), "smax/3m")
+    rows = agents_rows(typed(make_leaderboard()), "smax/3m")
     kd = [r for r in rows if r[0] == "kd-marl"]
     assert kd[0][:4] == ["kd-marl", "small", "0", "16×16"]
     assert len([r for r in rows if r[0] in ("kd-marl", "bc")]) == 2  # one row each, then "" continuation
@@ -187,7 +187,7 @@ def test_agents_rows_per_agent():
 def test_performance_profile_steps_at_exact_run_values():
     from kdmarl_bench.results.report.profiles import step_profile
 
-    board = as_leaderboard(make_leaderboard())
+    board = leaderboard_from_dict(make_leaderboard())
     teacher = next(a for a in board.aggregate if a.method == "teacher")
     prof = step_profile(board, teacher, 0.5, 1.2)
     # every teacher run is exactly 1.0: the fraction above τ is 1 up to 1.0, then 0; no slope
@@ -218,8 +218,8 @@ def test_saturated_tasks_and_iqm_mean_disagreement():
         if r["task"] == "smax/3m" and r["method"] == "bc":
             r["score"] = 0.99
             r["episode_scores"] = [0.99] * 4
-    assert saturated_tasks(as_leaderboard(make_leaderboard(recs))) == ["smax/3m"]
-    assert saturated_tasks(as_leaderboard(make_leaderboard())) == []
+    assert saturated_tasks(leaderboard_from_dict(make_leaderboard(recs))) == ["smax/3m"]
+    assert saturated_tasks(leaderboard_from_dict(make_leaderboard())) == []
     a = Aggregate("kd-marl", "auto", 4, 12, 0.90, CI(0.87, 0.91), 0.80, CI(0.70, 0.86))
     assert iqm_mean_disagree(a) and not too_few_runs(a)
     b = Aggregate("bc", "auto", 4, 8, 0.90, CI(0.85, 0.95), 0.88, CI(0.80, 0.92))
@@ -229,7 +229,7 @@ def test_saturated_tasks_and_iqm_mean_disagreement():
 def test_iqm_curves_across_tasks():
     from kdmarl_bench.results.report.learning_curves import iqm_curves
 
-    curves = {(c.method, c.size): c for c in iqm_curves(as_leaderboard(_viewed()))}
+    curves = {(c.method, c.size): c for c in iqm_curves(leaderboard_from_dict(_viewed()))}
     assert set(curves) == set()  # the factory board's headline size is auto; its students are "small"
     recs = standard_records()
     for r in recs:
@@ -237,7 +237,7 @@ def test_iqm_curves_across_tasks():
             r["student"]["size"] = "auto"
             r["curve"] = [{"env_steps": n, "score": r["score"], "episode_scores": r["episode_scores"]}
                           for n in (500, 1000)]
-    board = as_leaderboard(make_leaderboard(recs))
+    board = leaderboard_from_dict(make_leaderboard(recs))
     curves = {(c.method, c.size): c for c in iqm_curves(board)}
     assert set(curves) == {("kd-marl", "auto"), ("bc", "auto")}
     kd = curves[("kd-marl", "auto")]

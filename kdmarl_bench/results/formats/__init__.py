@@ -26,23 +26,19 @@ for _name in _FORMAT_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 
 
-def export(board: Leaderboard | dict, fmt: str) -> tuple[str, list[str]]:
+def export(board: Leaderboard, fmt: str) -> tuple[str, list[str]]:
     """``(text, warnings)`` of a leaderboard in the one-text format ``fmt``."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     spec = FORMATS.get(fmt)
     if spec.render is None:
         raise UsageError(f"--format {fmt} writes several files; give --out FILE")
-    return spec.render(as_leaderboard(board))
+    return spec.render(board)
 
 
-def export_files(board: Leaderboard | dict, fmt: str, out: Path) -> tuple[list[Path], list[str]]:
+def export_files(board: Leaderboard, fmt: str, out: Path) -> tuple[list[Path], list[str]]:
     """Write ``fmt`` under ``out`` (one file, or the format's own files) atomically; return (paths, warnings)."""
-    from kdmarl_bench.results.io import as_leaderboard
     from kdmarl_bench.results.store import write_text_atomic
 
     spec = FORMATS.get(fmt)
-    board = as_leaderboard(board)
     if spec.write is not None:
         return spec.write(board, Path(out)), []
     assert spec.render is not None

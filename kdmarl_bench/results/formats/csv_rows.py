@@ -58,14 +58,12 @@ def _widths(widths: list[Any]) -> str:
     return "/".join("x".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w) for w in widths)
 
 
-def to_csv_rows(board: Leaderboard | dict) -> list[dict]:
+def to_csv_rows(board: Leaderboard) -> list[dict]:
     """One dict per evaluation (curve points, then the final one) with the ``CSV_COLUMNS`` keys
     (None where a value is missing)."""
     from kdmarl_bench.results.compare import task_regimes
-    from kdmarl_bench.results.io import as_leaderboard
     from kdmarl_bench.results.render import task_label
 
-    board = as_leaderboard(board)
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     rows = []
     for r in board.records:
@@ -103,7 +101,7 @@ def to_csv_rows(board: Leaderboard | dict) -> list[dict]:
     return rows
 
 
-def to_csv(data: Leaderboard | dict) -> str:
+def to_csv(data: Leaderboard) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -44,14 +44,11 @@ def _extra(row: Summary, board: Leaderboard) -> str:
     return "; ".join(parts)
 
 
-def to_gh_benchmark(board: Leaderboard | dict, direction: str) -> list[dict]:
+def to_gh_benchmark(board: Leaderboard, direction: str) -> list[dict]:
     """github-action-benchmark entries; ``direction`` 'bigger' (retention, score) or 'smaller'
     (FLOPs per team decision, CPU p50 ms). Rows without the value (failed cells) are left out."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     if direction not in ("bigger", "smaller"):
         raise ValueError(f"direction must be 'bigger' or 'smaller', got {direction!r}")
-    board = as_leaderboard(board)
     out: list[dict] = []
     for row in board.ordered_summary():
         base = f"{task_label(row.task, row.view)} {row.method}" + ("" if row.method == TEACHER else f" [{row.size}]")

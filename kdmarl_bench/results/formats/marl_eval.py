@@ -83,15 +83,12 @@ def task_key(task: str, view: str) -> str:
     return (task if view == "full" else f"{task}@{view}").lower()
 
 
-def to_marl_eval(board: Leaderboard | dict) -> MarlEvalExport:
+def to_marl_eval(board: Leaderboard) -> MarlEvalExport:
     """The marl-eval raw-data dict (see the module docstring) and what was left out and why."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     dropped: list[str] = []
     # env → task → algorithm → seed → record (successful records only)
     from kdmarl_bench.results.compare import task_regimes
 
-    board = as_leaderboard(board)
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     cells: dict[str, dict[str, dict[str, dict[int, Record]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(dict))

@@ -114,11 +114,8 @@ def _join(board: Leaderboard, outputs: list[SectionOutput], notes: Iterable[str]
     return "\n".join([preamble(board, notes, source), *(o.markdown for o in outputs)])
 
 
-def build_markdown(board: Leaderboard | dict, notes: Iterable[str] = (), source: str | None = None) -> str:
+def build_markdown(data: Leaderboard, notes: Iterable[str] = (), source: str | None = None) -> str:
     """The report text without plots (every section's markdown, nothing drawn or written)."""
-    from kdmarl_bench.results.io import as_leaderboard
-
-    data = as_leaderboard(board)
     outputs = _render_sections(data, None)
     return _join(data, outputs, [*notes, *(n for o in outputs for n in o.notes)], source)
 
@@ -175,7 +172,7 @@ def _remove_stale(out: Path, owned: set[str], written: list[Path]) -> list[str]:
     return removed
 
 
-def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: str | None = None,
+def write_report(data: Leaderboard, out_dir: str | os.PathLike, source: str | None = None,
                  on_section: Callable[[str], None] | None = None, force: bool = False) -> Report:
     """Write every section's plots and ``report.md`` into ``out_dir`` (created); UsageError when it
     cannot. ``on_section(name)`` is called as each section starts (for a progress line).
@@ -185,7 +182,6 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
     it did not write only with ``force``. Every file is written atomically (no truncated PNG on a full disk)."""
     import matplotlib
 
-    from kdmarl_bench.results.io import as_leaderboard
     from kdmarl_bench.results.report.style import RC
     from kdmarl_bench.results.store import write_json_atomic, write_text_atomic
 
@@ -201,7 +197,6 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
     if md.exists() and "report.md" not in owned and not force:
         raise UsageError(f"{md}: exists and was not written by kdmarl-bench report (not in {MANIFEST}); refusing to "
                          "overwrite it: pass --force, or choose another --out")
-    data = as_leaderboard(board)  # a dict of an older version is migrated on the way
     report = Report(out_dir=out, markdown=md)
     try:
         with matplotlib.rc_context(RC):

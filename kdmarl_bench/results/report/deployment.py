@@ -135,12 +135,10 @@ INT8_HEADER = ["task", "method", "size", "seeds", "fp32 retention", "int8 retent
                "int8 file", "fp32 p50 ms (ort)", "int8 p50 ms (ort)", "int8 / fp32", "equivalence"]
 
 
-def int8_markdown(board: Leaderboard | dict) -> str:
+def int8_markdown(board: Leaderboard) -> str:
     """The int8 twins against fp32 on the same runtime as a markdown table (the README's
     ``deploy-int8`` block); empty when no record has one."""
-    from kdmarl_bench.results.io import as_leaderboard
-
-    rows = int8_rows(as_leaderboard(board))
+    rows = int8_rows(board)
     return markdown_table(INT8_HEADER, rows, right=range(3, 12)) if rows else ""
 
 

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.registry import suggest
-from kdmarl_bench.results.store import cell_key, write_json_atomic
+from kdmarl_bench.results.store import cell_key
+from kdmarl_bench.safeio import write_json_atomic
 from kdmarl_bench.tune_spec import DEFAULT_TUNE_SEEDS, SPACES, SearchDim, TuneSettings
 
 if TYPE_CHECKING:

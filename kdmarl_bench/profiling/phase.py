@@ -34,8 +34,8 @@ from kdmarl_bench.deploy_runtimes import RUNTIMES
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.profiling.deploy import deploy
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
-from kdmarl_bench.results.store import canonical_json, cell_key, write_json_atomic
-from kdmarl_bench.safeio import make_dir_inside
+from kdmarl_bench.results.store import canonical_json, cell_key
+from kdmarl_bench.safeio import make_dir_inside, write_json_atomic
 from kdmarl_bench.suite import ProfileSettings
 
 CV_NOISY = 0.10

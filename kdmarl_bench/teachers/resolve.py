@@ -125,7 +125,7 @@ def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | N
 def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path, root: str | Path | None = None) -> Path:
     """Write weights and card next to each other (atomically each, through fresh ``O_EXCL|O_NOFOLLOW`` temp
     files); with ``root`` (the run folder) every folder below it must be a real folder. Returns the weights path."""
-    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
+    from kdmarl_bench.safeio import write_bytes_atomic, write_json_atomic
 
     stem = Path(stem)
     weights = write_bytes_atomic(stem.with_suffix(".safetensors"), blob.weights, root=root)

@@ -114,8 +114,7 @@ def save_snapshot(path: str | os.PathLike, state: dict, dataclass_types: dict[st
     the new one, never half (unique temp file in the same folder, fsync, rename)."""
     from safetensors.numpy import save_file
 
-    from kdmarl_bench.results.store import _fsync_dir
-    from kdmarl_bench.safeio import file_mode
+    from kdmarl_bench.safeio import file_mode, fsync_dir
 
     path = Path(path)
     enc = _Encoder(dataclass_types or {})
@@ -135,7 +134,7 @@ def save_snapshot(path: str | os.PathLike, state: dict, dataclass_types: dict[st
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 

@@ -187,7 +187,7 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
 
     from kdmarl_bench.results.io import as_leaderboard
     from kdmarl_bench.results.report.style import RC
-    from kdmarl_bench.results.store import write_json_atomic, write_text_atomic
+    from kdmarl_bench.safeio import write_json_atomic, write_text_atomic
 
     out = Path(out_dir)
     _check_not_link(out)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
+from kdmarl_bench.errors import NonFiniteLoss
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.registry import Registry, suggest
 from kdmarl_bench.safeio import MAX_WIDTH
@@ -171,10 +172,6 @@ class TrainStats:
 
 WHOLE_ROLLOUTS = "whole-rollouts"
 """``TrainStats.budget_rule`` of the on-policy methods (kd-marl, dagger, scratch)."""
-
-
-class NonFiniteLoss(RuntimeError):
-    """Raised by a method when a loss becomes NaN/inf; the runner records it for the cell."""
 
 
 def check_finite(losses: dict[str, torch.Tensor]) -> None:

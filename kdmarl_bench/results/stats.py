@@ -347,3 +347,22 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             front.append(i)
             best = points[i][1]
     return front
+
+
+# ---- when a latency entry is noisy ---------------------------------------------------------------
+
+TIMER_MISMATCH_RTOL = 0.20
+"""Largest relative gap between a latency entry's p50 and its ``torch.utils.benchmark.Timer`` cross-check
+before the entry says ``timer_mismatch``."""
+CV_NOISY = 0.10
+"""Coefficient of variation of the per-block medians above which a latency entry is ``noisy``."""
+
+
+def timer_mismatch(timer_ms: float, p50_ms: float) -> bool:
+    """True when the Timer cross-check disagrees with the p50 by more than ``TIMER_MISMATCH_RTOL``."""
+    return bool(abs(timer_ms - p50_ms) > TIMER_MISMATCH_RTOL * p50_ms)
+
+
+def is_noisy(entry: dict) -> bool:
+    """True when a latency entry's Timer cross-check disagreed or its repeats spread more than ``CV_NOISY``."""
+    return bool(entry.get("timer_mismatch")) or float(entry.get("cv", 0.0)) > CV_NOISY

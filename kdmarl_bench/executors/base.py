@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
+from kdmarl_bench.errors import KdmarlError
+
 WORKER_ENV = {
     # One thread per worker for JAX/XLA (env simulation) and BLAS: workers do not fight for cores,
     # and results do not depend on how many workers run (XLA and torch split reductions by thread).
@@ -78,6 +80,7 @@ def _report(events: Any, event: tuple) -> None:
 def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int, events: Any) -> Any:
     """Run one job in a worker: pin torch threads, report start and training progress to ``events``
     (anything with ``put``; None = silent) and return the job's result."""
+    # torch and the cells' stack load here, in the worker, after its initializer set signals and thread pins
     import torch
 
     from kdmarl_bench.cells import execute_job
@@ -158,8 +161,7 @@ class InlineExecutor(Executor):
         self._queue.append((job_id, job, teacher))
 
     def wait(self, timeout: float) -> list[tuple[int, Any, BaseException | None]]:
-        from kdmarl_bench.cells import execute_job
-        from kdmarl_bench.errors import KdmarlError
+        from kdmarl_bench.cells import execute_job  # the cells' stack (torch, envs) loads on the first job
 
         if not self._queue:
             return []

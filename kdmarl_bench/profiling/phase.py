@@ -32,7 +32,9 @@ import torch
 
 from kdmarl_bench.deploy_runtimes import RUNTIMES
 from kdmarl_bench.models.policy import TeamPolicy
-from kdmarl_bench.profiling.deploy import deploy
+from kdmarl_bench.profiling.deploy import deploy, deploy_entry
+from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
+from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
 from kdmarl_bench.results.stats import is_noisy
 from kdmarl_bench.results.store import canonical_json, cell_key
@@ -74,8 +76,6 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
         if not RUNTIMES.get(path).in_torch:
             # ONNX Runtime / ExecuTorch: each exported team checked against eager, then timed on its
             # own (one architecture after the other, not interleaved: the sessions are separate).
-            from kdmarl_bench.profiling.deploy import deploy_entry
-
             for i, p in enumerate(policies):
                 out[i].append(deploy_entry(p.deploy_actors(), obs[i], path, warmup=settings.warmup,
                                            iters=settings.iters, repeats=REPEATS))
@@ -96,9 +96,6 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
             add(time_interleaved(eager, mode="batched", device="cuda", threads=None, batch=b,
                                  iters=max(settings.iters // 4, 10), **common))
     # Every CPU entry as a multiple of this machine's measured floor (FLOPs / peak, weight bytes / bandwidth).
-    from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
-    from kdmarl_bench.profiling.flops import count_policy_cost
-
     for i, p in enumerate(policies):
         actors = p.deploy_actors()
         annotate_floor(out[i], count_policy_cost(actors, obs[i])["flops"], dram_weight_bytes(actors))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdmarl_bench.checkpoint import check_dims, load_card, load_checkpoint
+from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.registry import suggest
@@ -162,6 +163,4 @@ def check_teacher_sources(suite) -> None:
             if card.get("kind") != "teacher" or cls != "TeacherPolicy":
                 raise UsageError(f"{suite.path}: field '{field}': {src!r} is a {card.get('kind')!r} checkpoint "
                                  f"({cls}), not a teacher; give a checkpoint made by train-teacher (kind 'teacher')")
-            from kdmarl_bench.envs import get_task
-
             load_teacher(src, get_task(task_id).spec, kind)

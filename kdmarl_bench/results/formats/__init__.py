@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.formats.base import FORMATS, ExportFormat, register_format
+from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.safeio import write_text_atomic
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ for _name in _FORMAT_MODULES:
 
 def export(board: Leaderboard | dict, fmt: str) -> tuple[str, list[str]]:
     """``(text, warnings)`` of a leaderboard in the one-text format ``fmt``."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     spec = FORMATS.get(fmt)
     if spec.render is None:
         raise UsageError(f"--format {fmt} writes several files; give --out FILE")
@@ -39,8 +38,6 @@ def export(board: Leaderboard | dict, fmt: str) -> tuple[str, list[str]]:
 
 def export_files(board: Leaderboard | dict, fmt: str, out: Path) -> tuple[list[Path], list[str]]:
     """Write ``fmt`` under ``out`` (one file, or the format's own files) atomically; return (paths, warnings)."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     spec = FORMATS.get(fmt)
     board = as_leaderboard(board)
     if spec.write is not None:

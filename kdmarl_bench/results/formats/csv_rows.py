@@ -17,7 +17,9 @@ import math
 from typing import Any
 
 from kdmarl_bench.results.formats.base import ExportFormat, register_format
+from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import Leaderboard
+from kdmarl_bench.results.render import task_label
 
 CSV_COLUMNS = (
     "task",
@@ -61,11 +63,10 @@ def _widths(widths: list[Any]) -> str:
 def to_csv_rows(board: Leaderboard | dict) -> list[dict]:
     """One dict per evaluation (curve points, then the final one) with the ``CSV_COLUMNS`` keys
     (None where a value is missing)."""
-    from kdmarl_bench.results.compare import task_regimes
-    from kdmarl_bench.results.io import as_leaderboard
-    from kdmarl_bench.results.render import task_label
-
     board = as_leaderboard(board)
+    # local: compare loads scipy, and the export formats load with the CLI
+    from kdmarl_bench.results.compare import task_regimes
+
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     rows = []
     for r in board.records:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdmarl_bench.results.formats.base import ExportFormat, register_format
+from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import TEACHER, Leaderboard, Record
 from kdmarl_bench.results.records import is_finite_number as _ok
 
@@ -85,13 +86,12 @@ def task_key(task: str, view: str) -> str:
 
 def to_marl_eval(board: Leaderboard | dict) -> MarlEvalExport:
     """The marl-eval raw-data dict (see the module docstring) and what was left out and why."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     dropped: list[str] = []
     # env → task → algorithm → seed → record (successful records only)
+    board = as_leaderboard(board)
+    # local: compare loads scipy, and the export formats load with the CLI
     from kdmarl_bench.results.compare import task_regimes
 
-    board = as_leaderboard(board)
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     cells: dict[str, dict[str, dict[str, dict[int, Record]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(dict))

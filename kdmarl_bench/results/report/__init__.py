@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.report.base import (
     SECTIONS,
     Section,
@@ -37,6 +38,8 @@ from kdmarl_bench.results.report.base import (
     ordered_sections,
     register_section,
 )
+from kdmarl_bench.results.report.style import RC
+from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json, slug_problem, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from kdmarl_bench.results.records import Leaderboard
@@ -116,8 +119,6 @@ def _join(board: Leaderboard, outputs: list[SectionOutput], notes: Iterable[str]
 
 def build_markdown(board: Leaderboard | dict, notes: Iterable[str] = (), source: str | None = None) -> str:
     """The report text without plots (every section's markdown, nothing drawn or written)."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     data = as_leaderboard(board)
     outputs = _render_sections(data, None)
     return _join(data, outputs, [*notes, *(n for o in outputs for n in o.notes)], source)
@@ -149,8 +150,6 @@ def _check_not_link(path: Path) -> None:
 
 def _read_manifest(out: Path) -> set[str]:
     """Names an earlier report listed in ``out`` (empty when none)."""
-    from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json, slug_problem
-
     path = out / MANIFEST
     _check_not_link(path)
     if not path.exists():
@@ -184,10 +183,6 @@ def write_report(board: Leaderboard | dict, out_dir: str | os.PathLike, source: 
     only those, refuses a folder, ``report.md`` or manifest that is a symlink, and overwrites a ``report.md``
     it did not write only with ``force``. Every file is written atomically (no truncated PNG on a full disk)."""
     import matplotlib
-
-    from kdmarl_bench.results.io import as_leaderboard
-    from kdmarl_bench.results.report.style import RC
-    from kdmarl_bench.safeio import write_json_atomic, write_text_atomic
 
     out = Path(out_dir)
     _check_not_link(out)

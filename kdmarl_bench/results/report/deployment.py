@@ -24,6 +24,7 @@ from typing import Any
 
 from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.results.aggregate import finite_mean
+from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import TEACHER, Leaderboard, Record
 from kdmarl_bench.results.records import is_finite_number as _ok
 from kdmarl_bench.results.render import (
@@ -138,8 +139,6 @@ INT8_HEADER = ["task", "method", "size", "seeds", "fp32 retention", "int8 retent
 def int8_markdown(board: Leaderboard | dict) -> str:
     """The int8 twins against fp32 on the same runtime as a markdown table (the README's
     ``deploy-int8`` block); empty when no record has one."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     rows = int8_rows(as_leaderboard(board))
     return markdown_table(INT8_HEADER, rows, right=range(3, 12)) if rows else ""
 

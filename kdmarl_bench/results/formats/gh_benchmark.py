@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.results.formats.base import ExportFormat, register_format
+from kdmarl_bench.results.io import as_leaderboard
 from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.render import task_label
 from kdmarl_bench.safeio import confine, write_text_atomic
@@ -48,8 +49,6 @@ def _extra(row: Summary, board: Leaderboard) -> str:
 def to_gh_benchmark(board: Leaderboard | dict, direction: str) -> list[dict]:
     """github-action-benchmark entries; ``direction`` 'bigger' (retention, score) or 'smaller'
     (FLOPs per team decision, CPU p50 ms). Rows without the value (failed cells) are left out."""
-    from kdmarl_bench.results.io import as_leaderboard
-
     if direction not in ("bigger", "smaller"):
         raise ValueError(f"direction must be 'bigger' or 'smaller', got {direction!r}")
     board = as_leaderboard(board)

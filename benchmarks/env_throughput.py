@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs import make_env, random_actions
+from kdmarl_bench.envs.mpe import _make_raw
 from kdmarl_bench.envs.smax import MAX_STEPS, import_jax
 
 
@@ -77,8 +78,6 @@ def bench_raw_smax(map_name: str, batch: int, n_steps: int, warmup: int) -> floa
 
 
 def bench_raw_mpe(name: str, batch: int, n_steps: int, warmup: int) -> float:
-    from kdmarl_bench.envs.mpe import _make_raw
-
     envs = [_make_raw(name) for _ in range(batch)]
     for i, e in enumerate(envs):
         e.reset(seed=i)

@@ -54,6 +54,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from kdmarl_bench.envs import get_task
+from kdmarl_bench.evaluate import evaluate
+from kdmarl_bench.models.policy import StudentPolicy
 from kdmarl_bench.results.gate import FAIL, INCONCLUSIVE, PASS, gate
 from kdmarl_bench.results.records import TEACHER, Leaderboard, Record
 
@@ -159,10 +162,6 @@ def untrained_records(boards: dict[str, dict], recompute: bool) -> dict[str, lis
     if DATA.exists() and not recompute:
         return json.loads(DATA.read_text())
     import torch
-
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.evaluate import evaluate
-    from kdmarl_bench.models.policy import StudentPolicy
 
     out: dict[str, list[dict]] = {}
     for data in boards.values():

@@ -31,6 +31,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from kdmarl_bench.deploy_runtimes.base import missing_modules
+from kdmarl_bench.deploy_runtimes.onnxruntime import export_onnx
+from kdmarl_bench.deploy_runtimes.onnxruntime_int8 import quantize_int8
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.profiling import count_policy_cost, time_decentralized
 from kdmarl_bench.profiling.deploy import deploy
@@ -40,9 +43,7 @@ from kdmarl_bench.profiling.memory import memory_footprint
 from kdmarl_bench.profiling.runtimes import (
     RuntimeTeam,
     check_equivalence,
-    export_onnx,
     export_units,
-    missing_modules,
     random_observations,
     time_team,
 )
@@ -135,8 +136,6 @@ def main() -> int:
             r[k] = time_team(team, **timing)
         rows.append((path, r["teacher"], r["student"], ", ".join(checks)))
     if "onnxruntime" in runtime_paths:
-        from kdmarl_bench.profiling.quantize import quantize_int8
-
         r, checks = {}, []
         for k, a in teams.items():
             models = [quantize_int8(export_onnx(u.module, u.in_dim)) for u in export_units(a, dims)]

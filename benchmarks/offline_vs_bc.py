@@ -19,6 +19,9 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from kdmarl_bench.runner import run_suite
+from kdmarl_bench.suite import parse_suite
+
 SUITE = """
 [suite]
 name = "offline-vs-bc"
@@ -52,9 +55,6 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--keep", type=Path, default=None)
     args = ap.parse_args()
-
-    from kdmarl_bench.runner import run_suite
-    from kdmarl_bench.suite import parse_suite
 
     text = SUITE.format(task=args.task, seeds=json.dumps(args.seeds), steps=args.steps, view=args.view)
     suite = parse_suite(tomllib.loads(text), "<offline_vs_bc>")

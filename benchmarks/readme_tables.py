@@ -1,7 +1,7 @@
 """Regenerate the README's tables from the committed boards (``baselines/*.json``).
 
 Rewrites every ``<!-- BEGIN generated:NAME -->`` … ``<!-- END generated:NAME -->`` block of
-README.md (the blocks are listed in ``kdmarl_bench/results/readme.py``). Run it after rebuilding a
+README.md (the blocks are listed in ``kdmarl_bench/readme.py``). Run it after rebuilding a
 board. ``--check`` changes nothing and exits 1 (printing a diff) when the README differs from
 what the boards give; 2 on a bad README (unknown block, unclosed marker) or an unreadable board.
 
@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.readme import regenerate
+from kdmarl_bench.readme import regenerate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,24 @@ The card says what the weights are (kind, task, architecture), how they were mad
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
+
+from kdmarl_bench.envs.registry import get_view
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeamPolicy, build_policy
+from kdmarl_bench.safeio import (
+    MAX_CARD_BYTES,
+    MAX_PARAMS,
+    MAX_WIDTH,
+    read_json,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 CARD_VERSION = 1
 
@@ -24,10 +38,6 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 def save_checkpoint(policy: TeamPolicy, path: str | Path, card: dict) -> Path:
     """Write weights and card atomically (fresh ``O_EXCL|O_NOFOLLOW`` temp files renamed into place, the mode
     of any new file; a full disk names the file); returns the .safetensors path."""
-    from safetensors.torch import save
-
-    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
-
     weights, card_path = _paths(path)
     state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
     write_bytes_atomic(weights, save(state))
@@ -39,15 +49,11 @@ def save_checkpoint(policy: TeamPolicy, path: str | Path, card: dict) -> Path:
 def weights_sha256(path: str | Path) -> str:
     """sha256 of a checkpoint's weights file: the identity of a teacher that cells and
     warm-started cards record."""
-    import hashlib
-
     weights, _ = _paths(path)
     return hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
 def load_card(path: str | Path) -> dict:
-    from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json
-
     _, card_path = _paths(path)
     if not card_path.exists():
         raise UsageError(f"{card_path}: checkpoint card not found (a checkpoint is NAME.safetensors + NAME.json)")
@@ -75,8 +81,6 @@ def _ints(val: object, lo: int, hi: int, min_len: int = 1, max_len: int = MAX_AG
 
 def check_architecture(arch: dict, card_path: str | Path) -> None:
     """Refuse a card whose architecture is malformed or absurd (widths, sizes) before anything is allocated."""
-    from kdmarl_bench.safeio import MAX_WIDTH
-
     def bad(field: str, msg: str) -> UsageError:
         return UsageError(f"{card_path}: field 'architecture.{field}': {msg}")
 
@@ -123,11 +127,6 @@ def _card_param_count(arch: dict) -> int:
 def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
     """Load (policy, card); any missing, corrupt, inconsistent or non-finite part raises UsageError naming
     the file. The card is checked against the weights' header (names and shapes) before the policy is built."""
-    import torch
-    from safetensors import SafetensorError, safe_open
-
-    from kdmarl_bench.safeio import MAX_PARAMS
-
     weights, card_path = _paths(path)
     card = load_card(path)
     arch = card["architecture"]
@@ -180,15 +179,11 @@ def load_checkpoint(path: str | Path) -> tuple[TeamPolicy, dict]:
 
 
 def _load_file(weights: Path) -> dict:
-    from safetensors.torch import load_file
-
     return load_file(str(weights))
 
 
 def check_dims(card: dict, spec, path: str | Path) -> None:
     """Refuse a checkpoint whose architecture does not fit the task's dims."""
-    from kdmarl_bench.envs.registry import get_view
-
     arch = card["architecture"]
     view = arch.get("view", "full")
     if not isinstance(view, str):

@@ -13,6 +13,9 @@ from __future__ import annotations
 import errno
 import sys
 
+from kdmarl_bench.commands.common import crash_dir, set_quiet
+from kdmarl_bench.errors import KdmarlError
+
 EXIT_INTERNAL_ERROR = 70
 """An unexpected exception (a bug in kdmarl-bench or a library): not 1, which gate/verify use for a verdict."""
 EXIT_INTERRUPTED = 130
@@ -52,8 +55,6 @@ def _write_traceback(text: str) -> str:
     import tempfile
     import time
     from pathlib import Path
-
-    from kdmarl_bench.commands.common import crash_dir
 
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kdmarl-bench" / "crashes"
@@ -118,8 +119,6 @@ class KdmarlCli(click.Group):
     """The command group, with one top-level handler for interrupts and unexpected errors."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        from kdmarl_bench.errors import KdmarlError
-
         try:
             try:
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -184,8 +183,6 @@ class KdmarlCli(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines on stderr (results and errors still print).")
 def main(quiet: bool) -> None:
     """Benchmark knowledge distillation of MARL teachers into small per-agent students."""
-    from kdmarl_bench.commands.common import set_quiet
-
     set_quiet(quiet)
 
 

@@ -1,6 +1,6 @@
 """The README's command reference, generated from click's own help so it cannot drift.
 
-It is the ``cli-reference`` block of :mod:`kdmarl_bench.results.readme` (rewritten with
+It is the ``cli-reference`` block of :mod:`kdmarl_bench.readme` (rewritten with
 ``python benchmarks/readme_tables.py``; a test fails when it is stale).
 """
 

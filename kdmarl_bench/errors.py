@@ -25,3 +25,8 @@ class TrainingError(KdmarlError):
     """A training run failed (e.g. a NaN loss); recorded per cell, the run goes on."""
 
     exit_code = 4
+
+
+class NonFiniteLoss(RuntimeError):
+    """Raised by a training loop (a method, MAPPO) when a loss becomes NaN/inf; the runner records it for
+    the cell."""

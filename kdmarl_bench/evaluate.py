@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs import get_task, random_actions
+from kdmarl_bench.envs.registry import policy_view
 from kdmarl_bench.models.policy import TeamPolicy
 
 
@@ -112,8 +113,6 @@ def evaluate(policy: TeamPolicy | None, task_id: str, episodes: int, seed: int, 
     how fast a policy finishes them (keeps evaluation paired across methods).
     ``progress(done, episodes)`` is called whenever episodes finish.
     """
-    from kdmarl_bench.envs.registry import policy_view
-
     spec = get_task(task_id).spec
     view = policy_view(task_id, policy) if policy is not None else None  # what the policy may see
     b = num_envs or min(episodes, 32)

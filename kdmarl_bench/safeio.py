@@ -11,13 +11,18 @@ artifacts and CI caches. This module holds the few checks every reader and write
 - ``resolve_out``: an output folder made absolute with its symlinks resolved, once, at the start;
 - ``make_dir_inside`` / ``open_new_file``: folders under ``--out`` that are real folders (never a
   symlink planted to lead elsewhere) and temp files opened with ``O_EXCL|O_NOFOLLOW``;
-- ``read_bytes_bounded``: a file read with a size cap (a card linked to ``/dev/zero`` is refused).
+- ``read_bytes_bounded``: a file read with a size cap (a card linked to ``/dev/zero`` is refused);
+- ``write_bytes_atomic`` / ``write_text_atomic`` / ``write_json_atomic``: a file replaced whole or not at
+  all (fresh temp file, fsync, rename), never through a planted link.
 
 Every failure is a ``UsageError`` (exit 2) naming the file or field.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import enum
 import json
 import os
 import re
@@ -222,28 +227,6 @@ def open_new_file(folder: str | os.PathLike, name: str) -> tuple[int, Path]:
             continue
 
 
-def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside: bool, where: str) -> Path:
-    """A leaderboard's checkpoint reference as a path: ``zoo:TASK`` → the bundled file, else relative to
-    ``base_dir`` (the leaderboard's folder). A path leaving that folder (absolute, ``..``, a symlink out)
-    is refused unless ``allow_outside``."""
-    from kdmarl_bench.teachers.zoo import resolve_ref
-
-    if ref.startswith("zoo:"):
-        return resolve_ref(ref)
-    base = Path(base_dir)
-    full = Path(ref) if Path(ref).is_absolute() else base / ref
-    stem = full.with_suffix("") if full.suffix in (".safetensors", ".json") else full
-    # The card is read too: it must stay inside like the weights (a card linked out, or to /dev/zero, is refused).
-    if not allow_outside:
-        for p in (full, stem.with_suffix(".safetensors"), stem.with_suffix(".json")):
-            if not is_inside(base, p):
-                what = "" if p == full else f" (its file {p.name}, a link to {os.path.realpath(p)!r})"
-                raise UsageError(f"{where}: checkpoint {ref!r}{what} lies outside the leaderboard's folder "
-                                 f"{str(base)!r}; refusing to load it (pass --allow-outside-paths if you trust this "
-                                 "leaderboard)")
-    return full
-
-
 # ---------------------------------------------------------------------------------------------
 # writing
 
@@ -257,3 +240,84 @@ def current_umask() -> int:
 def file_mode() -> int:
     """The mode ``open()`` would give a new file (0644 under the usual umask 022)."""
     return 0o666 & ~current_umask()
+
+
+def json_default(obj: Any) -> Any:
+    """Canonical JSON forms for the few non-JSON types a config may hold."""
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return obj.item()
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays
+        return obj.tolist()
+    raise TypeError(f"cannot hash a config value of type {type(obj).__name__}: {obj!r}")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2,
+                      root: str | os.PathLike | None = None) -> Path:
+    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half
+    (``write_text_atomic``)."""
+    return write_text_atomic(path, json.dumps(data, indent=indent, default=json_default) + "\n", root=root)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, root: str | os.PathLike | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``write_bytes_atomic``)."""
+    return write_bytes_atomic(path, text.encode("utf-8"), root=root)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes | None, *, root: str | os.PathLike | None = None,
+                       fill: Any = None) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes (or whatever ``fill(file)`` writes, when given) go to a new temp file in the same folder,
+    opened ``O_EXCL|O_NOFOLLOW`` (a planted link is never written through), are fsynced, then
+    ``os.replace``-d over ``path`` (which replaces a link at ``path`` itself, never its target). With
+    ``root``, every folder between ``root`` and ``path`` is created as a real folder and a symlink among
+    them is refused (``make_dir_inside``). On any error the temp file is removed, ``path`` is left
+    untouched, and an OSError names ``path`` (a full disk says which file it could not write).
+    """
+    path = Path(path)
+    if root is not None:
+        make_dir_inside(root, path.parent, f"file {path.name}")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    try:
+        fd, tmp = open_new_file(path.parent, path.name)
+        with os.fdopen(fd, "wb") as f:
+            if fill is not None:
+                fill(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(exc, OSError) and (exc.filename is None or (tmp is not None and exc.filename == str(tmp))):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+    fsync_dir(path.parent)
+    return path

@@ -19,6 +19,7 @@ from typing import Any
 
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.results.records import CurvePoint
+from kdmarl_bench.safeio import confine
 
 INSTALL_HINT = 'pip install "kdmarl-bench[tensorboard]" (or: pip install tensorboard)'
 
@@ -32,8 +33,6 @@ def check_tensorboard() -> None:
 
 def cell_log_dir(root: str | Path, checkpoint_stem: str) -> Path:
     """A cell's event folder under ``root``: the student's stem without the leading ``students/``."""
-    from kdmarl_bench.safeio import confine
-
     rel = Path(checkpoint_stem)
     rel = rel.relative_to("students") if rel.parts and rel.parts[0] == "students" else rel
     return confine(root, Path(root) / rel, "log folder")

@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.registry import suggest
-from kdmarl_bench.results.store import cell_key, write_json_atomic
+from kdmarl_bench.results.aggregate import complete_record
+from kdmarl_bench.results.store import cell_key
+from kdmarl_bench.runner import fill_teacher_scores
+from kdmarl_bench.safeio import write_json_atomic
+from kdmarl_bench.suite import ProfileSettings
 from kdmarl_bench.tune_spec import DEFAULT_TUNE_SEEDS, SPACES, SearchDim, TuneSettings
 
 if TYPE_CHECKING:
@@ -96,8 +100,6 @@ def trial_variant(method: str, params: dict[str, Any]) -> str:
 def trial_suite(suite: Suite, method: str, params: dict[str, Any], seeds: tuple[int, ...]) -> Suite:
     """The suite one trial runs: the teacher and the trial's variant, on the tuning seeds, at the
     headline size, with a minimal latency profile (tuning does not judge latency)."""
-    from kdmarl_bench.suite import ProfileSettings
-
     name = trial_variant(method, params)
     sizes = tuple(s for s in suite.sizes if s.label == suite.headline_size) or suite.sizes[:1]
     return replace(
@@ -134,9 +136,6 @@ def run_study(suite: Suite, method: str, trials: int, out_dir: str | Path,
     and whether every one of them was already finished.
     """
     optuna = require_optuna()
-    from kdmarl_bench.results.aggregate import complete_record
-    from kdmarl_bench.runner import fill_teacher_scores
-
     settings = tune_settings(suite)
     space = check_method(suite, method)
     out = Path(out_dir)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from kdmarl_bench.errors import KdmarlError
+from kdmarl_bench.signals import import_heavy
 
 
 class CliError(click.ClickException):
@@ -41,8 +42,6 @@ def handle_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from kdmarl_bench.signals import import_heavy
-
         with loading_status("loading numpy, scipy and torch"):
             import_heavy()  # a Ctrl-C now waits for these imports to finish, then exits 130 cleanly
         try:

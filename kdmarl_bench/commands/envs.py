@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+from kdmarl_bench.results.fit import print_fitted
 
 
 @click.command("envs")
@@ -16,10 +17,12 @@ def envs_cmd(family, as_json):
     """List the tasks: agents, obs dims, state dim, actions, episode limit, metric, bundled teachers, the
     students' observation views (``--json``: every view with each agent's student and teacher observation
     sizes), availability."""
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.envs import all_tasks
     from kdmarl_bench.teachers.zoo import zoo_teachers
 
     if family is not None:
+        # torch: loaded when this command runs, not at the CLI's start-up
         from kdmarl_bench.envs.family import get_family
 
         get_family(family, "--family")  # an unknown name: "did you mean" and the families
@@ -45,7 +48,7 @@ def envs_cmd(family, as_json):
         echo_json(rows)
         return
 
-    from kdmarl_bench.results.fit import print_fitted
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.tables import envs_table
 
     def dims(v):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stdout_console
+from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, progress_bar, stdout_console
 
 
 @click.command("evaluate")
@@ -27,6 +27,7 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
     same eval seed). Prints each mean score with a 95% bootstrap CI over episodes, and the win rate
     where the task has one.
     """
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.evaluate import evaluate
     from kdmarl_bench.results.stats import mean_ci
@@ -41,16 +42,19 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
     pol = None
     source = "random"
     if checkpoint is not None:
+        # torch: loaded when this command runs, not at the CLI's start-up
         from kdmarl_bench.teachers.zoo import load_policy_ref
 
         pol, card = load_policy_ref(checkpoint)
         source = checkpoint
+        # torch: loaded when this command runs, not at the CLI's start-up
         from kdmarl_bench.checkpoint import check_dims
 
         # The card's task is checked against the weights too: a card may name a task its network cannot play.
         where = "--task" if task_id is not None else f"{checkpoint}: card field 'task'"
         task_id = task_id or card["task"]
         check_dims(card, get_task(task_id, where).spec, checkpoint)
+        # torch: loaded when this command runs, not at the CLI's start-up
         from kdmarl_bench.envs.registry import get_view
         from kdmarl_bench.envs.views import check_view
 
@@ -63,8 +67,6 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
         raise CliError("--task is required with --policy random")
     spec = get_task(task_id, "--task").spec
     episodes = episodes or get_task(task_id).family.eval_episodes
-    from kdmarl_bench.commands.common import progress_bar
-
     with progress_bar(f"evaluate {task_id}", episodes, "episodes") as update:
         result = evaluate(pol, task_id, episodes, seed, num_envs=num_envs, progress=update)
     if pol is not None:  # the same starts, sampling actions: a near-tie shows as a gap between the two

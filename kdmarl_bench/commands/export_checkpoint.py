@@ -10,9 +10,11 @@ from pathlib import Path
 
 import click
 
-from kdmarl_bench.commands.common import CliError
+from kdmarl_bench.commands.common import CliError, progress_bar
 from kdmarl_bench.deploy_runtimes import checkpoint_formats, runtimes
+from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.formats import FORMATS
+from kdmarl_bench.safeio import read_json
 
 LEADERBOARD_FORMATS = ", ".join(FORMATS.names())
 CHECKPOINT_FORMATS = ", ".join(checkpoint_formats())
@@ -34,9 +36,6 @@ def looks_like_checkpoint(source: str) -> bool:
     if p.suffix == ".safetensors":
         return True
     if p.suffix == ".json" and p.is_file():
-        from kdmarl_bench.errors import UsageError
-        from kdmarl_bench.safeio import read_json
-
         try:
             data = read_json(p, what="JSON file")  # bounded nesting: a hostile file is judged, not a crash
         except UsageError:
@@ -55,6 +54,7 @@ def reject_checkpoint(source: str, fmt: str, int8: bool) -> None:
 
 
 def export_checkpoint_cli(source: str, fmt: str, out: Path | None, int8: bool) -> None:
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.profiling.artifacts import export_checkpoint
 
     if not looks_like_checkpoint(source):
@@ -63,8 +63,6 @@ def export_checkpoint_cli(source: str, fmt: str, out: Path | None, int8: bool) -
                        f"formats: {LEADERBOARD_FORMATS})", 2)
     if out is None:
         raise CliError(f"--format {fmt} writes one model per agent and manifest.json: give --out DIR", 2)
-    from kdmarl_bench.commands.common import progress_bar
-
     with progress_bar(f"export {fmt}", None, "") as update:  # each step named while it runs
         result = export_checkpoint(source, fmt, out, int8=int8, on_step=lambda text: update(0, status=text))
     eq = result.manifest["equivalence"]

@@ -7,6 +7,7 @@ import dataclasses
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+from kdmarl_bench.results.fit import print_fitted
 
 
 @click.command("methods")
@@ -18,6 +19,7 @@ def methods_cmd(method_id, as_json):
 
     A suite overrides these fields in ``[method.ID]`` (or a ``[variant.NAME]`` with ``method = ID``).
     """
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.methods.describe import describe_method, describe_methods
     from kdmarl_bench.tables import method_info_table, methods_table
 
@@ -26,8 +28,6 @@ def methods_cmd(method_id, as_json):
         rows = [dataclasses.asdict(i) for i in infos]
         echo_json(rows[0] if method_id else rows)
         return
-    from kdmarl_bench.results.fit import print_fitted
-
     con = stdout_console()
     print_fitted(con, [method_info_table(infos[0], con.width) if method_id else methods_table(infos, con.width)])
 

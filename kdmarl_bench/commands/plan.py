@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+from kdmarl_bench.results.fit import print_fitted
+from kdmarl_bench.results.render import task_label
+from kdmarl_bench.suite import load_suite, plan
 
 
 @click.command("plan")
@@ -15,8 +18,8 @@ def plan_cmd(suite_path, as_json):
     """Validate SUITE (a .toml path or a bundled name) and list the cells it expands to."""
     import dataclasses
 
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.methods import METHODS
-    from kdmarl_bench.suite import load_suite, plan
     from kdmarl_bench.teachers.resolve import check_student_params, resolve_flops_sizes
     from kdmarl_bench.teachers.zoo import check_teacher_sources
 
@@ -41,8 +44,7 @@ def plan_cmd(suite_path, as_json):
                       if suite.tune is not None else {}),
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
-    from kdmarl_bench.results.fit import print_fitted
-    from kdmarl_bench.results.render import task_label
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.tables import plan_table
 
     rows = []

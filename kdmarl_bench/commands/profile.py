@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
-from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
+from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, progress_bar, stdout_console
 from kdmarl_bench.deploy_runtimes import runtimes
+from kdmarl_bench.registry import suggest
+from kdmarl_bench.results.fit import print_fitted
+from kdmarl_bench.suite import batch_sizes_problem, threads_problem
 
 DEFAULT_PATHS = "eager,torchscript"
 
@@ -24,9 +27,6 @@ def paths_help() -> str:
 
 
 def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
-    from kdmarl_bench.commands.common import CliError
-    from kdmarl_bench.registry import suggest
-
     valid = [rt.name for rt in runtimes(selectable=True)]
     chosen = [p.strip() for p in paths.split(",") if p.strip()]
     for p in chosen:
@@ -59,7 +59,7 @@ def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
 @handle_errors
 def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, torchscript, recorded, as_json):
     """Count FLOPs, memory and time CHECKPOINT (path or zoo:TASK) on each deployment path."""
-    from kdmarl_bench.commands.common import CliError
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.profiling.deploy import recorded_observations, require_paths
     from kdmarl_bench.profiling.floor import machine_peak
     from kdmarl_bench.profiling.memory import memory_footprint
@@ -71,8 +71,6 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
         batch_list = tuple(int(b) for b in batch_sizes.split(",") if b.strip())
     except ValueError as exc:
         raise CliError(f"--threads/--batch: expected comma-separated integers ({exc})") from exc
-    from kdmarl_bench.suite import batch_sizes_problem, threads_problem
-
     for opt, problem in (("--threads", threads_problem(thread_list)), ("--batch", batch_sizes_problem(batch_list))):
         if problem:
             raise CliError(f"{opt}: {problem}")
@@ -80,8 +78,6 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
         click.echo("warning: --torchscript/--no-torchscript is deprecated; use --paths", err=True)
     path_list = _parse_paths(paths, torchscript)
     require_paths(path_list)  # exit 3 with the install command before any work
-    from kdmarl_bench.commands.common import progress_bar
-
     with progress_bar("profile", None, "") as update:  # every step named while it runs: never silent
         def step(text: str) -> None:
             update(0, status=text)
@@ -90,6 +86,7 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
         policy, card = load_policy_ref(checkpoint)
         observations = None
         if recorded and any(p != "eager" for p in path_list):
+            # torch: loaded when this command runs, not at the CLI's start-up
             from kdmarl_bench.envs import get_task
 
             why = get_task(card["task"]).availability()
@@ -110,7 +107,7 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
     if as_json:
         echo_json(out)
         return
-    from kdmarl_bench.results.fit import print_fitted
+    # scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.results.render_profile import latency_notes, latency_table, profile_lines
 
     con = stdout_console()

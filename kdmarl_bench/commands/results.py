@@ -7,12 +7,28 @@ from pathlib import Path
 
 import click
 
-from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, print_verdict, stdout_console
-from kdmarl_bench.commands.export_checkpoint import checkpoint_export_help
+from kdmarl_bench.commands.common import (
+    CliError,
+    echo_json,
+    handle_errors,
+    print_verdict,
+    progress_bar,
+    stdout_console,
+)
+from kdmarl_bench.commands.export_checkpoint import (
+    checkpoint_export_help,
+    export_checkpoint_cli,
+    reject_checkpoint,
+)
 from kdmarl_bench.deploy_runtimes import checkpoint_formats
+from kdmarl_bench.results.fit import print_fitted, print_markdown_fitted
 from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
-from kdmarl_bench.results.formats import format_help
+from kdmarl_bench.results.formats import export as export_text
+from kdmarl_bench.results.formats import export_files, format_help
+from kdmarl_bench.results.io import board_path, read_leaderboard
 from kdmarl_bench.results.records import Leaderboard
+from kdmarl_bench.results.render import board_labels, print_compare
+from kdmarl_bench.results.render_verify import retrain_messages, retrain_table, verify_table
 
 
 @click.command()
@@ -30,10 +46,9 @@ def compare(leaderboards: tuple[Path, ...], common_only: bool, as_json: bool) ->
     Refuses (exit 2) to compare a task whose numbers come from different backends, e.g.
     SMAX against real StarCraft II.
     """
+    # scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.results.compare import compare as compare_leaderboards
     from kdmarl_bench.results.compare import provenance_line
-    from kdmarl_bench.results.io import read_leaderboard
-    from kdmarl_bench.results.render import board_labels, print_compare
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
@@ -128,9 +143,10 @@ def gate(
     needed) and a summary line counting pass, fail, inconclusive and not judged (noisy latency).
     A check the seeds cannot decide is inconclusive: exit 0, or exit 1 with --strict.
     """
+    # scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.results.gate import gate as run_gate
     from kdmarl_bench.results.gate import gate_junit, gate_markdown
-    from kdmarl_bench.results.io import read_leaderboard
+    from kdmarl_bench.results.render_gate import print_gate, views_of
 
     cur_data = read_leaderboard(current)
     base_data = read_leaderboard(baseline)
@@ -145,8 +161,6 @@ def gate(
         current_name=str(current),
         baseline_name=str(baseline),
     )
-    from kdmarl_bench.results.render_gate import print_gate, views_of
-
     views = views_of(cur_data, base_data)
     for path, what, render in (
         (markdown_file, "markdown report", lambda r: gate_markdown(r, views)),
@@ -197,11 +211,12 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
     tasks: IQM/mean retention, the focus method's probability of improvement and performance profiles;
     plus latency (p50/p90/p99, Timer cross-check), failed cells and provenance in report.md.
     """
-    from kdmarl_bench.results.io import read_leaderboard
+    # scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.results.report import default_out_dir, write_report
 
     data = read_leaderboard(leaderboard)
     if headline_only:
+        # scipy: loaded when this command runs, not at the CLI's start-up
         from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown, verdict_lines
 
         rows = headline(data, headline_size)
@@ -212,13 +227,9 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
         if as_json:
             echo_json(headline_dicts(rows))
         else:
-            from kdmarl_bench.results.fit import print_markdown_fitted
-
             print_verdict(stdout_console(), verdict_lines(rows, str(leaderboard)))
             print_markdown_fitted(stdout_console(), headline_markdown(rows, data.focus))
         return
-    from kdmarl_bench.commands.common import progress_bar
-
     out = out_dir if out_dir is not None else default_out_dir(leaderboard)
     with progress_bar(f"report → {out}", None, "") as update:  # a spinner while the plots render
         update(0, status="plotting")
@@ -256,7 +267,7 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     fresh score is significantly below the recorded one (the 95% CI of fresh − recorded is below 0).
     With --retrain N: retrains N cells here and exits 1 when one falls outside its prediction interval.
     """
-    from kdmarl_bench.results.io import board_path, read_leaderboard
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.verify import verify_leaderboard
 
     leaderboard = board_path(leaderboard)  # a run directory → its leaderboard.json
@@ -264,8 +275,6 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     if retrain is not None:
         _verify_retrain(read_leaderboard(leaderboard), leaderboard, retrain, as_json)
         return
-
-    from kdmarl_bench.commands.common import progress_bar
 
     missing: list[dict] = []
     with progress_bar("verify", None, "records") as update:
@@ -278,9 +287,6 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from kdmarl_bench.results.fit import print_fitted
-        from kdmarl_bench.results.render_verify import verify_table
-
         con = stdout_console()
         print_fitted(con, [verify_table(rows, str(leaderboard), con.width)])
     if not all(r.holds for r in rows):
@@ -288,6 +294,7 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
 
 
 def _verify_retrain(board: Leaderboard, leaderboard: Path, n: int, as_json: bool) -> None:
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.verify import retrain_leaderboard
 
     rows = retrain_leaderboard(board, leaderboard, n,
@@ -295,9 +302,6 @@ def _verify_retrain(board: Leaderboard, leaderboard: Path, n: int, as_json: bool
     if as_json:
         echo_json([r.to_dict() for r in rows])
     else:
-        from kdmarl_bench.results.fit import print_fitted
-        from kdmarl_bench.results.render_verify import retrain_messages, retrain_table
-
         con = stdout_console()
         print_fitted(con, [retrain_table(rows, str(leaderboard), con.width)])
         for message in retrain_messages(rows):
@@ -329,16 +333,10 @@ _CHECKPOINT_EXPORT_HELP = checkpoint_export_help()
 @handle_errors
 def export(leaderboard: Path, fmt: str, out: Path | None, int8: bool) -> None:
     """Export a LEADERBOARD (CSV, marl-eval, github-action-benchmark) or a CHECKPOINT (ONNX, ExecuTorch)."""
-    from kdmarl_bench.commands.export_checkpoint import export_checkpoint_cli, reject_checkpoint
-
     if fmt in _CHECKPOINT_EXPORT_FORMATS:
         export_checkpoint_cli(str(leaderboard), fmt, out, int8)
         return
     reject_checkpoint(str(leaderboard), fmt, int8)
-    from kdmarl_bench.results.formats import export as export_text
-    from kdmarl_bench.results.formats import export_files
-    from kdmarl_bench.results.io import read_leaderboard
-
     if out is None and LEADERBOARD_FORMATS.get(fmt).needs_out:
         raise CliError(f"--format {fmt} writes several files; give --out FILE "
                        f"(or a one-file format: {', '.join(n for n, f in LEADERBOARD_FORMATS.items() if not f.needs_out)})", 2)

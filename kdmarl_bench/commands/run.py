@@ -12,10 +12,15 @@ from kdmarl_bench.commands.common import (
     echo_json,
     handle_errors,
     print_verdict,
+    set_crash_dir,
     stderr_console,
     stdout_console,
 )
 from kdmarl_bench.errors import TrainingError
+from kdmarl_bench.executors import make_executor
+from kdmarl_bench.results.render import print_leaderboard
+from kdmarl_bench.safeio import resolve_out
+from kdmarl_bench.suite import load_suite
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
 
@@ -65,15 +70,11 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     """
     import torch
 
-    from kdmarl_bench.commands.common import set_crash_dir
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.commands.progress import RunProgress
-    from kdmarl_bench.executors import make_executor
     from kdmarl_bench.results.codec import sanitize
     from kdmarl_bench.results.headline import headline, verdict_lines
-    from kdmarl_bench.results.render import print_leaderboard
     from kdmarl_bench.runner import resolve_device, run_suite
-    from kdmarl_bench.safeio import resolve_out
-    from kdmarl_bench.suite import load_suite
 
     suite = load_suite(suite_path)
     if only_tasks:

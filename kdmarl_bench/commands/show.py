@@ -7,6 +7,11 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, print_verdict, stdout_console
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.registry import suggest
+from kdmarl_bench.results.fit import print_fitted, print_markdown_fitted
+from kdmarl_bench.results.io import read_leaderboard
+from kdmarl_bench.results.render import agents_rows, agents_table, print_leaderboard, task_label
 
 
 @click.command("show")
@@ -28,11 +33,6 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
     The table fits the terminal: below 120 columns it is one table per task, and columns that
     do not fit are compacted (CIs left out) or hidden, with a note saying which.
     """
-    from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.registry import suggest
-    from kdmarl_bench.results.io import read_leaderboard
-    from kdmarl_bench.results.render import task_label
-
     board = read_leaderboard(leaderboard)
     labels = {task_label(s.task, s.view): s.task for s in board.summary}
     labels.update({t: t for t in board.tasks})  # the bare id names the task under whichever view it ran
@@ -45,9 +45,6 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
                                  f"valid choices: {', '.join(shown)}")
     tasks = tuple(dict.fromkeys(labels[t] for t in tasks))
     if agents:
-        from kdmarl_bench.results.fit import print_fitted
-        from kdmarl_bench.results.render import agents_rows, agents_table
-
         if not tasks:
             raise UsageError(f"--agents needs --task TASK (one of: {', '.join(sorted(labels))})")
         if as_json:
@@ -57,14 +54,13 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
         print_fitted(con, [agents_table(board, t, con.width) for t in tasks])
         return
     if summary:
+        # scipy: loaded when this command runs, not at the CLI's start-up
         from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown, verdict_lines
 
         rows = [r for r in headline(board) if not tasks or r.task in tasks]
         if as_json:
             echo_json(headline_dicts(rows))
             return
-        from kdmarl_bench.results.fit import print_markdown_fitted
-
         # The verdict in words first, then the headline fitted to the terminal like every other table.
         print_verdict(stdout_console(), verdict_lines(rows, str(leaderboard)))
         print_markdown_fitted(stdout_console(), headline_markdown(rows, board.focus))
@@ -73,8 +69,6 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
         echo_json([s.to_dict() for s in board.ordered_summary()
                    if (not tasks or s.task in tasks) and (not methods or s.method in methods)])
         return
-    from kdmarl_bench.results.render import print_leaderboard
-
     print_leaderboard(stdout_console(), board, tasks, methods)
 
 

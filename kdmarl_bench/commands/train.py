@@ -7,7 +7,7 @@ import shlex
 
 import click
 
-from kdmarl_bench.commands.common import echo_json, handle_errors, stderr_console, stdout_console
+from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
 
@@ -46,7 +46,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from kdmarl_bench.commands.common import CliError
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.teachers.train import train_teacher
 
@@ -88,6 +88,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
                 checkpoint_every=checkpoint_every, resume=resume, init=init, privileged=privileged,
             )
         except KeyboardInterrupt:
+            # torch: loaded when this command runs, not at the CLI's start-up
             from kdmarl_bench.teachers.train import snapshot_path
 
             snap = snapshot_path(out)

@@ -8,6 +8,11 @@ from pathlib import Path
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.executors import make_executor
+from kdmarl_bench.results.io import read_leaderboard
+from kdmarl_bench.results.store import claim_out_dir
+from kdmarl_bench.suite import load_suite
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)
 
@@ -41,9 +46,7 @@ def tune_cmd(suite_path, method, trials, out_dir, board_path, device, threads, e
     """
     import torch
 
-    from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.results.store import claim_out_dir
-    from kdmarl_bench.suite import load_suite
+    # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.tuning import best_toml, check_method, require_optuna, run_study, tune_settings
 
     suite = load_suite(suite_path)
@@ -53,8 +56,6 @@ def tune_cmd(suite_path, method, trials, out_dir, board_path, device, threads, e
     if trials < 1:
         raise UsageError(f"--trials: must be >= 1, got {trials}")
     if board_path is not None:
-        from kdmarl_bench.results.io import read_leaderboard
-
         board_seeds = set(read_leaderboard(board_path).protocol.seeds)
         overlap = sorted(board_seeds & set(settings.seeds))
         if overlap:
@@ -64,7 +65,7 @@ def tune_cmd(suite_path, method, trials, out_dir, board_path, device, threads, e
     out_dir = Path(out_dir or f"runs/{suite.name}-tune/{method}")
     torch.set_num_threads(threads)
     err = stderr_console()
-    from kdmarl_bench.executors import make_executor
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.runner import RunEvents, Runner, resolve_device
 
     dev = str(resolve_device(device))

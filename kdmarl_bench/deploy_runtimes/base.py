@@ -11,18 +11,27 @@ A runtime is one module in this package plus one line in its ``__init__``: its p
   the ``--format`` name and file extension.
 
 ``atol`` is the equivalence check's tolerance against the eager actors (None: reported, not
-judged, e.g. int8). This module imports no torch: the CLI builds its choices from it at startup.
+judged, e.g. int8). Below the registry: what every runtime module shares (is it installed here,
+the exit-3 error naming its extra, exporter chatter silenced). This module imports no torch: the
+CLI builds its choices from it at startup, and so do the runtime modules, which import torch and
+their runtime only when they export or open a session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import importlib.util
+import logging
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.registry import Registry
 
-__all__ = ["EQUIVALENCE_ATOL", "RUNTIMES", "DeployRuntime", "checkpoint_formats", "checkpoint_runtime", "runtimes"]
+__all__ = ["EQUIVALENCE_ATOL", "RUNTIMES", "DeployRuntime", "Session", "checkpoint_formats", "checkpoint_runtime",
+           "install_hint", "missing_modules", "quiet_exporters", "require_runtime", "runtimes"]
 
 EQUIVALENCE_ATOL = 1e-5
 """Largest allowed |exported logit - eager logit| for an fp32 export, for logits up to 1 in magnitude.
@@ -31,6 +40,19 @@ fp32 rounding grows with magnitude (one ulp at |z| = 64 is 7.6e-6), so a differe
 exact summation order in another runtime differs by a few ulps of the largest logit: the bound is
 ``EQUIVALENCE_ATOL * max(1, max |eager logit|)``. ``max_abs_diff`` and ``max_abs_logit`` are both
 recorded, so the strict absolute reading can be applied by a reader too."""
+
+
+class Session(Protocol):
+    """An exported model opened by a runtime: ``prepare`` once per input, ``call`` what is timed."""
+
+    def prepare(self, obs: Any) -> Any:
+        """The runtime's own input for ``obs`` (float32, batch × width)."""
+
+    def call(self, prepared: Any) -> Any:
+        """Logits for a prepared input (the runtime's own array type)."""
+
+    def run(self, obs: Any) -> Any:
+        """Logits for ``obs`` as a numpy array."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +77,7 @@ class DeployRuntime:
     """PyTorch paths: the actors as deployed (shared modules compiled once)."""
     export: Callable[[Any, int], bytes] | None = None
     """Exported paths: ``(module, in_dim) -> serialized model``."""
-    session: Callable[[bytes, int], Any] | None = None
+    session: Callable[[bytes, int], Session] | None = None
     """Exported paths: ``(model, threads) -> session`` with ``prepare``/``call``/``run``."""
     export_format: str | None = None
     """``kdmarl-bench export --format`` name when a checkpoint can be exported for it."""
@@ -63,6 +85,11 @@ class DeployRuntime:
     """Extension of an exported model file (``.onnx``)."""
     atol: float | None = EQUIVALENCE_ATOL
     """Equivalence tolerance against eager (None: reported without a pass/fail bound)."""
+
+    @property
+    def exported(self) -> bool:
+        """True when it runs an exported model outside PyTorch (has a ``session``)."""
+        return self.session is not None
 
     @property
     def in_torch(self) -> bool:
@@ -94,3 +121,47 @@ def checkpoint_runtime(fmt: str) -> DeployRuntime:
         if rt.export_format == fmt:
             return rt
     raise ValueError(f"unknown checkpoint export format {fmt!r}; valid: {', '.join(checkpoint_formats())}")
+
+
+# ---- what runtime modules share: availability, quiet exporters ---------------------------------
+
+
+def install_hint(path: str) -> str:
+    """``pip install 'kdmarl-bench[EXTRA]'  (modules of every runtime that extra installs)``."""
+    extra = RUNTIMES.get(path).extra
+    modules = dict.fromkeys(m for rt in runtimes() if rt.extra == extra for m in rt.modules)
+    return f"pip install 'kdmarl-bench[{extra}]'  ({', '.join(modules)})"
+
+
+def missing_modules(path: str) -> list[str]:
+    """The Python modules an exported runtime path needs that are not importable here."""
+    if path not in RUNTIMES or not RUNTIMES.get(path).exported:
+        valid = ", ".join(rt.name for rt in runtimes(selectable=True, exported=True))
+        raise ValueError(f"unknown runtime path {path!r}; valid: {valid}")
+    return [m for m in RUNTIMES.get(path).modules if importlib.util.find_spec(m) is None]
+
+
+def require_runtime(path: str) -> None:
+    """Raise BackendUnavailable (exit 3) with the install command when ``path`` cannot run here."""
+    missing = missing_modules(path)
+    if missing:
+        raise BackendUnavailable(
+            f"deployment path {path!r} needs {', '.join(missing)}, not installed here; install with: {install_hint(path)}"
+        )
+
+
+@contextlib.contextmanager
+def quiet_exporters() -> Iterator[None]:
+    """Silence exporter chatter (torchvision/torchao probes, deprecation notices) for one export."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._export", "torch.export", "torchao",
+                                               "torch.utils._pytree", "root")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lvl in zip(loggers, levels, strict=True):
+            lg.setLevel(lvl)

@@ -48,12 +48,8 @@ def register_family(family: Family) -> Family:
 def get_family(name: str, where: str = "") -> Family:
     """A family by name; an unknown one is a UsageError with "did you mean" (families register on
     ``import kdmarl_bench.envs``)."""
-    import kdmarl_bench.envs  # noqa: F401  (registers every family)
-
     return FAMILIES.get(name, where)
 
 
 def family_names() -> list[str]:
-    import kdmarl_bench.envs  # noqa: F401
-
     return [name for name, _ in FAMILIES.items()]

@@ -23,6 +23,7 @@ from kdmarl_bench.envs.base import EnvSpec, Step, VecEnv
 from kdmarl_bench.envs.family import Family, register_family
 from kdmarl_bench.envs.registry import Task, register_task
 from kdmarl_bench.envs.views import View
+from kdmarl_bench.signals import deferred_interrupts
 
 # map → (allies, enemies). Obs/state/action sizes follow from these (REFERENCE.md):
 # obs = 13·(allies−1+enemies)+10, state = 12·(allies+enemies), actions = 5+enemies.
@@ -196,8 +197,6 @@ def import_jax():
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
-    from kdmarl_bench.signals import deferred_interrupts
-
     try:
         os.dup2(devnull, 1)
         with deferred_interrupts():  # a Ctrl-C mid-import would leave jax half-initialised

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
+from kdmarl_bench.errors import KdmarlError
 from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, JobProgress, JobStarted, WorkerEvent
 
 WORKER_ENV = {
@@ -80,6 +81,7 @@ def _report(events: Any, event: WorkerEvent) -> None:
 def worker_entry(job_id: int, job: Any, teacher: Any, device: str, threads: int, events: Any) -> Any:
     """Run one job in a worker: pin torch threads, report start and training progress to ``events``
     (anything with ``put``; None = silent) and return the job's result."""
+    # torch and the cells' stack load here, in the worker, after its initializer set signals and thread pins
     import torch
 
     from kdmarl_bench.cells import execute_job
@@ -160,8 +162,7 @@ class InlineExecutor(Executor):
         self._queue.append((job_id, job, teacher))
 
     def wait(self, timeout: float) -> list[JobEnd]:
-        from kdmarl_bench.cells import execute_job
-        from kdmarl_bench.errors import KdmarlError
+        from kdmarl_bench.cells import execute_job  # the cells' stack (torch, envs) loads on the first job
 
         if not self._queue:
             return []

@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
-from kdmarl_bench.executors.base import WORKER_ENV, Executor, worker_entry
+from kdmarl_bench.executors.base import WORKER_ENV, Executor, usable_cores, worker_entry
 from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, WorkerEvent
+from kdmarl_bench.signals import deferred_interrupts, install_sigterm
 
 INSTALL_HINT = 'pip install "kdmarl-bench[ray]"'
 MAX_RETRIES = 3
@@ -160,8 +161,6 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None,
                  timeout: float = CONNECT_TIMEOUT_S):
-        from kdmarl_bench.signals import deferred_interrupts, install_sigterm
-
         address = address or os.environ.get("RAY_ADDRESS") or None
         if address and address != "auto":
             parse_address(address)  # a malformed address is the user's input: exit 2 before importing Ray
@@ -181,8 +180,6 @@ class RayExecutor(Executor):
                     if address:
                         ray.init(address=address, log_to_driver=False)
                     else:
-                        from kdmarl_bench.executors.base import usable_cores
-
                         self._reaper = _Reaper()  # the instance dies with this driver, even by SIGKILL mid-start
                         ray.init(address="local", num_cpus=workers or usable_cores(), include_dashboard=False,
                                  _node_ip_address="127.0.0.1", log_to_driver=False)

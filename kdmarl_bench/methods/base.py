@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from kdmarl_bench.envs.base import EnvSpec, VecEnv
+from kdmarl_bench.errors import NonFiniteLoss
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.registry import Registry, suggest
 from kdmarl_bench.results.records import CurvePoint, TrainStats
@@ -116,8 +117,6 @@ class DistillContext:
             random.setstate(py_state)
 
 
-class NonFiniteLoss(RuntimeError):
-    """Raised by a method when a loss becomes NaN/inf; the runner records it for the cell."""
 
 
 def check_finite(losses: dict[str, torch.Tensor]) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from kdmarl_bench.methods import METHODS
+
 
 @dataclass(frozen=True)
 class ConfigField:
@@ -86,14 +88,10 @@ def _summary(method_cls: type) -> str:
 
 def describe_method(method_id: str) -> MethodInfo:
     """The registered method ``method_id`` (UsageError with 'did you mean' when unknown)."""
-    from kdmarl_bench.methods import METHODS
-
     cls = METHODS.get(method_id, "methods")
     return MethodInfo(id=method_id, summary=_summary(cls), trains_student=cls.trains_student,
                       uses_teacher=cls.uses_teacher, fields=config_fields(cls.config_cls), kind=cls.kind)
 
 
 def describe_methods() -> list[MethodInfo]:
-    from kdmarl_bench.methods import METHODS
-
     return [describe_method(name) for name in METHODS.names()]

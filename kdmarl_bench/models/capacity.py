@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from kdmarl_bench.errors import UsageError
+
 MIN_WIDTH = 32
 MAX_WIDTH = 128
 
@@ -135,8 +137,6 @@ def resolve_widths(obs_dims, n_actions, hidden: tuple[int, ...] | None = None, s
         raise ValueError("a flops_reduction size needs the teacher's architecture")
     fit = widths_for_flops_reduction(obs_dims, n_actions, teacher_team_flops(teacher_architecture), flops_reduction)
     if not fit.within_tolerance:
-        from kdmarl_bench.errors import UsageError
-
         at = f"{where}: " if where else ""
         raise UsageError(f"{at}flops_reduction {flops_reduction:g} cannot be reached within "
                          f"±{FLOPS_REDUCTION_RTOL:.0%} for student observation sizes {list(obs_dims)}: the closest "

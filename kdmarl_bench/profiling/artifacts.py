@@ -23,23 +23,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdmarl_bench.checkpoint import weights_sha256
 from kdmarl_bench.deploy_runtimes import checkpoint_formats, checkpoint_runtime
+from kdmarl_bench.deploy_runtimes.base import require_runtime
+from kdmarl_bench.deploy_runtimes.onnxruntime import ONNX_OPSET, onnx_opset
+from kdmarl_bench.deploy_runtimes.onnxruntime_int8 import quantize_int8
+from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.profiling.deploy import recorded_observations
 from kdmarl_bench.profiling.runtimes import (
-    ONNX_OPSET,
+    ExportUnit,
     RuntimePolicy,
     RuntimeTeam,
     check_equivalence,
     export_units,
-    onnx_opset,
-    require_runtime,
+    make_session,
     runtime_versions,
     sha256,
     write_atomic_bytes,
 )
+from kdmarl_bench.teachers.zoo import load_policy_ref, resolve_ref
 
 __all__ = ["CHECKPOINT_FORMATS", "ExportResult", "export_checkpoint", "load_exported"]
-
 
 
 CHECKPOINT_FORMATS = checkpoint_formats()
@@ -73,10 +78,6 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
     ``on_step(text)`` is told as each step starts (the CLI shows it, so a slow export is not silent).
     """
     step = on_step or (lambda text: None)
-    from kdmarl_bench.checkpoint import weights_sha256
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.teachers.zoo import load_policy_ref, resolve_ref
-
     if fmt not in checkpoint_formats():
         raise UsageError(f"unknown export format {fmt!r} for a checkpoint; valid choices: "
                          f"{', '.join(checkpoint_formats())}")
@@ -104,8 +105,6 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
         step(f"exporting module {k + 1}/{len(units)} to {fmt} (agents {', '.join(map(str, u.agents))})")
         models.append(exporter(u.module, u.in_dim))
     if int8:
-        from kdmarl_bench.profiling.quantize import quantize_int8
-
         step("quantizing to int8 (ONNX Runtime dynamic)")
         models = [quantize_int8(m) for m in models]
     step(f"loading the {runtime} session")
@@ -116,8 +115,6 @@ def export_checkpoint(ref: str, fmt: str, out_dir: Path, *, int8: bool = False, 
     if recorded:
         why = task.availability()
         if why is None:
-            from kdmarl_bench.profiling.deploy import recorded_observations
-
             step(f"recording observations in {spec.id}")
             observations = recorded_observations(policy, spec.id)
         else:
@@ -207,8 +204,6 @@ def load_exported(out_dir: Path, threads: int = 1) -> tuple[RuntimePolicy, dict]
         raise UsageError(f"{manifest_path}: not valid JSON: {exc}") from exc
     runtime = manifest["runtime"]
     require_runtime(runtime)
-    from kdmarl_bench.profiling.runtimes import ExportUnit, make_session
-
     units, models = [], []
     n_agents = len(manifest["agents"])
     for f in manifest["files"]:

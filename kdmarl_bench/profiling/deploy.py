@@ -17,16 +17,25 @@ A failed check is recorded on the entry (``equivalence.passed: false``), never h
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+import torch
 from torch import nn
 
 from kdmarl_bench.deploy_runtimes import RUNTIMES, runtimes
-from kdmarl_bench.profiling.runtimes import RUNTIME_PATHS, require_runtime
+from kdmarl_bench.deploy_runtimes.base import require_runtime
+from kdmarl_bench.envs import get_task
+from kdmarl_bench.envs.registry import policy_view
+from kdmarl_bench.profiling.latency import time_decentralized
+from kdmarl_bench.profiling.runtimes import (
+    RUNTIME_PATHS,
+    RuntimeTeam,
+    check_equivalence,
+    time_team,
+    torchscript_bytes,
+)
 
 __all__ = ["DEPLOY_PATHS", "RUNTIME_PATHS", "deploy", "deploy_entry", "deploy_paths", "recorded_observations",
-           "require_paths", "torchscript"]
+           "require_paths"]
 
 
 def deploy_paths() -> tuple[str, ...]:
@@ -35,16 +44,6 @@ def deploy_paths() -> tuple[str, ...]:
 
 
 DEPLOY_PATHS = deploy_paths()
-
-
-def torchscript(m: nn.Module) -> nn.Module:
-    """A frozen, inference-optimised TorchScript copy of an actor."""
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit deprecation notices
-        scripted = torch.jit.script(m.eval())
-        return torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
 
 
 def deploy(actors: list[nn.Module], path: str) -> list[nn.Module]:
@@ -74,8 +73,6 @@ class _TorchTeam:
         self.obs_dims = [int(d) for d in obs_dims]
 
     def logits(self, agent: int, obs: np.ndarray) -> np.ndarray:
-        import torch
-
         with torch.inference_mode():
             return self.modules[agent](torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))).numpy()
 
@@ -83,9 +80,6 @@ class _TorchTeam:
 def deploy_entry(actors: list[nn.Module], obs_dims: list[int], path: str, *, warmup: int = 100, iters: int = 1000,
                  repeats: int = 3, recorded: list[np.ndarray] | None = None) -> dict:
     """Latency entry of one non-eager path, with its equivalence check and exported bytes."""
-    from kdmarl_bench.profiling.latency import time_decentralized
-    from kdmarl_bench.profiling.runtimes import RuntimeTeam, check_equivalence, time_team, torchscript_bytes
-
     require_paths([path])
     actors, obs_dims = list(actors), [int(d) for d in obs_dims]
     if path == "eager":
@@ -111,11 +105,6 @@ def recorded_observations(policy, task_id: str, n: int = 256, seed: int = 0, num
     Realistic inputs for the equivalence check (value ranges, sparsity and one-hot features as
     the environment produces them, unlike standard-normal noise).
     """
-    import torch
-
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.envs.registry import policy_view
-
     env = get_task(task_id).make(num_envs)
     view = policy_view(task_id, policy)
     rows: list[list[np.ndarray]] = [[] for _ in policy.obs_dims]

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from kdmarl_bench.profiling.memory import team_weight_bytes, weight_traffic_bytes
+
 __all__ = ["MachinePeak", "annotate_floor", "dram_weight_bytes", "floor_ms", "machine_peak"]
 
 MATMUL_N = 512
@@ -117,8 +119,6 @@ def floor_ms(flops: float, weight_bytes: float, peak: MachinePeak) -> float:
 def dram_weight_bytes(actors, peak: MachinePeak | None = None) -> int:
     """Weight bytes one team decision streams from DRAM: 0 when the team's weights (shared modules
     once) fit in the last-level cache, else every agent call's weights."""
-    from kdmarl_bench.profiling.memory import team_weight_bytes, weight_traffic_bytes
-
     peak = peak or machine_peak()
     actors = list(actors)
     return 0 if team_weight_bytes(actors) <= peak.llc_bytes else weight_traffic_bytes(actors)

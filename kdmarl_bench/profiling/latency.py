@@ -36,12 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.profiling.flops import input_dtype, to_device
+from kdmarl_bench.results.stats import timer_mismatch
 
 __all__ = ["cpu_name", "cuda_available", "time_batched", "time_decentralized", "time_interleaved"]
 
 TIMER_MIN_RUN_TIME_S = 0.2
-TIMER_MISMATCH_RTOL = 0.20
 
 
 def cuda_available() -> bool:
@@ -68,8 +69,6 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda":
         if not cuda_available():
-            from kdmarl_bench.errors import BackendUnavailable
-
             raise BackendUnavailable(
                 f"device={str(device)!r} was requested but CUDA is not available here "
                 f"(torch {torch.__version__}); check kdmarl_bench.profiling.cuda_available() first "
@@ -216,7 +215,7 @@ def latency_entry(blocks: list[np.ndarray], timer_ms: float, dev: torch.device, 
         "repeats": int(repeats),
         "cv": stats["cv"],
         "timer_median_ms": timer_ms,
-        "timer_mismatch": bool(abs(timer_ms - p50) > TIMER_MISMATCH_RTOL * p50),
+        "timer_mismatch": timer_mismatch(timer_ms, p50),
         "throughput_decisions_per_s": float(batch / (p50 / 1e3)) if p50 > 0 else float("inf"),
         "torch": torch.__version__,
     }

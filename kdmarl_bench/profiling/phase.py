@@ -15,7 +15,7 @@ built. Each attached latency entry gets:
 * ``timing``: ``{"where": "driver", "phase": "profile", "interleaved_with": "teacher"|"students"|
   "none", "shared_by": N}`` (N = rows of this run carrying the measurement);
 * ``noisy``: true when the timer cross-check disagrees (``timer_mismatch``) or the per-block
-  medians vary by more than ``CV_NOISY``.
+  medians vary by more than ``results.stats.CV_NOISY``.
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ import torch
 
 from kdmarl_bench.deploy_runtimes import RUNTIMES
 from kdmarl_bench.models.policy import TeamPolicy
-from kdmarl_bench.profiling.deploy import deploy
+from kdmarl_bench.profiling.deploy import deploy, deploy_entry
+from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
+from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
-from kdmarl_bench.results.store import canonical_json, cell_key, write_json_atomic
-from kdmarl_bench.safeio import make_dir_inside
+from kdmarl_bench.results.stats import is_noisy
+from kdmarl_bench.results.store import canonical_json, cell_key
+from kdmarl_bench.safeio import make_dir_inside, write_json_atomic
 from kdmarl_bench.suite import ProfileSettings
 
-CV_NOISY = 0.10
-"""Coefficient of variation of the per-block medians above which a latency entry is ``noisy``."""
 REPEATS = 3
 """Timed blocks per architecture and grid point (as ``profile_policy``)."""
 LATENCY_DIR = "latency"
@@ -56,10 +57,6 @@ def arch_id(policy: TeamPolicy, paths: tuple[str, ...] = ("eager",)) -> str:
     desc = {"obs_dims": [int(d) for d in policy.obs_dims], "actors": [repr(a) for a in actors], "shared": shared,
             "paths": list(paths)}
     return hashlib.sha256(canonical_json(desc).encode("utf-8")).hexdigest()[:12]
-
-
-def is_noisy(entry: dict) -> bool:
-    return bool(entry.get("timer_mismatch")) or float(entry.get("cv", 0.0)) > CV_NOISY
 
 
 # ---------------------------------------------------------------------------------
@@ -79,8 +76,6 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
         if not RUNTIMES.get(path).in_torch:
             # ONNX Runtime / ExecuTorch: each exported team checked against eager, then timed on its
             # own (one architecture after the other, not interleaved: the sessions are separate).
-            from kdmarl_bench.profiling.deploy import deploy_entry
-
             for i, p in enumerate(policies):
                 out[i].append(deploy_entry(p.deploy_actors(), obs[i], path, warmup=settings.warmup,
                                            iters=settings.iters, repeats=REPEATS))
@@ -101,9 +96,6 @@ def time_group(policies: list[TeamPolicy], settings: ProfileSettings) -> list[li
             add(time_interleaved(eager, mode="batched", device="cuda", threads=None, batch=b,
                                  iters=max(settings.iters // 4, 10), **common))
     # Every CPU entry as a multiple of this machine's measured floor (FLOPs / peak, weight bytes / bandwidth).
-    from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
-    from kdmarl_bench.profiling.flops import count_policy_cost
-
     for i, p in enumerate(policies):
         actors = p.deploy_actors()
         annotate_floor(out[i], count_policy_cost(actors, obs[i])["flops"], dram_weight_bytes(actors))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.profiling.deploy import deploy_entry
 from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
 from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cuda_available, time_batched, time_decentralized
+from kdmarl_bench.suite import batch_sizes_problem, threads_problem
 
 
 def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, threads: tuple[int, ...] = (1, 0),
@@ -27,9 +29,6 @@ def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, 
     each step starts (the CLI shows it: exporting and timing every path takes a minute).
     """
     step = on_step or (lambda text: None)
-    from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.suite import batch_sizes_problem, threads_problem
-
     # torch.set_num_threads(100000) segfaults: refuse before timing anything.
     problem = threads_problem(list(threads)) or batch_sizes_problem(list(batch_sizes))
     if problem:

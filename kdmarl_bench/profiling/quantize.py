@@ -1,8 +1,8 @@
 """int8 students: post-training dynamic quantization with ONNX Runtime, scored under the same protocol.
 
-``quantize_int8(model)`` runs ``onnxruntime.quantization.quantize_dynamic`` on an fp32 ONNX model:
-weights of MatMul/Gemm become int8 (per tensor, symmetric ``QInt8``), activations are quantized on
-the fly at run time. No calibration data is needed, so any saved student can be quantized.
+The quantization itself (``quantize_int8``: ``onnxruntime.quantization.quantize_dynamic``, QInt8
+weights, no calibration data) is the ``onnxruntime-int8`` runtime's module
+(:mod:`kdmarl_bench.deploy_runtimes.onnxruntime_int8`).
 
 ``evaluate_int8`` scores the int8 student with :func:`kdmarl_bench.evaluate.evaluate` (greedy, the
 same eval seed and episodes as its fp32 twin), so retention *after* quantization is measured, not
@@ -12,37 +12,24 @@ student in the one dict a runner record carries as ``int8``.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
+from kdmarl_bench.deploy_runtimes.onnxruntime import export_onnx
+from kdmarl_bench.deploy_runtimes.onnxruntime_int8 import quantize_int8
+from kdmarl_bench.envs import get_task
+from kdmarl_bench.evaluate import evaluate_protocol
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.profiling.runtimes import (
     RuntimePolicy,
     RuntimeTeam,
     check_equivalence,
-    export_onnx,
     export_units,
+    time_team,
 )
+from kdmarl_bench.results.stats import retention
 
-__all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team", "quantize_int8"]
+__all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team", "with_int8_retention"]
 
 QUANTIZE_MODES = ("int8",)
 """Values a suite's ``[profile] quantize`` list may hold."""
-
-
-def quantize_int8(model: bytes) -> bytes:
-    """Dynamic int8 quantization (weights QInt8) of a serialized fp32 ONNX model."""
-    from kdmarl_bench.profiling.runtimes import _quiet, require_runtime
-
-    require_runtime("onnxruntime")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory(prefix="kdmarl-int8-") as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(model)
-        with _quiet():
-            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
-        return dst.read_bytes()
 
 
 def int8_team(policy: TeamPolicy, threads: int = 1, fp32_models: list[bytes] | None = None) -> RuntimeTeam:
@@ -58,8 +45,6 @@ def evaluate_int8(policy: TeamPolicy, task: str, episodes: int, eval_seed: int |
                   team: RuntimeTeam | None = None):
     """Greedy evaluation of the int8 student (an ``EvalResult``, like ``evaluate`` returns); a list of
     eval seeds spreads the episodes over them as the fp32 record's evaluation does."""
-    from kdmarl_bench.evaluate import evaluate_protocol
-
     team = team or int8_team(policy)
     seeds = eval_seed if isinstance(eval_seed, list) else [eval_seed]
     return evaluate_protocol(RuntimePolicy(team, list(policy.n_actions), view=policy.view), task, episodes, seeds,
@@ -78,10 +63,6 @@ def int8_result(policy: TeamPolicy, task: str, episodes: int, eval_seed: int | l
     (path ``onnxruntime-int8``); ``bytes``: the int8 ONNX files' size; ``equivalence``: agreement
     with the fp32 eager actors (not pass/fail: int8 changes logits by design).
     """
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.profiling.runtimes import time_team
-    from kdmarl_bench.results.stats import retention
-
     team = int8_team(policy)
     res = evaluate_int8(policy, task, episodes, eval_seed, team=team)
     eq = check_equivalence(policy.deploy_actors(), team, atol=None)

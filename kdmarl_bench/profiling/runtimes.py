@@ -1,19 +1,10 @@
-"""Edge runtimes for exported students: ONNX Runtime and ExecuTorch (XNNPACK), via ``torch.export``.
+"""Exported students as a team: every agent's graph under one registered runtime, checked and timed.
 
 A policy's deployed actors become *units*: one exported graph per distinct module. A student has
 one unit per agent; a parameter-shared teacher has one unit per agent group, and agent i feeds it
 ``obs_i ++ one_hot(i, n_agents)`` (exactly what the eager ``_SharedActorView`` computes), so shared
-weights are exported once.
-
-* ``export_onnx``  : ``torch.onnx.export(dynamo=True)`` (the ``torch.export`` based exporter),
-  input ``obs`` of shape ``(batch, in_dim)`` with a dynamic batch axis, output ``logits``.
-* ``export_pte``   : ``torch.export.export`` → ``to_edge_transform_and_lower(XnnpackPartitioner)``
-  → ``.to_executorch()``; an ExecuTorch program whose linear layers run in the XNNPACK delegate.
-* ``OnnxSession``  : CPU execution provider, ``intra_op_num_threads`` / ``inter_op_num_threads``
-  pinned (1 by default) and the intra-op thread pool's spinning off, so an idle session never
-  burns a core (what a robot sharing its CPU with other processes needs).
-* ``PteSession``   : ``executorch.runtime`` (the Python bindings of the C++ runtime), XNNPACK's
-  thread pool reset to the same thread count.
+weights are exported once. Each unit is exported and opened by its runtime's module
+(:mod:`kdmarl_bench.deploy_runtimes`: ONNX Runtime, ExecuTorch, ...), read from the registry.
 
 ``RuntimeTeam`` holds the sessions of one policy and answers ``logits(i, obs)``; ``time_team`` times
 one decentralized team decision through it with the same statistics as
@@ -24,14 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
-import logging
 import os
 import tempfile
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -39,23 +28,20 @@ import torch
 from torch import nn
 
 from kdmarl_bench.deploy_runtimes import EQUIVALENCE_ATOL, RUNTIMES, runtimes
-from kdmarl_bench.errors import BackendUnavailable
+from kdmarl_bench.deploy_runtimes.base import Session, quiet_exporters, require_runtime
 from kdmarl_bench.models.policy import TeamPolicy
+from kdmarl_bench.profiling.latency import latency_entry, sample_cpu, timer_median_ms
 
 __all__ = [
     "EQUIVALENCE_ATOL",
     "RUNTIME_PATHS",
     "Equivalence",
     "ExportUnit",
-    "OnnxSession",
-    "PteSession",
     "RuntimePolicy",
     "RuntimeTeam",
     "check_equivalence",
-    "export_onnx",
-    "export_pte",
     "export_units",
-    "require_runtime",
+    "make_session",
     "runtime_versions",
     "time_team",
 ]
@@ -64,46 +50,16 @@ RUNTIME_PATHS = tuple(rt.name for rt in runtimes(selectable=True, exported=True)
 """Selectable deployment paths that run outside PyTorch (from the runtime registry)."""
 
 
-
 def _exported(path: str) -> bool:
     """True when ``path`` is a registered runtime that runs an exported model (has a session)."""
-    return path in RUNTIMES and RUNTIMES.get(path).session is not None
+    return path in RUNTIMES and RUNTIMES.get(path).exported
 
 
-def install_hint(path: str) -> str:
-    """``pip install 'kdmarl-bench[EXTRA]'  (modules of every runtime that extra installs)``."""
-    extra = RUNTIMES.get(path).extra
-    modules = dict.fromkeys(m for rt in runtimes() if rt.extra == extra for m in rt.modules)
-    return f"pip install 'kdmarl-bench[{extra}]'  ({', '.join(modules)})"
-
-ONNX_OPSET = 18
-EXAMPLE_BATCH = 2  # torch.export specialises a size-1 example dim to a constant; 2 keeps batch dynamic
-MAX_BATCH = 65_536
-
-
-# ---- availability -----------------------------------------------------------------------------
-
-
-def missing_modules(path: str) -> list[str]:
-    """The Python modules a runtime path needs that are not importable here."""
-    if not _exported(path):
-        raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
-    return [m for m in RUNTIMES.get(path).modules if importlib.util.find_spec(m) is None]
-
-
-def require_runtime(path: str) -> None:
-    """Raise BackendUnavailable (exit 3) with the install command when ``path`` cannot run here."""
-    missing = missing_modules(path)
-    if missing:
-        raise BackendUnavailable(
-            f"deployment path {path!r} needs {', '.join(missing)}, not installed here; install with: {install_hint(path)}"
-        )
+# ---- versions ---------------------------------------------------------------------------------
 
 
 def runtime_versions(path: str) -> dict[str, str]:
     """Versions of the packages a path's artifacts depend on (for manifests and latency entries)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"torch": torch.__version__}
     for mod in (RUNTIMES.get(path).modules if path in RUNTIMES else ()):
         try:
@@ -111,46 +67,6 @@ def runtime_versions(path: str) -> dict[str, str]:
         except PackageNotFoundError:
             out[mod] = "missing"
     return out
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence exporter chatter (torchvision/torchao probes, deprecation notices) for one export."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._export", "torch.export", "torchao",
-                                               "torch.utils._pytree", "root")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, lvl in zip(loggers, levels, strict=True):
-            lg.setLevel(lvl)
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Drop what native code writes to fd 2 meanwhile (ExecuTorch's cpuinfo/threadpool info lines).
-
-    Python exceptions still propagate; only the C++ runtime's informational prints are lost.
-    """
-    import sys
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 # ---- units: what gets exported ----------------------------------------------------------------
@@ -188,107 +104,11 @@ def export_units(actors: list[nn.Module], obs_dims: list[int]) -> list[ExportUni
     return list(units.values())
 
 
-# ---- exporters --------------------------------------------------------------------------------
-
-
-def _exported_program(module: nn.Module, in_dim: int) -> torch.export.ExportedProgram:
-    example = (torch.zeros(EXAMPLE_BATCH, in_dim),)
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    with _quiet():
-        return torch.export.export(module.eval(), example, dynamic_shapes=({0: batch},))
-
-
-def export_onnx(module: nn.Module, in_dim: int, opset: int = ONNX_OPSET) -> bytes:
-    """Serialized fp32 ONNX model ``obs (batch, in_dim) -> logits (batch, A)``."""
-    require_runtime("onnxruntime")
-    program = _exported_program(module, in_dim)
-    with _quiet():
-        onnx_program = torch.onnx.export(program, dynamo=True, input_names=["obs"], output_names=["logits"],
-                                         opset_version=opset, optimize=True, verbose=False)
-    return onnx_program.model_proto.SerializeToString()
-
-
-def export_pte(module: nn.Module, in_dim: int) -> bytes:
-    """Serialized ExecuTorch program (XNNPACK delegate) ``forward(obs) -> logits``."""
-    require_runtime("executorch")
-    program = _exported_program(module, in_dim)
-    with _quiet():
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
-
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-        return bytes(lowered.to_executorch().buffer)
-
-
-def onnx_opset(model: bytes) -> int:
-    import onnx
-
-    proto = onnx.load_model_from_string(model)
-    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), -1)
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# ---- sessions ---------------------------------------------------------------------------------
-
-
-class OnnxSession:
-    """One ONNX Runtime CPU session, threads pinned and spinning off; ``run(obs) -> logits``."""
-
-    def __init__(self, model: bytes | str | Path, threads: int = 1):
-        require_runtime("onnxruntime")
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = int(threads)
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        source = str(model) if isinstance(model, Path) else model
-        self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [self.session.get_outputs()[0].name]
-
-    def prepare(self, obs: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(obs, dtype=np.float32)
-
-    def call(self, prepared: np.ndarray) -> np.ndarray:
-        return self.session.run(self.output_names, {self.input_name: prepared})[0]
-
-    def run(self, obs: np.ndarray) -> np.ndarray:
-        return self.call(self.prepare(obs))
-
-
-class PteSession:
-    """One ExecuTorch program's ``forward`` method (XNNPACK delegate); ``run(obs) -> logits``."""
-
-    def __init__(self, program: bytes | str | Path, threads: int = 1):
-        require_runtime("executorch")
-        with _quiet(), _native_stderr_silenced():
-            from executorch.extension.pybindings import portable_lib
-            from executorch.runtime import Runtime
-
-            portable_lib._unsafe_reset_threadpool(int(threads))
-            data = Path(program).read_bytes() if isinstance(program, (str, Path)) else program
-            self.program = Runtime.get().load_program(data)
-            self.method = self.program.load_method("forward")
-
-    def prepare(self, obs: np.ndarray) -> list[torch.Tensor]:
-        return [torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))]
-
-    def call(self, prepared: list[torch.Tensor]) -> torch.Tensor:
-        return self.method.execute(prepared)[0]
-
-    def run(self, obs: np.ndarray) -> np.ndarray:
-        return self.call(self.prepare(obs)).numpy()
-
-
-Session = OnnxSession | PteSession
+# ---- a policy's sessions ----------------------------------------------------------------------
 
 
 def make_session(path: str, model: bytes, threads: int = 1) -> Session:
@@ -296,9 +116,6 @@ def make_session(path: str, model: bytes, threads: int = 1) -> Session:
     if not _exported(path):
         raise ValueError(f"unknown runtime path {path!r}; valid: {', '.join(RUNTIME_PATHS)}")
     return RUNTIMES.get(path).session(model, threads)
-
-
-# ---- a policy's sessions ----------------------------------------------------------------------
 
 
 @dataclass
@@ -449,8 +266,6 @@ def time_team(team: RuntimeTeam, *, warmup: int = 100, iters: int = 1000, repeat
     if iters < 1 or repeats < 1 or warmup < 0 or batch < 1:
         raise ValueError(f"need iters >= 1, repeats >= 1, warmup >= 0, batch >= 1 (got {iters}, {repeats}, "
                          f"{warmup}, {batch})")
-    from kdmarl_bench.profiling.latency import latency_entry, sample_cpu, timer_median_ms
-
     calls = team.decision_calls(random_observations(team.obs_dims, batch, seed=1))
 
     def decision() -> None:
@@ -473,7 +288,7 @@ def time_team(team: RuntimeTeam, *, warmup: int = 100, iters: int = 1000, repeat
 def torchscript_bytes(module: nn.Module) -> int:
     """Size of a TorchScript module saved with ``torch.jit.save``."""
     buf = io.BytesIO()
-    with _quiet():
+    with quiet_exporters():
         torch.jit.save(module, buf)
     return len(buf.getvalue())
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdmarl_bench.results.records import CI, CLAIM_RETENTION, TEACHER, Leaderboard, Summary
-from kdmarl_bench.results.render import board_task_label
+from kdmarl_bench.results.render import board_task_label, markdown_table, task_label
 
 CURVES_FILE = "learning_curves.png"
 AUTO_SIZE = "auto"
@@ -108,8 +108,6 @@ def curves_markdown(lines: dict[str, list[CurveLine]], file_name: str) -> str:
         f"![retention vs env-steps per task]({file_name})",
         "",
     ]
-    from kdmarl_bench.results.render import markdown_table
-
     rows = []
     for task, task_lines in lines.items():
         for ln in task_lines:
@@ -126,6 +124,7 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
     ``("", [])`` when no student on the board has a curve of two or more points."""
     from matplotlib.ticker import FuncFormatter
 
+    # local: report.style loads the report package, whose learning-curves section imports this module
     from kdmarl_bench.results.report.style import TEXT_BOX, Style, figure, label, role, save
 
     lines = curve_lines(board)
@@ -182,8 +181,6 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
 def curve_table_markdown(board: Leaderboard) -> str:
     """Retention at every budget point and the AUC per (task, method) at the compared size, one column
     per point (the README's table of a board with curves)."""
-    from kdmarl_bench.results.render import markdown_table, task_label
-
     lines = curve_lines(board)
     points = sorted({x for task_lines in lines.values() for ln in task_lines for x in ln.env_steps})
     views = {s.task: s.view for s in board.summary}

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kdmarl_bench import __version__
+
 
 def _version(dist: str) -> str | None:
     try:
@@ -66,8 +68,6 @@ def _gpu_and_threads() -> tuple[str | None, int | None]:
 
 def collect_provenance(threads: int | None = None) -> dict:
     """Where and with what a leaderboard was made (versions via importlib.metadata)."""
-    from kdmarl_bench import __version__
-
     gpu, torch_threads = _gpu_and_threads()
     return {
         "kdmarl_bench": __version__,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kdmarl_bench.profiling.latency import TIMER_MISMATCH_RTOL
-from kdmarl_bench.profiling.phase import CV_NOISY, is_noisy
 from kdmarl_bench.results.fit import Column, FitResult, fit_table
 from kdmarl_bench.results.render import task_label
+from kdmarl_bench.results.stats import CV_NOISY, TIMER_MISMATCH_RTOL, is_noisy
 
 NOISY_MARK = "⚠"
 

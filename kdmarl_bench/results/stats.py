@@ -16,9 +16,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as _st
 
 Columns = list[np.ndarray]
+
+
+def _st():
+    """``scipy.stats``, imported on the first statistic: the CLI starts without scipy (~0.5 s)."""
+    from scipy import stats  # heavy: only when a statistic is computed
+
+    return stats
 
 
 def _as_1d(x: Any) -> np.ndarray:
@@ -77,7 +83,7 @@ def t_interval(x: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tup
     mean = float(arr.mean())
     if arr.size == 1 or np.all(arr == arr[0]):
         return (mean, mean, mean)
-    half = float(_st.t.ppf((1.0 + confidence) / 2.0, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    half = float(_st().t.ppf((1.0 + confidence) / 2.0, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
     return (mean, mean - half, mean + half)
 
 
@@ -102,7 +108,7 @@ def mean_ci(
         return (mean, mean, mean)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = _st.bootstrap(
+        res = _st().bootstrap(
             (arr,),
             np.mean,
             confidence_level=confidence,
@@ -143,7 +149,7 @@ def iqm(x: Any) -> float:
     arr = _flat(x)
     if arr.size == 0:
         return math.nan
-    return float(_st.trim_mean(arr, 0.25))
+    return float(_st().trim_mean(arr, 0.25))
 
 
 def aggregate_iqm(matrix: Any) -> float:
@@ -206,7 +212,7 @@ def _mann_whitney_poi(x: np.ndarray, y: np.ndarray) -> float:
         return _poi_task(x, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        u = _st.mannwhitneyu(x, y, alternative="two-sided").statistic
+        u = _st().mannwhitneyu(x, y, alternative="two-sided").statistic
     return float(u / (x.size * y.size))
 
 
@@ -347,3 +353,22 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             front.append(i)
             best = points[i][1]
     return front
+
+
+# ---- when a latency entry is noisy ---------------------------------------------------------------
+
+TIMER_MISMATCH_RTOL = 0.20
+"""Largest relative gap between a latency entry's p50 and its ``torch.utils.benchmark.Timer`` cross-check
+before the entry says ``timer_mismatch``."""
+CV_NOISY = 0.10
+"""Coefficient of variation of the per-block medians above which a latency entry is ``noisy``."""
+
+
+def timer_mismatch(timer_ms: float, p50_ms: float) -> bool:
+    """True when the Timer cross-check disagrees with the p50 by more than ``TIMER_MISMATCH_RTOL``."""
+    return bool(abs(timer_ms - p50_ms) > TIMER_MISMATCH_RTOL * p50_ms)
+
+
+def is_noisy(entry: dict) -> bool:
+    """True when a latency entry's Timer cross-check disagreed or its repeats spread more than ``CV_NOISY``."""
+    return bool(entry.get("timer_mismatch")) or float(entry.get("cv", 0.0)) > CV_NOISY

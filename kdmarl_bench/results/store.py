@@ -7,8 +7,6 @@ stopped: a cell's file either exists whole or not at all (temp file + fsync + re
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
 import hashlib
 import json
 import math
@@ -23,104 +21,23 @@ from kdmarl_bench.results.records import Record
 from kdmarl_bench.safeio import (
     MAX_CARD_BYTES,
     is_inside,
+    json_default,
     loads_json,
-    make_dir_inside,
-    open_new_file,
     read_bytes_bounded,
+    write_json_atomic,
 )
 
 _KEY_RE = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 
 
-def _json_default(obj: Any) -> Any:
-    """Canonical JSON forms for the few non-JSON types a config may hold."""
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return obj.item()
-    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays
-        return obj.tolist()
-    raise TypeError(f"cannot hash a config value of type {type(obj).__name__}: {obj!r}")
-
-
 def canonical_json(data: Any) -> str:
     """Sorted-keys, compact JSON: equal configs give equal strings."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=json_default, allow_nan=True)
 
 
 def cell_key(config: dict) -> str:
     """First 16 hex digits of the sha256 of the cell's canonical config JSON."""
     return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()[:16]
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2,
-                      root: str | os.PathLike | None = None) -> Path:
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half
-    (``write_text_atomic``)."""
-    return write_text_atomic(path, json.dumps(data, indent=indent, default=_json_default) + "\n", root=root)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str, *, root: str | os.PathLike | None = None) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically (``write_bytes_atomic``)."""
-    return write_bytes_atomic(path, text.encode("utf-8"), root=root)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes | None, *, root: str | os.PathLike | None = None,
-                       fill: Any = None) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes (or whatever ``fill(file)`` writes, when given) go to a new temp file in the same folder,
-    opened ``O_EXCL|O_NOFOLLOW`` (a planted link is never written through), are fsynced, then
-    ``os.replace``-d over ``path`` (which replaces a link at ``path`` itself, never its target). With
-    ``root``, every folder between ``root`` and ``path`` is created as a real folder and a symlink among
-    them is refused (``safeio.make_dir_inside``). On any error the temp file is removed, ``path`` is left
-    untouched, and an OSError names ``path`` (a full disk says which file it could not write).
-    """
-    path = Path(path)
-    if root is not None:
-        make_dir_inside(root, path.parent, f"file {path.name}")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:
-        fd, tmp = open_new_file(path.parent, path.name)
-        with os.fdopen(fd, "wb") as f:
-            if fill is not None:
-                fill(f)
-            else:
-                f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        if isinstance(exc, OSError) and (exc.filename is None or (tmp is not None and exc.filename == str(tmp))):
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------

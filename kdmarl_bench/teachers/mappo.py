@@ -18,9 +18,12 @@ import torch
 from torch import nn
 
 from kdmarl_bench.envs.base import Step, VecEnv
+from kdmarl_bench.envs.registry import policy_view
+from kdmarl_bench.errors import NonFiniteLoss, UsageError
 from kdmarl_bench.models.mlp import masked_logits
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.models.value_norm import ValueNorm
+from kdmarl_bench.teachers.snapshot import load_snapshot, reachable_classes, save_snapshot
 
 
 @dataclass
@@ -84,16 +87,12 @@ SNAPSHOT_RECORDS = {"TrainLog": TrainLog, "Step": Step}
 
 
 def _save_training_state(path: Path, state: dict) -> None:
-    from kdmarl_bench.teachers.snapshot import save_snapshot
-
     save_snapshot(path, state, SNAPSHOT_RECORDS)  # atomic: a kill mid-write leaves the previous snapshot intact
 
 
 def _load_training_state(path: Path, env: VecEnv) -> dict:
     """A snapshot written by ``_save_training_state``: tensors and data only; the only classes it may
     instantiate are those of this (freshly reset) env's own state."""
-    from kdmarl_bench.teachers.snapshot import load_snapshot, reachable_classes
-
     return load_snapshot(path, reachable_classes([env.state_dict()]), SNAPSHOT_RECORDS)
 
 
@@ -137,8 +136,6 @@ def train_mappo(
     if resume and ckpt is not None and ckpt.exists():
         snap = _load_training_state(ckpt, env)
         if snap.get("config") != dataclasses.asdict(cfg):
-            from kdmarl_bench.errors import UsageError
-
             raise UsageError(f"{ckpt}: training snapshot was made with a different config; "
                              f"use the same options as the interrupted run (or delete the snapshot)")
         try:
@@ -154,19 +151,13 @@ def train_mappo(
             start_update, wall_before = int(snap["update"]), float(snap["wall_s"])
             log = snap["log"]
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
-            from kdmarl_bench.errors import UsageError
-
             raise UsageError(f"{ckpt}: training snapshot is incomplete or does not fit this run "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                              "delete it to start over") from exc
         if not isinstance(step, Step) or not isinstance(log, TrainLog) or not 0 <= start_update <= n_updates:
-            from kdmarl_bench.errors import UsageError
-
             raise UsageError(f"{ckpt}: training snapshot is inconsistent (update {start_update} of {n_updates}); "
                              "delete it to start over")
     t_start = time.perf_counter() - wall_before
-    from kdmarl_bench.envs.registry import policy_view
-
     view = policy_view(env.spec.id, policy)
 
     for update in range(start_update, n_updates):
@@ -247,8 +238,6 @@ def train_mappo(
                 v_loss = torch.max((v - f_ret_n[mb_idx]) ** 2, (v_clipped - f_ret_n[mb_idx]) ** 2).mean() * 0.5
                 loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
                 if not torch.isfinite(loss):
-                    from kdmarl_bench.methods.base import NonFiniteLoss
-
                     raise NonFiniteLoss(f"MAPPO loss became {float(loss)} at update {update}")
                 optim.zero_grad(set_to_none=True)
                 loss.backward()

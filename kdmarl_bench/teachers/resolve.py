@@ -16,8 +16,15 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kdmarl_bench.checkpoint import load_card, weights_sha256
+from kdmarl_bench.envs import get_task
+from kdmarl_bench.envs.registry import get_view
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.models.capacity import resolve_widths, student_widths
+from kdmarl_bench.safeio import MAX_PARAMS, write_bytes_atomic, write_json_atomic
 from kdmarl_bench.suite import TeacherSource
+from kdmarl_bench.teachers.train import train_teacher
+from kdmarl_bench.teachers.zoo import load_teacher, resolve_ref, zoo_key
 
 TEACHER_SEED = 0
 """Seed of teachers trained with a suite (``[teacher] source = "train"``)."""
@@ -66,8 +73,6 @@ def trained_teacher_stem(out_dir: str | Path, task_id: str, kind: str = "local")
 
 def teacher_path(ref: TeacherRef, out_dir: str | Path) -> Path:
     """The weights file of a reference on this machine."""
-    from kdmarl_bench.teachers.zoo import resolve_ref
-
     if ref.ref.startswith("zoo:"):
         return resolve_ref(ref.ref)
     if ref.trained_in_run:
@@ -80,10 +85,6 @@ def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path) -> Te
 
     Checks a given checkpoint fits the task (dims) so a wrong teacher fails before any work.
     """
-    from kdmarl_bench.checkpoint import weights_sha256
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.teachers.zoo import load_teacher, zoo_key
-
     out = Path(out_dir)
     kind = src.kind
     if src.source == "train":
@@ -110,9 +111,6 @@ def read_checkpoint_blob(ref: TeacherRef, out_dir: str | Path) -> CheckpointBlob
 
 def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | None = None):
     """The frozen teacher policy from shipped bytes (safetensors: tensors only, no code), dims checked."""
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.teachers.zoo import load_teacher
-
     if expect_sha256 is not None and blob.sha256 != expect_sha256:
         raise UsageError(f"teacher for {task_id}: shipped weights have sha256 {blob.sha256[:12]}…, "
                          f"the cell expects {expect_sha256[:12]}…")
@@ -125,8 +123,6 @@ def load_teacher_blob(blob: CheckpointBlob, task_id: str, expect_sha256: str | N
 def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path, root: str | Path | None = None) -> Path:
     """Write weights and card next to each other (atomically each, through fresh ``O_EXCL|O_NOFOLLOW`` temp
     files); with ``root`` (the run folder) every folder below it must be a real folder. Returns the weights path."""
-    from kdmarl_bench.results.store import write_bytes_atomic, write_json_atomic
-
     stem = Path(stem)
     weights = write_bytes_atomic(stem.with_suffix(".safetensors"), blob.weights, root=root)
     write_json_atomic(stem.with_suffix(".json"), json.loads(blob.card), root=root)
@@ -135,8 +131,6 @@ def write_checkpoint_blob(blob: CheckpointBlob, stem: str | Path, root: str | Pa
 
 def train_teacher_blob(task_id: str, steps: int, command: str, kind: str = "local") -> CheckpointBlob:
     """Train a suite's teacher in a scratch folder and return it as bytes (runs on any worker)."""
-    from kdmarl_bench.teachers.train import train_teacher
-
     with tempfile.TemporaryDirectory(prefix="kdmarl-train-") as tmp:
         stem = Path(tmp) / task_id.replace("/", "_")
         path, _ = train_teacher(task_id, steps, TEACHER_SEED, stem, command=command,
@@ -146,9 +140,6 @@ def train_teacher_blob(task_id: str, steps: int, command: str, kind: str = "loca
 
 def teacher_architecture(task_id: str, src: TeacherSource, out_dir: str | Path | None = None) -> dict | None:
     """The teacher's ``architecture`` from its card, or None while a ``train`` teacher does not exist yet."""
-    from kdmarl_bench.checkpoint import load_card
-    from kdmarl_bench.teachers.zoo import resolve_ref, zoo_key
-
     if src.source == "train":
         if out_dir is None:
             return None
@@ -178,10 +169,6 @@ class ResolvedSize:
 def resolve_flops_sizes(suite, out_dir: str | Path | None = None) -> list[ResolvedSize]:
     """Resolve every ``flops_reduction`` size of a suite per task (UsageError naming the file and field when a
     target cannot be met); the cells resolve the same widths with the same function (``cells.run_cell``)."""
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.envs.registry import get_view
-    from kdmarl_bench.models.capacity import resolve_widths
-
     out = []
     for i, size in enumerate(suite.sizes):
         if size.flops_reduction is None:
@@ -204,11 +191,6 @@ def check_student_params(suite) -> None:
     """Refuse, at ``plan`` and before ``run`` starts, a student size whose network would exceed the checkpoint
     cap (``safeio.MAX_PARAMS``) on some task: counted from the widths, nothing allocated (``[65536, 65536]``
     is 12.9 billion parameters; ``run`` would otherwise die allocating it, far into the run)."""
-    from kdmarl_bench.envs import get_task
-    from kdmarl_bench.envs.registry import get_view
-    from kdmarl_bench.models.capacity import student_widths
-    from kdmarl_bench.safeio import MAX_PARAMS
-
     def mlp_params(dims: list[int]) -> int:
         return sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=True))
 

@@ -17,6 +17,7 @@ and cyclic references survive through node ids.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -25,8 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 from kdmarl_bench.errors import UsageError
+from kdmarl_bench.safeio import file_mode, fsync_dir, loads_json
 
 FORMAT = "kdmarl-bench/training-snapshot"
 FORMAT_VERSION = 1
@@ -112,15 +116,8 @@ class _Encoder:
 def save_snapshot(path: str | os.PathLike, state: dict, dataclass_types: dict[str, type] | None = None) -> Path:
     """Write ``state`` to ``path`` (a ``.safetensors`` file) atomically: readers see the old snapshot or
     the new one, never half (unique temp file in the same folder, fsync, rename)."""
-    from safetensors.numpy import save_file
-
-    from kdmarl_bench.results.store import _fsync_dir
-    from kdmarl_bench.safeio import file_mode
-
     path = Path(path)
     enc = _Encoder(dataclass_types or {})
-    import json
-
     tree = json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "tree": enc.encode(state)}, allow_nan=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -135,7 +132,7 @@ def save_snapshot(path: str | os.PathLike, state: dict, dataclass_types: dict[st
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
@@ -280,10 +277,6 @@ class _Decoder:
 def load_snapshot(path: str | os.PathLike, classes: dict[str, type] | None = None,
                   dataclass_types: dict[str, type] | None = None) -> dict:
     """Read a snapshot written by ``save_snapshot``; UsageError naming the file when it is not one."""
-    from safetensors import SafetensorError, safe_open
-
-    from kdmarl_bench.safeio import loads_json
-
     where = str(path)
     try:
         with safe_open(str(path), framework="numpy") as f:

@@ -11,12 +11,14 @@ from pathlib import Path
 import torch
 
 from kdmarl_bench import __version__
-from kdmarl_bench.checkpoint import save_checkpoint
+from kdmarl_bench.checkpoint import load_checkpoint, save_checkpoint, weights_sha256
 from kdmarl_bench.envs import get_task
+from kdmarl_bench.envs.views import PRIVILEGED
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import TeacherPolicy
 from kdmarl_bench.teachers.mappo import MappoConfig, TrainLog, train_mappo
+from kdmarl_bench.teachers.zoo import resolve_ref
 
 
 def teacher_config(task_id: str, steps: int, seed: int, **overrides) -> MappoConfig:
@@ -50,8 +52,6 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     widens each actor's first layer with zero weights on the state inputs, so training starts
     from exactly the local teacher's policy.
     """
-    from kdmarl_bench.envs.views import PRIVILEGED
-
     task = get_task(task_id)
     spec = task.spec
     cfg = teacher_config(task_id, steps, seed, **overrides)
@@ -163,10 +163,6 @@ def _widen_for_state(policy: TeacherPolicy, source: TeacherPolicy) -> None:
 def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], list[list], dict]:
     """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, its learning
     curve, init record)."""
-    from kdmarl_bench.checkpoint import load_checkpoint, weights_sha256
-    from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.teachers.zoo import resolve_ref
-
     path = resolve_ref(ref)
     source, card = load_checkpoint(path)
     if card.get("kind") != "teacher" or not isinstance(source, TeacherPolicy):

@@ -6,13 +6,16 @@ exact command, steps, seed, wall time and the score under the evaluation protoco
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from kdmarl_bench.checkpoint import check_dims, load_card, load_checkpoint
+from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeamPolicy
 from kdmarl_bench.registry import suggest
+from kdmarl_bench.safeio import is_inside
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -82,6 +85,26 @@ def resolve_ref(ref: str) -> Path:
     return Path(ref)
 
 
+def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside: bool, where: str) -> Path:
+    """A leaderboard's checkpoint reference as a path: ``zoo:TASK`` → the bundled file, else relative to
+    ``base_dir`` (the leaderboard's folder). A path leaving that folder (absolute, ``..``, a symlink out)
+    is refused unless ``allow_outside``."""
+    if ref.startswith("zoo:"):
+        return resolve_ref(ref)
+    base = Path(base_dir)
+    full = Path(ref) if Path(ref).is_absolute() else base / ref
+    stem = full.with_suffix("") if full.suffix in (".safetensors", ".json") else full
+    # The card is read too: it must stay inside like the weights (a card linked out, or to /dev/zero, is refused).
+    if not allow_outside:
+        for p in (full, stem.with_suffix(".safetensors"), stem.with_suffix(".json")):
+            if not is_inside(base, p):
+                what = "" if p == full else f" (its file {p.name}, a link to {os.path.realpath(p)!r})"
+                raise UsageError(f"{where}: checkpoint {ref!r}{what} lies outside the leaderboard's folder "
+                                 f"{str(base)!r}; refusing to load it (pass --allow-outside-paths if you trust this "
+                                 "leaderboard)")
+    return full
+
+
 def load_policy_ref(ref: str) -> tuple[TeamPolicy, dict]:
     return load_checkpoint(resolve_ref(ref))
 
@@ -140,6 +163,4 @@ def check_teacher_sources(suite) -> None:
             if card.get("kind") != "teacher" or cls != "TeacherPolicy":
                 raise UsageError(f"{suite.path}: field '{field}': {src!r} is a {card.get('kind')!r} checkpoint "
                                  f"({cls}), not a teacher; give a checkpoint made by train-teacher (kind 'teacher')")
-            from kdmarl_bench.envs import get_task
-
             load_teacher(src, get_task(task_id).spec, kind)

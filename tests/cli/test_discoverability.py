@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from kdmarl_bench import docs
+from kdmarl_bench import docs, readme
 from kdmarl_bench.cli import main
 from kdmarl_bench.methods import METHODS
-from kdmarl_bench.results import readme
 from kdmarl_bench.teachers.zoo import load_card, zoo_path
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -1,7 +1,7 @@
 """The README's result tables are the committed boards' (issue 10, item 3).
 
 Every ``<!-- BEGIN generated:NAME -->`` block of README.md must equal what
-``kdmarl_bench.results.readme`` renders from ``baselines/*.json``; ``benchmarks/readme_tables.py``
+``kdmarl_bench.readme`` renders from ``baselines/*.json``; ``benchmarks/readme_tables.py``
 rewrites them and ``--check`` reports a difference with exit 1.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.readme import BLOCKS, readme_blocks, regenerate, render_blocks, splice
+from kdmarl_bench.readme import BLOCKS, readme_blocks, regenerate, render_blocks, splice
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kdmarl_bench import safeio
 from kdmarl_bench.cli import main
 from kdmarl_bench.results import store
 from kdmarl_bench.teachers.resolve import CheckpointBlob, write_checkpoint_blob
@@ -118,7 +119,7 @@ def test_atomic_write_replaces_a_link_at_the_target_never_its_target(tmp_path, o
     out = tmp_path / "out"
     out.mkdir()
     (out / "leaderboard.json").symlink_to(outside)
-    store.write_bytes_atomic(out / "leaderboard.json", b"{}\n", root=out)
+    safeio.write_bytes_atomic(out / "leaderboard.json", b"{}\n", root=out)
     assert not (out / "leaderboard.json").is_symlink()
     assert outside.read_text() == "precious\n"
 
@@ -131,6 +132,6 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError) as info:
-        store.write_bytes_atomic(tmp_path / "cells" / "abc.json", None, fill=full)
+        safeio.write_bytes_atomic(tmp_path / "cells" / "abc.json", None, fill=full)
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "cells" / "abc.json")
     assert os.listdir(tmp_path / "cells") == []

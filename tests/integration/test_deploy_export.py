@@ -11,13 +11,14 @@ from torch import nn
 
 from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import main
+from kdmarl_bench.deploy_runtimes import onnxruntime
+from kdmarl_bench.deploy_runtimes.base import missing_modules
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import StudentPolicy
-from kdmarl_bench.profiling import runtimes
 from tests.factories import board_json
 
-pytestmark = pytest.mark.skipif(runtimes.missing_modules("onnxruntime") != [],
+pytestmark = pytest.mark.skipif(missing_modules("onnxruntime") != [],
                                 reason="onnx/onnxscript/onnxruntime not installed (pip install 'kdmarl-bench[deploy]')")
 
 TASK = "mpe/simple_spread_v3"
@@ -48,7 +49,7 @@ def test_exported_onnx_scores_exactly_like_the_checkpoint_on_100_episodes(tiny_s
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["task"]["id"] == TASK and manifest["precision"] == "fp32"
-    assert manifest["versions"]["opset"] == str(runtimes.ONNX_OPSET)
+    assert manifest["versions"]["opset"] == str(onnxruntime.ONNX_OPSET)
     assert [a["obs_dim"] for a in manifest["agents"]] == [18, 18, 18]
     assert [a["n_actions"] for a in manifest["agents"]] == [5, 5, 5]
     for f in manifest["files"]:
@@ -109,7 +110,7 @@ def test_int8_result_scores_under_the_same_protocol(tiny_student):
 
 def test_profile_paths_json_reports_equivalence_bytes_and_floor(tiny_student, runner):
     _, weights = tiny_student
-    paths = ["eager", "onnxruntime"] + ([] if runtimes.missing_modules("executorch") else ["executorch"])
+    paths = ["eager", "onnxruntime"] + ([] if missing_modules("executorch") else ["executorch"])
     res = runner.invoke(main, ["profile", str(weights), "--paths", ",".join(paths), "--threads", "1",
                                "--iters", "50", "--warmup", "5", "--no-cuda", "--json"])
     assert res.exit_code == 0, res.output

@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from kdmarl_bench.deploy_runtimes import onnxruntime
+from kdmarl_bench.deploy_runtimes.base import missing_modules
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.models.mlp import Actor
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
@@ -18,9 +20,9 @@ from kdmarl_bench.profiling.deploy import DEPLOY_PATHS, deploy_entry, require_pa
 from kdmarl_bench.profiling.floor import MachinePeak, annotate_floor, floor_ms, measure_peak
 from kdmarl_bench.profiling.memory import memory_footprint, peak_activation_bytes, weight_bytes
 
-needs_ort = pytest.mark.skipif(runtimes.missing_modules("onnxruntime") != [],
+needs_ort = pytest.mark.skipif(missing_modules("onnxruntime") != [],
                                reason="onnx/onnxscript/onnxruntime not installed (pip install 'kdmarl-bench[deploy]')")
-needs_et = pytest.mark.skipif(runtimes.missing_modules("executorch") != [],
+needs_et = pytest.mark.skipif(missing_modules("executorch") != [],
                               reason="executorch not installed (pip install 'kdmarl-bench[deploy]')")
 
 
@@ -137,15 +139,15 @@ def test_onnx_student_matches_eager_and_a_shared_teacher_is_exported_once():
 @needs_ort
 def test_a_failed_equivalence_check_is_recorded_on_the_entry_not_hidden(monkeypatch):
     student = _student()
-    real_export = runtimes.export_onnx
+    real_export = onnxruntime.export_onnx
 
-    def export_a_different_model(module, in_dim, opset=runtimes.ONNX_OPSET):
+    def export_a_different_model(module, in_dim, opset=onnxruntime.ONNX_OPSET):
         wrong = copy.deepcopy(module)
         with torch.no_grad():
             wrong.head.bias.add_(0.5)
         return real_export(wrong, in_dim, opset)
 
-    monkeypatch.setattr(runtimes, "export_onnx", export_a_different_model)
+    monkeypatch.setattr(onnxruntime, "export_onnx", export_a_different_model)
     entry = deploy_entry(student.deploy_actors(), [12, 12], "onnxruntime", warmup=2, iters=20, repeats=1)
     assert entry["path"] == "onnxruntime"
     assert entry["equivalence"]["passed"] is False

@@ -27,8 +27,8 @@ from kdmarl_bench.deploy_runtimes import (
     checkpoint_runtime,
     runtimes,
 )
+from kdmarl_bench.deploy_runtimes.base import install_hint
 from kdmarl_bench.errors import BackendUnavailable
-from kdmarl_bench.profiling import runtimes as rt_mod
 from kdmarl_bench.profiling.deploy import deploy, deploy_entry, deploy_paths, require_paths
 from kdmarl_bench.results.render import fmt_best_path, path_codes
 
@@ -83,7 +83,7 @@ def test_builtin_runtimes_in_their_order_with_their_codes():
     assert path_codes() == {"eager": "eager", "torchscript": "ts", "onnxruntime": "ort",
                             "onnxruntime-int8": "onnxruntime-int8", "executorch": "et"}
     assert RUNTIMES.get("onnxruntime-int8").atol is None and not RUNTIMES.get("onnxruntime-int8").selectable
-    assert rt_mod.install_hint("executorch") == \
+    assert install_hint("executorch") == \
         "pip install 'kdmarl-bench[deploy]'  (onnx, onnxscript, onnxruntime, executorch)"
 
 

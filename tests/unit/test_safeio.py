@@ -13,10 +13,10 @@ from kdmarl_bench.safeio import (
     json_depth,
     loads_json,
     read_json,
-    resolve_checkpoint_ref,
     slug_problem,
     task_dirname,
 )
+from kdmarl_bench.teachers.zoo import resolve_checkpoint_ref
 
 
 def test_json_depth_counts_nesting():

@@ -10,7 +10,8 @@ import kdmarl_bench.profiling.latency as latency
 from kdmarl_bench.cells import CellSpec
 from kdmarl_bench.commands.progress import eta_seconds
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
-from kdmarl_bench.profiling.phase import CV_NOISY, annotate, arch_id, is_noisy
+from kdmarl_bench.profiling.phase import annotate, arch_id
+from kdmarl_bench.results.stats import CV_NOISY, is_noisy
 from kdmarl_bench.runner import Runner
 from kdmarl_bench.suite import load_suite, plan
 

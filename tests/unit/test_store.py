@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from kdmarl_bench import safeio
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results import store as store_mod
 from kdmarl_bench.results.records import Record
-from kdmarl_bench.results.store import ResultStore, cell_key, write_json_atomic
+from kdmarl_bench.results.store import ResultStore, cell_key
+from kdmarl_bench.safeio import write_json_atomic
 from tests.factories import make_record
 
 CONFIG = {"task": "smax/3m", "method": "kd-marl", "seed": 0, "student": {"widths": [32, 32]}, "budget": 1000}
@@ -80,7 +81,7 @@ def test_crash_mid_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monk
     store.save(key, _record(1.0))
     before = store.path(key).read_bytes()
 
-    monkeypatch.setattr(store_mod.os, "fdopen", _crashing_fdopen(KeyboardInterrupt("simulated crash")))
+    monkeypatch.setattr(safeio.os, "fdopen", _crashing_fdopen(KeyboardInterrupt("simulated crash")))
     with pytest.raises(KeyboardInterrupt):
         store.save(key, _record(0.5))
     monkeypatch.undo()
@@ -91,7 +92,7 @@ def test_crash_mid_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_crash_on_first_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(store_mod.os, "fdopen", _crashing_fdopen(OSError("disk full")))
+    monkeypatch.setattr(safeio.os, "fdopen", _crashing_fdopen(OSError("disk full")))
     target = tmp_path / "out" / "leaderboard.json"
     with pytest.raises(OSError):
         write_json_atomic(target, {"a": 1})

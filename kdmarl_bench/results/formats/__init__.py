@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.formats.base import FORMATS, ExportFormat, register_format
+from kdmarl_bench.safeio import write_text_atomic
 
 if TYPE_CHECKING:
     from kdmarl_bench.results.records import Leaderboard
@@ -36,8 +37,6 @@ def export(board: Leaderboard, fmt: str) -> tuple[str, list[str]]:
 
 def export_files(board: Leaderboard, fmt: str, out: Path) -> tuple[list[Path], list[str]]:
     """Write ``fmt`` under ``out`` (one file, or the format's own files) atomically; return (paths, warnings)."""
-    from kdmarl_bench.results.store import write_text_atomic
-
     spec = FORMATS.get(fmt)
     if spec.write is not None:
         return spec.write(board, Path(out)), []

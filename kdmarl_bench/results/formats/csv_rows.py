@@ -18,6 +18,7 @@ from typing import Any
 
 from kdmarl_bench.results.formats.base import ExportFormat, register_format
 from kdmarl_bench.results.records import Leaderboard
+from kdmarl_bench.results.render import task_label
 
 CSV_COLUMNS = (
     "task",
@@ -61,8 +62,8 @@ def _widths(widths: list[Any]) -> str:
 def to_csv_rows(board: Leaderboard) -> list[dict]:
     """One dict per evaluation (curve points, then the final one) with the ``CSV_COLUMNS`` keys
     (None where a value is missing)."""
+    # local: compare loads scipy, and the export formats load with the CLI
     from kdmarl_bench.results.compare import task_regimes
-    from kdmarl_bench.results.render import task_label
 
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     rows = []

@@ -17,6 +17,7 @@ from typing import Any
 from kdmarl_bench.results.formats.base import ExportFormat, register_format
 from kdmarl_bench.results.records import CI, TEACHER, Leaderboard, Summary, has_ci
 from kdmarl_bench.results.render import task_label
+from kdmarl_bench.safeio import confine, write_text_atomic
 
 DIRECTIONS = ("bigger", "smaller")
 
@@ -89,9 +90,6 @@ def pair_paths(out: Path) -> tuple[Path, Path]:
 
 def write_pair(board: Leaderboard, out: Path) -> list[Path]:
     """Write the bigger- and smaller-is-better lists beside ``out``, atomically, inside its folder."""
-    from kdmarl_bench.results.store import write_text_atomic
-    from kdmarl_bench.safeio import confine
-
     folder = Path(out).parent.resolve()  # once, absolute: the file names below are confined to it once
     # Both targets are checked before either is written: a symlink out of the folder is refused.
     targets = [confine(folder, path.name, what=f"gh-benchmark-{direction} output")

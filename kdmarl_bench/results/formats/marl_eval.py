@@ -87,6 +87,7 @@ def to_marl_eval(board: Leaderboard) -> MarlEvalExport:
     """The marl-eval raw-data dict (see the module docstring) and what was left out and why."""
     dropped: list[str] = []
     # env → task → algorithm → seed → record (successful records only)
+    # local: compare loads scipy, and the export formats load with the CLI
     from kdmarl_bench.results.compare import task_regimes
 
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it

@@ -37,6 +37,8 @@ from kdmarl_bench.results.report.base import (
     ordered_sections,
     register_section,
 )
+from kdmarl_bench.results.report.style import RC
+from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json, slug_problem, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from kdmarl_bench.results.records import Leaderboard
@@ -146,8 +148,6 @@ def _check_not_link(path: Path) -> None:
 
 def _read_manifest(out: Path) -> set[str]:
     """Names an earlier report listed in ``out`` (empty when none)."""
-    from kdmarl_bench.safeio import MAX_CARD_BYTES, read_json, slug_problem
-
     path = out / MANIFEST
     _check_not_link(path)
     if not path.exists():
@@ -181,9 +181,6 @@ def write_report(data: Leaderboard, out_dir: str | os.PathLike, source: str | No
     only those, refuses a folder, ``report.md`` or manifest that is a symlink, and overwrites a ``report.md``
     it did not write only with ``force``. Every file is written atomically (no truncated PNG on a full disk)."""
     import matplotlib
-
-    from kdmarl_bench.results.report.style import RC
-    from kdmarl_bench.results.store import write_json_atomic, write_text_atomic
 
     out = Path(out_dir)
     _check_not_link(out)

@@ -19,6 +19,7 @@ from kdmarl_bench.results.records import (
 )
 from kdmarl_bench.results.records import is_finite_number as _ok
 from kdmarl_bench.results.render import DASH
+from kdmarl_bench.safeio import write_bytes_atomic
 
 FLOPS_LABEL = "cost: FLOPs per team decision (all agents summed, log scale)"
 RETENTION_LABEL = "retention (fraction of the teacher's score)"
@@ -112,8 +113,6 @@ def figure(width: float, height: float):
 def save(fig, path: Path) -> Path:
     """Draw ``fig`` into ``path`` atomically (a fresh temp file renamed into place: a full disk leaves the old
     plot or none, never a truncated PNG, and a link at ``path`` is replaced, not written through)."""
-    from kdmarl_bench.results.store import write_bytes_atomic
-
     return write_bytes_atomic(path, None, fill=lambda f: fig.savefig(f, format="png", facecolor="white",
                                                                       bbox_inches="tight", pad_inches=0.15))
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdmarl_bench.cli import main
+from kdmarl_bench.docs import cli_reference
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.results.curves import curve_table_markdown
 from kdmarl_bench.results.headline import (
@@ -90,9 +92,6 @@ BLOCKS: dict[str, Block] = {
 
 
 def _cli_reference() -> str:
-    from kdmarl_bench.cli import main
-    from kdmarl_bench.docs import cli_reference
-
     return cli_reference(main)
 
 

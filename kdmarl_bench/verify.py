@@ -24,7 +24,6 @@ import random
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +33,8 @@ from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.results import noise
 from kdmarl_bench.results.records import Leaderboard, Record
 from kdmarl_bench.results.stats import diff_ci, mean_ci
+from kdmarl_bench.results.verification import Retrained, Verification
 from kdmarl_bench.suite import Cell, ProfileSettings, Suite
-
-
-@dataclass
-class Verification:
-    task: str
-    method: str
-    size: str
-    seed: int
-    checkpoint: str
-    recorded: float
-    ci95: tuple[float, float]
-    fresh: float
-    fresh_seed: int
-    inside: bool
-    """Fresh score within the recorded episodes' 95% CI (the literal check)."""
-    diff_ci95: tuple[float, float]
-    """95% bootstrap CI of (fresh − recorded) mean episode score."""
-    holds: bool
-    """``diff_ci95``'s upper bound is >= 0 (fresh not significantly worse): the verdict."""
-    view: str = "full"
-    """The record's observation view (tables show ``TASK@VIEW`` when not ``full``)."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def record_problem(r: Record, fresh_seed: int) -> str | None:
@@ -155,37 +131,6 @@ def verify_leaderboard(board: Leaderboard, path: str | Path, sample: int = 4, fr
 
 # ---------------------------------------------------------------------------------------------
 # verify --retrain: retrain sampled cells here, judge each against the board's seed-to-seed spread
-
-
-@dataclass
-class Retrained:
-    """One cell of a board trained again on this machine and judged against its own (task,
-    method, size)'s seeds: a 95% prediction interval for a *new* seed (``noise.prediction_interval``:
-    seed-to-seed variance, floored by episode sampling, partially pooled with the task's other
-    cells) — reproducibility across hosts is statistical, not bit identity."""
-
-    task: str
-    method: str
-    size: str
-    seed: int
-    recorded: float
-    """The board's score for this seed."""
-    retrained: float
-    """The score of the student trained here from the same cell (same seed, config, budget, eval seed)."""
-    cell_mean: float
-    """Mean score over the board's seeds of this (task, method, size)."""
-    n_seeds: int
-    interval: tuple[float, float]
-    """95% prediction interval for one new seed of this cell."""
-    df: float
-    verdict: str
-    """``holds`` (inside), ``outside`` (exit 1), or ``inconclusive`` (no degrees of freedom: one seed, no prior)."""
-    identical: bool
-    """Bit-identical to the recorded score (expected on the host that made the board)."""
-    notes: list[str]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 RunCell = Callable[[Suite, Cell, Path], Record]

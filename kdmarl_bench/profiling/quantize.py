@@ -26,7 +26,7 @@ from kdmarl_bench.profiling.runtimes import (
 )
 from kdmarl_bench.results.stats import retention
 
-__all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team", "with_int8_retention"]
+__all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team"]
 
 QUANTIZE_MODES = ("int8",)
 """Values a suite's ``[profile] quantize`` list may hold."""

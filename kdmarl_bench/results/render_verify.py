@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from kdmarl_bench.results.fit import Column, FitResult, fit_table
 from kdmarl_bench.results.render import task_label
-
-if TYPE_CHECKING:
-    from kdmarl_bench.verify import Retrained, Verification
+from kdmarl_bench.results.verification import Retrained, Verification
 
 _VERDICT_STYLE = {"holds": "[green]holds[/]", "outside": "[red]outside[/]", "inconclusive": "[yellow]inconclusive[/]"}
 

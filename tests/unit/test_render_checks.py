@@ -16,7 +16,7 @@ from kdmarl_bench.results.render_profile import (
     profile_lines,
 )
 from kdmarl_bench.results.render_verify import verify_table
-from kdmarl_bench.verify import Verification
+from kdmarl_bench.results.verification import Verification
 
 
 def _text(fitted, width: int = 240) -> str:

@@ -1,6 +1,6 @@
 """How often does `kdmarl-bench gate` cry wolf on an honest rerun, and how often does it catch a real regression?
 
-Everything runs through the real ``kdmarl_bench.results.gate.gate`` at its default thresholds
+Everything runs through the real ``kdmarl_bench.results.gate.checks.gate`` at its default thresholds
 (retention drop 0.05, FLOPs +0, latency +25%) on pseudo-boards resampled from the committed ones:
 
 * **honest reruns** — baseline and current are both drawn from the same cell distribution: for
@@ -57,8 +57,8 @@ from rich.table import Table
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import StudentPolicy
-from kdmarl_bench.results.gate import FAIL, INCONCLUSIVE, PASS, gate
-from kdmarl_bench.results.records import TEACHER, Leaderboard, Record
+from kdmarl_bench.results.gate.checks import FAIL, INCONCLUSIVE, PASS, gate
+from kdmarl_bench.results.model.records import TEACHER, Leaderboard, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "untrained_students.json"

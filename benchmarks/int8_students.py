@@ -18,8 +18,8 @@ from pathlib import Path
 
 from kdmarl_bench.profiling.quantize import int8_result
 from kdmarl_bench.profiling.runtimes import RuntimeTeam, time_team
-from kdmarl_bench.results.io import read_leaderboard
-from kdmarl_bench.results.stats import retention
+from kdmarl_bench.results.analysis.stats import retention
+from kdmarl_bench.results.store.boards import read_leaderboard
 from kdmarl_bench.teachers.zoo import load_policy_ref
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
-from kdmarl_bench.results.records import Cost, CurvePoint, Record, Student
-from kdmarl_bench.results.store import cell_key
+from kdmarl_bench.results.model.records import Cost, CurvePoint, Record, Student
+from kdmarl_bench.results.store.cells import cell_key
 from kdmarl_bench.safeio import task_dirname
 from kdmarl_bench.suite import Cell, ProfileSettings
 from kdmarl_bench.teachers.resolve import CheckpointBlob, TeacherRef

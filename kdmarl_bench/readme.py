@@ -22,17 +22,17 @@ from pathlib import Path
 from kdmarl_bench.cli import main
 from kdmarl_bench.docs import cli_reference
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.curves import curve_table_markdown
-from kdmarl_bench.results.headline import (
-    headline,
+from kdmarl_bench.results.analysis.headline import headline
+from kdmarl_bench.results.render.markdown import (
+    curve_table_markdown,
     headline_curve_markdown,
     headline_markdown,
+    leaderboard_markdown,
     verdict_markdown,
 )
-from kdmarl_bench.results.io import read_leaderboard
-from kdmarl_bench.results.render import leaderboard_markdown
-from kdmarl_bench.results.report.deployment import int8_markdown
-from kdmarl_bench.results.report.improvement import poi_markdown
+from kdmarl_bench.results.render.report.deployment import int8_markdown
+from kdmarl_bench.results.render.report.improvement import poi_markdown
+from kdmarl_bench.results.store.boards import read_leaderboard
 
 BLOCK_RE = re.compile(
     r"(?P<begin><!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(?P<end><!-- END generated:(?P=name) -->)",

@@ -27,11 +27,11 @@ from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import BackendUnavailable, KdmarlError, TrainingError, UsageError
 from kdmarl_bench.executors.base import Executor, InlineExecutor
 from kdmarl_bench.executors.events import JobDone, JobEnd, JobFailed, JobProgress, JobStarted, WorkerEvent
-from kdmarl_bench.results.aggregate import build, with_int8_retention
-from kdmarl_bench.results.io import write_leaderboard
-from kdmarl_bench.results.provenance import collect_provenance
-from kdmarl_bench.results.records import LatencyEntry, Leaderboard, Record
-from kdmarl_bench.results.store import ResultStore, claim_out_dir
+from kdmarl_bench.results.analysis.aggregate import build, with_int8_retention
+from kdmarl_bench.results.model.records import LatencyEntry, Leaderboard, Record
+from kdmarl_bench.results.store.boards import write_leaderboard
+from kdmarl_bench.results.store.cells import ResultStore, claim_out_dir
+from kdmarl_bench.results.store.provenance import collect_provenance
 from kdmarl_bench.safeio import confine, resolve_out
 from kdmarl_bench.suite import Cell, Suite, plan
 from kdmarl_bench.teachers.resolve import (

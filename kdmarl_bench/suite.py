@@ -86,7 +86,7 @@ def _quantize_modes() -> Any:
 
 
 def _primary_metrics() -> Any:
-    from kdmarl_bench.results.records import PRIMARY_METRICS  # imports the method registry (torch)
+    from kdmarl_bench.results.model.records import PRIMARY_METRICS  # imports the method registry (torch)
 
     return PRIMARY_METRICS
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kdmarl_bench.errors import BackendUnavailable
-from kdmarl_bench.results.records import CurvePoint
+from kdmarl_bench.results.model.records import CurvePoint
 from kdmarl_bench.safeio import confine
 
 INSTALL_HINT = 'pip install "kdmarl-bench[tensorboard]" (or: pip install tensorboard)'

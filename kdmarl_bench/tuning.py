@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.registry import suggest
-from kdmarl_bench.results.aggregate import complete_record
-from kdmarl_bench.results.store import cell_key
+from kdmarl_bench.results.analysis.aggregate import complete_record
+from kdmarl_bench.results.store.cells import cell_key
 from kdmarl_bench.runner import fill_teacher_scores
 from kdmarl_bench.safeio import write_json_atomic
 from kdmarl_bench.suite import ProfileSettings

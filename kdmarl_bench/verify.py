@@ -30,10 +30,10 @@ from typing import Any
 from kdmarl_bench.checkpoint import load_checkpoint
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.evaluate import evaluate
-from kdmarl_bench.results import noise
-from kdmarl_bench.results.records import Leaderboard, Record
-from kdmarl_bench.results.stats import diff_ci, mean_ci
-from kdmarl_bench.results.verification import Retrained, Verification
+from kdmarl_bench.results.analysis import noise
+from kdmarl_bench.results.analysis.stats import diff_ci, mean_ci
+from kdmarl_bench.results.model.records import Leaderboard, Record
+from kdmarl_bench.results.model.verification import Retrained, Verification
 from kdmarl_bench.suite import Cell, ProfileSettings, Suite
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kdmarl_bench.results.aggregate import build
-from kdmarl_bench.results.aggregate import latency_summary as aggregate_latency_summary
-from kdmarl_bench.results.codec import sanitize
-from kdmarl_bench.results.io import read_leaderboard, write_leaderboard
-from kdmarl_bench.results.migrate import migrate
-from kdmarl_bench.results.records import Leaderboard, Record
+from kdmarl_bench.results.analysis.aggregate import build
+from kdmarl_bench.results.analysis.aggregate import latency_summary as aggregate_latency_summary
+from kdmarl_bench.results.model.codec import sanitize
+from kdmarl_bench.results.model.records import Leaderboard, Record
+from kdmarl_bench.results.store.boards import read_leaderboard, write_leaderboard
+from kdmarl_bench.results.store.migrate import migrate
 
 PROVENANCE = {
     "kdmarl_bench": "0.1.0",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
-from kdmarl_bench.results.fit import print_fitted
+from kdmarl_bench.results.render.fit import print_fitted
 
 
 @click.command("envs")
@@ -49,7 +49,7 @@ def envs_cmd(family, as_json):
         return
 
     # torch: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.tables import envs_table
+    from kdmarl_bench.results.render.terminal import envs_table
 
     def dims(v):
         """Sizes per agent, runs of equal sizes as ``size×count`` (27 agents stay short)."""

@@ -30,7 +30,7 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
     # torch/scipy: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.evaluate import evaluate
-    from kdmarl_bench.results.stats import mean_ci
+    from kdmarl_bench.results.analysis.stats import mean_ci
 
     if (checkpoint is None) == (policy is None):
         raise CliError("give either a CHECKPOINT (path or zoo:TASK) or --policy random")

@@ -13,7 +13,7 @@ import click
 from kdmarl_bench.commands.common import CliError, progress_bar
 from kdmarl_bench.deploy_runtimes import checkpoint_formats, runtimes
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.formats import FORMATS
+from kdmarl_bench.results.render.formats import FORMATS
 from kdmarl_bench.safeio import read_json
 
 LEADERBOARD_FORMATS = ", ".join(FORMATS.names())

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
-from kdmarl_bench.results.fit import print_fitted
+from kdmarl_bench.results.render.fit import print_fitted
+from kdmarl_bench.results.render.terminal import method_info_table, methods_table
+
+
+def _fmt_default(value: Any) -> str:
+    """A config field's default as TOML writes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 @click.command("methods")
@@ -21,7 +32,6 @@ def methods_cmd(method_id, as_json):
     """
     # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.methods.describe import describe_method, describe_methods
-    from kdmarl_bench.tables import method_info_table, methods_table
 
     infos = [describe_method(method_id)] if method_id else describe_methods()
     if as_json:
@@ -29,7 +39,14 @@ def methods_cmd(method_id, as_json):
         echo_json(rows[0] if method_id else rows)
         return
     con = stdout_console()
-    print_fitted(con, [method_info_table(infos[0], con.width) if method_id else methods_table(infos, con.width)])
+    if method_id:
+        info = infos[0]
+        rows = [[f.name, f.type, _fmt_default(f.default), f.doc] for f in info.fields]
+        print_fitted(con, [method_info_table(f"{info.id}: {info.summary}", rows, con.width)])
+        return
+    rows = [[m.id, "student" if m.trains_student else "-", "yes" if m.uses_teacher else "no", m.kind,
+             str(len(m.fields)), m.summary] for m in infos]
+    print_fitted(con, [methods_table(rows, con.width)])
 
 
 COMMANDS = [methods_cmd]

@@ -7,7 +7,7 @@ import click
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, progress_bar, stdout_console
 from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.registry import suggest
-from kdmarl_bench.results.fit import print_fitted
+from kdmarl_bench.results.render.fit import print_fitted
 from kdmarl_bench.suite import batch_sizes_problem, threads_problem
 
 DEFAULT_PATHS = "eager,torchscript"
@@ -108,7 +108,7 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
         echo_json(out)
         return
     # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.render_profile import latency_notes, latency_table, profile_lines
+    from kdmarl_bench.results.render.terminal import latency_notes, latency_table, profile_lines
 
     con = stdout_console()
     for line in profile_lines(out):

@@ -6,7 +6,7 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from kdmarl_bench.results.records import Record
+from kdmarl_bench.results.model.records import Record
 from kdmarl_bench.runner import RunEvents
 from kdmarl_bench.suite import Cell
 

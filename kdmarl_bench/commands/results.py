@@ -21,14 +21,14 @@ from kdmarl_bench.commands.export_checkpoint import (
     reject_checkpoint,
 )
 from kdmarl_bench.deploy_runtimes import checkpoint_formats
-from kdmarl_bench.results.fit import print_fitted, print_markdown_fitted
-from kdmarl_bench.results.formats import FORMATS as LEADERBOARD_FORMATS
-from kdmarl_bench.results.formats import export as export_text
-from kdmarl_bench.results.formats import export_files, format_help
-from kdmarl_bench.results.io import board_path, read_leaderboard
-from kdmarl_bench.results.records import Leaderboard
-from kdmarl_bench.results.render import board_labels, print_compare
-from kdmarl_bench.results.render_verify import retrain_messages, retrain_table, verify_table
+from kdmarl_bench.results.model.records import Leaderboard
+from kdmarl_bench.results.render.fit import print_fitted, print_markdown_fitted
+from kdmarl_bench.results.render.formats import FORMATS as LEADERBOARD_FORMATS
+from kdmarl_bench.results.render.formats import export as export_text
+from kdmarl_bench.results.render.formats import export_files, format_help
+from kdmarl_bench.results.render.terminal import print_compare, retrain_messages, retrain_table, verify_table
+from kdmarl_bench.results.render.text import board_labels
+from kdmarl_bench.results.store.boards import board_path, read_leaderboard
 
 
 @click.command()
@@ -47,8 +47,8 @@ def compare(leaderboards: tuple[Path, ...], common_only: bool, as_json: bool) ->
     SMAX against real StarCraft II.
     """
     # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.compare import compare as compare_leaderboards
-    from kdmarl_bench.results.compare import provenance_line
+    from kdmarl_bench.results.analysis.compare import compare as compare_leaderboards
+    from kdmarl_bench.results.analysis.compare import provenance_line
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
@@ -144,9 +144,10 @@ def gate(
     A check the seeds cannot decide is inconclusive: exit 0, or exit 1 with --strict.
     """
     # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.gate import gate as run_gate
-    from kdmarl_bench.results.gate import gate_junit, gate_markdown
-    from kdmarl_bench.results.render_gate import print_gate, views_of
+    from kdmarl_bench.results.gate.checks import gate as run_gate
+    from kdmarl_bench.results.render.junit import gate_junit
+    from kdmarl_bench.results.render.markdown import gate_markdown
+    from kdmarl_bench.results.render.terminal import print_gate, views_of
 
     cur_data = read_leaderboard(current)
     base_data = read_leaderboard(baseline)
@@ -212,12 +213,14 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
     plus latency (p50/p90/p99, Timer cross-check), failed cells and provenance in report.md.
     """
     # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.report import default_out_dir, write_report
+    from kdmarl_bench.results.render.report import default_out_dir, write_report
 
     data = read_leaderboard(leaderboard)
     if headline_only:
         # scipy: loaded when this command runs, not at the CLI's start-up
-        from kdmarl_bench.results.headline import headline, headline_dicts, headline_markdown, verdict_lines
+        from kdmarl_bench.results.analysis.headline import headline, headline_dicts
+        from kdmarl_bench.results.render.markdown import headline_markdown
+        from kdmarl_bench.results.render.text import verdict_lines
 
         rows = headline(data, headline_size)
         if headline_size is not None and not rows:

@@ -10,8 +10,8 @@ import click
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.executors import make_executor
-from kdmarl_bench.results.io import read_leaderboard
-from kdmarl_bench.results.store import claim_out_dir
+from kdmarl_bench.results.store.boards import read_leaderboard
+from kdmarl_bench.results.store.cells import claim_out_dir
 from kdmarl_bench.suite import load_suite
 
 _MAX_THREADS = 4 * (os.cpu_count() or 1)

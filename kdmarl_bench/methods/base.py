@@ -31,7 +31,7 @@ from kdmarl_bench.envs.base import EnvSpec, VecEnv
 from kdmarl_bench.errors import NonFiniteLoss
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.registry import Registry, suggest
-from kdmarl_bench.results.records import CurvePoint, TrainStats
+from kdmarl_bench.results.model.records import CurvePoint, TrainStats
 from kdmarl_bench.safeio import MAX_WIDTH
 
 

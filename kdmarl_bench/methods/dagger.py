@@ -38,7 +38,7 @@ from kdmarl_bench.methods.base import (
 )
 from kdmarl_bench.methods.losses import kl_distill
 from kdmarl_bench.methods.rollout import LabelledBuffer, OnPolicyCollector, plan_num_envs, plan_rollouts
-from kdmarl_bench.results.records import WHOLE_ROLLOUTS
+from kdmarl_bench.results.model.records import WHOLE_ROLLOUTS
 
 BETA_SCHEDULES = FIELD_CHOICES["beta_schedule"]
 

@@ -97,7 +97,7 @@ from kdmarl_bench.methods.rollout import (
     plan_rollouts,
 )
 from kdmarl_bench.models.policy import TeamPolicy
-from kdmarl_bench.results.records import WHOLE_ROLLOUTS
+from kdmarl_bench.results.model.records import WHOLE_ROLLOUTS
 from kdmarl_bench.teachers.mappo import gae
 
 ROLE_TERMS = FIELD_CHOICES["role_term"]

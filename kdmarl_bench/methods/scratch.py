@@ -30,7 +30,7 @@ from kdmarl_bench.methods.base import (
 from kdmarl_bench.methods.rollout import plan_num_envs, plan_rollouts
 from kdmarl_bench.models.mlp import MLP
 from kdmarl_bench.models.value_norm import ValueNorm
-from kdmarl_bench.results.records import WHOLE_ROLLOUTS
+from kdmarl_bench.results.model.records import WHOLE_ROLLOUTS
 from kdmarl_bench.teachers.mappo import MappoConfig, TrainLog, train_mappo
 
 

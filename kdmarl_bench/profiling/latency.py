@@ -38,7 +38,7 @@ from torch import nn
 
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.profiling.flops import input_dtype, to_device
-from kdmarl_bench.results.stats import timer_mismatch
+from kdmarl_bench.results.analysis.stats import timer_mismatch
 
 __all__ = ["cpu_name", "cuda_available", "time_batched", "time_decentralized", "time_interleaved"]
 

@@ -36,8 +36,8 @@ from kdmarl_bench.profiling.deploy import deploy, deploy_entry
 from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
 from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interleaved
-from kdmarl_bench.results.stats import is_noisy
-from kdmarl_bench.results.store import canonical_json, cell_key
+from kdmarl_bench.results.analysis.stats import is_noisy
+from kdmarl_bench.results.store.cells import canonical_json, cell_key
 from kdmarl_bench.safeio import make_dir_inside, write_json_atomic
 from kdmarl_bench.suite import ProfileSettings
 

@@ -24,7 +24,7 @@ from kdmarl_bench.profiling.runtimes import (
     export_units,
     time_team,
 )
-from kdmarl_bench.results.stats import retention
+from kdmarl_bench.results.analysis.stats import retention
 
 __all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team"]
 

@@ -1,5 +1,2 @@
-"""Results: per-cell store, statistics, the JSON leaderboard, rendering, compare and gate."""
-
-from kdmarl_bench.results.store import ResultStore, cell_key
-
-__all__ = ["ResultStore", "cell_key"]
+"""Results: the cell store, the data model, the analysis, rendering and the gate, one stage per subpackage
+(``model`` < ``analysis`` < ``store`` < ``gate`` < ``render``; ARCHITECTURE.md draws them)."""

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kdmarl_bench.results.headline import headline
-from kdmarl_bench.results.io import read_leaderboard
+from kdmarl_bench.results.analysis.headline import headline
+from kdmarl_bench.results.store.boards import read_leaderboard
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -89,7 +89,7 @@ ISSUE19_FIELDS = {"role_term", "imitation_replay", "replay_size", "imitation_lr"
 
 def pre_issue19_key(spec) -> str:
     from kdmarl_bench.cells import RECORD_VERSION
-    from kdmarl_bench.results.store import cell_key
+    from kdmarl_bench.results.store.cells import cell_key
 
     config = {k: v for k, v in spec.method_config.items() if k not in ISSUE19_FIELDS}
     return cell_key({"record_version": RECORD_VERSION, **spec.cell.config(),

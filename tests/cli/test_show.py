@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.io import read_leaderboard
+from kdmarl_bench.results.store.boards import read_leaderboard
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "baselines" / "quickstart.json"
@@ -89,7 +89,7 @@ def test_compare_uses_short_labels_with_a_legend(width):
 
 
 def test_report_defaults_next_to_its_board_and_removes_stale_plots(tmp_path):
-    from kdmarl_bench.results.report import default_out_dir, write_report
+    from kdmarl_bench.results.render.report import default_out_dir, write_report
 
     assert default_out_dir(tmp_path / "baselines" / "mpe.json") == (tmp_path / "baselines" / "mpe" / "report").resolve()
     assert default_out_dir(tmp_path / "run" / "leaderboard.json") == (tmp_path / "run" / "report").resolve()
@@ -104,7 +104,7 @@ def test_report_defaults_next_to_its_board_and_removes_stale_plots(tmp_path):
 
 
 def test_report_plots_retention_vs_bytes_when_the_board_has_memory(tmp_path):
-    from kdmarl_bench.results.report import write_report
+    from kdmarl_bench.results.render.report import write_report
 
     rep = write_report(read_leaderboard(ROOT / "baselines" / "deploy.json"), tmp_path / "deploy")
     names = {p.name for p in rep.plots}

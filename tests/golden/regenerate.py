@@ -74,9 +74,9 @@ if str(ROOT) not in sys.path:  # run as a script: `tests.golden` imports like un
 # The library entry points the goldens rely on beside the CLI. A refactor that moves them updates
 # these imports only (never the golden files).
 from kdmarl_bench.cli import main  # noqa: E402
-from kdmarl_bench.results.formats import FORMATS  # noqa: E402  the leaderboard export formats
-from kdmarl_bench.results.io import read_leaderboard, write_leaderboard  # noqa: E402
-from kdmarl_bench.results.report import build_markdown  # noqa: E402
+from kdmarl_bench.results.render.formats import FORMATS  # noqa: E402  the leaderboard export formats
+from kdmarl_bench.results.render.report import build_markdown  # noqa: E402
+from kdmarl_bench.results.store.boards import read_leaderboard, write_leaderboard  # noqa: E402
 
 BASELINES = ROOT / "baselines"
 GOLDEN_DIR = ROOT / "tests" / "golden"

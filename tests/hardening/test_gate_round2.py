@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results.gate import gate as gate_typed
+from kdmarl_bench.results.gate.checks import gate as gate_typed
 from tests.factories import typed
 
 

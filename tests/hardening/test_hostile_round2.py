@@ -166,7 +166,7 @@ def test_report_on_a_full_disk_leaves_no_truncated_png(tmp_path, monkeypatch):
     what it held before (no truncated PNG, no temp file)."""
     import errno
 
-    import kdmarl_bench.results.store as store
+    import kdmarl_bench.results.store.cells as store
 
     out = tmp_path / "rep"
     assert CliRunner().invoke(main, ["report", str(QUICKSTART), "--out", str(out)]).exit_code == 0

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from kdmarl_bench import safeio
 from kdmarl_bench.cli import main
-from kdmarl_bench.results import store
+from kdmarl_bench.results.store import cells as store
 from kdmarl_bench.teachers.resolve import CheckpointBlob, write_checkpoint_blob
 from tests.factories import random_teacher, tiny_suite_toml
 

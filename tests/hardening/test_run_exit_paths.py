@@ -25,7 +25,7 @@ from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import EXIT_INTERNAL_ERROR, main
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.models.policy import TeacherPolicy
-from kdmarl_bench.results.store import claim_out_dir
+from kdmarl_bench.results.store.cells import claim_out_dir
 
 TASK = "mpe/simple_speaker_listener_v4"
 REPO = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def test_read_only_out_fails_before_the_first_cell(tmp_path, suite):
 def test_disk_full_mid_run_exits_2_naming_the_file_and_keeps_finished_cells(tmp_path, suite, monkeypatch):
     import errno
 
-    from kdmarl_bench.results.store import ResultStore
+    from kdmarl_bench.results.store.cells import ResultStore
 
     real = ResultStore.save
 
@@ -133,7 +133,7 @@ def test_second_run_on_a_held_folder_exits_2(tmp_path, suite):
 
 def test_lock_is_released_and_taken_across_processes(tmp_path):
     out = tmp_path / "out"
-    code = ("import sys, time; from kdmarl_bench.results.store import claim_out_dir\n"
+    code = ("import sys, time; from kdmarl_bench.results.store.cells import claim_out_dir\n"
             f"with claim_out_dir({str(out)!r}):\n    print('held', flush=True); time.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from kdmarl_bench.results.schema import validate
+from kdmarl_bench.results.model.schema import validate
 from kdmarl_bench.runner import run_suite
 from kdmarl_bench.suite import parse_suite
 from tests.factories import board_json, load_board, tiny_suite_toml

@@ -211,7 +211,7 @@ def test_ray_missing_exits_3(tmp_path, monkeypatch):
 
 def test_run_one_cell_reproduces_a_record_here(ci_runs, tmp_path):
     """``verify --retrain``'s entry point: one cell from a board's record, in this process."""
-    from kdmarl_bench.results.records import Record
+    from kdmarl_bench.results.model.records import Record
     from kdmarl_bench.runner import cell_spec_for_record, run_one_cell
 
     _, board = ci_runs[2]

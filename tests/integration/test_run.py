@@ -16,7 +16,7 @@ from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.cli import main
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.models.policy import TeacherPolicy
-from kdmarl_bench.results.schema import validate
+from kdmarl_bench.results.model.schema import validate
 from kdmarl_bench.runner import RunEvents, run_suite
 from kdmarl_bench.suite import load_suite
 from tests.factories import board_json, load_board, random_teacher, tiny_suite_toml

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.records import Record
+from kdmarl_bench.results.model.records import Record
 from kdmarl_bench.runner import run_suite
 from kdmarl_bench.suite import load_suite
 from kdmarl_bench.verify import judge_retrained, reconstruct_cell

@@ -111,10 +111,10 @@ def test_every_benchmark_script_is_named(doc_text):
 
 def test_the_checks_can_fail():
     paths, dotted = named_in("see `kdmarl_bench/nope.py`, `kdmarl_bench.results.nope` and "
-                             "`kdmarl_bench.results.gate.gate`")
+                             "`kdmarl_bench.results.gate.checks.gate`")
     assert paths == {"kdmarl_bench/nope.py"} and not path_exists("kdmarl_bench/nope.py")
     assert not dotted_exists("kdmarl_bench.results.nope")
-    assert dotted_exists("kdmarl_bench.results.gate.gate") and dotted_exists("kdmarl_bench.results")
-    assert not dotted_exists("kdmarl_bench.results.gate.no_such_function")
+    assert dotted_exists("kdmarl_bench.results.gate.checks.gate") and dotted_exists("kdmarl_bench.results")
+    assert not dotted_exists("kdmarl_bench.results.gate.checks.no_such_function")
     assert not _mentions("`kdmarl_bench/results/gate.py`", "kdmarl_bench/results/stats.py")
     assert path_exists("kdmarl_bench/methods/NAME.py") and not path_exists("kdmarl_bench/nope/NAME.py")

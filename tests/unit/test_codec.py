@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from kdmarl_bench.results import codec, records
-from kdmarl_bench.results.codec import JsonCodec, json_field, omit_default, omit_none
-from kdmarl_bench.results.io import parse_leaderboard, read_json, read_leaderboard, sanitize
-from kdmarl_bench.results.migrate import migrate
-from kdmarl_bench.results.records import CI, Leaderboard
-from kdmarl_bench.results.schema import SCHEMA_VERSION, schema
+from kdmarl_bench.results.model import codec, records
+from kdmarl_bench.results.model.codec import JsonCodec, json_field, omit_default, omit_none
+from kdmarl_bench.results.model.records import CI, Leaderboard
+from kdmarl_bench.results.model.schema import SCHEMA_VERSION, schema
+from kdmarl_bench.results.store.boards import parse_leaderboard, read_json, read_leaderboard, sanitize
+from kdmarl_bench.results.store.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS = sorted((ROOT / "baselines").glob("*.json"))

@@ -13,9 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from kdmarl_bench.cli import main
-from kdmarl_bench.results import stats
-from kdmarl_bench.results.io import leaderboard_from_dict
-from kdmarl_bench.results.schema import validate
+from kdmarl_bench.results.model.records import curve_auc
+from kdmarl_bench.results.model.schema import validate
+from kdmarl_bench.results.store.boards import leaderboard_from_dict
 from kdmarl_bench.suite import MAX_EVAL_POINTS, load_suite, plan
 from tests.factories import make_leaderboard, make_record, typed
 
@@ -214,11 +214,11 @@ def test_teacher_stream_in_one_stage_equals_collect_teacher_dataset():
 
 
 def test_curve_auc_is_the_mean_over_the_range():
-    assert stats.curve_auc([0, 10], [0.5, 0.5]) == 0.5
-    assert stats.curve_auc([10, 20, 40], [0.0, 1.0, 1.0]) == pytest.approx((5 + 20) / 30)
-    assert math.isnan(stats.curve_auc([10], [0.3]))
-    assert math.isnan(stats.curve_auc([10, 20], [0.3, math.nan]))
-    assert math.isnan(stats.curve_auc([20, 10], [0.3, 0.4]))
+    assert curve_auc([0, 10], [0.5, 0.5]) == 0.5
+    assert curve_auc([10, 20, 40], [0.0, 1.0, 1.0]) == pytest.approx((5 + 20) / 30)
+    assert math.isnan(curve_auc([10], [0.3]))
+    assert math.isnan(curve_auc([10, 20], [0.3, math.nan]))
+    assert math.isnan(curve_auc([20, 10], [0.3, 0.4]))
 
 
 POINTS = (1000, 2000, 4000)
@@ -264,7 +264,7 @@ def test_per_point_retention_auc_and_cis_over_seeds():
     assert row.retention_curve[-1].retention_mean == pytest.approx(row.retention_mean)
     for p in row.retention_curve:
         assert p.retention_ci95.lo < p.retention_mean < p.retention_ci95.hi
-    per_seed = [stats.curve_auc(POINTS, c) for c in ([0.2, 0.6, 0.9], [0.4, 0.8, 0.95], [0.3, 0.7, 1.0])]
+    per_seed = [curve_auc(POINTS, c) for c in ([0.2, 0.6, 0.9], [0.4, 0.8, 0.95], [0.3, 0.7, 1.0])]
     assert row.curve_auc == pytest.approx(np.mean(per_seed))
     assert row.curve_auc_ci95.lo < row.curve_auc < row.curve_auc_ci95.hi
     flat = rows[("smax/3m", "bc", "auto")]
@@ -304,7 +304,7 @@ def test_schema_refuses_a_malformed_curve():
 def test_show_json_carries_the_curves(tmp_path):
     import json
 
-    from kdmarl_bench.results.io import write_leaderboard
+    from kdmarl_bench.results.store.boards import write_leaderboard
 
     path = write_leaderboard(tmp_path / "b.json", typed(make_leaderboard(curve_records())))
     res = CliRunner().invoke(main, ["show", str(path), "--json"])
@@ -319,7 +319,7 @@ def test_show_json_carries_the_curves(tmp_path):
 
 
 def test_curve_lines_pick_auto_and_skip_boards_without_curves():
-    from kdmarl_bench.results.curves import curve_lines
+    from kdmarl_bench.results.analysis.curves import curve_lines
 
     lines = curve_lines(leaderboard_from_dict(make_leaderboard(curve_records())))
     assert set(lines) == {"smax/3m", "mpe/simple_spread"}
@@ -331,7 +331,7 @@ def test_curve_lines_pick_auto_and_skip_boards_without_curves():
 
 
 def test_report_writes_the_curves_png_and_links_it(tmp_path):
-    from kdmarl_bench.results.report import write_report
+    from kdmarl_bench.results.render.report import write_report
 
     rep = write_report(typed(make_leaderboard(curve_records())), tmp_path / "r")
     png = tmp_path / "r" / "learning_curves.png"

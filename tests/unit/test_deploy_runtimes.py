@@ -194,8 +194,8 @@ def test_int8_model_is_smaller_and_close_but_not_identical():
 
 
 def test_int8_retention_is_filled_like_the_fp32_one():
-    from kdmarl_bench.results.aggregate import with_int8_retention
-    from kdmarl_bench.results.records import Record
+    from kdmarl_bench.results.analysis.aggregate import with_int8_retention
+    from kdmarl_bench.results.model.records import Record
     from tests.factories import make_record
 
     def rec(metric_task: str, teacher: float, int8: dict | None, random_score: float | None = None) -> Record:
@@ -214,7 +214,7 @@ def test_int8_retention_is_filled_like_the_fp32_one():
 
 def test_leaderboard_schema_takes_the_runtime_paths_with_their_extra_fields():
     from kdmarl_bench.errors import UsageError
-    from kdmarl_bench.results.schema import validate
+    from kdmarl_bench.results.model.schema import validate
     from tests.factories import make_leaderboard
 
     lb = make_leaderboard()

@@ -10,10 +10,10 @@ import json
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.formats import FORMATS, export, export_files
-from kdmarl_bench.results.formats.csv_rows import CSV_COLUMNS
-from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
-from kdmarl_bench.results.formats.marl_eval import to_marl_eval
+from kdmarl_bench.results.render.formats import FORMATS, export, export_files
+from kdmarl_bench.results.render.formats.csv_rows import CSV_COLUMNS
+from kdmarl_bench.results.render.formats.gh_benchmark import to_gh_benchmark
+from kdmarl_bench.results.render.formats.marl_eval import to_marl_eval
 from tests.factories import make_leaderboard, make_record, standard_records, typed
 
 

@@ -13,13 +13,14 @@ from scipy.stats import t as scipy_t
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results import stats
-from kdmarl_bench.results.aggregate import build
-from kdmarl_bench.results.gate import cell_samples, gate
-from kdmarl_bench.results.headline import headline, headline_markdown
-from kdmarl_bench.results.io import leaderboard_from_dict, read_leaderboard, write_leaderboard
-from kdmarl_bench.results.render import flagged_lines, leaderboard_rows
-from kdmarl_bench.results.schema import validate
+from kdmarl_bench.results.analysis import stats
+from kdmarl_bench.results.analysis.aggregate import build
+from kdmarl_bench.results.analysis.headline import headline
+from kdmarl_bench.results.gate.checks import cell_samples, gate
+from kdmarl_bench.results.model.schema import validate
+from kdmarl_bench.results.render.markdown import headline_markdown
+from kdmarl_bench.results.render.text import flagged_lines, leaderboard_rows
+from kdmarl_bench.results.store.boards import leaderboard_from_dict, read_leaderboard, write_leaderboard
 from kdmarl_bench.suite import load_suite
 from tests.factories import make_leaderboard, make_record, typed
 

@@ -2,7 +2,7 @@
 
 from rich.console import Console
 
-from kdmarl_bench.results.fit import Column, fit_table
+from kdmarl_bench.results.render.fit import Column, fit_table
 
 COLS = [Column("task"), Column("method"), Column("size", 1), Column("score", 0, right=True, compact=0),
         Column("retention", 0, right=True, compact=1), Column("FLOPs", 2, right=True), Column("p50 ms", 3, right=True)]
@@ -53,7 +53,7 @@ legend line
 
 
 def test_markdown_tables_fit_or_become_one_block_per_row():
-    from kdmarl_bench.results.fit import fit_markdown, markdown_records
+    from kdmarl_bench.results.render.fit import fit_markdown, markdown_records
 
     res, before, after = fit_markdown(MD, 200)
     assert before == ["intro line", ""] and after == ["", "legend line"] and res.hidden == ()

@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.gate import gate as gate_typed
-from kdmarl_bench.results.gate import gate_markdown
+from kdmarl_bench.results.gate.checks import gate as gate_typed
+from kdmarl_bench.results.render.markdown import gate_markdown
 from tests.factories import make_leaderboard, make_record, standard_records, typed
 
 
@@ -256,7 +256,7 @@ def test_lowered_retention_fails(base):
 def _junit(result):
     import xml.etree.ElementTree as ET
 
-    from kdmarl_bench.results.gate import gate_junit
+    from kdmarl_bench.results.render.junit import gate_junit
 
     return ET.fromstring(gate_junit(result))
 

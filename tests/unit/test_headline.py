@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kdmarl_bench.results.headline import headline, headline_markdown, verdict_lines
+from kdmarl_bench.results.analysis.headline import headline
+from kdmarl_bench.results.render.markdown import headline_markdown
+from kdmarl_bench.results.render.text import verdict_lines
 from tests.factories import make_leaderboard, make_record, typed
 
 
@@ -79,7 +81,7 @@ def test_markdown_and_missing_kd():
 
 
 def test_headline_carries_retention_per_budget_point_and_auc():
-    from kdmarl_bench.results.headline import headline_curve_markdown
+    from kdmarl_bench.results.render.markdown import headline_curve_markdown
 
     recs = []
     for seed in range(3):

@@ -12,10 +12,12 @@ import pytest
 from scipy.stats import t as scipy_t
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.compare import compare
-from kdmarl_bench.results.provenance import collect_provenance
-from kdmarl_bench.results.render import human_count, leaderboard_markdown, leaderboard_rows, leaderboard_table
-from kdmarl_bench.results.schema import validate
+from kdmarl_bench.results.analysis.compare import compare
+from kdmarl_bench.results.model.schema import validate
+from kdmarl_bench.results.render.markdown import leaderboard_markdown
+from kdmarl_bench.results.render.terminal import leaderboard_table
+from kdmarl_bench.results.render.text import human_count, leaderboard_rows
+from kdmarl_bench.results.store.provenance import collect_provenance
 from tests.factories import (
     PROVENANCE,
     build_board,
@@ -210,7 +212,7 @@ def test_collect_provenance_fits_schema():
 def test_git_commit_unknown_outside_checkout(monkeypatch: pytest.MonkeyPatch):
     import subprocess
 
-    from kdmarl_bench.results import provenance as lbmod
+    from kdmarl_bench.results.store import provenance as lbmod
 
     def no_git(*args, **kwargs):
         raise FileNotFoundError("git")

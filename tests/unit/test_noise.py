@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from kdmarl_bench.results import noise
+from kdmarl_bench.results.analysis import noise
 
 
 def test_pooled_variance_matches_the_textbook_formula():

@@ -7,16 +7,16 @@ import os
 import pytest
 from rich.console import Console
 
-from kdmarl_bench.results.fit import print_fitted
-from kdmarl_bench.results.render_profile import (
+from kdmarl_bench.results.model.verification import Verification
+from kdmarl_bench.results.render.fit import print_fitted
+from kdmarl_bench.results.render.terminal import (
     NOISY_MARK,
     fmt_kib,
     latency_notes,
     latency_table,
     profile_lines,
+    verify_table,
 )
-from kdmarl_bench.results.render_verify import verify_table
-from kdmarl_bench.results.verification import Verification
 
 
 def _text(fitted, width: int = 240) -> str:

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.report import default_out_dir, write_report
-from kdmarl_bench.results.schema import validate
+from kdmarl_bench.results.model.schema import validate
+from kdmarl_bench.results.render.report import default_out_dir, write_report
 from tests.factories import (
     as_v1,
     latency_summary,
@@ -226,7 +226,7 @@ def test_report_into_a_file_path_is_a_usage_error(lb, tmp_path):
 
 
 def test_tick_count_is_short_for_round_counts():
-    from kdmarl_bench.results.report.style import tick_count
+    from kdmarl_bench.results.render.report.style import tick_count
 
     assert [tick_count(v) for v in (5, 1000, 10_000, 50_000, 1.5e6, 2e9)] == ["5", "1k", "10k", "50k", "1.5M", "2G"]
 
@@ -252,9 +252,9 @@ def test_control_methods_are_the_registrys_methods_without_a_teacher():
 
 
 def test_probability_of_improvement_only_against_baselines(tmp_path):
-    from kdmarl_bench.results.io import leaderboard_from_dict
-    from kdmarl_bench.results.report.improvement import poi_rows
-    from kdmarl_bench.results.report.style import role
+    from kdmarl_bench.results.render.report.improvement import poi_rows
+    from kdmarl_bench.results.render.report.style import role
+    from kdmarl_bench.results.store.boards import leaderboard_from_dict
 
     board = leaderboard_from_dict(_with_control_and_variant())
     assert [role(board, m) for m in ("teacher", "kd-marl", "kd-marl-no-adv", "scratch", "bc")] == [
@@ -273,9 +273,9 @@ def test_too_few_runs_are_said_so(tmp_path):
 
 
 def test_aggregate_axis_is_fitted_to_the_compared_methods():
-    from kdmarl_bench.results.io import leaderboard_from_dict
-    from kdmarl_bench.results.report.aggregate import axis_limits
-    from kdmarl_bench.results.report.style import students
+    from kdmarl_bench.results.render.report.aggregate import axis_limits
+    from kdmarl_bench.results.render.report.style import students
+    from kdmarl_bench.results.store.boards import leaderboard_from_dict
 
     board = leaderboard_from_dict(_with_control_and_variant())
     scratch = next(a for a in board.aggregate if a.method == "scratch")
@@ -285,8 +285,8 @@ def test_aggregate_axis_is_fitted_to_the_compared_methods():
 
 
 def test_pareto_axis_is_fitted_to_the_compared_methods(tmp_path):
-    from kdmarl_bench.results.io import leaderboard_from_dict
-    from kdmarl_bench.results.report.pareto import plot_task_pareto, y_limits
+    from kdmarl_bench.results.render.report.pareto import plot_task_pareto, y_limits
+    from kdmarl_bench.results.store.boards import leaderboard_from_dict
 
     board = leaderboard_from_dict(_with_control_and_variant())
     points = [{"row": r, "y": r.retention_mean, "lo": r.retention_mean, "hi": r.retention_mean}
@@ -297,16 +297,16 @@ def test_pareto_axis_is_fitted_to_the_compared_methods(tmp_path):
 
 
 def test_profiles_panel_per_focus_size_with_the_best_baselines():
-    from kdmarl_bench.results.io import leaderboard_from_dict
-    from kdmarl_bench.results.report.profiles import panels
+    from kdmarl_bench.results.render.report.profiles import panels
+    from kdmarl_bench.results.store.boards import leaderboard_from_dict
 
     (panel,) = panels(leaderboard_from_dict(_with_control_and_variant()))
     assert [a.method for a in panel.entries] == ["kd-marl", "bc", "teacher"]  # no control, no variant
 
 
 def test_sections_registered_in_order_and_markdown_without_plots(lb):
-    from kdmarl_bench.results.report import SECTIONS, build_markdown
-    from kdmarl_bench.results.report.base import ordered_sections
+    from kdmarl_bench.results.render.report import SECTIONS, build_markdown
+    from kdmarl_bench.results.render.report.base import ordered_sections
 
     names = [s.name for s in ordered_sections()]
     assert names[:4] == ["headline", "leaderboard", "learning-curves", "pareto"] and names[-1] == "provenance"

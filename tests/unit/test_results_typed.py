@@ -12,16 +12,17 @@ import pytest
 
 from kdmarl_bench.cli import main
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results import stats
-from kdmarl_bench.results.aggregate import improvements_of
-from kdmarl_bench.results.formats.gh_benchmark import to_gh_benchmark
-from kdmarl_bench.results.headline import headline, headline_markdown
-from kdmarl_bench.results.io import leaderboard_from_dict, read_leaderboard, write_leaderboard
-from kdmarl_bench.results.migrate import migrate
-from kdmarl_bench.results.records import CI, LatencyEntry, Leaderboard, has_ci
-from kdmarl_bench.results.render import fmt_retention, fmt_score
-from kdmarl_bench.results.report import build_markdown
-from kdmarl_bench.results.schema import SCHEMA_VERSION, validate
+from kdmarl_bench.results.analysis import stats
+from kdmarl_bench.results.analysis.aggregate import improvements_of
+from kdmarl_bench.results.analysis.headline import headline
+from kdmarl_bench.results.model.records import CI, LatencyEntry, Leaderboard, has_ci
+from kdmarl_bench.results.model.schema import SCHEMA_VERSION, validate
+from kdmarl_bench.results.render.formats.gh_benchmark import to_gh_benchmark
+from kdmarl_bench.results.render.markdown import headline_markdown
+from kdmarl_bench.results.render.report import build_markdown
+from kdmarl_bench.results.render.text import fmt_retention, fmt_score
+from kdmarl_bench.results.store.boards import leaderboard_from_dict, read_leaderboard, write_leaderboard
+from kdmarl_bench.results.store.migrate import migrate
 from kdmarl_bench.suite import load_suite
 from tests.factories import as_v1, load_board, make_leaderboard, standard_records, write_board
 
@@ -367,8 +368,8 @@ def _entry(path, p50, passed=None):
 
 
 def test_summary_best_path_skips_failed_equivalence_and_carries_weights():
-    from kdmarl_bench.results.aggregate import _best_path
-    from kdmarl_bench.results.records import Record
+    from kdmarl_bench.results.analysis.aggregate import _best_path
+    from kdmarl_bench.results.model.records import Record
     from tests.factories import make_record
 
     rec = make_record(task="smax/3m", method="bc", seed=0, score=0.8)
@@ -381,7 +382,7 @@ def test_summary_best_path_skips_failed_equivalence_and_carries_weights():
 
 
 def test_markdown_leaves_out_columns_empty_on_every_row():
-    from kdmarl_bench.results.render import leaderboard_markdown
+    from kdmarl_bench.results.render.markdown import leaderboard_markdown
 
     board = leaderboard_from_dict(make_leaderboard())  # factory records carry no memory; their one latency entry is eager
     lines = leaderboard_markdown(board).splitlines()

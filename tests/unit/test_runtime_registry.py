@@ -30,7 +30,7 @@ from kdmarl_bench.deploy_runtimes import (
 from kdmarl_bench.deploy_runtimes.base import install_hint
 from kdmarl_bench.errors import BackendUnavailable
 from kdmarl_bench.profiling.deploy import deploy, deploy_entry, deploy_paths, require_paths
-from kdmarl_bench.results.render import fmt_best_path, path_codes
+from kdmarl_bench.results.render.text import fmt_best_path, path_codes
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "kdmarl_bench" / "schemas"
 

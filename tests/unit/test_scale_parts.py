@@ -11,7 +11,7 @@ from kdmarl_bench.cells import CellSpec
 from kdmarl_bench.commands.progress import eta_seconds
 from kdmarl_bench.models.policy import StudentPolicy, TeacherPolicy
 from kdmarl_bench.profiling.phase import annotate, arch_id
-from kdmarl_bench.results.stats import CV_NOISY, is_noisy
+from kdmarl_bench.results.analysis.stats import CV_NOISY, is_noisy
 from kdmarl_bench.runner import Runner
 from kdmarl_bench.suite import load_suite, plan
 

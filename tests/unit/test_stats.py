@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kdmarl_bench.results import stats
+from kdmarl_bench.results.analysis import stats
 
 
 def test_iqm_of_one_to_eight_is_mean_of_middle_half():

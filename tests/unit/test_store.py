@@ -10,8 +10,8 @@ import pytest
 
 from kdmarl_bench import safeio
 from kdmarl_bench.errors import UsageError
-from kdmarl_bench.results.records import Record
-from kdmarl_bench.results.store import ResultStore, cell_key
+from kdmarl_bench.results.model.records import Record
+from kdmarl_bench.results.store.cells import ResultStore, cell_key
 from kdmarl_bench.safeio import write_json_atomic
 from tests.factories import make_record
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kdmarl_bench.results.compare import compare, provenance_line
-from kdmarl_bench.results.formats import export
-from kdmarl_bench.results.io import leaderboard_from_dict
-from kdmarl_bench.results.render import (
+from kdmarl_bench.results.analysis.compare import compare, provenance_line
+from kdmarl_bench.results.render.formats import export
+from kdmarl_bench.results.render.report.deployment import deployment_section, int8_markdown
+from kdmarl_bench.results.render.text import (
     LEADERBOARD_COLUMNS,
     NOISY_MARK,
     agents_rows,
@@ -22,7 +22,7 @@ from kdmarl_bench.results.render import (
     leaderboard_rows,
     noise_notes,
 )
-from kdmarl_bench.results.report.deployment import deployment_section, int8_markdown
+from kdmarl_bench.results.store.boards import leaderboard_from_dict
 from tests.factories import make_leaderboard, make_record, standard_records, typed
 
 P50, SPEEDUP, TRAIN = (LEADERBOARD_COLUMNS.index(c) for c in ("CPU p50 ms", "speed-up ×", "train s"))
@@ -185,7 +185,7 @@ def test_agents_rows_per_agent():
 
 
 def test_performance_profile_steps_at_exact_run_values():
-    from kdmarl_bench.results.report.profiles import step_profile
+    from kdmarl_bench.results.render.report.profiles import step_profile
 
     board = leaderboard_from_dict(make_leaderboard())
     teacher = next(a for a in board.aggregate if a.method == "teacher")
@@ -200,7 +200,7 @@ def test_performance_profile_steps_at_exact_run_values():
 
 
 def test_pareto_membership_is_judged_within_the_cis():
-    from kdmarl_bench.results.report.pareto import front_within_ci
+    from kdmarl_bench.results.render.report.pareto import front_within_ci
 
     pts = [{"x": 10, "y": 0.80, "lo": 0.70, "hi": 0.90},   # cheap
            {"x": 20, "y": 0.85, "lo": 0.60, "hi": 0.95},   # dearer, overlaps the cheap one: stays
@@ -210,8 +210,8 @@ def test_pareto_membership_is_judged_within_the_cis():
 
 
 def test_saturated_tasks_and_iqm_mean_disagreement():
-    from kdmarl_bench.results.records import CI, Aggregate
-    from kdmarl_bench.results.report.style import iqm_mean_disagree, saturated_tasks, too_few_runs
+    from kdmarl_bench.results.model.records import CI, Aggregate
+    from kdmarl_bench.results.render.report.style import iqm_mean_disagree, saturated_tasks, too_few_runs
 
     recs = standard_records()
     for r in recs:
@@ -227,7 +227,7 @@ def test_saturated_tasks_and_iqm_mean_disagreement():
 
 
 def test_iqm_curves_across_tasks():
-    from kdmarl_bench.results.report.learning_curves import iqm_curves
+    from kdmarl_bench.results.render.report.learning_curves import iqm_curves
 
     curves = {(c.method, c.size): c for c in iqm_curves(leaderboard_from_dict(_viewed()))}
     assert set(curves) == set()  # the factory board's headline size is auto; its students are "small"

@@ -121,7 +121,7 @@ def echo_json(data: Any) -> None:
 
 
 def print_verdict(console, lines: list[str]) -> None:
-    """The verdict lines of ``results.headline.verdict_lines``: the summary bold, the per-task lines
+    """The verdict lines of ``results.render.text.verdict_lines``: the summary bold, the per-task lines
     plain, the pointer to the next command dim; rich wraps each line to the terminal."""
     for i, line in enumerate(lines):
         style = "bold" if i == 0 else "dim" if i == len(lines) - 1 else None

@@ -6,6 +6,7 @@ import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
 from kdmarl_bench.results.render.fit import print_fitted
+from kdmarl_bench.results.render.terminal import envs_table
 
 
 @click.command("envs")
@@ -48,8 +49,6 @@ def envs_cmd(family, as_json):
         echo_json(rows)
         return
 
-    # torch: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.render.terminal import envs_table
 
     def dims(v):
         """Sizes per agent, runs of equal sizes as ``size×count`` (27 agents stay short)."""

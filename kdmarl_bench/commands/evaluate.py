@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, progress_bar, stdout_console
+from kdmarl_bench.results.analysis.stats import mean_ci
 
 
 @click.command("evaluate")
@@ -27,10 +28,9 @@ def evaluate_cmd(checkpoint, task_id, policy, episodes, seed, num_envs, view_nam
     same eval seed). Prints each mean score with a 95% bootstrap CI over episodes, and the win rate
     where the task has one.
     """
-    # torch/scipy: loaded when this command runs, not at the CLI's start-up
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.envs import get_task
     from kdmarl_bench.evaluate import evaluate
-    from kdmarl_bench.results.analysis.stats import mean_ci
 
     if (checkpoint is None) == (policy is None):
         raise CliError("give either a CHECKPOINT (path or zoo:TASK) or --policy random")

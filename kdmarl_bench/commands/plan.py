@@ -6,6 +6,7 @@ import click
 
 from kdmarl_bench.commands.common import echo_json, handle_errors, stdout_console
 from kdmarl_bench.results.render.fit import print_fitted
+from kdmarl_bench.results.render.terminal import plan_table
 from kdmarl_bench.results.render.text import task_label
 from kdmarl_bench.suite import load_suite, plan
 
@@ -44,8 +45,6 @@ def plan_cmd(suite_path, as_json):
                       if suite.tune is not None else {}),
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
         return
-    # torch: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.render.terminal import plan_table
 
     rows = []
     for c in cells:

@@ -8,6 +8,7 @@ from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, pro
 from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.registry import suggest
 from kdmarl_bench.results.render.fit import print_fitted
+from kdmarl_bench.results.render.terminal import latency_notes, latency_table, profile_lines
 from kdmarl_bench.suite import batch_sizes_problem, threads_problem
 
 DEFAULT_PATHS = "eager,torchscript"
@@ -59,7 +60,7 @@ def _parse_paths(paths: str, torchscript: bool | None) -> tuple[str, ...]:
 @handle_errors
 def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, torchscript, recorded, as_json):
     """Count FLOPs, memory and time CHECKPOINT (path or zoo:TASK) on each deployment path."""
-    # torch/scipy: loaded when this command runs, not at the CLI's start-up
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.profiling.deploy import recorded_observations, require_paths
     from kdmarl_bench.profiling.floor import machine_peak
     from kdmarl_bench.profiling.memory import memory_footprint
@@ -107,8 +108,6 @@ def profile_cmd(checkpoint, iters, warmup, threads, batch_sizes, cuda, paths, to
     if as_json:
         echo_json(out)
         return
-    # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.render.terminal import latency_notes, latency_table, profile_lines
 
     con = stdout_console()
     for line in profile_lines(out):

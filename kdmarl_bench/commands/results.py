@@ -21,13 +21,27 @@ from kdmarl_bench.commands.export_checkpoint import (
     reject_checkpoint,
 )
 from kdmarl_bench.deploy_runtimes import checkpoint_formats
+from kdmarl_bench.results.analysis.compare import compare as compare_leaderboards
+from kdmarl_bench.results.analysis.compare import provenance_line
+from kdmarl_bench.results.analysis.headline import headline, headline_dicts
+from kdmarl_bench.results.gate.checks import gate as run_gate
 from kdmarl_bench.results.model.records import Leaderboard
 from kdmarl_bench.results.render.fit import print_fitted, print_markdown_fitted
 from kdmarl_bench.results.render.formats import FORMATS as LEADERBOARD_FORMATS
 from kdmarl_bench.results.render.formats import export as export_text
 from kdmarl_bench.results.render.formats import export_files, format_help
-from kdmarl_bench.results.render.terminal import print_compare, retrain_messages, retrain_table, verify_table
-from kdmarl_bench.results.render.text import board_labels
+from kdmarl_bench.results.render.junit import gate_junit
+from kdmarl_bench.results.render.markdown import gate_markdown, headline_markdown
+from kdmarl_bench.results.render.report import default_out_dir, write_report
+from kdmarl_bench.results.render.terminal import (
+    print_compare,
+    print_gate,
+    retrain_messages,
+    retrain_table,
+    verify_table,
+    views_of,
+)
+from kdmarl_bench.results.render.text import board_labels, verdict_lines
 from kdmarl_bench.results.store.boards import board_path, read_leaderboard
 
 
@@ -46,9 +60,6 @@ def compare(leaderboards: tuple[Path, ...], common_only: bool, as_json: bool) ->
     Refuses (exit 2) to compare a task whose numbers come from different backends, e.g.
     SMAX against real StarCraft II.
     """
-    # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.analysis.compare import compare as compare_leaderboards
-    from kdmarl_bench.results.analysis.compare import provenance_line
 
     if len(leaderboards) < 2:
         raise CliError(f"compare needs at least two leaderboards, got one: {leaderboards[0]}", 2)
@@ -143,11 +154,6 @@ def gate(
     needed) and a summary line counting pass, fail, inconclusive and not judged (noisy latency).
     A check the seeds cannot decide is inconclusive: exit 0, or exit 1 with --strict.
     """
-    # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.gate.checks import gate as run_gate
-    from kdmarl_bench.results.render.junit import gate_junit
-    from kdmarl_bench.results.render.markdown import gate_markdown
-    from kdmarl_bench.results.render.terminal import print_gate, views_of
 
     cur_data = read_leaderboard(current)
     base_data = read_leaderboard(baseline)
@@ -212,15 +218,9 @@ def report(leaderboard: Path, out_dir: Path | None, headline_only: bool, headlin
     tasks: IQM/mean retention, the focus method's probability of improvement and performance profiles;
     plus latency (p50/p90/p99, Timer cross-check), failed cells and provenance in report.md.
     """
-    # scipy: loaded when this command runs, not at the CLI's start-up
-    from kdmarl_bench.results.render.report import default_out_dir, write_report
 
     data = read_leaderboard(leaderboard)
     if headline_only:
-        # scipy: loaded when this command runs, not at the CLI's start-up
-        from kdmarl_bench.results.analysis.headline import headline, headline_dicts
-        from kdmarl_bench.results.render.markdown import headline_markdown
-        from kdmarl_bench.results.render.text import verdict_lines
 
         rows = headline(data, headline_size)
         if headline_size is not None and not rows:
@@ -270,7 +270,7 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
     fresh score is significantly below the recorded one (the 95% CI of fresh − recorded is below 0).
     With --retrain N: retrains N cells here and exits 1 when one falls outside its prediction interval.
     """
-    # torch/scipy: loaded when this command runs, not at the CLI's start-up
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.verify import verify_leaderboard
 
     leaderboard = board_path(leaderboard)  # a run directory → its leaderboard.json
@@ -297,7 +297,7 @@ def verify(leaderboard: Path, sample: int, fresh_seed: int, include_teacher: boo
 
 
 def _verify_retrain(board: Leaderboard, leaderboard: Path, n: int, as_json: bool) -> None:
-    # torch/scipy: loaded when this command runs, not at the CLI's start-up
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.verify import retrain_leaderboard
 
     rows = retrain_leaderboard(board, leaderboard, n,

@@ -18,7 +18,10 @@ from kdmarl_bench.commands.common import (
 )
 from kdmarl_bench.errors import TrainingError
 from kdmarl_bench.executors import make_executor
+from kdmarl_bench.results.analysis.headline import headline
+from kdmarl_bench.results.model.codec import sanitize
 from kdmarl_bench.results.render.terminal import print_leaderboard
+from kdmarl_bench.results.render.text import verdict_lines
 from kdmarl_bench.safeio import resolve_out
 from kdmarl_bench.suite import load_suite
 
@@ -70,11 +73,8 @@ def run_cmd(suite_path, out_dir, device, threads, executor_name, jobs, ray_addre
     """
     import torch
 
-    # torch/scipy: loaded when this command runs, not at the CLI's start-up
+    # torch: loaded when this command runs, not at the CLI's start-up
     from kdmarl_bench.commands.progress import RunProgress
-    from kdmarl_bench.results.analysis.headline import headline
-    from kdmarl_bench.results.model.codec import sanitize
-    from kdmarl_bench.results.render.text import verdict_lines
     from kdmarl_bench.runner import resolve_device, run_suite
 
     suite = load_suite(suite_path)

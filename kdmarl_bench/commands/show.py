@@ -9,9 +9,11 @@ import click
 from kdmarl_bench.commands.common import echo_json, handle_errors, print_verdict, stdout_console
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import suggest
+from kdmarl_bench.results.analysis.headline import headline, headline_dicts
 from kdmarl_bench.results.render.fit import print_fitted, print_markdown_fitted
+from kdmarl_bench.results.render.markdown import headline_markdown
 from kdmarl_bench.results.render.terminal import agents_table, print_leaderboard
-from kdmarl_bench.results.render.text import agents_rows, task_label
+from kdmarl_bench.results.render.text import agents_rows, task_label, verdict_lines
 from kdmarl_bench.results.store.boards import read_leaderboard
 
 
@@ -55,10 +57,6 @@ def show_cmd(leaderboard: Path, summary: bool, tasks: tuple[str, ...], methods: 
         print_fitted(con, [agents_table(board, t, con.width) for t in tasks])
         return
     if summary:
-        # scipy: loaded when this command runs, not at the CLI's start-up
-        from kdmarl_bench.results.analysis.headline import headline, headline_dicts
-        from kdmarl_bench.results.render.markdown import headline_markdown
-        from kdmarl_bench.results.render.text import verdict_lines
 
         rows = [r for r in headline(board) if not tasks or r.task in tasks]
         if as_json:

@@ -15,7 +15,7 @@ built. Each attached latency entry gets:
 * ``timing``: ``{"where": "driver", "phase": "profile", "interleaved_with": "teacher"|"students"|
   "none", "shared_by": N}`` (N = rows of this run carrying the measurement);
 * ``noisy``: true when the timer cross-check disagrees (``timer_mismatch``) or the per-block
-  medians vary by more than ``results.stats.CV_NOISY``.
+  medians vary by more than ``results.analysis.stats.CV_NOISY``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The generic JSON codec of the results data model (``results/codec.py``): its rules on small
+"""The generic JSON codec of the results data model (``results/model/codec.py``): its rules on small
 dataclasses, the round trip of every committed board, and the agreement of the dataclasses with
 the leaderboard JSON Schema."""
 

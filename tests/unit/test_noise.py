@@ -1,4 +1,4 @@
-"""results/noise.py: the rerun noise model — pooled variance, floor, partial pooling, intervals,
+"""results/analysis/noise.py: the rerun noise model — pooled variance, floor, partial pooling, intervals,
 verdicts, seeds needed — checked against closed forms and by coverage on simulated data."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 summaries, learning curves (retention per budget point and its normalised area, CIs over seeds) and
 aggregates across tasks (IQM, mean, performance profile, probability of improvement).
 
-Every statistic is a pure function of (runs × tasks) retention matrices (``results.stats``); no
+Every statistic is a pure function of (runs × tasks) retention matrices (``results.analysis.stats``); no
 method is special: the focus method (``suite.focus``) only decides whose aggregate entries carry
 the probability of improvement over the others, and ``probability_of_improvement`` computes it
 for any method. Records with an ``error`` (a failed cell) are kept but left out of every statistic.

@@ -1,7 +1,7 @@
 """Learning curves in the report: retention against env-steps per task.
 
 A suite's ``[budget] eval_at`` evaluates every student at several budget points of its one training
-run; ``results.aggregate.curve_summary`` puts the mean retention per point (bootstrap CI over seeds)
+run; ``results.analysis.aggregate.curve_summary`` puts the mean retention per point (bootstrap CI over seeds)
 and the area under the curve on each summary row. This module draws them:
 ``learning_curves.png``, one panel per task, one line per method with a shaded 95% CI band, the
 teacher at 1.0 and the claim's retention as reference lines.

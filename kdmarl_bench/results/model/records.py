@@ -1,9 +1,9 @@
 """Typed leaderboard data: records, summaries, latency entries, learning curves, aggregates and the board itself.
 
-A leaderboard file is read once (``results.io.read_leaderboard``: read → validate → migrate →
+A leaderboard file is read once (``results.store.boards.read_leaderboard``: read → validate → migrate →
 ``Leaderboard.from_dict``); every reader works on these dataclasses and never re-checks a field
 with ``.get``. ``Record`` is the one record type from ``cells.run_cell`` through the store and the
-runner to every reader. ``to_dict`` / ``from_dict`` are the generic codec's (``results.codec``: the
+runner to every reader. ``to_dict`` / ``from_dict`` are the generic codec's (``results.model.codec``: the
 JSON key order, and which keys are left out when None or default, are declared on the fields), and
 give the schema-version-3 JSON form back byte for byte. Fields the schema leaves open (a record's
 ``eval_seed``, ``teacher_sha256``, ``method_config`` ...) travel unchanged in each object's
@@ -59,7 +59,7 @@ near-tie in the policy decides its greedy score."""
 SCHEMA_ID = "kdmarl-bench/leaderboard"
 """The ``schema`` of every leaderboard file."""
 SCHEMA_VERSION = 3
-"""The version ``Leaderboard.to_dict`` writes (``results.schema`` migrates older ones to it)."""
+"""The version ``Leaderboard.to_dict`` writes (``results.model.schema`` migrates older ones to it)."""
 
 LEGACY_METHOD_KINDS = {"teacher": "teacher", "bc": "action-imitation", "dagger": "action-imitation",
                        "logit-mse": "action-imitation", "pd-kl": "action-imitation", "kd-marl": "structure",
@@ -789,7 +789,7 @@ class Leaderboard:
 
     @classmethod
     def from_dict(cls, data: dict) -> Leaderboard:
-        """From a schema-version-3 dict (``results.schema.migrate`` brings older ones there)."""
+        """From a schema-version-3 dict (``results.model.schema.migrate`` brings older ones there)."""
         return from_json(cls, data)
 
     def to_dict(self) -> dict:

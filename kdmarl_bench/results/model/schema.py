@@ -1,5 +1,5 @@
 """Leaderboard schema versions: validation against the JSON Schema of a file's own version, and
-the version a file declares (``results.migrate`` brings every older version to the current one).
+the version a file declares (``results.store.migrate`` brings every older version to the current one).
 
 ``kdmarl_bench/schemas/leaderboard.schema.json`` is the current version (3);
 ``leaderboard.v1.schema.json`` and ``leaderboard.v2.schema.json`` are versions 1 and 2, frozen as
@@ -53,7 +53,7 @@ def schema(version: int = SCHEMA_VERSION) -> dict:
 
 @functools.lru_cache(maxsize=len(_SCHEMA_FILES))
 def _validator(version: int):
-    import jsonschema
+    import jsonschema  # ~0.1 s with its referencing stack: only when a board is validated
 
     return jsonschema.Draft202012Validator(schema(version))
 
@@ -99,7 +99,7 @@ def validate(data: Any, path: str | os.PathLike | None = None) -> int:
     UsageError naming the file, the JSON path and the problem.
     """
     version = schema_version(data, path)
-    import jsonschema
+    import jsonschema  # only when a board is validated (see _validator)
 
     error = jsonschema.exceptions.best_match(_validator(version).iter_errors(data))
     if error is not None:

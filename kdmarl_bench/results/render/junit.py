@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from kdmarl_bench.results.gate.checks import (
     FAIL,
     INCONCLUSIVE,
@@ -27,8 +29,6 @@ def gate_junit(result: GateResult, suite_name: str = "kdmarl-bench gate") -> str
     ``failure`` whose message holds the current and baseline values for every regression,
     ``skipped`` where the current leaderboard lacks the measurement, the latency is noisy or
     (without ``strict``) the check is inconclusive."""
-    import xml.etree.ElementTree as ET
-
     n = len(result.checks)
     n_fail = sum(_is_failure(c, result.strict) for c in result.checks)
     n_skip = sum(_is_skipped(c, result.strict) for c in result.checks)

@@ -1,6 +1,13 @@
-"""Render leaderboards as a rich table or a GitHub markdown table (and compare tables).
+"""Every table a command prints on a terminal, fitted to its width by ``fit``.
 
-Every function takes a typed ``Leaderboard`` (or a leaderboard dict, typed once on entry).
+One section per command family: the leaderboard (``show``, ``run``'s end), ``compare``, the
+per-agent detail (``show --agents``), ``gate`` (one compact table of the checks that did not simply
+pass, the full line of each failed check, a summary line counting every verdict; the full line of
+every check is in ``--json`` and ``--markdown``), ``profile`` (cost and memory lines, the latency
+table; a p50 its own Timer cross-check or repeat spread disagrees with is marked ``⚠``), ``verify``
+(fresh-seed re-evaluations, ``--retrain`` verdicts), and the tables that describe the tool itself
+(``methods``, ``envs``, ``plan``: their rows are built by the command, so this module never loads the
+method registry). Values read through ``text``; this module renders and never changes a verdict.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ from kdmarl_bench.results.render.text import (
     task_label,
 )
 
+# ---------------------------------------------------------------------------------------------
+# leaderboard (``show``, the end of ``run``)
 
 def _title(board: Leaderboard) -> str:
     version = board.suite.version

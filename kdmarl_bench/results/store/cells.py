@@ -77,7 +77,7 @@ def claim_out_dir(out_dir: str | os.PathLike):
     """Hold ``out_dir`` for one run: check it is writable (a probe file) and take an exclusive lock on
     ``out_dir/.lock`` (``fcntl.flock``), so two runs on one folder never compute the same cell twice.
     The lock goes with the process (kill -9 included); a second run exits 2 naming the holder."""
-    import fcntl
+    import fcntl  # POSIX only: imported where the lock is taken
 
     out = Path(out_dir)
     try:

@@ -1,8 +1,8 @@
 """Migrations: every older leaderboard version brought to the current one (``SCHEMA_VERSION``).
 
-A migration only adds fields computed from the board's own records (``results.aggregate``), with the
-one exception ``results.schema`` describes (version 2 → 3 recomputes the CIs over seeds of rows with
-2 to 4 seeds as Student-t intervals). ``results.io`` validates a file against its own version's
+A migration only adds fields computed from the board's own records (``results.analysis.aggregate``), with the
+one exception ``results.model.schema`` describes (version 2 → 3 recomputes the CIs over seeds of rows with
+2 to 4 seeds as Student-t intervals). ``results.store.boards`` validates a file against its own version's
 schema, then migrates it, then types it.
 """
 

@@ -16,6 +16,7 @@ import io
 import math
 from typing import Any
 
+from kdmarl_bench.results.analysis.compare import task_regimes
 from kdmarl_bench.results.model.records import Leaderboard
 from kdmarl_bench.results.render.formats.base import ExportFormat, register_format
 from kdmarl_bench.results.render.text import task_label
@@ -62,9 +63,6 @@ def _widths(widths: list[Any]) -> str:
 def to_csv_rows(board: Leaderboard) -> list[dict]:
     """One dict per evaluation (curve points, then the final one) with the ``CSV_COLUMNS`` keys
     (None where a value is missing)."""
-    # local: compare loads scipy, and the export formats load with the CLI
-    from kdmarl_bench.results.analysis.compare import task_regimes
-
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     rows = []
     for r in board.records:

@@ -33,6 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdmarl_bench.results.analysis.compare import task_regimes
 from kdmarl_bench.results.model.records import TEACHER, Leaderboard, Record
 from kdmarl_bench.results.model.records import is_finite_number as _ok
 from kdmarl_bench.results.render.formats.base import ExportFormat, register_format
@@ -87,9 +88,6 @@ def to_marl_eval(board: Leaderboard) -> MarlEvalExport:
     """The marl-eval raw-data dict (see the module docstring) and what was left out and why."""
     dropped: list[str] = []
     # env → task → algorithm → seed → record (successful records only)
-    # local: compare loads scipy, and the export formats load with the CLI
-    from kdmarl_bench.results.analysis.compare import task_regimes
-
     task_regimes("export", board)  # a task under two views in one board is refused, as compare refuses it
     cells: dict[str, dict[str, dict[str, dict[int, Record]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(dict))

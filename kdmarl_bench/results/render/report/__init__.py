@@ -180,7 +180,7 @@ def write_report(data: Leaderboard, out_dir: str | os.PathLike, source: str | No
     The report owns only what it wrote: the manifest ``MANIFEST`` lists its files; a later report deletes
     only those, refuses a folder, ``report.md`` or manifest that is a symlink, and overwrites a ``report.md``
     it did not write only with ``force``. Every file is written atomically (no truncated PNG on a full disk)."""
-    import matplotlib
+    import matplotlib  # heavy: only when a report is drawn
 
     out = Path(out_dir)
     _check_not_link(out)

@@ -17,6 +17,7 @@ from kdmarl_bench.results.render.markdown import CURVES_FILE, curves_markdown, s
 from kdmarl_bench.results.render.report.base import Section, SectionOutput, register_section
 from kdmarl_bench.results.render.report.style import (
     MIN_RUNS_PER_TASK,
+    TEXT_BOX,
     Style,
     boot_text,
     figure,
@@ -100,33 +101,11 @@ def plot_iqm_curves(board: Leaderboard, curves: list[IqmCurve], path: Path) -> P
     return save(fig, path)
 
 
-def curves_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
-    """The per-task curves plot and its table, then the cross-task IQM curve; nothing on a board whose
-    students have one budget point."""
-    if out_dir is None:
-        lines = curve_lines(board)
-        return SectionOutput(curves_markdown(lines, CURVES_FILE) if lines else "")
-    markdown, files = plot_curves(board, out_dir)
-    curves = iqm_curves(board) if markdown else []
-    if curves:
-        files.append(plot_iqm_curves(board, curves, Path(out_dir) / IQM_FILE))
-        markdown = (markdown.rstrip("\n") + "\n\nAcross tasks (sample efficiency): the IQM of every run's retention "
-                    f"at each budget point, at the headline size `{board.suite.headline_size}`.\n\n"
-                    f"![IQM retention vs env-steps across tasks]({IQM_FILE})\n")
-    return SectionOutput(markdown, files)
-
-
-register_section(Section("learning-curves", curves_section, owns=(CURVES_FILE, IQM_FILE)))
-
-
 def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path]]:
     """Draw ``learning_curves.png`` into ``out_dir``; returns (the report's markdown section, files).
 
     ``("", [])`` when no student on the board has a curve of two or more points."""
-    from matplotlib.ticker import FuncFormatter
-
-    # local: report.style loads the report package, whose learning-curves section imports this module
-    from kdmarl_bench.results.render.report.style import TEXT_BOX, Style, figure, label, role, save
+    from matplotlib.ticker import FuncFormatter  # matplotlib loads only when a report draws
 
     lines = curve_lines(board)
     if not lines:
@@ -177,3 +156,22 @@ def plot_curves(board: Leaderboard, out_dir: str | Path) -> tuple[str, list[Path
                frameon=False)
     path = save(fig, Path(out_dir) / CURVES_FILE)
     return curves_markdown(lines, CURVES_FILE), [path]
+
+
+def curves_section(board: Leaderboard, out_dir: Path | None) -> SectionOutput:
+    """The per-task curves plot and its table, then the cross-task IQM curve; nothing on a board whose
+    students have one budget point."""
+    if out_dir is None:
+        lines = curve_lines(board)
+        return SectionOutput(curves_markdown(lines, CURVES_FILE) if lines else "")
+    markdown, files = plot_curves(board, out_dir)
+    curves = iqm_curves(board) if markdown else []
+    if curves:
+        files.append(plot_iqm_curves(board, curves, Path(out_dir) / IQM_FILE))
+        markdown = (markdown.rstrip("\n") + "\n\nAcross tasks (sample efficiency): the IQM of every run's retention "
+                    f"at each budget point, at the headline size `{board.suite.headline_size}`.\n\n"
+                    f"![IQM retention vs env-steps across tasks]({IQM_FILE})\n")
+    return SectionOutput(markdown, files)
+
+
+register_section(Section("learning-curves", curves_section, owns=(CURVES_FILE, IQM_FILE)))

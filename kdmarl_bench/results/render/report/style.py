@@ -98,7 +98,7 @@ def label(method: str, size: str) -> str:
 
 
 def figure(width: float, height: float):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy: only when a report draws
 
     return Figure(figsize=(width, height), layout="constrained")
 
@@ -129,7 +129,7 @@ def tick_count(x: float) -> str:
 def human_log_ticks(ax) -> None:
     """Label a log x axis with short counts: at 1-2-5 steps over ≤ 2.5 decades, at powers
     of ten over wider ones (1-2-5 labels collide there)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # heavy: only when a report draws
 
     lo, hi = ax.get_xlim()
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 0.0

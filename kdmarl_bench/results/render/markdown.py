@@ -42,6 +42,8 @@ from kdmarl_bench.results.render.text import (
     verdict_lines,
 )
 
+# ---------------------------------------------------------------------------------------------
+# the leaderboard
 
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|")
@@ -80,6 +82,9 @@ def leaderboard_markdown(data: Leaderboard) -> str:
                                               set(range(NUMERIC_FROM, len(LEADERBOARD_COLUMNS))))
     return markdown_table(header, rows, right)
 
+
+# ---------------------------------------------------------------------------------------------
+# the headline and its verdict
 
 def _other(r: HeadlineRow, baseline: bool = False) -> str:
     """The metric that is not primary, as a percentage (— when the board has no curve)."""
@@ -170,6 +175,9 @@ def verdict_markdown(rows: list[HeadlineRow]) -> str:
     return "\n".join([lines[0], "", *[f"- {line.strip()}" for line in lines[1:-1]]]) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------
+# learning curves
+
 CURVES_FILE = "learning_curves.png"
 
 
@@ -224,6 +232,9 @@ def curve_table_markdown(board: Leaderboard) -> str:
     header = ["task", "method", "size", *[f"{steps_text(x)}" for x in points], "AUC [95% CI]"]
     return markdown_table(header, rows, right=tuple(range(3, 3 + len(points)))) + "\n"
 
+
+# ---------------------------------------------------------------------------------------------
+# the gate
 
 def gate_markdown(result: GateResult, views: dict[str, str] | None = None) -> str:
     """A markdown report listing every check with both values (for a CI job summary); ``views``

@@ -235,6 +235,9 @@ def board_task_label(data: Leaderboard, task: str) -> str:
     return task_label(task, next((s.view for s in data.summary if s.task == task), "full"))
 
 
+# ---------------------------------------------------------------------------------------------
+# compare
+
 COMPARE_COLUMNS = (
     "task",
     "method",
@@ -336,6 +339,9 @@ def board_labels(paths: list[str]) -> list[str]:
     return [chr(ord("A") + i) if i < 26 else f"B{i}" for i in range(len(paths))]
 
 
+# ---------------------------------------------------------------------------------------------
+# per-agent detail (``show --agents``)
+
 def _widths_text(w: Any) -> str:
     return "×".join(str(x) for x in w) if isinstance(w, (list, tuple)) else str(w)
 
@@ -365,6 +371,9 @@ def agents_rows(data: Leaderboard, task: str) -> list[list[str]]:
                          fmt_bytes((mem_by_agent.get(agent) or {}).get("weights_fp32_bytes"))])
     return rows
 
+
+# ---------------------------------------------------------------------------------------------
+# the headline: method names, the verdict, claim and CI texts
 
 def display_name(method: str) -> str:
     """How a method is named in prose and table headers (``kd-marl`` → ``KD-MARL``)."""

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from kdmarl_bench.evaluate import EvalResult, evaluate_protocol  # noqa: E402
-from kdmarl_bench.results.store.cells import write_json_atomic  # noqa: E402
+from kdmarl_bench.safeio import write_json_atomic  # noqa: E402
 from kdmarl_bench.teachers.zoo import load_policy_ref, zoo_path, zoo_teachers  # noqa: E402
 
 

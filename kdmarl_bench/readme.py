@@ -14,11 +14,13 @@ renderers in :mod:`kdmarl_bench.results` (so a refactor of those only needs re-p
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdmarl_bench.checkpoint import load_card
 from kdmarl_bench.cli import main
 from kdmarl_bench.docs import cli_reference
 from kdmarl_bench.errors import UsageError
@@ -33,6 +35,7 @@ from kdmarl_bench.results.render.markdown import (
 from kdmarl_bench.results.render.report.deployment import int8_markdown
 from kdmarl_bench.results.render.report.improvement import poi_markdown
 from kdmarl_bench.results.store.boards import read_leaderboard
+from kdmarl_bench.teachers.zoo import zoo_teachers
 
 BLOCK_RE = re.compile(
     r"(?P<begin><!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(?P<end><!-- END generated:(?P=name) -->)",
@@ -47,8 +50,11 @@ class Block:
 
     boards: tuple[str, ...]
     """Board stems under ``baselines/`` (``quickstart`` → ``baselines/quickstart.json``) it is read from."""
-    render: Callable[[list[dict]], str]
+    render: Callable[[list], str]
     """Markdown from the loaded boards, in ``boards`` order."""
+    from_files: Callable[[Path], str] | None = None
+    """Instead of boards: markdown from other committed files, given the ``baselines/`` folder
+    (tuning studies, the zoo's teacher cards)."""
 
 
 # ----------------------------------------------------------------------------- the README's blocks
@@ -86,6 +92,10 @@ BLOCKS: dict[str, Block] = {
     # the deployment board: every row, and the int8 twins next to their fp32 students
     "deploy": Block(("deploy",), lambda b: leaderboard_markdown(b[0])),
     "deploy-int8": Block(("deploy",), lambda b: int8_markdown(b[0])),
+    # limited v2 (issue 20): the equal-budget tuning studies, and the privileged teachers' margins
+    "limited2-tuning": Block((), lambda b: "", from_files=lambda d: _tuning_markdown(d / "limited2-tune")),
+    "teacher-margins": Block((), lambda b: "", from_files=lambda d: _margins_markdown()),
+    "limited2-views": Block((), lambda b: "", from_files=lambda d: _views_markdown(d / "measurements" / "limited2-views.json")),
     # every command and option, from click's own help (no board)
     "cli-reference": Block((), lambda b: _cli_reference()),
 }
@@ -93,6 +103,55 @@ BLOCKS: dict[str, Block] = {
 
 def _cli_reference() -> str:
     return cli_reference(main)
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _tuning_markdown(folder: Path) -> str:
+    """One row per committed study (``STUDY/study.json``): its budget, every trial's objective and
+    the best config (what the board's suite uses)."""
+    rows = ["| method | trials × tuning seeds | objective (suite primary) per trial | best | best config |",
+            "|---|---|---|---|---|"]
+    for path in sorted(folder.glob("*/study.json")):
+        study = json.loads(path.read_text(encoding="utf-8"))
+        values = " · ".join(f"{t['value']:.3f}" for t in study["trials"])
+        params = ", ".join(f"{k} {_fmt(v)}" for k, v in study["best"]["params"].items())
+        name = study["method"] + ("" if study["base_method"] == study["method"] else f" ({study['base_method']})")
+        rows.append(f"| {name} | {study['budget']['trials']} × {len(study['budget']['seeds'])} | {values} | "
+                    f"{study['best']['value']:.3f} | {params} |")
+    return "\n".join(rows)
+
+
+def _views_markdown(path: Path) -> str:
+    """Per task and agent: how well the teacher's greedy action is predicted from the teacher's input
+    and from the student's view (``benchmarks/view_information.py``), and the mask leak."""
+    rows = ["| task@view | agent | from the teacher's input | from the student's view | gap (points) | "
+            "attacks on hidden enemies in the mask |", "|---|---|---:|---:|---:|---:|"]
+    for r in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+        leak = "—" if r["hidden_attacks"] is None else f"{r['hidden_attacks']:.1%}"
+        rows.append(f"| {r['target']} | {r['agent']} | {r['acc_teacher_input']:.1%} | {r['acc_student_view']:.1%} | "
+                    f"{r['gap_points']:.1f} | {leak} |")
+    return "\n".join(rows)
+
+
+def _margins_markdown() -> str:
+    """Each privileged zoo teacher against the local one on the same eval seeds (its card's ``margin``,
+    written by ``benchmarks/teacher_margin.py``)."""
+    rows = ["| task | metric | episodes | greedy: local → privileged, margin [95% CI] | "
+            "sampled: local → privileged, margin [95% CI] |", "|---|---|---|---|---|"]
+    for entry in sorted(zoo_teachers().items()):
+        key, zoo = entry
+        if not key.endswith("@privileged"):
+            continue
+        m = load_card(zoo.path).get("margin")
+        if m is None:
+            continue
+        cells = [f"{r['local']:.3f} → {r['privileged']:.3f}, {r['margin']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]"
+                 for r in (m["greedy"], m["sampled"])]
+        rows.append(f"| {zoo.task} | {m['metric']} | {m['episodes']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(rows)
 
 
 # ----------------------------------------------------------------------------- rendering and splicing
@@ -105,6 +164,10 @@ def render_blocks(baselines: str | Path, names: list[str] | None = None) -> dict
     out = {}
     for name in names if names is not None else list(BLOCKS):
         block = BLOCKS[name]
+        if block.from_files is not None:
+            text = block.from_files(baselines)
+            out[name] = text if text.endswith("\n") else text + "\n"
+            continue
         for stem in block.boards:
             if stem not in cache:
                 cache[stem] = read_leaderboard(baselines / f"{stem}.json")

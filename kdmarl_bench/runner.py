@@ -92,10 +92,6 @@ class _Drive:
         return job_id
 
 
-def _why(ev: JobFailed) -> str:
-    return f"{type(ev.error).__name__}: {ev.error}"
-
-
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -279,7 +275,7 @@ class Runner:
             self.events.on_cell_done(d.specs[i].cell, d.records[i], False)
 
     def _cell_failed(self, d: _Drive, ev: JobFailed, job: CellSpec) -> None:
-        self._lost(job, _why(ev))
+        self._lost(job, ev.why)
 
     def _teacher_done(self, d: _Drive, ev: JobDone, job: TeacherJob) -> None:
         blob: CheckpointBlob = ev.result
@@ -295,9 +291,9 @@ class Runner:
                 d.submit(d.specs[i], blob, i)
 
     def _teacher_failed(self, d: _Drive, ev: JobFailed, job: TeacherJob) -> None:
-        self._msg(f"[red]teacher training for {job.task} failed[/]: {_why(ev)}")
+        self._msg(f"[red]teacher training for {job.task} failed[/]: {ev.why}")
         for i in d.waiting.pop(job.task, []):
-            self._lost(d.specs[i], _why(ev))
+            self._lost(d.specs[i], ev.why)
 
     def _random_done(self, d: _Drive, ev: JobDone, job: RandomScoreJob) -> None:
         self._random[(job.task, job.episodes, job.eval_seed)] = ev.result
@@ -305,7 +301,7 @@ class Runner:
             self.store.save_score(job.key, job.task, ev.result, job.episodes, job.eval_seed)
 
     def _random_failed(self, d: _Drive, ev: JobFailed, job: RandomScoreJob) -> None:
-        self._msg(f"random-policy score for {job.task} failed: {_why(ev)}")
+        self._msg(f"random-policy score for {job.task} failed: {ev.why}")
 
     def _record(self, i: int, specs: list[CellSpec], result: CellResult) -> Record:
         """Write a worker's result: the student checkpoint, then the cell file (atomically, once)."""

@@ -206,10 +206,10 @@ def test_unexpected_exception_exits_70_with_the_traceback_path(tmp_path, suite, 
 
 def test_unexpected_exception_outside_run_goes_to_the_cache(tmp_path, monkeypatch):
     import kdmarl_bench.commands.common as common
-    import kdmarl_bench.suite as suite_mod
+    import kdmarl_bench.commands.plan as plan_cmd
 
     monkeypatch.setattr(common, "_CRASH_DIR", [None])
-    monkeypatch.setattr(suite_mod, "plan", lambda *_a: [][1])
+    monkeypatch.setattr(plan_cmd, "plan", lambda *_a: [][1])  # the name the command calls
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     res = CliRunner().invoke(main, ["plan", "quickstart"])
     assert res.exit_code == 70, res.output

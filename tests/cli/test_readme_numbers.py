@@ -45,18 +45,22 @@ def test_quickstart_block_has_a_row_per_summary_of_the_board(committed):
     assert len(rows) - 1 == len(board["summary"]) > 0  # minus the header
 
 
-def copy_readme_and_boards(tmp_path: Path, boards: set[str]) -> tuple[Path, Path]:
+def copy_readme_and_boards(tmp_path: Path) -> tuple[Path, Path]:
+    """The README and what its blocks read: every committed board, the measurements and the tuning
+    studies' ``study.json`` (not the students)."""
     readme = tmp_path / "README.md"
     shutil.copy(README, readme)
     base = tmp_path / "baselines"
     base.mkdir()
-    for stem in boards:
-        shutil.copy(ROOT / "baselines" / f"{stem}.json", base / f"{stem}.json")
+    src = ROOT / "baselines"
+    for path in [*src.glob("*.json"), *src.glob("measurements/*.json"), *src.glob("*-tune/*/study.json")]:
+        (base / path.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, base / path.relative_to(src))
     return readme, base
 
 
 def test_a_changed_board_number_is_caught(tmp_path):
-    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited", "fairfight"})
+    readme, base = copy_readme_and_boards(tmp_path)
     board = json.loads((base / "quickstart.json").read_text())
     row = next(s for s in board["summary"] if s["method"] == "kd-marl")
     row["retention_mean"] -= 0.031  # a 3.1-point drop in one cell of one table
@@ -69,7 +73,7 @@ def test_a_changed_board_number_is_caught(tmp_path):
 
 
 def test_a_hand_edited_readme_number_is_caught(tmp_path):
-    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited", "fairfight"})
+    readme, base = copy_readme_and_boards(tmp_path)
     text = readme.read_text(encoding="utf-8")
     block = readme_blocks(text)["reference-headline"]
     edited = block.replace("%", "0%", 1)
@@ -94,7 +98,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_script_check_and_write(tmp_path):
-    readme, base = copy_readme_and_boards(tmp_path, {"quickstart", "mpe", "smax", "sweep", "deploy", "limited", "fairfight"})
+    readme, base = copy_readme_and_boards(tmp_path)
     common = ("--readme", str(readme), "--baselines", str(base))
     assert run_script("--check", *common).returncode == 0
     text = readme.read_text(encoding="utf-8")

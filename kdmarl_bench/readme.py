@@ -87,6 +87,12 @@ BLOCKS: dict[str, Block] = {
     "fairfight-v2-verdict": Block(("fairfight",), lambda b: verdict_markdown(headline(b[0], focus="kd-marl-v2"))),
     "fairfight": Block(("fairfight",), lambda b: leaderboard_markdown(b[0])),
     "fairfight-curves": Block(("fairfight",), lambda b: curve_table_markdown(b[0])),
+    # limited v2 (issue 20): its verdict (tuned kd-marl against the best tuned imitation baseline), the
+    # untuned kd-marl's, every row, every curve
+    "limited2-verdict": Block(("limited2",), lambda b: verdict_markdown(headline(b[0]))),
+    "limited2-v1-verdict": Block(("limited2",), lambda b: verdict_markdown(headline(b[0], focus="kd-marl"))),
+    "limited2": Block(("limited2",), lambda b: leaderboard_markdown(b[0])),
+    "limited2-curves": Block(("limited2",), lambda b: curve_table_markdown(b[0])),
     # the tuning sweep behind the method defaults
     "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
     # the deployment board: every row, and the int8 twins next to their fp32 students

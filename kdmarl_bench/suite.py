@@ -18,6 +18,7 @@ from typing import Any
 
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.registry import Registry, suggest
+from kdmarl_bench.results.model.records import PRIMARY_METRICS
 from kdmarl_bench.safeio import MAX_WIDTH, json_depth, read_bytes_bounded, slug_problem, task_dirname
 from kdmarl_bench.suite_schema import (
     BAD,
@@ -86,8 +87,6 @@ def _quantize_modes() -> Any:
 
 
 def _primary_metrics() -> Any:
-    from kdmarl_bench.results.model.records import PRIMARY_METRICS  # imports the method registry (torch)
-
     return PRIMARY_METRICS
 
 

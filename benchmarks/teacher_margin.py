@@ -1,6 +1,6 @@
 """How much a privileged teacher (its actor also sees the global state) beats the local one on the
 same task: every zoo task that has both plays the same eval seeds, greedy and sampled, and the margin
-(privileged − local) gets a 95% Welch interval over episodes (``scipy.stats.ttest_ind``).
+(privileged − local) gets a 95% Welch interval over episodes (``noise.welch_interval``).
 
 The score is the card's metric: the win rate on SMAX, the mean team return on MPE. The episodes are
 spread over ``--seeds`` eval seeds (``--episodes`` in all, default 400 over 4 seeds from 20000: seeds
@@ -21,19 +21,10 @@ from kdmarl_bench.executors.base import WORKER_ENV
 
 os.environ.update(WORKER_ENV)  # one thread, as in a `run` worker (before torch and jax load)
 
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
-
 from kdmarl_bench.evaluate import EvalResult, evaluate_protocol  # noqa: E402
+from kdmarl_bench.results.analysis.noise import welch_interval  # noqa: E402
 from kdmarl_bench.safeio import write_json_atomic  # noqa: E402
 from kdmarl_bench.teachers.zoo import load_policy_ref, zoo_path, zoo_teachers  # noqa: E402
-
-
-def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
-    """Mean of a − mean of b with its 95% Welch interval."""
-    res = stats.ttest_ind(a, b, equal_var=False)
-    ci = res.confidence_interval(0.95)
-    return float(np.mean(a) - np.mean(b)), float(ci.low), float(ci.high)
 
 
 def play(ref: str, task: str, episodes: int, seeds: list[int]) -> EvalResult:
@@ -48,9 +39,9 @@ def margin(task: str, episodes: int, seeds: list[int]) -> dict:
     out: dict = {"vs": f"zoo:{task}", "metric": local.metric, "episodes": episodes, "eval_seeds": seeds,
                  "command": "python benchmarks/teacher_margin.py --write-cards"}
     for mode, lo, pr in (("greedy", local, priv), ("sampled", local.sampled, priv.sampled)):
-        diff, low, high = welch(pr.episode_scores, lo.episode_scores)
-        out[mode] = {"privileged": round(pr.score, 4), "local": round(lo.score, 4), "margin": round(diff, 4),
-                     "ci95": [round(low, 4), round(high, 4)]}
+        iv = welch_interval(pr.episode_scores, lo.episode_scores)
+        out[mode] = {"privileged": round(pr.score, 4), "local": round(lo.score, 4), "margin": round(iv.estimate, 4),
+                     "ci95": [round(iv.lo, 4), round(iv.hi, 4)]}
     return out
 
 

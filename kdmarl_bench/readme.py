@@ -30,6 +30,7 @@ from kdmarl_bench.results.render.markdown import (
     headline_curve_markdown,
     headline_markdown,
     leaderboard_markdown,
+    markdown_table,
     verdict_markdown,
 )
 from kdmarl_bench.results.render.report.deployment import int8_markdown
@@ -118,37 +119,35 @@ def _fmt(v: object) -> str:
 def _tuning_markdown(folder: Path) -> str:
     """One row per committed study (``STUDY/study.json``): its budget, every trial's objective and
     the best config (what the board's suite uses)."""
-    rows = ["| method | trials × tuning seeds | objective (suite primary) per trial | best | best config |",
-            "|---|---|---|---|---|"]
+    rows = []
     for path in sorted(folder.glob("*/study.json")):
         study = json.loads(path.read_text(encoding="utf-8"))
         values = " · ".join(f"{t['value']:.3f}" for t in study["trials"])
         params = ", ".join(f"{k} {_fmt(v)}" for k, v in study["best"]["params"].items())
         name = study["method"] + ("" if study["base_method"] == study["method"] else f" ({study['base_method']})")
-        rows.append(f"| {name} | {study['budget']['trials']} × {len(study['budget']['seeds'])} | {values} | "
-                    f"{study['best']['value']:.3f} | {params} |")
-    return "\n".join(rows)
+        rows.append([name, f"{study['budget']['trials']} × {len(study['budget']['seeds'])}", values,
+                     f"{study['best']['value']:.3f}", params])
+    return markdown_table(["method", "trials × tuning seeds", "objective (suite primary) per trial", "best",
+                           "best config"], rows)
 
 
 def _views_markdown(path: Path) -> str:
     """Per task and agent: how well the teacher's greedy action is predicted from the teacher's input
     and from the student's view (``benchmarks/view_information.py``), and the mask leak."""
-    rows = ["| task@view | agent | from the teacher's input | from the student's view | gap (points) | "
-            "attacks on hidden enemies in the mask |", "|---|---|---:|---:|---:|---:|"]
+    rows = []
     for r in json.loads(path.read_text(encoding="utf-8"))["rows"]:
         leak = "—" if r["hidden_attacks"] is None else f"{r['hidden_attacks']:.1%}"
-        rows.append(f"| {r['target']} | {r['agent']} | {r['acc_teacher_input']:.1%} | {r['acc_student_view']:.1%} | "
-                    f"{r['gap_points']:.1f} | {leak} |")
-    return "\n".join(rows)
+        rows.append([r["target"], r["agent"], f"{r['acc_teacher_input']:.1%}", f"{r['acc_student_view']:.1%}",
+                     f"{r['gap_points']:.1f}", leak])
+    return markdown_table(["task@view", "agent", "from the teacher's input", "from the student's view", "gap (points)",
+                           "attacks on hidden enemies in the mask"], rows, right=range(2, 6))
 
 
 def _margins_markdown() -> str:
     """Each privileged zoo teacher against the local one on the same eval seeds (its card's ``margin``,
     written by ``benchmarks/teacher_margin.py``)."""
-    rows = ["| task | metric | episodes | greedy: local → privileged, margin [95% CI] | "
-            "sampled: local → privileged, margin [95% CI] |", "|---|---|---|---|---|"]
-    for entry in sorted(zoo_teachers().items()):
-        key, zoo = entry
+    rows = []
+    for key, zoo in sorted(zoo_teachers().items()):
         if not key.endswith("@privileged"):
             continue
         m = load_card(zoo.path).get("margin")
@@ -156,8 +155,9 @@ def _margins_markdown() -> str:
             continue
         cells = [f"{r['local']:.3f} → {r['privileged']:.3f}, {r['margin']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]"
                  for r in (m["greedy"], m["sampled"])]
-        rows.append(f"| {zoo.task} | {m['metric']} | {m['episodes']} | {cells[0]} | {cells[1]} |")
-    return "\n".join(rows)
+        rows.append([zoo.task, m["metric"], str(m["episodes"]), *cells])
+    return markdown_table(["task", "metric", "episodes", "greedy: local → privileged, margin [95% CI]",
+                           "sampled: local → privileged, margin [95% CI]"], rows)
 
 
 # ----------------------------------------------------------------------------- rendering and splicing

@@ -208,6 +208,9 @@ class TaskOverride:
     """The students' observation view (``kdmarl_bench/envs/views.py``; checked against the task)."""
     eval_at: tuple[int, ...] | None = toml_field(None, list, convert=tuple)
     """The task's budget points (checked against its env_steps)."""
+    seeds: tuple[int, ...] | None = toml_field(None, list, convert=tuple)
+    """The training seeds this task runs: some of the suite's ``seeds`` (a board may run its headline task
+    at 10 seeds and a costlier one at 5); checked against the suite's list."""
 
     def teacher_source(self, suite_wide: TeacherSource) -> TeacherSource:
         """The task's teacher: the suite-wide one with this table's teacher fields on top."""
@@ -256,7 +259,7 @@ class Suite:
     method_base: dict[str, str]
     """Method name → registered method id (itself, or a variant's base, ``[variant.NAME] method = ...``)."""
     task_overrides: dict[str, TaskOverride]
-    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_at, eval_episodes, teacher, view."""
+    """Per-task overrides (``[task."smax/3m"]``): env_steps, eval_at, eval_episodes, teacher, view, seeds."""
     sha256: str
     method_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Method or variant → the ``students.sizes`` labels it runs at (``sizes = [...]`` in ``[variant.X]`` or
@@ -332,6 +335,16 @@ class Suite:
         task's ``env_steps`` as the last one; ``(env_steps,)`` when the suite sets none."""
         given = self.override(task_id).eval_at
         return eval_points(self.budget.eval_at if given is None else given, self.env_steps(task_id))
+
+    def seeds_for(self, task_id: str) -> tuple[int, ...]:
+        """The training seeds of a task's cells (``[task."ID"] seeds``, default the suite's ``seeds``)."""
+        given = self.override(task_id).seeds
+        return self.seeds if given is None else given
+
+    def task_seeds(self) -> dict[str, list[int]] | None:
+        """Tasks that run fewer seeds than the suite lists → their seeds (None when every task runs all)."""
+        out = {t: list(self.seeds_for(t)) for t in self.tasks if self.seeds_for(t) != self.seeds}
+        return out or None
 
     def teacher_for(self, task_id: str) -> TeacherSource:
         return self.override(task_id).teacher_source(self.teacher)
@@ -521,7 +534,7 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     ev = _eval(p, data, seeds)
     profile = _table(p, data, "profile", ProfileSettings)
     method_config = _method_tables(p, data, variants, sizes, METHODS)
-    task_overrides = _task_overrides(p, data, tasks, budget)
+    task_overrides = _task_overrides(p, data, tasks, budget, seeds)
     if m is not None:
         _check_meta(p, m, methods, sizes)
     tune = None
@@ -836,17 +849,17 @@ def _method_tables(p: Problems, data: dict, variants: _Variants, sizes: tuple[St
     return config
 
 
-def _task_overrides(p: Problems, data: dict, tasks: list[str] | None,
-                    budget: Budget | None) -> dict[str, TaskOverride] | None:
+def _task_overrides(p: Problems, data: dict, tasks: list[str] | None, budget: Budget | None,
+                    seeds: list[int] | None) -> dict[str, TaskOverride] | None:
     table = p.attempt(p.typed, data, "task", dict, "", {})
     if table is None:
         return None
-    out = {name: p.attempt(_task_override, p, name, ov, tasks, budget) for name, ov in table.items()}
+    out = {name: p.attempt(_task_override, p, name, ov, tasks, budget, seeds) for name, ov in table.items()}
     return out if good(*out.values()) else None
 
 
 def _task_override(p: Problems, name: str, raw: Any, tasks: list[str] | None,
-                   budget: Budget | None) -> TaskOverride | None:
+                   budget: Budget | None, seeds: list[int] | None) -> TaskOverride | None:
     where = f"task.{name}"
     if tasks is not None and name not in tasks:
         raise p.err(where, f"overrides a task the suite does not list{suggest(name, tasks)}")
@@ -862,7 +875,23 @@ def _task_override(p: Problems, name: str, raw: Any, tasks: list[str] | None,
             raise p.err(f"{where}.eval_at", problem)
     elif "eval_at" not in values and budget is not None and budget.eval_at and "env_steps" in values:
         p.attempt(_check_budget_points, p, name, budget, env_steps)
+    if "seeds" in values and good(values["seeds"]) and seeds is not None:
+        p.attempt(_check_task_seeds, p, where + ".seeds", list(values["seeds"]), seeds)
     return TaskOverride(**values) if good(*values.values()) else None
+
+
+def _check_task_seeds(p: Problems, where: str, given: list[Any], seeds: list[int]) -> None:
+    """A task's ``seeds``: a non-empty selection of the suite's seeds, each once (tuning seeds stay apart
+    from every board seed, so a task may not bring new ones)."""
+    if not given:
+        raise p.err(where, f"expected a non-empty list of the suite's seeds {seeds}, got []")
+    for s in given:
+        if not isinstance(s, int) or isinstance(s, bool) or s not in seeds:
+            raise p.err(where, f"seed {s!r} is not one of the suite's seeds; valid choices: "
+                               f"{', '.join(map(str, seeds))}")
+    if len(set(given)) != len(given):
+        dup = sorted(s for s, n in collections.Counter(given).items() if n > 1)
+        raise p.err(where, f"lists seed {dup[0]} twice: each seed must be distinct")
 
 
 def _check_view(p: Problems, task_id: str, view: str) -> None:
@@ -908,7 +937,7 @@ def plan(suite: Suite) -> list[Cell]:
             base = suite.method_base.get(method, method)
             sizes: tuple[StudentSize | None, ...] = (None,) if base == "teacher" else suite.sizes_for(method)
             for size in sizes:
-                for seed in suite.seeds:
+                for seed in suite.seeds_for(task):
                     cells.append(
                         Cell(
                             task=task,

@@ -173,6 +173,45 @@ def test_task_overrides_are_typed(tmp_path):
     assert suite.override("no/such") == TaskOverride() and suite.view_for("no/such") == "full"
 
 
+TASK_SEEDS_SUITE = """
+[suite]
+name = "s"
+tasks = ["mpe/simple_spread_v3", "mpe/simple_speaker_listener_v4"]
+methods = ["teacher", "bc"]
+seeds = [0, 1, 2, 3]
+[task."mpe/simple_speaker_listener_v4"]
+seeds = SEEDS
+"""
+
+
+def test_a_task_runs_some_of_the_suites_seeds(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(TASK_SEEDS_SUITE.replace("SEEDS", "[0, 2]"))
+    suite = load_suite(path)
+    assert suite.seeds_for("mpe/simple_spread_v3") == (0, 1, 2, 3)
+    assert suite.seeds_for("mpe/simple_speaker_listener_v4") == (0, 2)
+    assert suite.task_seeds() == {"mpe/simple_speaker_listener_v4": [0, 2]}
+    cells = plan(suite)
+    assert sorted((c.task, c.method, c.seed) for c in cells if c.task.endswith("v4")) == [
+        ("mpe/simple_speaker_listener_v4", m, s) for m in ("bc", "teacher") for s in (0, 2)]
+    assert len(cells) == 2 * 4 + 2 * 2
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ("[0, 7]", "field 'task.mpe/simple_speaker_listener_v4.seeds': seed 7 is not one of the suite's seeds; "
+               "valid choices: 0, 1, 2, 3"),
+    ("[1, 1]", "lists seed 1 twice"),
+    ("[]", "expected a non-empty list of the suite's seeds [0, 1, 2, 3], got []"),
+    ("3", "expected list"),
+])
+def test_a_task_cannot_bring_seeds_the_suite_does_not_list(tmp_path, seeds, message):
+    path = tmp_path / "s.toml"
+    path.write_text(TASK_SEEDS_SUITE.replace("SEEDS", seeds))
+    with pytest.raises(UsageError) as exc:
+        load_suite(path)
+    assert message in str(exc.value) and str(path) in str(exc.value)
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     PARSED.write_text(json.dumps({p.name: summary(p) for p in sorted((ROOT / "suites").glob("*.toml"))},
                                  indent=1, sort_keys=True) + "\n")

@@ -707,7 +707,13 @@ class Protocol(JsonCodec):
     greedy: bool
     eval_seed_base: int
     bootstrap: Bootstrap
+    task_seeds: dict[str, list[int]] | None = omit_none()
+    """Tasks that run fewer training seeds than ``seeds`` (the suite's ``[task."ID"] seeds``) → theirs."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def seeds_for(self, task: str) -> list[int]:
+        """The training seeds the board ran on ``task``."""
+        return self.seeds if self.task_seeds is None or task not in self.task_seeds else self.task_seeds[task]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def provenance_markdown(board: Leaderboard) -> str:
         ["created", str(prov.created_at)],
         ["eval episodes", str(episodes)],
         ["seeds", ", ".join(str(s) for s in proto.seeds)],
+        *[[f"seeds on {task}", ", ".join(str(s) for s in seeds)] for task, seeds in (proto.task_seeds or {}).items()],
         ["eval seed base", str(proto.eval_seed_base)],
         ["policy", "greedy (argmax over available actions)" if proto.greedy else "stochastic"],
         [

@@ -538,8 +538,8 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     if m is not None:
         _check_meta(p, m, methods, sizes)
     tune = None
-    if "tune" in data and good(methods, seeds) and not variants.broken:
-        tune = p.attempt(parse_tune, p, data["tune"], methods, variants.base, seeds, SEED_MAX)
+    if "tune" in data and good(methods, seeds, tasks) and not variants.broken:
+        tune = p.attempt(parse_tune, p, data["tune"], methods, variants.base, seeds, SEED_MAX, tasks)
     p.raise_all()
     suite = Suite(
         path=path,

@@ -64,7 +64,10 @@ class TuneSettings:
     sampler_seed: int = 0
     """Seed of the TPE sampler (the same proposals on every re-run: a study resumes)."""
     spaces: dict[str, tuple[SearchDim, ...]] = dataclasses.field(default_factory=dict)
-    """Suite method → its search space (``SPACES`` of its base, with ``[tune.space.X]`` on top)."""
+    """Suite method → its search space (``SPACES`` of its base, with ``[tune.space.X]`` on top); only the
+    methods ``[tune] methods`` names when it is given (e.g. not a method the board runs as it is today)."""
+    tasks: tuple[str, ...] | None = None
+    """The suite tasks the trials run on (``[tune] tasks``; None: every task of the suite)."""
 
     def budget(self) -> dict[str, int]:
         """Trials per method (the leaderboard's ``suite.tuning``)."""
@@ -88,15 +91,16 @@ def _dim(ctx: Any, where: str, name: str, spec: Any, want: type) -> SearchDim:
 
 
 def parse_tune(ctx: Any, raw: Any, methods: list[str], method_base: dict[str, str], seeds: list[int],
-               seed_max: int) -> TuneSettings:
+               seed_max: int, tasks: list[str]) -> TuneSettings:
     """``[tune]`` of a suite: seeds (disjoint from the board's, in [0, ``seed_max``]), trials (>= 1),
-    sampler_seed and ``[tune.space.METHOD]`` tables of ``field = {low, high, log}``. ``ctx`` is the
-    suite parser's error context (every message names the file and the field)."""
+    sampler_seed, tasks and methods (some of the suite's: what the trials run on, which methods are
+    tuned) and ``[tune.space.METHOD]`` tables of ``field = {low, high, log}``. ``ctx`` is the suite
+    parser's error context (every message names the file and the field)."""
     from kdmarl_bench.methods import METHODS  # torch: only a suite that has [tune] pays for it
 
     if not isinstance(raw, dict):
         raise ctx.err("tune", f"expected a table, got {raw!r}")
-    ctx.unknown_keys(raw, {"seeds", "trials", "sampler_seed", "space"}, "tune.")
+    ctx.unknown_keys(raw, {"seeds", "trials", "sampler_seed", "space", "tasks", "methods"}, "tune.")
     tseeds = ctx.typed(raw, "seeds", list, "tune.", list(DEFAULT_TUNE_SEEDS))
     if not tseeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= seed_max for s in tseeds):
         raise ctx.err("tune.seeds", f"expected a non-empty list of integers in [0, {seed_max}], got {tseeds!r}")
@@ -112,6 +116,10 @@ def parse_tune(ctx: Any, raw: Any, methods: list[str], method_base: dict[str, st
     sampler_seed = ctx.typed(raw, "sampler_seed", int, "tune.", 0)
     given = ctx.typed(raw, "space", dict, "tune.", {})
     students = [m for m in methods if method_base.get(m, m) != "teacher"]
+    tune_tasks = _subset(ctx, raw, "tasks", tasks, "task")
+    tuned = _subset(ctx, raw, "methods", students, "student method")
+    if tuned is not None:
+        students = list(tuned)
     spaces: dict[str, tuple[SearchDim, ...]] = {}
     for m in students:
         if method_base.get(m, m) in SPACES:
@@ -138,4 +146,25 @@ def parse_tune(ctx: Any, raw: Any, methods: list[str], method_base: dict[str, st
     if len(set(sizes.values())) > 1:
         raise ctx.err("tune.space", f"every method must have a search space of the same size (equal tuning), got "
                                     f"{', '.join(f'{m}: {n}' for m, n in sizes.items())}")
-    return TuneSettings(tuple(tseeds), trials, sampler_seed, spaces)
+    if tuned is not None:
+        empty = [m for m in tuned if not spaces.get(m)]
+        if empty:
+            raise ctx.err("tune.methods", f"{empty[0]!r} has no default search space; declare one in "
+                                          f"[tune.space.{empty[0]}]")
+    return TuneSettings(tuple(tseeds), trials, sampler_seed, spaces, tune_tasks)
+
+
+def _subset(ctx: Any, raw: dict, key: str, choices: list[str], what: str) -> tuple[str, ...] | None:
+    """``[tune] KEY``: a non-empty list of distinct names out of ``choices`` (None when not given)."""
+    given = ctx.typed(raw, key, list, "tune.", None)
+    if given is None:
+        return None
+    if not given:
+        raise ctx.err(f"tune.{key}", f"expected a non-empty list; valid choices: {', '.join(choices)}")
+    for name in given:
+        if name not in choices:
+            raise ctx.err(f"tune.{key}", f"{name!r} is not a {what} of this suite{suggest(str(name), choices)}; "
+                                         f"valid choices: {', '.join(choices)}")
+    if len(set(given)) != len(given):
+        raise ctx.err(f"tune.{key}", "lists a name twice")
+    return tuple(given)

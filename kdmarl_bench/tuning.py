@@ -74,6 +74,9 @@ def check_method(suite: Suite, method: str) -> tuple[SearchDim, ...]:
     settings = suite.tune or TuneSettings(spaces={m: SPACES[suite.method_base[m]] for m in students
                                                   if suite.method_base[m] in SPACES})
     space = settings.spaces.get(method, ())
+    if not space and suite.method_base[method] in SPACES:  # left out by [tune] methods
+        raise UsageError(f"{suite.path}: --method {method!r} is not tuned by suite {suite.name!r} (field "
+                         f"'tune.methods'); valid choices: {', '.join(settings.spaces)}")
     if not space:
         raise UsageError(f"{suite.path}: field 'tune.space.{method}': empty search space (no default for "
                          f"{suite.method_base[method]!r}); declare one in [tune.space.{method}]")
@@ -138,6 +141,8 @@ def run_study(suite: Suite, method: str, trials: int, out_dir: str | Path,
     optuna = require_optuna()
     settings = tune_settings(suite)
     space = check_method(suite, method)
+    if settings.tasks is not None:  # [tune] tasks: the trials run on these tasks only
+        suite = suite.only_tasks(settings.tasks)
     out = Path(out_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed)

@@ -41,6 +41,7 @@ def plan_cmd(suite_path, as_json):
                    "primary": suite.primary,
                    "eval_seeds": {t: suite.eval_seed_count(t) for t in suite.tasks},
                    **({"tune": {"seeds": list(suite.tune.seeds), "trials": suite.tune.budget(),
+                                "tasks": list(suite.tune.tasks or suite.tasks),
                                 "spaces": {m: [d.to_dict() for d in dims] for m, dims in suite.tune.spaces.items()}}}
                       if suite.tune is not None else {}),
                    **({"flops_sizes": [r.to_dict() for r in flops_sizes]} if flops_sizes else {})})
@@ -58,7 +59,8 @@ def plan_cmd(suite_path, as_json):
     con.print(f"primary metric: [bold]{primary}[/] (pre-registered: the headline, PoI and gate judge it; "
               "every student is scored greedy and sampled)", highlight=False)
     if suite.tune is not None:
-        con.print(f"tuning: {suite.tune.trials} trials per method on seeds {list(suite.tune.seeds)} "
+        on = "" if suite.tune.tasks is None else f" on {', '.join(suite.tune.tasks)}"
+        con.print(f"tuning: {suite.tune.trials} trials per method{on}, seeds {list(suite.tune.seeds)} "
                   f"({', '.join(f'{m}: {len(d)} dims' for m, d in suite.tune.spaces.items())})", highlight=False)
     for r in flops_sizes:
         got = (f"widths {[w[0] for w in r.widths]} → {r.reduction:.1f}× fewer FLOPs than the teacher"

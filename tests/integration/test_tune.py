@@ -77,6 +77,25 @@ def test_tune_section_parses_and_overrides_a_dimension(tmp_path):
     assert suite.info()["tuning"] == {"kd-marl": 5, "bc": 5, "pd-kl": 5}
 
 
+def test_tune_section_names_the_tasks_and_methods_it_tunes(tmp_path):
+    p = tmp_path / "two.toml"
+    two = BASE.replace('tasks = ["mpe/simple_spread_v3"]', 'tasks = ["mpe/simple_spread_v3", "mpe/simple_speaker_listener_v4"]')
+    p.write_text(two + '[tune]\nseeds = [9]\ntrials = 3\ntasks = ["mpe/simple_spread_v3"]\nmethods = ["bc", "pd-kl"]')
+    suite = load_suite(p)
+    assert suite.tune.tasks == ("mpe/simple_spread_v3",) and list(suite.tune.spaces) == ["bc", "pd-kl"]
+    assert suite.info()["tuning"] == {"bc": 3, "pd-kl": 3}  # kd-marl runs untuned: the board does not claim it
+    msg = tune_error(tmp_path, '[tune]\nseeds = [9]\ntasks = ["mpe/simple_spred_v3"]')
+    assert "tune.tasks" in msg and "did you mean: mpe/simple_spread_v3?" in msg and "valid choices:" in msg
+    msg = tune_error(tmp_path, '[tune]\nseeds = [9]\nmethods = ["teacher"]')
+    assert "tune.methods" in msg and "valid choices: kd-marl, bc, pd-kl" in msg
+    assert "non-empty" in tune_error(tmp_path, "[tune]\nseeds = [9]\nmethods = []")
+    assert "twice" in tune_error(tmp_path, '[tune]\nseeds = [9]\nmethods = ["bc", "bc"]')
+    # a method the section leaves out is refused by `tune` (exit 2), before anything is written
+    res = CliRunner().invoke(main, ["tune", str(p), "--method", "kd-marl", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "tune.methods" in res.output and "valid choices: bc, pd-kl" in res.output
+    assert not (tmp_path / "o").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # a short study on the ci suite
 

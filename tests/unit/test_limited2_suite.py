@@ -74,3 +74,16 @@ def test_every_task_hides_information_the_teacher_uses_and_its_mask_leaks_nothin
         assert rows, f"no view measurement for {target}"
         assert max(r["gap_points"] for r in rows) >= 10, target
         assert all(r["hidden_attacks"] in (None, 0.0) for r in rows), target
+
+
+def test_the_boards_tune_section_is_the_studys():
+    """suites/limited2.toml states the tuning budget it was tuned with (the board's ``suite.tuning``, which
+    ``report --headline`` prints): the same tasks, seeds, trials, sampler and spaces as the study's suite,
+    for the tuned methods only."""
+    board, tune = load_suite(BOARD), load_suite(TUNE)
+    assert board.tune.tasks == tune.tasks
+    assert (board.tune.seeds, board.tune.trials, board.tune.sampler_seed) == (
+        tune.tune.seeds, tune.tune.trials, tune.tune.sampler_seed)
+    assert board.tune.spaces == tune.tune.spaces and tuple(board.tune.spaces) == TUNED
+    assert board.info()["tuning"] == {m: tune.tune.trials for m in TUNED}
+

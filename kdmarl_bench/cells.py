@@ -23,7 +23,8 @@ from kdmarl_bench.errors import BackendUnavailable, UsageError
 from kdmarl_bench.results.model.records import Cost, CurvePoint, Record, Student
 from kdmarl_bench.results.store.cells import cell_key
 from kdmarl_bench.safeio import task_dirname
-from kdmarl_bench.suite import Cell, ProfileSettings
+from kdmarl_bench.suite import Cell
+from kdmarl_bench.suite_tables import ProfileSettings
 from kdmarl_bench.teachers.resolve import CheckpointBlob, TeacherRef
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,16 +31,18 @@ from kdmarl_bench.suite_schema import (
     read_value,
     toml_field,
 )
+from kdmarl_bench.suite_tables import (
+    MAX_COUNT,
+    ProfileSettings,
+    TeacherSource,
+    teacher_kinds,
+)
 from kdmarl_bench.tune_spec import parse_tune
 
 # Ranges, checked by `plan` so that `run` never finds out after hours of work.
 SEED_MAX = 2**31 - 1
 """Largest seed (and eval seed = seed_base + seed): every backend takes a 32-bit seed."""
-MAX_COUNT = 2**40
-"""Largest env-step budget, teacher steps, episode or iteration count accepted."""
 MAX_NUM_ENVS = 65_536
-BATCH_RANGE = (1, 65_536)
-"""Batched-latency batch sizes accepted (``profile.batch_sizes``, ``profile --batch``)."""
 MAX_LAYERS = 16
 """Most hidden layers a student size may have."""
 MAX_EVAL_POINTS = 8
@@ -66,24 +67,6 @@ and far from every other record's first one."""
 # type, the checks, the conversion); ``suite_schema.read_table`` reads a table by them.
 def _slug_check(v: Any) -> str | None:
     return slug_problem(v)  # names a folder: runs/<suite>, students/<task>/<method>/<size>/
-
-
-def _teacher_kinds() -> Any:
-    from kdmarl_bench.envs.views import TEACHER_KINDS  # envs imports jax: read when a suite is parsed
-
-    return TEACHER_KINDS
-
-
-def _deploy_paths() -> Any:
-    from kdmarl_bench.profiling.deploy import DEPLOY_PATHS  # imports torch: read when a suite is parsed
-
-    return DEPLOY_PATHS
-
-
-def _quantize_modes() -> Any:
-    from kdmarl_bench.profiling.quantize import QUANTIZE_MODES  # imports torch: as above
-
-    return QUANTIZE_MODES
 
 
 def _primary_metrics() -> Any:
@@ -120,17 +103,6 @@ class StudentSize:
     """Target team FLOP reduction vs the teacher (``{label = "x20", flops_reduction = 20}``): the widths are
     the capacity rule's times one common scale, chosen so teacher FLOPs / student FLOPs is closest to it
     (``models/capacity.py`` ``resolve_widths``; within ±10% or the cell is refused)."""
-
-
-@dataclass(frozen=True)
-class TeacherSource:
-    source: str = toml_field("zoo", str)
-    """``zoo`` (bundled), ``train`` (train with the suite), or a checkpoint path."""
-    steps: int = toml_field(200_000, int, positive(MAX_COUNT))
-    """Env steps when ``source = "train"``."""
-    kind: str = toml_field("local", str, one_of("teacher kind", _teacher_kinds))
-    """``local``: the actor sees each agent's own observation; ``privileged``: the centralized expert,
-    whose actor also sees the global state (``train-teacher --privileged``)."""
 
 
 @dataclass(frozen=True)
@@ -174,27 +146,6 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
-class ProfileSettings:
-    iters: int = toml_field(1000, int, positive(10**9))
-    warmup: int = toml_field(100, int, lambda v: None if 0 <= v <= MAX_COUNT else
-                             f"must be in [0, {MAX_COUNT:,}] (untimed calls before timing), got {v}")
-    threads: tuple[int, ...] = toml_field((1, 0), list, lambda v: threads_problem(v), convert=tuple)
-    """CPU thread counts to time; 0 = all cores."""
-    batch_sizes: tuple[int, ...] = toml_field((1,), list, lambda v: batch_sizes_problem(v), convert=tuple)
-    """Batched team latency at these env batch sizes (besides decentralized batch 1)."""
-    cuda: str = toml_field("auto", str, lambda v: None if v in ("auto", "off") else
-                           f"unknown value {v!r}; valid choices: auto, off")
-    """``auto`` (time on CUDA when present), ``off``."""
-    paths: tuple[str, ...] = toml_field(("eager",), list, item=one_of("deployment path", _deploy_paths),
-                                        convert=lambda v: tuple(dict.fromkeys(["eager", *v])))
-    """Deployment paths to time (``eager``, ``torchscript``, ``onnxruntime``, ``executorch``); the full
-    grid runs eager, each other path adds a 1-thread decentralized entry with its equivalence check."""
-    quantize: tuple[str, ...] = toml_field((), list, item=one_of("quantization", _quantize_modes),
-                                           convert=lambda v: tuple(dict.fromkeys(v)))
-    """Quantized students to score and time besides fp32 (``int8``: ONNX Runtime dynamic quantization)."""
-
-
-@dataclass(frozen=True)
 class TaskOverride:
     """``[task."ID"]``: what one task of a suite changes (None: the suite-wide value)."""
 
@@ -203,7 +154,7 @@ class TaskOverride:
     teacher_steps: int | None = toml_field(None, int, positive(MAX_COUNT))
     teacher: str | None = toml_field(None, str)
     """The task's teacher source (``zoo``, ``train``, a checkpoint path)."""
-    teacher_kind: str | None = toml_field(None, object, one_of("teacher kind", _teacher_kinds))
+    teacher_kind: str | None = toml_field(None, object, one_of("teacher kind", teacher_kinds))
     view: str = toml_field("full", str)
     """The students' observation view (``kdmarl_bench/envs/views.py``; checked against the task)."""
     eval_at: tuple[int, ...] | None = toml_field(None, list, convert=tuple)
@@ -410,32 +361,6 @@ class Cell:
 
     def label(self) -> str:
         return f"{self.task} · {self.method} · {self.size_label} · seed {self.seed}"
-
-
-def max_threads() -> int:
-    """Most CPU threads a timing may ask for: 4× this machine's cores (0 means all cores)."""
-    return 4 * (os.cpu_count() or 1)
-
-
-def threads_problem(vals: Any) -> str | None:
-    """Why a list of thread counts cannot be timed, or None (shared by suites and ``profile --threads``)."""
-    hi = max_threads()
-    if not isinstance(vals, (list, tuple)) or not vals:
-        return f"expected a non-empty list of thread counts in [0, {hi}] (0 = all cores), got {vals!r}"
-    for v in vals:
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
-            return f"thread count {v!r} is outside the allowed range [0, {hi}] (0 = all cores; at most 4× the {os.cpu_count() or 1} cores here)"
-    return None
-
-
-def batch_sizes_problem(vals: Any) -> str | None:
-    lo, hi = BATCH_RANGE
-    if not isinstance(vals, (list, tuple)):
-        return f"expected a list of batch sizes in [{lo}, {hi}], got {vals!r}"
-    for v in vals:
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            return f"batch size {v!r} is outside the allowed range [{lo}, {hi}]"
-    return None
 
 
 def eval_points(given: tuple[int, ...] | list[int], env_steps: int) -> tuple[int, ...]:

@@ -32,7 +32,7 @@ from kdmarl_bench.results.analysis.aggregate import complete_record
 from kdmarl_bench.results.store.cells import cell_key
 from kdmarl_bench.runner import fill_teacher_scores
 from kdmarl_bench.safeio import write_json_atomic
-from kdmarl_bench.suite import ProfileSettings
+from kdmarl_bench.suite_tables import ProfileSettings
 from kdmarl_bench.tune_spec import DEFAULT_TUNE_SEEDS, SPACES, SearchDim, TuneSettings
 
 if TYPE_CHECKING:

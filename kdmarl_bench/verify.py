@@ -34,7 +34,8 @@ from kdmarl_bench.results.analysis import noise
 from kdmarl_bench.results.analysis.stats import diff_ci, mean_ci
 from kdmarl_bench.results.model.records import Leaderboard, Record
 from kdmarl_bench.results.model.verification import Retrained, Verification
-from kdmarl_bench.suite import Cell, ProfileSettings, Suite
+from kdmarl_bench.suite import Cell, Suite
+from kdmarl_bench.suite_tables import ProfileSettings
 
 
 def record_problem(r: Record, fresh_seed: int) -> str | None:

@@ -9,7 +9,7 @@ from kdmarl_bench.deploy_runtimes import runtimes
 from kdmarl_bench.registry import suggest
 from kdmarl_bench.results.render.fit import print_fitted
 from kdmarl_bench.results.render.terminal import latency_notes, latency_table, profile_lines
-from kdmarl_bench.suite import batch_sizes_problem, threads_problem
+from kdmarl_bench.suite_tables import batch_sizes_problem, threads_problem
 
 DEFAULT_PATHS = "eager,torchscript"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -24,8 +23,7 @@ from kdmarl_bench.results.render.terminal import print_leaderboard
 from kdmarl_bench.results.render.text import verdict_lines
 from kdmarl_bench.safeio import resolve_out
 from kdmarl_bench.suite import load_suite
-
-_MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
+from kdmarl_bench.suite_tables import max_threads
 
 
 @click.command("run")
@@ -34,7 +32,7 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
               help="Results directory (default: runs/<suite name>). Re-running resumes it.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Training device.")
-@click.option("--threads", type=click.IntRange(min=1, max=_MAX_THREADS), default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(min=1, max=max_threads()), default=1, show_default=True,
               help="torch CPU threads per worker for training (JAX/XLA gets one). Results depend on it "
                    "(float reductions), not on --jobs.")
 @click.option("--executor", "executor_name", type=click.Choice(["local", "ray", "inline"]), default="local",

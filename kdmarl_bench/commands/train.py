@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 
 import click
 
 from kdmarl_bench.commands.common import CliError, echo_json, handle_errors, stderr_console, stdout_console
-
-_MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversubscribes and can crash torch
+from kdmarl_bench.suite_tables import max_threads
 
 
 @click.command("train-teacher")
@@ -28,7 +26,7 @@ _MAX_THREADS = 4 * (os.cpu_count() or 1)  # as suite.max_threads(); more oversub
 @click.option("--ent-coef", type=float, default=None, help="Entropy bonus coefficient (default: per family).")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Greedy episodes for the score on the card.")
-@click.option("--threads", type=click.IntRange(min=1, max=_MAX_THREADS), default=None, help="torch CPU threads.")
+@click.option("--threads", type=click.IntRange(min=1, max=max_threads()), default=None, help="torch CPU threads.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=20, show_default=True,
               help="Write a training snapshot (OUT.train.safetensors) every N updates; 0 = never.")
 @click.option("--resume", is_flag=True, help="Continue from OUT.train.safetensors (same options as the interrupted run).")

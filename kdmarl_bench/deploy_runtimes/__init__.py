@@ -18,7 +18,9 @@ from kdmarl_bench.deploy_runtimes.base import (
     DeployRuntime,
     checkpoint_formats,
     checkpoint_runtime,
+    deploy_paths,
     runtimes,
 )
 
-__all__ = ["EQUIVALENCE_ATOL", "RUNTIMES", "DeployRuntime", "checkpoint_formats", "checkpoint_runtime", "runtimes"]
+__all__ = ["EQUIVALENCE_ATOL", "RUNTIMES", "DeployRuntime", "checkpoint_formats", "checkpoint_runtime", "deploy_paths",
+           "runtimes"]

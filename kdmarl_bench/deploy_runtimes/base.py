@@ -110,6 +110,12 @@ def runtimes(*, selectable: bool | None = None, exported: bool | None = None) ->
     return out
 
 
+def deploy_paths() -> tuple[str, ...]:
+    """Every path ``--paths`` (and a suite's ``[profile] paths``) accepts, in listing order (read from the
+    registry now)."""
+    return tuple(rt.name for rt in runtimes(selectable=True))
+
+
 def checkpoint_formats() -> tuple[str, ...]:
     """``kdmarl-bench export --format`` values that take a checkpoint, in listing order."""
     return tuple(rt.export_format for rt in runtimes() if rt.export_format)

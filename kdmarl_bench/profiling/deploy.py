@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdmarl_bench.deploy_runtimes import RUNTIMES, runtimes
+from kdmarl_bench.deploy_runtimes import RUNTIMES, deploy_paths
 from kdmarl_bench.deploy_runtimes.base import require_runtime
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.envs.registry import policy_view
@@ -36,11 +36,6 @@ from kdmarl_bench.profiling.runtimes import (
 
 __all__ = ["DEPLOY_PATHS", "RUNTIME_PATHS", "deploy", "deploy_entry", "deploy_paths", "recorded_observations",
            "require_paths"]
-
-
-def deploy_paths() -> tuple[str, ...]:
-    """Every path ``--paths`` accepts, in listing order (read from the runtime registry now)."""
-    return tuple(rt.name for rt in runtimes(selectable=True))
 
 
 DEPLOY_PATHS = deploy_paths()

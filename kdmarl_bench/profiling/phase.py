@@ -39,7 +39,7 @@ from kdmarl_bench.profiling.latency import cpu_name, cuda_available, time_interl
 from kdmarl_bench.results.analysis.stats import is_noisy
 from kdmarl_bench.results.store.cells import canonical_json, cell_key
 from kdmarl_bench.safeio import make_dir_inside, write_json_atomic
-from kdmarl_bench.suite import ProfileSettings
+from kdmarl_bench.suite_tables import ProfileSettings
 
 REPEATS = 3
 """Timed blocks per architecture and grid point (as ``profile_policy``)."""

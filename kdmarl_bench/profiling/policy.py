@@ -11,7 +11,7 @@ from kdmarl_bench.profiling.deploy import deploy_entry
 from kdmarl_bench.profiling.floor import annotate_floor, dram_weight_bytes
 from kdmarl_bench.profiling.flops import count_policy_cost
 from kdmarl_bench.profiling.latency import cuda_available, time_batched, time_decentralized
-from kdmarl_bench.suite import batch_sizes_problem, threads_problem
+from kdmarl_bench.suite_tables import batch_sizes_problem, threads_problem
 
 
 def profile_policy(policy: TeamPolicy, *, iters: int = 1000, warmup: int = 100, threads: tuple[int, ...] = (1, 0),

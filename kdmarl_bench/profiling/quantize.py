@@ -26,11 +26,7 @@ from kdmarl_bench.profiling.runtimes import (
 )
 from kdmarl_bench.results.analysis.stats import retention
 
-__all__ = ["QUANTIZE_MODES", "evaluate_int8", "int8_result", "int8_team"]
-
-QUANTIZE_MODES = ("int8",)
-"""Values a suite's ``[profile] quantize`` list may hold."""
-
+__all__ = ["evaluate_int8", "int8_result", "int8_team"]
 
 def int8_team(policy: TeamPolicy, threads: int = 1, fp32_models: list[bytes] | None = None) -> RuntimeTeam:
     """The policy's deployed actors exported to ONNX, quantized to int8, in ONNX Runtime sessions."""

@@ -22,7 +22,7 @@ from kdmarl_bench.envs.registry import get_view
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.capacity import resolve_widths, student_widths
 from kdmarl_bench.safeio import MAX_PARAMS, write_bytes_atomic, write_json_atomic
-from kdmarl_bench.suite import TeacherSource
+from kdmarl_bench.suite_tables import TeacherSource
 from kdmarl_bench.teachers.train import train_teacher
 from kdmarl_bench.teachers.zoo import load_teacher, resolve_ref, zoo_key
 

@@ -36,9 +36,22 @@ def test_board_is_the_declared_suite_with_its_tuned_configs(board):
 
 
 def test_headline_pair_has_ten_seeds_on_smax_3m(board):
-    for method in ("kd-marl-tuned", "dagger"):
+    for method in ("kd-marl-tuned", "kd-marl", "bc", "dagger", "pd-kl"):
         seeds = {r.seed for r in board.records if r.task == "smax/3m" and r.method == method and r.size == "x20"}
         assert seeds == set(range(10)), method
+
+
+def test_every_task_and_method_ran_the_seeds_the_suite_declares(board):
+    """Every (task, method) of the suite is on the board with the task's seeds: 10 on smax/3m and spread,
+    the 5 that [task."smax/8m"] seeds declares on smax/8m (recorded as the protocol's task_seeds)."""
+    suite = load_suite(ROOT / "suites" / "limited2.toml")
+    assert board.tasks == sorted(suite.tasks)
+    assert board.protocol.task_seeds == {"smax/8m": [0, 1, 2, 3, 4]}
+    for task in suite.tasks:
+        assert len(suite.seeds_for(task)) >= (10 if task == "smax/3m" else 5)
+        for method in suite.methods:
+            seeds = sorted(r.seed for r in board.records if r.task == task and r.method == method)
+            assert seeds == list(suite.seeds_for(task)) == board.protocol.seeds_for(task), (task, method)
 
 
 def test_every_student_is_scored_greedy_and_sampled_along_its_curve(board):

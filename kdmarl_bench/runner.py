@@ -138,10 +138,15 @@ class Runner:
         # So is the method's resolved config: changing a default must not reuse old cells.
         return make_cell_spec(cell, self.teacher_ref(cell.task), self.suite.profile, self.suite.info()).key
 
-    def _finished(self, key: str) -> bool:
-        if not self.store.has(key):
+    def _finished(self, spec: CellSpec) -> bool:
+        """Whether an earlier run finished this cell: its file is there (a failed one counts unless
+        ``--retry-failed``) and so is its student's checkpoint. A cell whose student is gone (a
+        committed board that ships some seeds' students only) is trained again: that regenerates it."""
+        if not self.store.has(spec.key):
             return False
-        return not (self.retry_failed and self.store.failed(key))
+        if self.store.failed(spec.key):
+            return not self.retry_failed
+        return spec.base_method == "teacher" or (self.out / f"{spec.checkpoint_stem}.safetensors").is_file()
 
     def run(self) -> list[Record]:
         """Run (or resume) every cell; returns the records in plan order, latency attached."""
@@ -187,7 +192,7 @@ class Runner:
         """Submit every job (random-policy scores, teachers the suite trains, cells), then handle what the
         executor reports until none is left; returns the records in plan order (None: its worker was lost)."""
         d = _Drive(specs, executor, [None] * len(specs))
-        cached = [i for i, s in enumerate(specs) if s.teacher.sha256 is not None and self._finished(s.key)]
+        cached = [i for i, s in enumerate(specs) if s.teacher.sha256 is not None and self._finished(s)]
         if self.events.on_plan:
             self.events.on_plan(len(specs), len(cached))
         self._load_cached(d, cached)
@@ -285,7 +290,7 @@ class Runner:
         d.blobs[job.task] = blob
         for i in d.waiting.pop(job.task, []):
             d.specs[i] = d.specs[i].with_teacher_digest(blob.sha256)
-            if self._finished(d.specs[i].key):  # a cell an earlier run finished with this same teacher
+            if self._finished(d.specs[i]):  # a cell an earlier run finished with this same teacher
                 self._load_cached(d, [i])
             else:
                 d.submit(d.specs[i], blob, i)

@@ -91,6 +91,25 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, teacher):
     assert len(board["records"]) == 3
 
 
+def test_a_finished_cell_whose_student_is_gone_is_trained_again(tmp_path, teacher):
+    """A board that ships some seeds' students only: running its suite regenerates the missing ones (the
+    same record, bit for bit) and reads the others' cells."""
+    suite = load_suite(write_suite(tmp_path, teacher))
+    out = tmp_path / "out"
+    first, _ = run_suite(suite, out)
+    before = {r.method: r for r in first.records}
+    gone = out / before["bc"].checkpoint
+    weights = gone.read_bytes()
+    gone.unlink()
+    started, cached = [], []
+    again, _ = run_suite(suite, out, events=RunEvents(on_cell_start=lambda c: started.append(c.method),
+                                                      on_cell_done=lambda c, r, was: was and cached.append(c.method)))
+    assert started == ["bc"] and sorted(cached) == ["kd-marl", "teacher"]
+    assert gone.read_bytes() == weights
+    after = {r.method: r for r in again.records}
+    assert after["bc"].episode_scores == before["bc"].episode_scores and after["bc"].score == before["bc"].score
+
+
 def test_killed_process_resumes(tmp_path, teacher):
     """A real SIGKILL midway: finished cells survive and are not recomputed."""
     suite_path = write_suite(tmp_path, teacher, methods=("teacher", "kd-marl", "bc", "pd-kl"))

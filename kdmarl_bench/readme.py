@@ -91,6 +91,9 @@ BLOCKS: dict[str, Block] = {
     # limited v2 (issue 20): its verdict (tuned kd-marl against the best tuned imitation baseline), the
     # untuned kd-marl's, every row, every curve
     "limited2-verdict": Block(("limited2",), lambda b: verdict_markdown(headline(b[0]))),
+    "current-finding": Block(("limited2",), lambda b: verdict_markdown(headline(b[0]))),  # the README's top
+    "limited2-headline": Block(("limited2",), lambda b: headline_markdown(headline(b[0]))),
+    "limited2-headline-curves": Block(("limited2",), lambda b: headline_curve_markdown(headline(b[0]))),
     "limited2-v1-verdict": Block(("limited2",), lambda b: verdict_markdown(headline(b[0], focus="kd-marl"))),
     "limited2": Block(("limited2",), lambda b: leaderboard_markdown(b[0])),
     "limited2-curves": Block(("limited2",), lambda b: curve_table_markdown(b[0])),

@@ -86,7 +86,9 @@ def test_show_has_greedy_and_sampled_retention_per_cell():
 
 
 def test_readme_prose_quotes_the_boards_curve_means(board):
-    """The numbers the README's limited v2 prose types out are the board's curve-mean retentions."""
+    """The numbers the README's limited v2 prose types out are the board's: every method's curve-mean
+    retention on smax/3m, and on every task the verdict's pair (tuned KD-MARL, the best imitation
+    baseline) with the probability of improvement."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### limited v2"):readme.index("**Tuning sweep**")]
     for method in ("kd-marl-tuned", "pd-kl", "dagger", "bc", "kd-marl", "kd-marl-offline", "kd-marl-no-adv",
@@ -94,6 +96,14 @@ def test_readme_prose_quotes_the_boards_curve_means(board):
         vals = [r.primary_value("auc") for r in board.records if r.method == method and r.task == "smax/3m"]
         assert len(vals) == 10, method
         assert f"{100 * sum(vals) / len(vals):.1f}%" in section, method
+    rows = headline(board)
+    assert {r.task for r in rows} == set(board.tasks)
+    for row in rows:
+        for value in (row.primary_value, row.baseline_primary):
+            assert f"{100 * value:.1f}%" in section, (row.task, value)
+        assert f"P = {row.poi:.2f}" in section and row.best_baseline in section, row.task
+    top = readme[:readme.index("## Contents")]  # the README's first screen states the same verdict
+    assert all(f"{100 * row.primary_value:.1f}%" in top for row in rows)
 
 
 def test_verify_sample_8_holds():

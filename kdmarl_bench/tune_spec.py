@@ -127,8 +127,8 @@ def parse_tune(ctx: Any, raw: Any, methods: list[str], method_base: dict[str, st
     for mname, table in given.items():
         where = f"tune.space.{mname}"
         if mname not in students:
-            raise ctx.err(where, f"not a student method of this suite{suggest(mname, students)}; "
-                                 f"valid choices: {', '.join(students)}")
+            raise ctx.err(where, f"not a method this suite tunes (a student method, in [tune] methods when given)"
+                                 f"{suggest(mname, students)}; valid choices: {', '.join(students)}")
         if not isinstance(table, dict) or not table:
             raise ctx.err(where, "empty search space: give at least one field = {low = ..., high = ...}")
         base = METHODS.get(method_base.get(mname, mname))

@@ -90,6 +90,8 @@ def test_tune_section_names_the_tasks_and_methods_it_tunes(tmp_path):
     assert "tune.methods" in msg and "valid choices: kd-marl, bc, pd-kl" in msg
     assert "non-empty" in tune_error(tmp_path, "[tune]\nseeds = [9]\nmethods = []")
     assert "twice" in tune_error(tmp_path, '[tune]\nseeds = [9]\nmethods = ["bc", "bc"]')
+    msg = tune_error(tmp_path, '[tune]\nseeds = [9]\nmethods = ["bc", "pd-kl"]\n[tune.space.kd-marl]\nlr = { low = 0.001, high = 0.01 }')
+    assert "tune.space.kd-marl" in msg and "not a method this suite tunes" in msg
     # a method the section leaves out is refused by `tune` (exit 2), before anything is written
     res = CliRunner().invoke(main, ["tune", str(p), "--method", "kd-marl", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "tune.methods" in res.output and "valid choices: bc, pd-kl" in res.output

@@ -442,8 +442,9 @@ def build_suite_leaderboard(suite: Suite, records: list[Record]) -> Leaderboard:
         "eval_seed_base": suite.eval.seed_base,
         "budget_env_steps": {t: suite.env_steps(t) for t in suite.tasks},
     }
-    if suite.task_seeds() is not None:
-        protocol["task_seeds"] = suite.task_seeds()
+    task_seeds = suite.task_seeds()
+    if task_seeds is not None:
+        protocol["task_seeds"] = task_seeds
     return build(fill_teacher_scores(records), suite.info(), protocol,
                  collect_provenance(threads=torch.get_num_threads()))
 

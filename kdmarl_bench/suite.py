@@ -636,11 +636,16 @@ def _seeds(p: Problems, data: dict) -> list[int]:
                              "full set of cells)")
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds):
         raise p.err("seeds", f"expected a non-empty list of integers in [0, {SEED_MAX}], got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        dup = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
-        raise p.err("seeds", f"lists seed {dup[0]} twice: each seed must be distinct (a repeated seed is the same "
+    dup = _repeated_seed(seeds)
+    if dup is not None:
+        raise p.err("seeds", f"lists seed {dup} twice: each seed must be distinct (a repeated seed is the same "
                              "run twice, not another sample)")
     return seeds
+
+
+def _repeated_seed(seeds: list[int]) -> int | None:
+    """The smallest seed listed more than once, or None."""
+    return min((s for s, n in collections.Counter(seeds).items() if n > 1), default=None)
 
 
 def _sizes(p: Problems, data: dict) -> tuple[StudentSize, ...] | None:
@@ -814,9 +819,9 @@ def _check_task_seeds(p: Problems, where: str, given: list[Any], seeds: list[int
         if not isinstance(s, int) or isinstance(s, bool) or s not in seeds:
             raise p.err(where, f"seed {s!r} is not one of the suite's seeds; valid choices: "
                                f"{', '.join(map(str, seeds))}")
-    if len(set(given)) != len(given):
-        dup = sorted(s for s, n in collections.Counter(given).items() if n > 1)
-        raise p.err(where, f"lists seed {dup[0]} twice: each seed must be distinct")
+    dup = _repeated_seed(given)
+    if dup is not None:
+        raise p.err(where, f"lists seed {dup} twice: each seed must be distinct")
 
 
 def _check_view(p: Problems, task_id: str, view: str) -> None:

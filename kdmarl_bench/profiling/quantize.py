@@ -28,6 +28,7 @@ from kdmarl_bench.results.analysis.stats import retention
 
 __all__ = ["evaluate_int8", "int8_result", "int8_team"]
 
+
 def int8_team(policy: TeamPolicy, threads: int = 1, fp32_models: list[bytes] | None = None) -> RuntimeTeam:
     """The policy's deployed actors exported to ONNX, quantized to int8, in ONNX Runtime sessions."""
     actors, obs_dims = policy.deploy_actors(), list(policy.obs_dims)

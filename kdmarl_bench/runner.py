@@ -104,8 +104,12 @@ class Runner:
     """The driver: plans cells, hands them to an executor, writes every result, then profiles."""
 
     def __init__(self, suite: Suite, out_dir: str | Path, device: str = "auto", events: RunEvents | None = None,
-                 retry_failed: bool = False, executor: Executor | None = None, log_dir: str | Path | None = None):
+                 retry_failed: bool = False, executor: Executor | None = None, log_dir: str | Path | None = None,
+                 teacher_pins: dict[str, str] | None = None):
         self.suite = suite
+        self.teacher_pins = dict(teacher_pins or {})
+        """Task → the weights digest of the teacher to use (a board's, when it is re-run cell by cell): picks
+        a superseded generation of a zoo teacher. Empty for a run: ``zoo`` is this version's teacher."""
         self.log_dir = None if log_dir is None else str(Path(log_dir).resolve())
         """``run --log-dir``: TensorBoard events per cell under this folder (None: off)."""
         self.out = resolve_out(out_dir)
@@ -123,7 +127,8 @@ class Runner:
     def teacher_ref(self, task_id: str) -> TeacherRef:
         """The task's teacher reference (and digest once its weights exist), resolved once per run."""
         if task_id not in self._teachers:
-            self._teachers[task_id] = resolve_teacher(task_id, self.suite.teacher_for(task_id), self.out)
+            self._teachers[task_id] = resolve_teacher(task_id, self.suite.teacher_for(task_id), self.out,
+                                                      self.teacher_pins.get(task_id))
         return self._teachers[task_id]
 
     # ---- cells -----------------------------------------------------------------------
@@ -409,8 +414,10 @@ def run_one_cell(spec: CellSpec, out_dir: str | Path, device: str = "cpu") -> Re
 
 
 def cell_spec_for_record(suite: Suite, record: Record, out_dir: str | Path) -> CellSpec:
-    """The planned cell of ``suite`` a leaderboard record came from (task, method, size, seed)."""
-    for spec in Runner(suite, out_dir, device="cpu").specs():
+    """The planned cell of ``suite`` a leaderboard record came from (task, method, size, seed), with the
+    teacher the record names (its digest: a superseded zoo teacher stays usable)."""
+    pins = {record.task: record.teacher_sha256} if record.teacher_sha256 else {}
+    for spec in Runner(suite, out_dir, device="cpu", teacher_pins=pins).specs():
         c = spec.cell
         if (c.task, c.method, c.size_label, c.seed) == (record.task, record.method, record.size, record.seed):
             return spec

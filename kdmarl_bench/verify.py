@@ -112,7 +112,8 @@ def verify_leaderboard(board: Leaderboard, path: str | Path, sample: int = 4, fr
         problem = record_problem(r, fresh_seed)
         if problem:
             raise UsageError(f"{where}: {problem}")
-        ck_path = resolve_checkpoint_ref(ck, base, allow_outside, where)
+        ck_path = resolve_checkpoint_ref(ck, base, allow_outside, where,
+                                         r.teacher_sha256 if r.method == "teacher" else None)
         policy, card = load_checkpoint(ck_path)
         if card["task"] != r.task:
             raise UsageError(f"{where}: checkpoint {ck!r} was made for task {card['task']!r}, not the record's "
@@ -134,16 +135,18 @@ def verify_leaderboard(board: Leaderboard, path: str | Path, sample: int = 4, fr
 # verify --retrain: retrain sampled cells here, judge each against the board's seed-to-seed spread
 
 
-RunCell = Callable[[Suite, Cell, Path], Record]
+RunCell = Callable[[Suite, Cell, Path, "str | None"], Record]
 
 
-def run_cell_here(suite: Suite, cell: Cell, out_dir: Path) -> Record:
+def run_cell_here(suite: Suite, cell: Cell, out_dir: Path, teacher_sha256: str | None = None) -> Record:
     """Train and evaluate one cell with the runner's own code (``runner.run_one_cell``) into
-    ``out_dir``: the one place verify calls into the runner."""
+    ``out_dir``: the one place verify calls into the runner. ``teacher_sha256`` (the board's) picks that
+    generation of a zoo teacher."""
     from kdmarl_bench.cells import make_cell_spec
     from kdmarl_bench.runner import Runner, run_one_cell
 
-    runner = Runner(suite, out_dir, device="cpu")
+    runner = Runner(suite, out_dir, device="cpu",
+                    teacher_pins={cell.task: teacher_sha256} if teacher_sha256 else None)
     spec = make_cell_spec(cell, runner.teacher_ref(cell.task), suite.profile, suite.info())
     return run_one_cell(spec, out_dir, device="cpu")
 
@@ -284,7 +287,7 @@ def retrain_leaderboard(board: Leaderboard, path: str | Path, n: int = 2, rng_se
             cell, notes = reconstruct_cell(suite, r, where)
             if on_start:
                 on_start(cell)
-            rec = run_cell(suite, cell, Path(tmp) / f"cell{i}")
+            rec = run_cell(suite, cell, Path(tmp) / f"cell{i}", r.teacher_sha256)
             if r.teacher_sha256 and rec.teacher_sha256 and rec.teacher_sha256 != r.teacher_sha256:
                 raise UsageError(f"{where}: the board's teacher (sha256 {r.teacher_sha256[:12]}) is not the "
                                  f"teacher this suite resolves to here ({rec.teacher_sha256[:12]})")

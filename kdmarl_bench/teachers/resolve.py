@@ -24,7 +24,7 @@ from kdmarl_bench.models.capacity import resolve_widths, student_widths
 from kdmarl_bench.safeio import MAX_PARAMS, write_bytes_atomic, write_json_atomic
 from kdmarl_bench.suite_tables import TeacherSource
 from kdmarl_bench.teachers.train import train_teacher
-from kdmarl_bench.teachers.zoo import load_teacher, resolve_ref, zoo_key
+from kdmarl_bench.teachers.zoo import load_teacher, resolve_ref, zoo_generation, zoo_key
 
 TEACHER_SEED = 0
 """Seed of teachers trained with a suite (``[teacher] source = "train"``)."""
@@ -74,16 +74,19 @@ def trained_teacher_stem(out_dir: str | Path, task_id: str, kind: str = "local")
 def teacher_path(ref: TeacherRef, out_dir: str | Path) -> Path:
     """The weights file of a reference on this machine."""
     if ref.ref.startswith("zoo:"):
-        return resolve_ref(ref.ref)
+        return zoo_generation(ref.ref, ref.sha256)  # a superseded zoo teacher when the digest names one
     if ref.trained_in_run:
         return Path(out_dir) / ref.ref
     return Path(ref.source).with_suffix(".safetensors")  # the suite's path, as given
 
 
-def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path) -> TeacherRef:
+def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path, pin: str | None = None) -> TeacherRef:
     """The reference (and digest, when the weights exist) of a task's teacher.
 
     Checks a given checkpoint fits the task (dims) so a wrong teacher fails before any work.
+    ``pin`` (a weights digest a board recorded) picks that generation of a ``zoo`` teacher, superseded or
+    not (``verify --retrain`` of a board made before the zoo teacher was replaced); without it ``zoo`` is
+    the bundled teacher of this version.
     """
     out = Path(out_dir)
     kind = src.kind
@@ -96,6 +99,8 @@ def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path) -> Te
         name = f"zoo:{zoo_key(task_id, kind)}" if src.source == "zoo" else src.source
         load_teacher(name, spec, kind)  # existence, dims and kind, with the zoo's own messages
         ref = TeacherRef(task_id, src.source, src.steps, name, None, kind)
+        if pin is not None:
+            return replace(ref, sha256=weights_sha256(zoo_generation(name, pin)))
     else:
         load_teacher(src.source, spec, kind)
         path = Path(src.source).with_suffix(".safetensors")

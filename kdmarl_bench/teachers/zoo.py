@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdmarl_bench.checkpoint import check_dims, load_card, load_checkpoint
+from kdmarl_bench.checkpoint import check_dims, load_card, load_checkpoint, weights_sha256
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeamPolicy
@@ -18,6 +18,9 @@ from kdmarl_bench.registry import suggest
 from kdmarl_bench.safeio import is_inside
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
+SUPERSEDED_DIR = ZOO_DIR / "superseded"
+"""Zoo teachers that a newer one replaced, as ``<stem>-<sha256[:12]>.{safetensors,json}``: boards made with
+them name them ``zoo:TASK`` plus the weights' digest, so they stay verifiable and re-runnable."""
 
 
 def zoo_key(task_id: str, kind: str = "local") -> str:
@@ -85,12 +88,30 @@ def resolve_ref(ref: str) -> Path:
     return Path(ref)
 
 
-def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside: bool, where: str) -> Path:
-    """A leaderboard's checkpoint reference as a path: ``zoo:TASK`` → the bundled file, else relative to
-    ``base_dir`` (the leaderboard's folder). A path leaving that folder (absolute, ``..``, a symlink out)
-    is refused unless ``allow_outside``."""
+def zoo_generation(ref: str, sha256: str | None) -> Path:
+    """``zoo:TASK`` as the generation whose weights have digest ``sha256``: the bundled file when it matches
+    (or no digest is given), else the superseded copy (``SUPERSEDED_DIR``); UsageError when this install has
+    neither."""
+    current = resolve_ref(ref)
+    if sha256 is None or weights_sha256(current) == sha256:
+        return current
+    old = SUPERSEDED_DIR / f"{current.stem}-{sha256[:12]}.safetensors"
+    if old.is_file() and weights_sha256(old) == sha256:
+        return old
+    have = [weights_sha256(current)[:12], *sorted(p.stem.rsplit("-", 1)[-1] for p in
+                                               SUPERSEDED_DIR.glob(f"{current.stem}-*.safetensors"))]
+    raise UsageError(f"{ref}: no zoo generation with weights sha256 {sha256[:12]}… in this install (it has "
+                     f"{', '.join(have)}); the board was made with a teacher this version does not ship")
+
+
+def resolve_checkpoint_ref(ref: str, base_dir: str | os.PathLike, allow_outside: bool, where: str,
+                           sha256: str | None = None) -> Path:
+    """A leaderboard's checkpoint reference as a path: ``zoo:TASK`` → the bundled file (the superseded
+    generation with digest ``sha256`` when the record names one), else relative to ``base_dir`` (the
+    leaderboard's folder). A path leaving that folder (absolute, ``..``, a symlink out) is refused unless
+    ``allow_outside``."""
     if ref.startswith("zoo:"):
-        return resolve_ref(ref)
+        return zoo_generation(ref, sha256)
     base = Path(base_dir)
     full = Path(ref) if Path(ref).is_absolute() else base / ref
     stem = full.with_suffix("") if full.suffix in (".safetensors", ".json") else full

@@ -111,3 +111,24 @@ def test_script_check_and_write(tmp_path):
     (base / "mpe.json").unlink()
     res = run_script("--check", *common)
     assert res.returncode == 2 and "mpe.json" in res.stderr
+
+
+def test_the_teacher_table_quotes_the_zoo_cards():
+    """The README's **Teachers** table: each task's greedy score and env-steps are its zoo card's."""
+    from kdmarl_bench.checkpoint import load_card
+    from kdmarl_bench.teachers.zoo import zoo_path
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("| task | env-steps | wall (1 thread) | greedy score | random policy |"):]
+    lines = table.splitlines()[2:]
+    rows = lines[:next(i for i, r in enumerate(lines) if not r.startswith("| "))]
+    seen = set()
+    for line in rows:
+        task, steps, _, score, _ = (c.strip() for c in line.strip("|").split("|"))
+        card = load_card(zoo_path(task))
+        quoted = float(score.split()[-1].replace("−", "-"))
+        assert quoted == round(card["eval"]["score"], 2), (task, quoted, card["eval"]["score"])
+        total = sum(float(p.strip().rstrip("M")) for p in steps.split("+")) * 1e6
+        assert abs(total - card["env_steps"]) / card["env_steps"] < 0.05, (task, steps, card["env_steps"])
+        seen.add(task)
+    assert "smax/3m" in seen and len(seen) >= 8

@@ -1,0 +1,79 @@
+"""Zoo generations: a replaced zoo teacher moves to ``zoo/superseded/<stem>-<sha12>``, and a board that
+recorded its digest still finds it (``verify``, ``verify --retrain``), while a new run gets the new one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kdmarl_bench.checkpoint import weights_sha256
+from kdmarl_bench.errors import UsageError
+from kdmarl_bench.suite_tables import TeacherSource
+from kdmarl_bench.teachers import resolve, zoo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy(src: Path, dst_stem: Path) -> Path:
+    dst_stem.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src.with_suffix(".safetensors"), dst_stem.with_suffix(".safetensors"))
+    shutil.copyfile(src.with_suffix(".json"), dst_stem.with_suffix(".json"))
+    return dst_stem.with_suffix(".safetensors")
+
+
+@pytest.fixture
+def two_generations(tmp_path, monkeypatch):
+    """A zoo whose smax/3m is one teacher (the bundled one) and whose superseded folder holds another of the
+    same shape (``baselines/teachers/smax_3m-v2``), as a replacement leaves it."""
+    new_src = zoo.zoo_path("smax/3m")
+    old_src = ROOT / "baselines" / "teachers" / "smax_3m-v2.safetensors"
+    d = tmp_path / "zoo"
+    current = _copy(new_src, d / "smax_3m")
+    old_sha = weights_sha256(old_src)
+    old = _copy(old_src, d / "superseded" / f"smax_3m-{old_sha[:12]}")
+    monkeypatch.setattr(zoo, "ZOO_DIR", d)
+    monkeypatch.setattr(zoo, "SUPERSEDED_DIR", d / "superseded")
+    return current, old, old_sha
+
+
+def test_no_digest_or_the_current_digest_is_the_bundled_teacher(two_generations):
+    current, _, _ = two_generations
+    assert zoo.zoo_generation("zoo:smax/3m", None) == current
+    assert zoo.zoo_generation("zoo:smax/3m", weights_sha256(current)) == current
+
+
+def test_a_recorded_digest_finds_the_superseded_teacher(two_generations):
+    _, old, old_sha = two_generations
+    assert zoo.zoo_generation("zoo:smax/3m", old_sha) == old
+    assert zoo.resolve_checkpoint_ref("zoo:smax/3m", "/nowhere", False, "board.json", old_sha) == old
+
+
+def test_an_unknown_digest_names_what_the_install_has(two_generations):
+    current, _, old_sha = two_generations
+    with pytest.raises(UsageError) as e:
+        zoo.zoo_generation("zoo:smax/3m", "ab" * 32)
+    msg = str(e.value)
+    assert "abababababab" in msg and weights_sha256(current)[:12] in msg and old_sha[:12] in msg
+
+
+def test_a_superseded_file_is_trusted_by_its_bytes_not_its_name(two_generations):
+    """A file named for a digest it does not have (swapped or damaged) is not that generation."""
+    current, old, old_sha = two_generations
+    shutil.copyfile(current, old)
+    with pytest.raises(UsageError, match="no zoo generation"):
+        zoo.zoo_generation("zoo:smax/3m", old_sha)
+
+
+def test_a_pin_resolves_the_teacher_a_board_recorded_and_a_run_gets_the_new_one(two_generations, tmp_path):
+    current, old, old_sha = two_generations
+    src = TeacherSource()  # source = "zoo", kind = "local"
+    fresh = resolve.resolve_teacher("smax/3m", src, tmp_path)
+    assert fresh.ref == "zoo:smax/3m" and fresh.sha256 == weights_sha256(current)
+    assert resolve.teacher_path(fresh, tmp_path) == current
+    pinned = resolve.resolve_teacher("smax/3m", src, tmp_path, pin=old_sha)
+    # Same reference in the records (so a retrained record reads like the board's), other weights.
+    assert pinned.ref == "zoo:smax/3m" and pinned.sha256 == old_sha
+    assert resolve.teacher_path(pinned, tmp_path) == old
+    assert resolve.read_checkpoint_blob(pinned, tmp_path).sha256 == old_sha

@@ -87,3 +87,21 @@ def test_the_boards_tune_section_is_the_studys():
     assert board.tune.spaces == tune.tune.spaces and tuple(board.tune.spaces) == TUNED
     assert board.info()["tuning"] == {m: tune.tune.trials for m in TUNED}
 
+
+
+def test_the_160k_extension_is_limited2s_headline_task_with_its_tuned_configs():
+    """``suites/limited2-160k.toml``: the same task, view, teacher, size, protocol and tuned configs as the
+    board, 4x the budget, the final point declared as its primary metric."""
+    ext = load_suite(ROOT / "suites" / "limited2-160k.toml")
+    board = load_suite(BOARD)
+    assert tuple(ext.tasks) == ("smax/3m",) and ext.focus == "kd-marl-tuned" and ext.primary == "final"
+    assert ext.env_steps("smax/3m") == 4 * board.env_steps("smax/3m") == 160_000
+    assert ext.view_for("smax/3m") == board.view_for("smax/3m")
+    assert ext.teacher_for("smax/3m") == board.teacher_for("smax/3m")
+    assert ext.sizes == board.sizes and ext.headline_size == board.headline_size
+    assert set(ext.seeds) <= set(board.seeds)
+    students = [m for m in ext.methods if m != "teacher"]
+    assert "kd-marl-tuned" in students and len(students) >= 3
+    for m in students:
+        assert ext.method_config.get(m) == board.method_config.get(m)
+        assert ext.method_base.get(m, m) == board.method_base.get(m, m)

@@ -77,3 +77,25 @@ def test_a_pin_resolves_the_teacher_a_board_recorded_and_a_run_gets_the_new_one(
     assert pinned.ref == "zoo:smax/3m" and pinned.sha256 == old_sha
     assert resolve.teacher_path(pinned, tmp_path) == old
     assert resolve.read_checkpoint_blob(pinned, tmp_path).sha256 == old_sha
+
+
+def test_a_boards_record_is_re_run_with_the_teacher_it_names(two_generations, tmp_path):
+    """``verify --retrain`` rebuilds a record's cell with ``cell_spec_for_record``: it pins the record's
+    teacher digest, so a board made before the replacement retrains against its own teacher."""
+    import json
+
+    from kdmarl_bench.results.model.records import Record
+    from kdmarl_bench.runner import cell_spec_for_record
+    from kdmarl_bench.suite import load_suite
+
+    current, old, old_sha = two_generations
+    real = ROOT / "kdmarl_bench" / "zoo" / "mpe_simple_spread_v3"
+    _copy(real, current.parent / real.name)  # the quickstart's other task keeps its teacher
+    board = json.loads((ROOT / "baselines" / "quickstart.json").read_text())
+    raw = next(r for r in board["records"] if r["task"] == "smax/3m" and r["method"] == "bc")
+    suite = load_suite("quickstart")
+    then = cell_spec_for_record(suite, Record.from_dict({**raw, "teacher_sha256": old_sha}), tmp_path)
+    now = cell_spec_for_record(suite, Record.from_dict({**raw, "teacher_sha256": weights_sha256(current)}), tmp_path)
+    assert then.teacher.sha256 == old_sha and now.teacher.sha256 == weights_sha256(current)
+    assert resolve.teacher_path(then.teacher, tmp_path) == old
+    assert then.key != now.key  # the teacher is part of a cell's identity

@@ -100,6 +100,10 @@ BLOCKS: dict[str, Block] = {
     "limited2-v1-verdict": Block(("limited2",), lambda b: verdict_markdown(headline(b[0], focus="kd-marl"))),
     "limited2": Block(("limited2",), lambda b: leaderboard_markdown(b[0])),
     "limited2-curves": Block(("limited2",), lambda b: curve_table_markdown(b[0])),
+    "limited2-160k-verdict": Block(("limited2-160k",), lambda b: verdict_markdown(headline(b[0]))),
+    "limited2-160k-headline-curves": Block(("limited2-160k",), lambda b: headline_curve_markdown(headline(b[0]))),
+    "limited2-160k-headline": Block(("limited2-160k",), lambda b: headline_markdown(headline(b[0]))),
+    "limited2-160k-curves": Block(("limited2-160k",), lambda b: curve_table_markdown(b[0])),
     # the tuning sweep behind the method defaults
     "sweep": Block(("sweep",), lambda b: leaderboard_markdown(b[0])),
     # the deployment board: every row, and the int8 twins next to their fp32 students

@@ -98,9 +98,8 @@ def resolve_teacher(task_id: str, src: TeacherSource, out_dir: str | Path, pin: 
     if src.source.startswith("zoo"):
         name = f"zoo:{zoo_key(task_id, kind)}" if src.source == "zoo" else src.source
         load_teacher(name, spec, kind)  # existence, dims and kind, with the zoo's own messages
-        ref = TeacherRef(task_id, src.source, src.steps, name, None, kind)
-        if pin is not None:
-            return replace(ref, sha256=weights_sha256(zoo_generation(name, pin)))
+        # A pinned digest makes ``teacher_path`` below find that generation (or refuse, naming the ones here).
+        ref = TeacherRef(task_id, src.source, src.steps, name, pin, kind)
     else:
         load_teacher(src.source, spec, kind)
         path = Path(src.source).with_suffix(".safetensors")

@@ -93,13 +93,16 @@ def zoo_generation(ref: str, sha256: str | None) -> Path:
     (or no digest is given), else the superseded copy (``SUPERSEDED_DIR``); UsageError when this install has
     neither."""
     current = resolve_ref(ref)
-    if sha256 is None or weights_sha256(current) == sha256:
+    if sha256 is None:
+        return current
+    current_sha = weights_sha256(current)
+    if current_sha == sha256:
         return current
     old = SUPERSEDED_DIR / f"{current.stem}-{sha256[:12]}.safetensors"
     if old.is_file() and weights_sha256(old) == sha256:
         return old
-    have = [weights_sha256(current)[:12], *sorted(p.stem.rsplit("-", 1)[-1] for p in
-                                               SUPERSEDED_DIR.glob(f"{current.stem}-*.safetensors"))]
+    have = [current_sha[:12], *sorted(p.stem.rsplit("-", 1)[-1] for p in
+                                      SUPERSEDED_DIR.glob(f"{current.stem}-*.safetensors"))]
     raise UsageError(f"{ref}: no zoo generation with weights sha256 {sha256[:12]}… in this install (it has "
                      f"{', '.join(have)}); the board was made with a teacher this version does not ship")
 

@@ -24,6 +24,9 @@ from kdmarl_bench.suite_tables import max_threads
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="PPO epochs over each rollout (default: per family).")
 @click.option("--ent-coef", type=float, default=None, help="Entropy bonus coefficient (default: per family).")
+@click.option("--win-bonus", type=click.FloatRange(min=0.0), default=None,
+              help="Extra training reward for winning an episode (tasks with a win; default: per family, 0). "
+                   "The card's score always uses the env's own reward.")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Greedy episodes for the score on the card.")
 @click.option("--threads", type=click.IntRange(min=1, max=max_threads()), default=None, help="torch CPU threads.")
@@ -38,7 +41,7 @@ from kdmarl_bench.suite_tables import max_threads
                    "With --init from a local teacher, training starts from that teacher's policy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON on stdout.")
 @handle_errors
-def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len, epochs, ent_coef, eval_episodes,
+def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len, epochs, ent_coef, win_bonus, eval_episodes,
                       threads, checkpoint_every, resume, init, privileged, as_json):
     """Train a centralized MAPPO teacher for TASK and save checkpoint + card."""
     import torch
@@ -82,7 +85,7 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
         try:
             path, card = train_teacher(
                 task, steps, seed, out, hidden=widths, eval_episodes=eval_episodes, progress=on_log, command=command,
-                lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef,
+                lr=lr, num_envs=num_envs, rollout_len=rollout_len, epochs=epochs, ent_coef=ent_coef, win_bonus=win_bonus,
                 checkpoint_every=checkpoint_every, resume=resume, init=init, privileged=privileged,
             )
         except KeyboardInterrupt:

@@ -55,6 +55,9 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     task = get_task(task_id)
     spec = task.spec
     cfg = teacher_config(task_id, steps, seed, **overrides)
+    if cfg.win_bonus and not spec.has_win:
+        raise UsageError(f"win_bonus: task {task_id!r} has no win to reward (its metric is {spec.metric!r}); "
+                         "leave --win-bonus out")
     torch.manual_seed(seed)
     if privileged:
         view = task.views()[PRIVILEGED]

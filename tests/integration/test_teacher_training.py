@@ -156,3 +156,64 @@ def test_interrupted_train_teacher_says_how_to_resume(tmp_path, monkeypatch):
     res = _cli_teacher(tmp_path / "t")
     assert res.exit_code == 130
     assert f"{tmp_path / 't.train.safetensors'}" in res.output and "--resume" in res.output
+
+
+def test_win_bonus_is_added_to_the_reward_ppo_learns_from_on_winning_steps_only(tmp_path, monkeypatch):
+    import dataclasses
+
+    import kdmarl_bench.teachers.mappo as mappo
+
+    spec = get_task("smax/3m").spec
+    seen = []
+    real_gae = mappo.gae
+
+    def spy_gae(rewards, *args):
+        seen.append(rewards.clone())
+        return real_gae(rewards, *args)
+
+    monkeypatch.setattr(mappo, "gae", spy_gae)
+
+    def rollout_rewards(win_bonus):
+        torch.manual_seed(0)
+        pol = TeacherPolicy(spec.obs_dims, spec.n_actions, spec.state_dim, (16,), (16,))
+        cfg = MappoConfig(total_steps=4 * 40, num_envs=4, rollout_len=40, epochs=1, minibatches=1, seed=3,
+                          win_bonus=win_bonus)
+        env = get_task("smax/3m").make(cfg.num_envs)
+        real_step = env.step
+        ends = []
+
+        def step_where_every_end_is_a_win(actions):  # a random team never wins 3m: count each ending as a win
+            st = real_step(actions)
+            ends.append(st.done.clone())
+            return dataclasses.replace(st, won=st.done.clone())
+
+        env.step = step_where_every_end_is_a_win
+        seen.clear()
+        try:
+            train_mappo(pol, pol.critic, pol.value_norm, env, cfg)
+        finally:
+            env.close()
+        return seen[0], torch.stack(ends)
+
+    base, ends = rollout_rewards(0.0)
+    shaped, ends2 = rollout_rewards(5.0)
+    assert torch.equal(ends, ends2) and ends.any()  # same seed, same episodes, some of them ended
+    torch.testing.assert_close(shaped - base, 5.0 * ends.float())
+
+
+def test_win_bonus_on_a_task_without_wins_is_refused(tmp_path):
+    res = _cli_teacher(tmp_path / "t", "--win-bonus", "2")
+    assert res.exit_code == 2
+    assert "win_bonus" in res.output and "no win" in res.output
+    assert not (tmp_path / "t.safetensors").exists()
+
+
+def test_win_bonus_is_recorded_on_the_card(tmp_path):
+    out = tmp_path / "t"
+    res = CliRunner().invoke(main, ["train-teacher", "smax/3m", "--steps", "64", "--hidden", "16",
+                                    "--num-envs", "2", "--rollout-len", "32", "--eval-episodes", "2",
+                                    "--win-bonus", "4", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "t.json").read_text())
+    assert card["config"]["win_bonus"] == 4.0
+    assert "--win-bonus 4.0" in card["command"]

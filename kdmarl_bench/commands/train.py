@@ -100,7 +100,9 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
         echo_json({"checkpoint": str(path), "card": card})
         return
     ev = card["eval"]
-    score = f"win rate {ev['win_rate']:.3f}" if spec.has_win else f"mean return {ev['mean_return']:.2f}"
+    lo, hi = ev["score_ci95"]
+    score = (f"win rate {ev['win_rate']:.3f} [95% CI {lo:.3f}, {hi:.3f}]" if spec.has_win
+             else f"mean return {ev['mean_return']:.2f} [95% CI {lo:.2f}, {hi:.2f}]")
     stdout_console().print(
         f"[green]saved[/] {path}  ({score} over {ev['episodes']} greedy episodes; "
         f"{card['env_steps']:,} steps in {card['train']['wall_s']:.0f}s)"

@@ -17,6 +17,7 @@ from kdmarl_bench.envs.views import PRIVILEGED
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.evaluate import evaluate
 from kdmarl_bench.models.policy import TeacherPolicy
+from kdmarl_bench.results.analysis.stats import mean_ci
 from kdmarl_bench.teachers.mappo import MappoConfig, TrainLog, train_mappo
 from kdmarl_bench.teachers.zoo import resolve_ref
 
@@ -99,6 +100,9 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
         env.close()
     episodes = eval_episodes or (100 if spec.metric == "return" else 100)
     result = evaluate(policy, task_id, episodes, seed=10_000 + seed)
+    # The same interval `kdmarl-bench evaluate CKPT --seed <eval seed>` prints: a 100-episode card
+    # cannot tell 0.95 from 0.97, and the card says so.
+    _, ci_lo, ci_hi = mean_ci(result.episode_scores, random_state=10_000 + seed)
     command = command or " ".join(["kdmarl-bench", *sys.argv[1:]])
     stage = {"command": command, "config": dataclasses.asdict(cfg), "env_steps": log.env_steps,
              "wall_s": round(log.wall_s, 1), "eval_score": result.score}
@@ -120,7 +124,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
                   "curve_columns": ["env_steps", "train_return", "train_win_rate"],
                   "curve": _whole_curve(prior_curve, prior_steps, curve)},
         "eval": {"episodes": episodes, "seed": 10_000 + seed, "greedy": True, "score": result.score,
-                 "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
+                 "score_ci95": [ci_lo, ci_hi], "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "command": command,
     }

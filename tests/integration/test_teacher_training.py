@@ -90,6 +90,10 @@ def test_train_teacher_cli_writes_checkpoint_and_card(tmp_path):
                                     "--seed", str(card["eval"]["seed"]), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["score"] == pytest.approx(card["eval"]["score"])
+    # and so is its interval: the one `evaluate` prints for the same episodes
+    assert json.loads(res.stdout)["score_ci95"] == pytest.approx(card["eval"]["score_ci95"])
+    lo, hi = card["eval"]["score_ci95"]
+    assert lo <= card["eval"]["score"] <= hi
 
 
 def test_train_teacher_bad_hidden(tmp_path):

@@ -1,5 +1,5 @@
 """limited v2 at 160k env-steps (baselines/limited2-160k.json, suites/limited2-160k.toml): the headline
-task (10 seeds) and spread (5) at 4x the budget, run as its suite declared — the focus method and both
+task (10 seeds), smax/8m and spread (5 each) at 4x the budget, run as its suite declared — the focus method and both
 imitation baselines, greedy and sampled along a curve to 160k, the final point as the pre-registered
 metric — and the README quotes it."""
 
@@ -30,8 +30,9 @@ def test_board_is_its_declared_suite(board):
     suite = load_suite(SUITE)
     assert board.suite.name == "limited2-160k" and board.suite.primary == "final" and board.focus == "kd-marl-tuned"
     assert board.suite.sha256 == suite.sha256
-    assert board.tasks == ["mpe/simple_spread_v3", "smax/3m"]
-    assert list(suite.seeds_for("smax/3m")) == list(range(10)) and len(suite.seeds_for("mpe/simple_spread_v3")) == 5
+    assert board.tasks == ["mpe/simple_spread_v3", "smax/3m", "smax/8m"]
+    assert list(suite.seeds_for("smax/3m")) == list(range(10))
+    assert list(suite.seeds_for("smax/8m")) == list(suite.seeds_for("mpe/simple_spread_v3")) == list(range(5))
     for task in board.tasks:
         for method in suite.methods:
             seeds = sorted(r.seed for r in board.records if r.method == method and r.task == task)
@@ -47,7 +48,7 @@ def test_board_is_its_declared_suite(board):
 
 
 def test_its_teacher_cells_are_limited2s(board):
-    """Same privileged teacher, same eval seeds and episodes: the teacher's scores equal limited2's."""
+    """Same teachers (smax/3m's privileged one), same eval seeds and episodes: the teacher's scores equal limited2's."""
     base = read_leaderboard(ROOT / "baselines" / "limited2.json")
     for task in board.tasks:
         ours = {r.seed: r.episode_scores for r in board.records if r.method == "teacher" and r.task == task}

@@ -90,11 +90,11 @@ def test_the_boards_tune_section_is_the_studys():
 
 
 def test_the_160k_extension_is_limited2s_headline_task_with_its_tuned_configs():
-    """``suites/limited2-160k.toml``: two of the board's tasks with the same views, teachers, size,
+    """``suites/limited2-160k.toml``: the board's three tasks with the same views, teachers, size,
     protocol and tuned configs, 4x the budget, the final point declared as its primary metric."""
     ext = load_suite(ROOT / "suites" / "limited2-160k.toml")
     board = load_suite(BOARD)
-    assert tuple(ext.tasks) == ("smax/3m", "mpe/simple_spread_v3")
+    assert tuple(ext.tasks) == ("smax/3m", "smax/8m", "mpe/simple_spread_v3")
     assert ext.focus == "kd-marl-tuned" and ext.primary == "final"
     for task in ext.tasks:
         assert ext.env_steps(task) == 4 * board.env_steps(task) == 160_000

@@ -25,7 +25,7 @@ from kdmarl_bench.suite_tables import max_threads
               help="PPO epochs over each rollout (default: per family).")
 @click.option("--ent-coef", type=float, default=None, help="Entropy bonus coefficient (default: per family).")
 @click.option("--win-bonus", type=click.FloatRange(min=0.0), default=None,
-              help="Extra training reward for winning an episode (tasks with a win; default: per family, 0). "
+              help="Extra training reward for winning an episode (tasks with a win only; default 0). "
                    "The card's score always uses the env's own reward.")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Greedy episodes for the score on the card.")

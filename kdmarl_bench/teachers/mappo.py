@@ -144,7 +144,12 @@ def train_mappo(
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if resume and ckpt is not None and ckpt.exists():
         snap = _load_training_state(ckpt, env)
-        if snap.get("config") != dataclasses.asdict(cfg):
+        saved_cfg = snap.get("config")
+        if isinstance(saved_cfg, dict):
+            # A field added to MappoConfig since the snapshot was written had its default then (its
+            # default keeps the old behaviour), so an older snapshot still resumes.
+            saved_cfg = {**dataclasses.asdict(MappoConfig()), **saved_cfg}
+        if saved_cfg != dataclasses.asdict(cfg):
             raise UsageError(f"{ckpt}: training snapshot was made with a different config; "
                              f"use the same options as the interrupted run (or delete the snapshot)")
         try:

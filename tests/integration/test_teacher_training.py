@@ -221,3 +221,27 @@ def test_win_bonus_is_recorded_on_the_card(tmp_path):
     card = json.loads((tmp_path / "t.json").read_text())
     assert card["config"]["win_bonus"] == 4.0
     assert "--win-bonus 4.0" in card["command"]
+
+
+def test_a_snapshot_from_before_a_config_field_existed_still_resumes_bit_identically(tmp_path):
+    """A snapshot written before ``MappoConfig.win_bonus`` existed has no such key; it resumes, with the
+    field at its default (the old behaviour), and ends where an uninterrupted run ends."""
+    import kdmarl_bench.teachers.mappo as mappo
+
+    task = "mpe/simple_speaker_listener_v4"
+    full = _train(task, tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        _train(task, tmp_path / "b", interrupt_at=2)
+    snap_path = tmp_path / "b" / "snap.safetensors"
+    env = get_task(task).make(4)
+    env.reset(0)
+    try:
+        snap = mappo._load_training_state(snap_path, env)
+    finally:
+        env.close()
+    del snap["config"]["win_bonus"]
+    mappo._save_training_state(snap_path, snap)
+    resumed = _train(task, tmp_path / "b", resume=True)
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k

@@ -99,10 +99,11 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     finally:
         env.close()
     episodes = eval_episodes or (100 if spec.metric == "return" else 100)
-    result = evaluate(policy, task_id, episodes, seed=10_000 + seed)
+    eval_seed = 10_000 + seed
+    result = evaluate(policy, task_id, episodes, seed=eval_seed)
     # The same interval `kdmarl-bench evaluate CKPT --seed <eval seed>` prints: a 100-episode card
     # cannot tell 0.95 from 0.97, and the card says so.
-    _, ci_lo, ci_hi = mean_ci(result.episode_scores, random_state=10_000 + seed)
+    _, ci_lo, ci_hi = mean_ci(result.episode_scores, random_state=eval_seed)
     command = command or " ".join(["kdmarl-bench", *sys.argv[1:]])
     stage = {"command": command, "config": dataclasses.asdict(cfg), "env_steps": log.env_steps,
              "wall_s": round(log.wall_s, 1), "eval_score": result.score}
@@ -123,7 +124,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
                   "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
                   "curve_columns": ["env_steps", "train_return", "train_win_rate"],
                   "curve": _whole_curve(prior_curve, prior_steps, curve)},
-        "eval": {"episodes": episodes, "seed": 10_000 + seed, "greedy": True, "score": result.score,
+        "eval": {"episodes": episodes, "seed": eval_seed, "greedy": True, "score": result.score,
                  "score_ci95": [ci_lo, ci_hi], "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "command": command,

@@ -1,4 +1,5 @@
-"""``kdmarl-bench train-teacher``: stage 1, a MAPPO teacher for one task."""
+"""``kdmarl-bench train-teacher`` (stage 1, a MAPPO teacher for one task) and ``improve-teacher`` (search, then
+distil the search back into a SMAX teacher)."""
 
 from __future__ import annotations
 
@@ -109,6 +110,80 @@ def train_teacher_cmd(task, steps, seed, out, hidden, lr, num_envs, rollout_len,
     )
 
 
+@click.command("improve-teacher")
+@click.argument("teacher")
+@click.option("--out", type=click.Path(), required=True, help="Checkpoint path stem of the improved teacher.")
+@click.option("--episodes", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Planner episodes whose decisions are labelled (a multiple of --chunk).")
+@click.option("--chunk", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Episodes per chunk file: the unit of resuming and of the work given to a process.")
+@click.option("--rollouts", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Playouts per (agent, action) in the search.")
+@click.option("--margin", type=click.FloatRange(min=0.0, max=1.0), default=0.15, show_default=True,
+              help="Win rate by which an action must beat the teacher's in the search.")
+@click.option("--verify-rollouts", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Fresh playouts that re-score each candidate against the teacher's action.")
+@click.option("--verify-margin", type=click.FloatRange(min=0.0, max=1.0), default=0.05, show_default=True,
+              help="Win rate by which a candidate must still win on the fresh playouts to overrule the teacher.")
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=3e-5, show_default=True,
+              help="Learning rate of the distillation.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Distillation epochs.")
+@click.option("--switch-weight", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
+              help="Loss weight of a decision where the planner overruled the teacher.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True,
+              help="Seed of the episodes, the playouts and the distillation.")
+@click.option("--privileged", is_flag=True,
+              help="Distil into a privileged teacher (its actors also read the global state); a local TEACHER is "
+                   "widened first, so the search still plays TEACHER.")
+@click.option("--search-dir", type=click.Path(), default=None,
+              help="Folder of the search's chunks (default: OUT.search); a re-run with the same teacher and search "
+                   "settings reuses them, so an interrupted search resumes and another distillation costs no search.")
+@click.option("--jobs", type=click.IntRange(min=1, max=max_threads()), default=1, show_default=True,
+              help="Processes playing search chunks side by side.")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Greedy episodes for the score on the card.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON on stdout.")
+@handle_errors
+def improve_teacher_cmd(teacher, out, episodes, chunk, rollouts, margin, verify_rollouts, verify_margin, lr, epochs,
+                        switch_weight, seed, privileged, search_dir, jobs, eval_episodes, as_json):
+    """Improve a SMAX TEACHER by search: plan with rollouts of it, then distil the plans back into it.
+
+    TEACHER is zoo:TASK or a checkpoint path. Each decision of the planner first plays the teacher's
+    own joint action out --rollouts times; where that can lose, it tries every action of every agent
+    the same way and overrules the teacher only where an action wins clearly more (re-scored on
+    --verify-rollouts fresh playouts). The teacher's actors are then fine-tuned on the planner's
+    decisions. The card lists the stage, the planner's win rate and how often it overruled.
+    """
+    from kdmarl_bench.teachers.improve import ImproveConfig, improve_teacher
+
+    cfg = ImproveConfig(episodes=episodes, chunk=chunk, rollouts=rollouts, margin=margin,
+                        verify_rollouts=verify_rollouts, verify_margin=verify_margin, lr=lr, epochs=epochs,
+                        switch_weight=switch_weight, seed=seed)
+    err = stderr_console()
+
+    def on_chunk(done: int, total: int, win_rate: float) -> None:
+        if done:
+            err.print(f"search: {done}/{total} chunks · planner win rate {win_rate:.3f}")
+
+    try:
+        path, card = improve_teacher(teacher, out, cfg, jobs=jobs, eval_episodes=eval_episodes, privileged=privileged,
+                                     search_dir=search_dir, command=_command_line(click.get_current_context()),
+                                     progress=on_chunk)
+    except KeyboardInterrupt:
+        raise CliError("interrupted: the finished search chunks are kept; run the same command to continue",
+                       exit_code=130) from None
+    if as_json:
+        echo_json({"checkpoint": str(path), "card": card})
+        return
+    ev, planner = card["eval"], card["improve"]["planner"]
+    lo, hi = ev["score_ci95"]
+    stdout_console().print(
+        f"[green]saved[/] {path}  (win rate {ev['win_rate']:.3f} [95% CI {lo:.3f}, {hi:.3f}] over {ev['episodes']} greedy "
+        f"episodes; the planner won {planner['win_rate']:.3f} of {planner['episodes']} and overruled "
+        f"{planner['overruled_agent_decisions']} of {planner['agent_decisions']} agent decisions)"
+    )
+
+
 def _command_line(ctx: click.Context) -> str:
     """The command as the user gave it, rebuilt from the parsed parameters (not sys.argv,
     which is the test runner's under CliRunner); defaults are left out."""
@@ -128,4 +203,4 @@ def _command_line(ctx: click.Context) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-COMMANDS = [train_teacher_cmd]
+COMMANDS = [train_teacher_cmd, improve_teacher_cmd]

@@ -217,30 +217,40 @@ def import_jax():
     return jax
 
 
+def state_scaling(n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(scale, lo, hi)``: the global state a policy sees is ``clip(world_state · scale, lo, hi)``
+    (see the module docstring)."""
+    n_types = N_UNIT_TYPES
+    # per unit [health, x, y, cooldown, 6 bits] then teams, types
+    per_unit = np.array([1.0, 1 / MAP_SIZE, 1 / MAP_SIZE, 1 / MAX_COOLDOWN] + [1.0] * n_types, np.float32)
+    scale = np.concatenate(
+        [np.tile(per_unit, n_units), np.ones(n_units, np.float32), np.full(n_units, 1 / (n_types - 1), np.float32)]
+    )
+    # SMAX keeps decrementing a ready weapon's cooldown below 0 (it drifts to large negative
+    # values); clip cooldown features to [0, 1] after scaling, leave everything else as is.
+    is_cd = np.zeros(scale.shape[0], bool)
+    is_cd[3 : 10 * n_units : 10] = True
+    return scale, np.where(is_cd, 0.0, -np.inf).astype(np.float32), np.where(is_cd, 1.0, np.inf).astype(np.float32)
+
+
+def heuristic_env(map_name: str):
+    """JaxMARL's SMAX map ``map_name`` against its heuristic enemy, as every SMAX task here plays it."""
+    from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
+
+    return HeuristicEnemySMAX(scenario=map_name_to_scenario(map_name), max_steps=MAX_STEPS)
+
+
 @cache
 def _compiled(map_name: str, num_envs: int):
     """Build the env and its jitted batched reset/step for one (map, B)."""
     jax = import_jax()
     import jax.numpy as jnp
-    from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
 
-    env = HeuristicEnemySMAX(scenario=map_name_to_scenario(map_name), max_steps=MAX_STEPS)
+    env = heuristic_env(map_name)
     agents = env.agents
-    n_types = N_UNIT_TYPES
     n_units = env.num_allies + env.num_enemies
 
-    # state scaling vector: per unit [health, x, y, cooldown, 6 bits] then teams, types
-    per_unit = np.array([1.0, 1 / MAP_SIZE, 1 / MAP_SIZE, 1 / MAX_COOLDOWN] + [1.0] * n_types, np.float32)
-    scale = np.concatenate(
-        [np.tile(per_unit, n_units), np.ones(n_units, np.float32), np.full(n_units, 1 / (n_types - 1), np.float32)]
-    )
-    scale = jnp.asarray(scale)
-    # SMAX keeps decrementing a ready weapon's cooldown below 0 (it drifts to large negative
-    # values); clip cooldown features to [0, 1] after scaling, leave everything else as is.
-    is_cd = np.zeros(scale.shape[0], bool)
-    is_cd[3 : 10 * n_units : 10] = True
-    lo = jnp.asarray(np.where(is_cd, 0.0, -np.inf).astype(np.float32))
-    hi = jnp.asarray(np.where(is_cd, 1.0, np.inf).astype(np.float32))
+    scale, lo, hi = (jnp.asarray(a) for a in state_scaling(n_units))
 
     def observe(state):
         obs = env.get_obs(state)

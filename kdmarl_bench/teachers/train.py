@@ -98,15 +98,10 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
                           checkpoint_path=snapshot, checkpoint_every=checkpoint_every, resume=resume)
     finally:
         env.close()
-    episodes = eval_episodes or (100 if spec.metric == "return" else 100)
-    eval_seed = 10_000 + seed
-    result = evaluate(policy, task_id, episodes, seed=eval_seed)
-    # The same interval `kdmarl-bench evaluate CKPT --seed <eval seed>` prints: a 100-episode card
-    # cannot tell 0.95 from 0.97, and the card says so.
-    _, ci_lo, ci_hi = mean_ci(result.episode_scores, random_state=eval_seed)
+    ev = card_eval(policy, task_id, eval_episodes or 100, 10_000 + seed)
     command = command or " ".join(["kdmarl-bench", *sys.argv[1:]])
     stage = {"command": command, "config": dataclasses.asdict(cfg), "env_steps": log.env_steps,
-             "wall_s": round(log.wall_s, 1), "eval_score": result.score}
+             "wall_s": round(log.wall_s, 1), "eval_score": ev["score"]}
     stages = [*prior_stages, stage]
     card = {
         "kind": "teacher",
@@ -124,8 +119,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
                   "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
                   "curve_columns": ["env_steps", "train_return", "train_win_rate"],
                   "curve": _whole_curve(prior_curve, prior_steps, curve)},
-        "eval": {"episodes": episodes, "seed": eval_seed, "greedy": True, "score": result.score,
-                 "score_ci95": [ci_lo, ci_hi], "win_rate": result.win_rate, "mean_return": float(sum(result.returns) / len(result.returns))},
+        "eval": ev,
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "command": command,
     }
@@ -137,7 +131,18 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     return path, card
 
 
-def _stage_of(card: dict) -> dict:
+def card_eval(policy, task_id: str, episodes: int, eval_seed: int) -> dict:
+    """A teacher card's ``eval``: ``episodes`` greedy episodes from ``eval_seed``, the score and its 95% CI
+    (the interval ``kdmarl-bench evaluate CKPT --seed <eval seed>`` prints: a 100-episode card cannot
+    tell 0.95 from 0.97, and the card says so)."""
+    result = evaluate(policy, task_id, episodes, seed=eval_seed)
+    _, ci_lo, ci_hi = mean_ci(result.episode_scores, random_state=eval_seed)
+    return {"episodes": episodes, "seed": eval_seed, "greedy": True, "score": result.score,
+            "score_ci95": [ci_lo, ci_hi], "win_rate": result.win_rate,
+            "mean_return": float(sum(result.returns) / len(result.returns))}
+
+
+def stage_of(card: dict) -> dict:
     """A single-stage card as one entry of a warm-started teacher's ``stages`` list."""
     return {"command": card.get("command"), "config": card.get("config"), "env_steps": card.get("env_steps"),
             "wall_s": (card.get("train") or {}).get("wall_s"), "eval_score": (card.get("eval") or {}).get("score")}
@@ -149,7 +154,7 @@ def _whole_curve(prior: list[list], prior_steps: int, stage: list[list]) -> list
 
 
 @torch.no_grad()
-def _widen_for_state(policy: TeacherPolicy, source: TeacherPolicy) -> None:
+def widen_for_state(policy: TeacherPolicy, source: TeacherPolicy) -> None:
     """Copy a local teacher into a privileged one: an actor's input is [obs_i, state, agent one-hot]
     instead of [obs_i, agent one-hot]; the state columns of the first layer start at zero."""
     if policy.actor_hidden != source.actor_hidden or policy.critic_hidden != source.critic_hidden:
@@ -179,7 +184,7 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
         raise UsageError(f"--init {ref}: {path} is a teacher for {card['task']!r}, not {task_id!r}")
     want, have = policy.architecture(), source.architecture()
     if want.get("view") == "privileged" and have.get("view", "full") == "full":
-        _widen_for_state(policy, source)
+        widen_for_state(policy, source)
         have = dict(have, view="privileged", obs_dims=want["obs_dims"])
     if want != have:
         diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
@@ -188,7 +193,7 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
     if not (want.get("view") == "privileged" and source.view == "full"):
         policy.load_state_dict(source.state_dict())
     sha = weights_sha256(path)
-    prior = list(card.get("stages") or [_stage_of(card)])
+    prior = list(card.get("stages") or [stage_of(card)])
     curve = list((card.get("train") or {}).get("curve") or [])
     return prior, curve, {"from": ref, "sha256": sha, "env_steps": card.get("env_steps"),
                    "eval_score": (card.get("eval") or {}).get("score")}

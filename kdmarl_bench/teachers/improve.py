@@ -46,7 +46,7 @@ from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
 from kdmarl_bench import __version__
-from kdmarl_bench.checkpoint import load_checkpoint, save_checkpoint, weights_sha256
+from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.envs import get_task
 from kdmarl_bench.envs.smax import MAX_STEPS, N_MOVE_ACTIONS, heuristic_env, import_jax, state_scaling
 from kdmarl_bench.envs.views import PRIVILEGED
@@ -60,11 +60,10 @@ from kdmarl_bench.safeio import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from kdmarl_bench.teachers.train import card_eval, stage_of, widen_for_state
-from kdmarl_bench.teachers.zoo import resolve_ref
+from kdmarl_bench.teachers.train import card_eval, lineage, read_teacher, widen_for_state
 
 MAX_CHUNK_BYTES = 64 * 2**20
-"""Largest chunk file read back (a 50-episode 3m chunk is ~0.2 MB)."""
+"""Largest chunk file read back (a 50-episode 3m chunk is ~0.8 MB)."""
 ALGORITHM = "mappo+rollout-improvement"
 
 
@@ -342,10 +341,7 @@ def default_search_dir(out: str | Path) -> Path:
 
 
 def _check_source(ref: str) -> tuple[Path, TeacherPolicy, dict, str]:
-    path = resolve_ref(ref)
-    policy, card = load_checkpoint(path)
-    if card.get("kind") != "teacher" or not isinstance(policy, TeacherPolicy):
-        raise UsageError(f"{ref}: {path} is not a teacher checkpoint (kind={card.get('kind')!r})")
+    path, policy, card = read_teacher(ref, ref)
     task_id = card["task"]
     spec = get_task(task_id).spec
     if spec.family != "smax":
@@ -384,9 +380,10 @@ def search(task_id: str, rollout_teacher: TeacherPolicy, teacher_sha256: str, cf
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     make_dir_inside(folder.parent, folder, "search folder")
-    search_keys = ("episodes", "chunk", "rollouts", "margin", "verify_rollouts", "verify_margin", "seed")
+    # what the chunks depend on (not how many there are, nor the distillation)
+    search_keys = ("chunk", "rollouts", "margin", "verify_rollouts", "verify_margin", "seed")
     stamp = {"teacher_sha256": teacher_sha256, "task": task_id,
-             "search": {k: v for k, v in dataclasses.asdict(cfg).items() if k in search_keys and k != "episodes"}}
+             "search": {k: v for k, v in dataclasses.asdict(cfg).items() if k in search_keys}}
     stamp_path = folder / "search.json"
     if stamp_path.exists() and read_json(stamp_path, "search folder stamp") != stamp:
         raise UsageError(f"{stamp_path}: these chunks were searched with another teacher or other search settings "
@@ -455,8 +452,7 @@ def improve_teacher(ref: str, out: str | Path, cfg: ImproveConfig, jobs: int = 1
     planner_win_rate)`` is called as chunks finish.
     """
     path, source, base_card, task_id = _check_source(ref)
-    _check_chunking(cfg)
-    base_sha = weights_sha256(path)
+    prior_stages, init = lineage(ref, path, base_card)
     if privileged and source.view != PRIVILEGED:
         spec = get_task(task_id).spec
         view = get_task(task_id).views()[PRIVILEGED]
@@ -466,7 +462,7 @@ def improve_teacher(ref: str, out: str | Path, cfg: ImproveConfig, jobs: int = 1
     else:
         policy = copy.deepcopy(source)
     started = time.monotonic()
-    data, planner = search(task_id, source, base_sha, cfg, search_dir or default_search_dir(out), jobs, progress)
+    data, planner = search(task_id, source, init["sha256"], cfg, search_dir or default_search_dir(out), jobs, progress)
     search_s = time.monotonic() - started
 
     # ---- distil and evaluate
@@ -488,9 +484,8 @@ def improve_teacher(ref: str, out: str | Path, cfg: ImproveConfig, jobs: int = 1
         "teacher_kind": "privileged" if policy.view == PRIVILEGED else "local",
         "env_steps": (base_card.get("env_steps") or 0) + planner["episode_env_steps"],
         "eval": ev,
-        "init": {"from": ref, "sha256": base_sha, "env_steps": base_card.get("env_steps"),
-                 "eval_score": (base_card.get("eval") or {}).get("score")},
-        "stages": [*(base_card.get("stages") or [stage_of(base_card)]), stage],
+        "init": init,
+        "stages": [*prior_stages, stage],
         "improve": {"config": dataclasses.asdict(cfg), "planner": planner, "distil": {**fit, "wall_s": round(distil_s, 1)}},
         "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "command": command,

@@ -173,13 +173,28 @@ def widen_for_state(policy: TeacherPolicy, source: TeacherPolicy) -> None:
     policy.value_norm.load_state_dict(source.value_norm.state_dict())
 
 
+def read_teacher(ref: str, what: str) -> tuple[Path, TeacherPolicy, dict]:
+    """Teacher ``ref`` (``zoo:TASK`` or a checkpoint path) as (path, policy, card); a checkpoint that is not
+    a teacher is a UsageError starting with ``what``."""
+    path = resolve_ref(ref)
+    policy, card = load_checkpoint(path)
+    if card.get("kind") != "teacher" or not isinstance(policy, TeacherPolicy):
+        raise UsageError(f"{what}: {path} is not a teacher checkpoint (kind={card.get('kind')!r})")
+    return path, policy, card
+
+
+def lineage(ref: str, path: Path, card: dict) -> tuple[list[dict], dict]:
+    """What a stage that starts from teacher ``ref`` (at ``path``, with ``card``) records of it: its stages
+    (a single-stage card as one) and the card's ``init`` entry."""
+    prior = list(card.get("stages") or [stage_of(card)])
+    return prior, {"from": ref, "sha256": weights_sha256(path), "env_steps": card.get("env_steps"),
+                   "eval_score": (card.get("eval") or {}).get("score")}
+
+
 def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dict], list[list], dict]:
     """Copy the weights of teacher ``ref`` into ``policy``; returns (its stages, its learning
     curve, init record)."""
-    path = resolve_ref(ref)
-    source, card = load_checkpoint(path)
-    if card.get("kind") != "teacher" or not isinstance(source, TeacherPolicy):
-        raise UsageError(f"--init {ref}: {path} is not a teacher checkpoint (kind={card.get('kind')!r})")
+    path, source, card = read_teacher(ref, f"--init {ref}")
     if card["task"] != task_id:
         raise UsageError(f"--init {ref}: {path} is a teacher for {card['task']!r}, not {task_id!r}")
     want, have = policy.architecture(), source.architecture()
@@ -192,8 +207,5 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
                          f"pass --hidden {','.join(map(str, have['actor_hidden']))}")
     if not (want.get("view") == "privileged" and source.view == "full"):
         policy.load_state_dict(source.state_dict())
-    sha = weights_sha256(path)
-    prior = list(card.get("stages") or [stage_of(card)])
-    curve = list((card.get("train") or {}).get("curve") or [])
-    return prior, curve, {"from": ref, "sha256": sha, "env_steps": card.get("env_steps"),
-                   "eval_score": (card.get("eval") or {}).get("score")}
+    prior, init = lineage(ref, path, card)
+    return prior, list((card.get("train") or {}).get("curve") or []), init

@@ -11,8 +11,8 @@ What the policies see is what the project's teachers see (``kdmarl_bench.envs.sm
 SMAX observation with its one-hot id, the available-actions mask, and for the centralized critic the
 scaled global state. The reward is the env's plus ``--win-bonus`` on a winning step, as
 ``train-teacher --win-bonus``. The actors are small (``--hidden`` units; the zoo's are 512x3) so
-that both kinds train at the same cost; the result is a paired comparison within this trainer, not
-a new zoo teacher (a recurrent teacher would change how teachers are stored, queried by the
+that a run of 10M env-steps takes minutes on one core; the result is a paired comparison within this
+trainer, not a new zoo teacher (a recurrent teacher would change how teachers are stored, queried by the
 distillation methods and exported).
 
     python benchmarks/teacher_memory.py --actor ff  --out benchmarks/data/teacher_memory/ff128
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import numpy as np
 import optax
 
 from kdmarl_bench.envs.smax import MAX_STEPS, heuristic_env, state_scaling
-from kdmarl_bench.safeio import write_json_atomic
+from kdmarl_bench.safeio import write_bytes_atomic, write_json_atomic
 
 FINAL_EPISODES = 1000
 FINAL_EVAL_SEED = 123_456
@@ -370,8 +371,9 @@ def train(cfg: ProbeConfig, out: Path, eval_every: int = 50, eval_episodes: int 
     write_json_atomic(out.with_suffix(".json"), result)
     if save_weights:
         flat = jax.tree_util.tree_flatten_with_path(runner[0])[0]
-        np.savez(out.with_suffix(".npz"), **{"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v)
-                                             for path, v in flat})
+        buf = io.BytesIO()
+        np.savez(buf, **{"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v) for path, v in flat})
+        write_bytes_atomic(out.with_suffix(".npz"), buf.getvalue())
     return result
 
 
@@ -379,7 +381,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for f in dataclasses.fields(ProbeConfig):
         ap.add_argument("--" + f.name.replace("_", "-"), type=int if f.type == "bool" else type(f.default),
-                        default=f.default)
+                        default=f.default, **({"choices": ["ff", "gru"]} if f.name == "actor" else {}))
     ap.add_argument("--out", type=Path, required=True, help="output stem (OUT.json, OUT.npz)")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-episodes", type=int, default=256)

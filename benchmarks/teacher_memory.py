@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from kdmarl_bench.envs.smax import MAX_STEPS, heuristic_env, state_scaling
+from kdmarl_bench.envs.smax import MAX_STEPS, heuristic_env, policy_observer
 from kdmarl_bench.safeio import write_bytes_atomic, write_json_atomic
 
 FINAL_EPISODES = 1000
@@ -163,16 +163,12 @@ def build(cfg: ProbeConfig):
     agents = env.agents
     n_agents = len(agents)
     n_actions = env.action_spaces[agents[0]].n
-    scale, lo, hi = (jnp.asarray(a) for a in state_scaling(env.num_allies + env.num_enemies))
+    policy_view = policy_observer(env)
     eye = jnp.eye(n_agents)
 
     def observe(state):
         """(actor inputs (N, obs + N), scaled global state (S,), masks (N, A))."""
-        obs = env.get_obs(state)
-        o = jnp.stack([obs[a] for a in agents])
-        avail = env.get_avail_actions(state)
-        m = jnp.stack([avail[a] for a in agents]).astype(bool)
-        ws = jnp.clip(env.get_world_state(state) * scale, lo, hi)
+        o, ws, m = policy_view(state)
         return jnp.concatenate([o, eye], -1), ws, m
 
     _, s0 = env.reset(jax.random.PRNGKey(0))

@@ -240,17 +240,14 @@ def heuristic_env(map_name: str):
     return HeuristicEnemySMAX(scenario=map_name_to_scenario(map_name), max_steps=MAX_STEPS)
 
 
-@cache
-def _compiled(map_name: str, num_envs: int):
-    """Build the env and its jitted batched reset/step for one (map, B)."""
-    jax = import_jax()
+def policy_observer(env):
+    """``observe(state) → (observations (N, obs), global state (S,), action masks (N, A) bool)``: one SMAX
+    state as every policy here sees it (the state scaled and clipped by ``state_scaling``), for ``env``
+    from ``heuristic_env``. Pure JAX, to be vmapped and jitted by its caller."""
     import jax.numpy as jnp
 
-    env = heuristic_env(map_name)
     agents = env.agents
-    n_units = env.num_allies + env.num_enemies
-
-    scale, lo, hi = (jnp.asarray(a) for a in state_scaling(n_units))
+    scale, lo, hi = (jnp.asarray(a) for a in state_scaling(env.num_allies + env.num_enemies))
 
     def observe(state):
         obs = env.get_obs(state)
@@ -259,6 +256,19 @@ def _compiled(map_name: str, num_envs: int):
         m = jnp.stack([avail[a] for a in agents]).astype(bool)
         ws = jnp.clip(env.get_world_state(state) * scale, lo, hi)
         return o, ws, m
+
+    return observe
+
+
+@cache
+def _compiled(map_name: str, num_envs: int):
+    """Build the env and its jitted batched reset/step for one (map, B)."""
+    jax = import_jax()
+    import jax.numpy as jnp
+
+    env = heuristic_env(map_name)
+    agents = env.agents
+    observe = policy_observer(env)
 
     def strong(state):
         # SMAX's reset state has a weak-typed leaf; make every leaf strongly typed so the

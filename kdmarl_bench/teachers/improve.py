@@ -48,7 +48,7 @@ from safetensors.numpy import save as save_arrays
 from kdmarl_bench import __version__
 from kdmarl_bench.checkpoint import save_checkpoint
 from kdmarl_bench.envs import get_task
-from kdmarl_bench.envs.smax import MAX_STEPS, N_MOVE_ACTIONS, heuristic_env, import_jax, state_scaling
+from kdmarl_bench.envs.smax import MAX_STEPS, N_MOVE_ACTIONS, heuristic_env, import_jax, policy_observer
 from kdmarl_bench.envs.views import PRIVILEGED
 from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.mlp import NEG_INF
@@ -153,14 +153,7 @@ def make_planner(map_name: str, teacher: TeacherShape, cfg: ImproveConfig):
     n_actions = env.action_spaces[agents[0]].n
     w = {k: jnp.asarray(v) for k, v in teacher.weights.items()}
     logits_of = _jax_logits(w, teacher.group_of, teacher.n_layers, teacher.activation, teacher.privileged, jnp.eye(n))
-    scale, lo, hi = (jnp.asarray(a) for a in state_scaling(env.num_allies + env.num_enemies))
-
-    def observe(state):
-        """(observations (N, obs), the global state as policies see it (S,), action masks (N, A))."""
-        obs = env.get_obs(state)
-        avail = env.get_avail_actions(state)
-        ws = jnp.clip(env.get_world_state(state) * scale, lo, hi)
-        return jnp.stack([obs[a] for a in agents]), ws, jnp.stack([avail[a] for a in agents]).astype(bool)
+    observe = policy_observer(env)  # (observations (N, obs), global state (S,), action masks (N, A))
 
     def greedy(state):
         o, ws, m = observe(state)

@@ -113,6 +113,8 @@ BLOCKS: dict[str, Block] = {
     "limited2-tuning": Block((), lambda b: "", from_files=lambda d: _tuning_markdown(d / "limited2-tune")),
     "teacher-margins": Block((), lambda b: "", from_files=lambda d: _margins_markdown()),
     "limited2-views": Block((), lambda b: "", from_files=lambda d: _views_markdown(d / "measurements" / "limited2-views.json")),
+    "smax3m-teachers": Block((), lambda b: "", from_files=lambda d: _fresh_teachers_markdown(
+        d / "measurements" / "smax_3m-teachers.json")),
     # every command and option, from click's own help (no board)
     "cli-reference": Block((), lambda b: _cli_reference()),
 }
@@ -151,6 +153,16 @@ def _views_markdown(path: Path) -> str:
                      f"{r['gap_points']:.1f}", leak])
     return markdown_table(["task@view", "agent", "from the teacher's input", "from the student's view", "gap (points)",
                            "attacks on hidden enemies in the mask"], rows, right=range(2, 6))
+
+
+def _fresh_teachers_markdown(path: Path) -> str:
+    """The smax/3m teachers on the same fresh greedy episodes (``benchmarks/teacher_fresh.py``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = [[f"`{r['teacher']}`", r["what"], " · ".join(f"{x:.3f}" for x in r["per_seed"]),
+             f"**{r['win_rate']:.3f}** [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"] for r in data["rows"]]
+    seeds = data["eval_seeds"]
+    return markdown_table(["teacher", "what", f"win rate per eval seed ({data['episodes_per_seed']} episodes each, "
+                           f"seeds {seeds[0]}–{seeds[-1]})", "all episodes [95% CI]"], rows)
 
 
 def _margins_markdown() -> str:

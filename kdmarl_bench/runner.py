@@ -127,8 +127,9 @@ class Runner:
     def teacher_ref(self, task_id: str) -> TeacherRef:
         """The task's teacher reference (and digest once its weights exist), resolved once per run."""
         if task_id not in self._teachers:
-            self._teachers[task_id] = resolve_teacher(task_id, self.suite.teacher_for(task_id), self.out,
-                                                      self.teacher_pins.get(task_id))
+            # A board's recorded digest (verify), else the suite's own pin of a zoo generation.
+            pin = self.teacher_pins.get(task_id) or self.suite.override(task_id).teacher_sha256
+            self._teachers[task_id] = resolve_teacher(task_id, self.suite.teacher_for(task_id), self.out, pin)
         return self._teachers[task_id]
 
     # ---- cells -----------------------------------------------------------------------

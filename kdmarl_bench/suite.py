@@ -69,6 +69,12 @@ def _slug_check(v: Any) -> str | None:
     return slug_problem(v)  # names a folder: runs/<suite>, students/<task>/<method>/<size>/
 
 
+def _sha256_problem(v: Any) -> str | None:
+    if isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
+        return None
+    return f"expected a weights digest: 64 lowercase hex digits (the card's or `kdmarl-bench show`'s sha256), got {v!r}"
+
+
 def _primary_metrics() -> Any:
     return PRIMARY_METRICS
 
@@ -155,6 +161,10 @@ class TaskOverride:
     teacher: str | None = toml_field(None, str)
     """The task's teacher source (``zoo``, ``train``, a checkpoint path)."""
     teacher_kind: str | None = toml_field(None, object, one_of("teacher kind", teacher_kinds))
+    teacher_sha256: str | None = toml_field(None, str, _sha256_problem)
+    """Pins the task's zoo teacher to the generation whose weights have this digest: the bundled teacher
+    or a replaced one this version keeps (``kdmarl_bench/zoo/superseded/``), so the suite reruns with the
+    teacher its committed board was made with after the zoo's moves on. Zoo teachers only."""
     view: str = toml_field("full", str)
     """The students' observation view (``kdmarl_bench/envs/views.py``; checked against the task)."""
     eval_at: tuple[int, ...] | None = toml_field(None, list, convert=tuple)
@@ -460,6 +470,12 @@ def parse_suite(data: dict, path: str = "<suite>", sha256: str = "") -> Suite:
     profile = _table(p, data, "profile", ProfileSettings)
     method_config = _method_tables(p, data, variants, sizes, METHODS)
     task_overrides = _task_overrides(p, data, tasks, budget, seeds)
+    if good(teacher, task_overrides):
+        for name, ov in task_overrides.items():
+            source = ov.teacher_source(teacher).source
+            if ov.teacher_sha256 is not None and not source.startswith("zoo"):
+                p.add(f"task.{name}.teacher_sha256", f"pins a zoo teacher, but the task's teacher is {source!r}; "
+                                                     "leave it out (a trained or given teacher is its own file)")
     if m is not None:
         _check_meta(p, m, methods, sizes)
     tune = None

@@ -103,32 +103,42 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
     stage = {"command": command, "config": dataclasses.asdict(cfg), "env_steps": log.env_steps,
              "wall_s": round(log.wall_s, 1), "eval_score": ev["score"]}
     stages = [*prior_stages, stage]
-    card = {
-        "kind": "teacher",
-        "task": task_id,
-        "backend": spec.backend,
-        "backend_versions": task.versions(),
-        "metric": spec.metric,
-        "algorithm": "mappo",
-        "teacher_kind": "privileged" if privileged else "local",
-        "config": dataclasses.asdict(cfg),
-        # Total over all stages; ``stages`` has the per-stage split.
-        "env_steps": prior_steps + log.env_steps,
-        "seed": seed,
-        "train": {"wall_s": round(log.wall_s, 1), "env_steps_per_s": round(log.env_steps / max(log.wall_s, 1e-9), 1),
-                  "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
-                  "curve_columns": ["env_steps", "train_return", "train_win_rate"],
-                  "curve": _whole_curve(prior_curve, prior_steps, curve)},
-        "eval": ev,
-        "software": {"kdmarl_bench": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "command": command,
-    }
+    card = teacher_card(task_id, "mappo", privileged, dataclasses.asdict(cfg), prior_steps + log.env_steps, seed, log,
+                        _whole_curve(prior_curve, prior_steps, curve), ev, command)
     if init_info is not None:
         card["init"] = init_info
         card["stages"] = stages
     path = save_checkpoint(policy, out, card)
     snapshot.unlink(missing_ok=True)
     return path, card
+
+
+def teacher_card(task_id: str, algorithm: str, privileged: bool, config: dict, env_steps: int, seed: int,
+                 log: TrainLog, curve: list[list], ev: dict, command: str, software: dict | None = None) -> dict:
+    """A teacher's card: what it is, how it was trained (``config``, the last stage's ``log`` and the
+    whole learning ``curve``), its greedy score ``ev`` (``card_eval``) and the ``command`` that made it;
+    ``env_steps`` counts every stage."""
+    task = get_task(task_id)
+    spec = task.spec
+    return {
+        "kind": "teacher",
+        "task": task_id,
+        "backend": spec.backend,
+        "backend_versions": task.versions(),
+        "metric": spec.metric,
+        "algorithm": algorithm,
+        "teacher_kind": "privileged" if privileged else "local",
+        "config": config,
+        "env_steps": env_steps,
+        "seed": seed,
+        "train": {"wall_s": round(log.wall_s, 1), "env_steps_per_s": round(log.env_steps / max(log.wall_s, 1e-9), 1),
+                  "final_train_return": log.episode_return, "final_train_win_rate": log.win_rate,
+                  "curve_columns": ["env_steps", "train_return", "train_win_rate"], "curve": curve},
+        "eval": ev,
+        "software": {"kdmarl_bench": __version__, "torch": torch.__version__, **(software or {}),
+                     "python": platform.python_version()},
+        "command": command,
+    }
 
 
 def card_eval(policy, task_id: str, episodes: int, eval_seed: int) -> dict:
@@ -197,6 +207,10 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
     path, source, card = read_teacher(ref, f"--init {ref}")
     if card["task"] != task_id:
         raise UsageError(f"--init {ref}: {path} is a teacher for {card['task']!r}, not {task_id!r}")
+    if source.actor_hidden != source.critic_hidden:
+        raise UsageError(f"--init {ref}: {path} has actor widths {list(source.actor_hidden)} and critic widths "
+                         f"{list(source.critic_hidden)} (a --trainer jax teacher); the torch trainer builds both from "
+                         "one --hidden, so it cannot continue this teacher")
     want, have = policy.architecture(), source.architecture()
     if want.get("view") == "privileged" and have.get("view", "full") == "full":
         widen_for_state(policy, source)

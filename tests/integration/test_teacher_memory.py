@@ -25,20 +25,19 @@ def test_the_loss_replays_the_rollouts_log_probs(actor):
     from the hidden state the rollout started from (carried over from the previous rollout, mid-episode
     after two 16-step rollouts of 3m) with a reset at each episode start. The check can fail: a GRU
     replayed from zeros instead gets other log-probs; a feed-forward actor has nothing to carry."""
-    cfg = tm.ProbeConfig(actor=actor, **TINY)
-    init, update, _, replay_error, _ = tm.build(cfg)
-    params, opt, carry = init(jax.random.PRNGKey(0))
-    assert float(replay_error(params, carry)[0]) < 1e-4
+    prog = tm.program(tm.probe_config(actor=actor, **TINY))
+    params, opt, carry = prog.init(jax.random.PRNGKey(0))
+    assert float(prog.replay_error(params, carry)[0]) < 1e-4
     for _ in range(2):
-        (params, opt, carry), stats = update((params, opt, carry), None)
+        (params, opt, carry), stats = prog.update((params, opt, carry), None)
         assert float(stats["entropy"]) > 0
-    right, dropped = (float(e) for e in replay_error(params, carry))
+    right, dropped = (float(e) for e in prog.replay_error(params, carry))
     assert right < 1e-4
     assert (dropped > 1e-3) == (actor == "gru"), dropped
 
 
 def test_train_writes_its_result(tmp_path):
-    cfg = tm.ProbeConfig(actor="ff", **TINY)
+    cfg = tm.probe_config(actor="ff", **TINY)
     res = tm.train(cfg, tmp_path / "probe", eval_every=1, eval_episodes=4, save_weights=True, final_episodes=8,
                    log=lambda s: None)
     saved = json.loads((tmp_path / "probe.json").read_text())

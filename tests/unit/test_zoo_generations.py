@@ -99,3 +99,68 @@ def test_a_boards_record_is_re_run_with_the_teacher_it_names(two_generations, tm
     assert then.teacher.sha256 == old_sha and now.teacher.sha256 == weights_sha256(current)
     assert resolve.teacher_path(then.teacher, tmp_path) == old
     assert then.key != now.key  # the teacher is part of a cell's identity
+
+
+def _suite_with_pin(tmp_path, pin_lines: str):
+    from kdmarl_bench.suite import load_suite
+
+    path = tmp_path / "pinned.toml"
+    path.write_text(f"""[suite]
+name = "pinned"
+tasks = ["smax/3m"]
+methods = ["teacher", "bc"]
+seeds = [0]
+
+[students]
+sizes = [{{ label = "x20", flops_reduction = 20 }}]
+
+[budget]
+env_steps = 2000
+
+[task."smax/3m"]
+{pin_lines}
+""")
+    return load_suite(path)
+
+
+def test_a_suite_pins_a_zoo_generation_for_its_runs(two_generations, tmp_path):
+    """``[task."ID"] teacher_sha256``: a suite whose board was made with a replaced zoo teacher keeps
+    running with it; without the pin the same suite gets the bundled one."""
+    from kdmarl_bench.runner import Runner
+
+    current, old, old_sha = two_generations
+    pinned = Runner(_suite_with_pin(tmp_path, f'teacher_sha256 = "{old_sha}"'), tmp_path / "a").teacher_ref("smax/3m")
+    assert pinned.ref == "zoo:smax/3m" and pinned.sha256 == old_sha
+    assert resolve.teacher_path(pinned, tmp_path) == old
+    free = Runner(_suite_with_pin(tmp_path, ""), tmp_path / "b").teacher_ref("smax/3m")
+    assert free.sha256 == weights_sha256(current)
+
+
+@pytest.mark.parametrize("lines, message", [
+    ('teacher_sha256 = "c6ca7ee2"', "64 lowercase hex digits"),
+    ('teacher_sha256 = "' + "a" * 64 + '"\nteacher = "some/teacher"', "pins a zoo teacher"),
+])
+def test_a_bad_pin_is_refused_naming_the_field(lines, message, tmp_path):
+    with pytest.raises(UsageError) as e:
+        _suite_with_pin(tmp_path, lines)
+    assert "task.smax/3m.teacher_sha256" in str(e.value) and message in str(e.value)
+    assert "pinned.toml" in str(e.value)
+
+
+def test_the_committed_suites_pin_the_teachers_their_boards_were_made_with():
+    """Every committed board's smax/3m teacher digest is what its suite resolves to on this version: the
+    suites made with a replaced zoo teacher pin it (and the install ships it under ``zoo/superseded``)."""
+    import json
+
+    from kdmarl_bench.runner import Runner
+    from kdmarl_bench.suite import load_suite
+
+    for board_path in sorted((ROOT / "baselines").glob("*.json")):
+        board = json.loads(board_path.read_text())
+        digests = {r["teacher_sha256"] for r in board["records"] if r["task"] == "smax/3m" and r.get("teacher_sha256")}
+        if not digests:
+            continue
+        assert len(digests) == 1, board_path.name
+        suite = load_suite(board["suite"]["name"])
+        ref = Runner(suite, ROOT / "runs" / "never-written").teacher_ref("smax/3m")
+        assert ref.sha256 == digests.pop(), board_path.name

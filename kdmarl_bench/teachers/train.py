@@ -207,11 +207,11 @@ def _warm_start(policy: TeacherPolicy, ref: str, task_id: str) -> tuple[list[dic
     path, source, card = read_teacher(ref, f"--init {ref}")
     if card["task"] != task_id:
         raise UsageError(f"--init {ref}: {path} is a teacher for {card['task']!r}, not {task_id!r}")
-    if source.actor_hidden != source.critic_hidden:
+    want, have = policy.architecture(), source.architecture()
+    if source.actor_hidden != source.critic_hidden and want["critic_hidden"] != have["critic_hidden"]:
         raise UsageError(f"--init {ref}: {path} has actor widths {list(source.actor_hidden)} and critic widths "
                          f"{list(source.critic_hidden)} (a --trainer jax teacher); the torch trainer builds both from "
-                         "one --hidden, so it cannot continue this teacher")
-    want, have = policy.architecture(), source.architecture()
+                         "one --hidden, so it cannot continue this teacher (continue it with --trainer jax)")
     if want.get("view") == "privileged" and have.get("view", "full") == "full":
         widen_for_state(policy, source)
         have = dict(have, view="privileged", obs_dims=want["obs_dims"])

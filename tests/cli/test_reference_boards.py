@@ -7,7 +7,9 @@ committed student checkpoints, and their students must hold on fresh eval seeds.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -26,14 +28,36 @@ REQUIRED_METHODS = {"teacher", "kd-marl", "bc", "pd-kl", "dagger", "logit-mse", 
 ZOO_BOARDS = [*BOARDS, "quickstart", "deploy", "fairfight"]
 
 
+PIN_BLOCK = "\n\n# The smax/3m zoo teacher was replaced on 2026-12-07"
+"""Where a suite's appended pin starts: when the zoo's smax/3m teacher was replaced, the suites whose
+boards were made with the old one got a ``[task."smax/3m"] teacher_sha256`` block at their end."""
+
+
+def unpinned_sha256(path: Path) -> tuple[str, dict[str, str]]:
+    """The sha256 of a suite file as it was before a pin block was appended, and the pins of that block
+    (task → digest); the file's own sha256 and no pins when it has none."""
+    text = path.read_text(encoding="utf-8")
+    if PIN_BLOCK not in text:
+        return hashlib.sha256(path.read_bytes()).hexdigest(), {}
+    head, block = text.split(PIN_BLOCK, 1)
+    pins = dict(re.findall(r'\[task\."([^"]+)"\]\s*\nteacher_sha256 = "([0-9a-f]{64})"', block))
+    assert pins, path
+    return hashlib.sha256((head + "\n").encode("utf-8")).hexdigest(), pins
+
+
 def board_suite(name: str):
     """The bundled suite a committed board was run from, found by the file name its board records
     (boards record the path at run time: ``suites/mpe.toml``, or ``kdmarl_bench/suites/mpe.toml`` while
-    the suites lived inside the package); the sha256 check below ties the board to this exact file."""
+    the suites lived inside the package); the sha256 check below ties the board to this exact file, or to
+    it plus a pin of the very teacher each of its records names (a pin changes no cell of the board)."""
     board = load_board(ROOT / "baselines" / f"{name}.json")
     recorded = Path(board["suite"]["path"])
-    suite = load_suite(SUITES / recorded.name)
-    assert suite.sha256 == board["suite"]["sha256"], f"{name}: {SUITES / recorded.name} differs from the board's suite"
+    path = SUITES / recorded.name
+    suite = load_suite(path)
+    sha, pins = unpinned_sha256(path)
+    assert sha == board["suite"]["sha256"], f"{name}: {path} differs from the board's suite"
+    for task, digest in pins.items():
+        assert {r["teacher_sha256"] for r in board["records"] if r["task"] == task} == {digest}, (name, task)
     return suite
 
 
@@ -64,19 +88,16 @@ def test_board_covers_its_suite(named_board):
 
 
 @pytest.mark.parametrize("name", ZOO_BOARDS)
-def test_board_was_distilled_from_the_current_zoo_teachers(name):
-    # A retrained zoo teacher must come with rebuilt cells: the board's students and its
-    # retention figures are relative to the teacher recorded in each cell.
-    from kdmarl_bench.checkpoint import weights_sha256
-    from kdmarl_bench.teachers.zoo import zoo_key, zoo_path
+def test_board_was_distilled_from_the_teachers_its_suite_resolves_to(name):
+    # A retrained zoo teacher must come with rebuilt cells or a pin: the board's students and its
+    # retention figures are relative to the teacher recorded in each cell, and a rerun of its suite
+    # must get that teacher (the current zoo teacher, or the generation the suite pins).
+    from kdmarl_bench.runner import Runner
 
     board = load_board(ROOT / "baselines" / f"{name}.json")
-    digests = {}
+    runner = Runner(board_suite(name), ROOT / "baselines" / name, device="cpu")
     for r in board["records"]:
-        key = zoo_key(r["task"], r.get("teacher_kind", "local"))
-        if key not in digests:
-            digests[key] = weights_sha256(zoo_path(key))
-        assert r["teacher_sha256"] == digests[key], (key, r["method"], r["seed"])
+        assert r["teacher_sha256"] == runner.teacher_ref(r["task"]).sha256, (r["task"], r["method"], r["seed"])
 
 
 # Issue 19 added these method-config fields (their defaults are the v1 reading the boards ran) and the

@@ -40,7 +40,15 @@ def test_a_small_teacher_bounds_the_reachable_reduction():
     arch = json.loads((ZOO_DIR / "smax_3m.json").read_text())["architecture"]
     tf = teacher_team_flops(arch)
     fit = widths_for_flops_reduction((75, 75, 75), arch["n_actions"], tf, 10)
-    assert abs(fit.reduction / 10 - 1) <= FLOPS_REDUCTION_RTOL
+    assert abs(fit.reduction / 10 - 1) <= FLOPS_REDUCTION_RTOL and fit.widths == [(24, 24)] * 3
+    readme = " ".join((ZOO_DIR.parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "`flops_reduction = 10` gives 24-wide students" in readme
+    for target, closest in ((20, "16 wide gives 17.3×"), (28.6, "8 wide 37.6×")):
+        with pytest.raises(UsageError) as e:
+            resolve_widths((75, 75, 75), arch["n_actions"], flops_reduction=target, teacher_architecture=arch,
+                           where="s.toml")
+        assert f"give {closest.split('gives ')[-1].split(' ')[-1]}" in str(e.value)
+        assert closest in readme
     with pytest.raises(UsageError, match="cannot be reached"):
         resolve_widths((75, 75, 75), arch["n_actions"], flops_reduction=500, teacher_architecture=arch,
                        where="s.toml: field 'students.sizes[0].flops_reduction'")

@@ -40,7 +40,14 @@ from kdmarl_bench.errors import UsageError
 from kdmarl_bench.models.policy import TeacherPolicy
 from kdmarl_bench.teachers.mappo import TrainLog
 from kdmarl_bench.teachers.snapshot import load_snapshot, save_snapshot
-from kdmarl_bench.teachers.train import card_eval, lineage, read_teacher, snapshot_path, teacher_card
+from kdmarl_bench.teachers.train import (
+    card_eval,
+    lineage,
+    read_teacher,
+    snapshot_path,
+    teacher_card,
+    whole_curve,
+)
 
 ALGORITHM = "mappo-jax"
 ACTORS = ("ff", "gru")
@@ -595,7 +602,7 @@ def train_jax_teacher(task_id: str, cfg: JaxMappoConfig, out: str | Path, eval_e
     policy = to_teacher_policy(run.params, cfg, task_id)
     ev = card_eval(policy, task_id, eval_episodes, 10_000 + cfg.seed)
     jax = import_jax()
-    curve = [*prior_curve, *([prior_steps + pt[0], *pt[1:]] for pt in run.curve)]
+    curve = whole_curve(prior_curve, prior_steps, run.curve)
     card = teacher_card(task_id, ALGORITHM, cfg.privileged, dataclasses.asdict(cfg), prior_steps + run.log.env_steps,
                         cfg.seed, run.log, curve, ev, command, software={"jax": jax.__version__})
     if init_info is not None:

@@ -104,7 +104,7 @@ def train_teacher(task_id: str, steps: int, seed: int, out: str | Path, hidden: 
              "wall_s": round(log.wall_s, 1), "eval_score": ev["score"]}
     stages = [*prior_stages, stage]
     card = teacher_card(task_id, "mappo", privileged, dataclasses.asdict(cfg), prior_steps + log.env_steps, seed, log,
-                        _whole_curve(prior_curve, prior_steps, curve), ev, command)
+                        whole_curve(prior_curve, prior_steps, curve), ev, command)
     if init_info is not None:
         card["init"] = init_info
         card["stages"] = stages
@@ -158,7 +158,7 @@ def stage_of(card: dict) -> dict:
             "wall_s": (card.get("train") or {}).get("wall_s"), "eval_score": (card.get("eval") or {}).get("score")}
 
 
-def _whole_curve(prior: list[list], prior_steps: int, stage: list[list]) -> list[list]:
+def whole_curve(prior: list[list], prior_steps: int, stage: list[list]) -> list[list]:
     """The learning curve over all stages: this stage's points shifted to total env-steps."""
     return [*prior, *([prior_steps + pt[0], *pt[1:]] for pt in stage)]
 
